@@ -1,0 +1,119 @@
+"""wagate: embeddable, multi-tenant WhatsApp gateways for Python applications.
+
+A :class:`Session` per WhatsApp account logs in with a QR code (or a pairing
+code), stays linked across restarts, sends messages, and emits typed events;
+a :class:`Gateway` holds many tenants' sessions in one process.
+
+Example:
+    ```python
+    from wagate import Session, QrGenerated, Connected
+    from wagate.drivers.simulator import SimulatedDriver
+
+    async with Session("acme", driver=SimulatedDriver()) as session:
+        await session.connect()
+        async for event in session.events():
+            ...
+    ```
+"""
+
+from ._errors import (
+    AlreadyConnected,
+    DriverError,
+    InvalidInput,
+    InvalidPhoneNumber,
+    InvalidRecipient,
+    InvalidTenant,
+    InvalidText,
+    NoPendingQr,
+    NotConnected,
+    NotLinked,
+    PairingFailed,
+    ScanRejected,
+    SessionClosed,
+    SessionStateError,
+    StoreError,
+    StoreLocked,
+    SubscriberLagged,
+    WagateError,
+)
+from ._events import (
+    Account,
+    Connected,
+    Connecting,
+    DisconnectReason,
+    Disconnected,
+    Event,
+    Gap,
+    MessageReceived,
+    MessageSent,
+    PairingCode,
+    QrGenerated,
+    State,
+    Status,
+    WireMessage,
+    from_wire,
+    status_payload,
+    to_wire,
+)
+from ._gateway import DriverFactory, Gateway
+from ._hub import Hub, Overflow, Subscription
+from ._session import Backoff, Callback, CallbackSubscription, Session
+from ._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
+from ._sync import SyncGateway, SyncSession
+from ._validate import MAX_TEXT_LENGTH
+from ._version import __version__
+
+__all__ = [
+    "MAX_TEXT_LENGTH",
+    "Account",
+    "AlreadyConnected",
+    "Backoff",
+    "Callback",
+    "CallbackSubscription",
+    "Connected",
+    "Connecting",
+    "DisconnectReason",
+    "Disconnected",
+    "DriverError",
+    "DriverFactory",
+    "Event",
+    "Gap",
+    "Gateway",
+    "Hub",
+    "InvalidInput",
+    "InvalidPhoneNumber",
+    "InvalidRecipient",
+    "InvalidTenant",
+    "InvalidText",
+    "MemoryStore",
+    "MessageReceived",
+    "MessageSent",
+    "NoPendingQr",
+    "NotConnected",
+    "NotLinked",
+    "Overflow",
+    "PairingCode",
+    "PairingFailed",
+    "QrGenerated",
+    "SQLiteStore",
+    "ScanRejected",
+    "Session",
+    "SessionClosed",
+    "SessionStateError",
+    "SessionStore",
+    "State",
+    "Status",
+    "StoreError",
+    "StoreLocked",
+    "StoredSession",
+    "SubscriberLagged",
+    "Subscription",
+    "SyncGateway",
+    "SyncSession",
+    "WagateError",
+    "WireMessage",
+    "__version__",
+    "from_wire",
+    "status_payload",
+    "to_wire",
+]

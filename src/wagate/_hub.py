@@ -1,0 +1,362 @@
+"""Fan-out of events to subscribers, with bounded buffers and a replay log.
+
+Design: each tenant has one append-only :class:`_Log` of its recent events, and
+the hub has one more log of every tenant's events.  A subscriber is a cursor
+into one log, so publishing is O(1) whatever the number of subscribers, and the
+same entries serve ``Last-Event-ID`` replay.  A subscriber's buffer is bounded by
+the log's capacity: when the log must drop entries that a subscriber has not
+read yet, that subscriber *lags*, and its overflow policy decides what it sees
+(:attr:`Overflow.RAISE`: :class:`~wagate.SubscriberLagged`; :attr:`Overflow.GAP`: a
+:class:`~wagate.Gap` event naming exactly the missed seqs).  Nothing is skipped
+silently, and a slow subscriber never blocks the publisher or the others.
+
+Every new subscriber first receives the tenant's current state (the last
+``Connecting``/``QrGenerated``/``Connected``/``Disconnected``, and a pending
+``PairingCode``), so a page that opens late or reloads shows the truth at once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._errors import SessionClosed, SubscriberLagged
+from ._events import STATE_EVENTS, Event, Gap, PairingCode, QrGenerated, utcnow
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = ["Hub", "Overflow", "Subscription"]
+
+
+class Overflow(str, enum.Enum):
+    """What a subscriber that falls behind its buffer gets."""
+
+    RAISE = "raise"
+    """Iteration raises :class:`~wagate.SubscriberLagged` (with the count missed)."""
+    GAP = "gap"
+    """A :class:`~wagate.Gap` event per tenant names the missed seqs; iteration goes on."""
+
+
+class _Log:
+    """A bounded run of events that subscribers read with cursors.
+
+    Positions count from 1 and never repeat; ``entries[0]`` is at ``base``.
+    """
+
+    __slots__ = ("base", "capacity", "entries", "subscribers", "waiter")
+
+    def __init__(self, capacity: int) -> None:
+        self.entries: deque[Event] = deque()
+        self.base = 1
+        self.capacity = capacity
+        self.subscribers: set[Subscription] = set()
+        self.waiter: anyio.Event | None = None
+
+    @property
+    def head(self) -> int:
+        """The position the next entry will take."""
+        return self.base + len(self.entries)
+
+    def append(self, event: Event) -> None:
+        self.entries.append(event)
+        # Trim in batches (at twice the capacity) so the O(subscribers) check of who
+        # lags is paid once per `capacity` events, not per event.
+        if len(self.entries) >= 2 * self.capacity:
+            self._trim(len(self.entries) - self.capacity)
+        self.wake()
+
+    def wake(self) -> None:
+        if self.waiter is not None:
+            self.waiter.set()
+            self.waiter = None
+
+    async def wait(self) -> None:
+        if self.waiter is None:
+            self.waiter = anyio.Event()
+        await self.waiter.wait()
+
+    def _trim(self, count: int) -> None:
+        cut = self.base + count  # positions below `cut` are dropped
+        for subscriber in self.subscribers:
+            if subscriber.position < cut:
+                missed = [self.entries[i] for i in range(subscriber.position - self.base, count)]
+                subscriber.lagged(missed, cut)
+        for _ in range(count):
+            self.entries.popleft()
+        self.base = cut
+
+    def since(self, position: int) -> Iterable[Event]:
+        start = position - self.base
+        for i in range(max(start, 0), len(self.entries)):
+            yield self.entries[i]
+
+
+class Subscription:
+    """A subscriber's view of a stream of events: an async iterator with a bounded buffer.
+
+    Made by :meth:`Session.events`, :meth:`Gateway.events` and the hub.  Iterate it
+    with ``async for``; it ends when its session or gateway closes (after every event
+    published before the close has been delivered) or when :meth:`close` is called.
+    Breaking out of the loop and dropping the iterator unsubscribes it.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_end",
+        "_error",
+        "_log",
+        "_overflow",
+        "_pending",
+        "_since_checkpoint",
+        "position",
+    )
+
+    def __init__(self, log: _Log, initial: Iterable[Event], overflow: Overflow) -> None:
+        self._log = log
+        self._pending: deque[Event] = deque(initial)
+        self._overflow = overflow
+        self._error: SubscriberLagged | None = None
+        self._closed = False
+        self._end: int | None = None
+        self._since_checkpoint = 0
+        self.position = log.head
+        log.subscribers.add(self)
+
+    # -- called by the log -------------------------------------------------------
+    def lagged(self, missed: list[Event], cut: int) -> None:
+        """Record that ``missed`` will never be read by this subscriber."""
+        self.position = cut
+        if not missed:
+            return
+        if self._overflow is Overflow.RAISE:
+            if self._error is None:
+                self._error = SubscriberLagged(
+                    f"subscriber fell {len(missed)} events behind its buffer "
+                    f"of {self._log.capacity} and was closed",
+                    missed=len(missed),
+                    last_seq=missed[0].seq - 1,
+                    tenant=missed[0].tenant,
+                )
+            return
+        # One Gap per tenant, in the order the tenants' missed events began.
+        spans: dict[str, list[int]] = {}
+        for event in missed:
+            span = spans.setdefault(event.tenant, [event.seq, event.seq])
+            span[1] = event.seq
+        now = utcnow()
+        for tenant, (first, last) in spans.items():
+            self._pending.append(Gap(tenant=tenant, seq=last, at=now, first_seq=first, last_seq=last))
+
+    # -- the iterator --------------------------------------------------------------
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            if self._pending:
+                return self._pending.popleft()
+            if self._error is not None:
+                self._unsubscribe()
+                raise self._error
+            if self._closed:
+                raise StopAsyncIteration
+            log = self._log
+            if self._end is not None and self.position >= self._end:
+                self.close()
+                raise StopAsyncIteration
+            if self.position < log.head:
+                event = log.entries[self.position - log.base]
+                self.position += 1
+                # A consumer that never has to wait must still let others run and
+                # see cancellation now and then.
+                self._since_checkpoint += 1
+                if self._since_checkpoint >= 64:
+                    self._since_checkpoint = 0
+                    await anyio.lowlevel.checkpoint()
+                return event
+            self._since_checkpoint = 0
+            await log.wait()
+
+    def receive_nowait(self) -> Event | None:
+        """Return the next buffered event, or ``None`` when nothing is waiting.
+
+        Raises:
+            SubscriberLagged: the subscriber lagged under ``Overflow.RAISE``.
+        """
+        if self._pending:
+            return self._pending.popleft()
+        if self._error is not None:
+            self._unsubscribe()
+            raise self._error
+        log = self._log
+        if self._closed or self.position >= log.head:
+            return None
+        if self._end is not None and self.position >= self._end:
+            return None
+        event = log.entries[self.position - log.base]
+        self.position += 1
+        return event
+
+    @property
+    def closed(self) -> bool:
+        """Whether the subscription has ended."""
+        return self._closed
+
+    @property
+    def backlog(self) -> int:
+        """How many events are waiting to be read."""
+        return len(self._pending) + max(0, self._log.head - self.position)
+
+    def close(self) -> None:
+        """Unsubscribe now; iteration ends at the next step."""
+        self._closed = True
+        self._pending.clear()
+        self._unsubscribe()
+        self._log.wake()
+
+    def finish(self) -> None:
+        """End after everything published so far has been read (used on close)."""
+        self._end = self._log.head
+        self._log.wake()
+
+    def _unsubscribe(self) -> None:
+        self._log.subscribers.discard(self)
+
+    async def aclose(self) -> None:
+        """Unsubscribe (an async alias of :meth:`close`, for ``contextlib.aclosing``)."""
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # `async for ... break` drops the iterator without closing it: unsubscribe so
+        # the log stops counting it as a reader.
+        self._log.subscribers.discard(self)
+
+
+class Hub:
+    """Fan-out of every tenant's events to subscribers, with a replay log.
+
+    Args:
+        buffer: Events kept per tenant (the replay log) and the most a tenant
+            subscriber may fall behind before it lags.
+        all_buffer: The same for subscribers of every tenant.
+        replay_age: How old an event may be and still be replayed on resume.
+    """
+
+    def __init__(
+        self,
+        *,
+        buffer: int = 1024,
+        all_buffer: int = 8192,
+        replay_age: timedelta = timedelta(hours=1),
+    ) -> None:
+        if buffer < 1 or all_buffer < 1:
+            raise ValueError("buffer sizes must be at least 1")
+        self._buffer = buffer
+        self._logs: dict[str, _Log] = {}
+        self._all = _Log(all_buffer)
+        self._current: dict[str, tuple[Event, ...]] = {}
+        self.replay_age = replay_age
+        self._closed = False
+
+    def _log(self, tenant: str) -> _Log:
+        log = self._logs.get(tenant)
+        if log is None:
+            log = self._logs[tenant] = _Log(self._buffer)
+        return log
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to its tenant's subscribers and to every-tenant subscribers.
+
+        Never blocks and never fails because of a subscriber.
+        """
+        if self._closed:
+            raise SessionClosed("the hub is closed", tenant=event.tenant)
+        tenant = event.tenant
+        if isinstance(event, STATE_EVENTS):
+            self._current[tenant] = (event,)
+        elif isinstance(event, PairingCode):
+            current = self._current.get(tenant, ())
+            if current and isinstance(current[0], QrGenerated):
+                self._current[tenant] = (current[0], event)
+        self._log(tenant).append(event)
+        self._all.append(event)
+
+    def current(self, tenant: str) -> tuple[Event, ...]:
+        """The events that describe ``tenant``'s current state (empty if none yet)."""
+        return self._current.get(tenant, ())
+
+    def subscribe(
+        self, tenant: str | None = None, *, overflow: Overflow = Overflow.RAISE
+    ) -> Subscription:
+        """Subscribe to one tenant (or, with ``None``, to every tenant).
+
+        The subscription first yields the current state, then live events in order.
+        """
+        if self._closed:
+            raise SessionClosed("the hub is closed", tenant=tenant)
+        if tenant is None:
+            initial: list[Event] = [e for events in self._current.values() for e in events]
+            return Subscription(self._all, initial, overflow)
+        return Subscription(self._log(tenant), self.current(tenant), overflow)
+
+    def replay(self, tenant: str, after_seq: int) -> list[Event]:
+        """The tenant's events with ``seq > after_seq``, oldest first.
+
+        When the log no longer holds every such event (pruned by size or by
+        ``replay_age``), the list starts with a :class:`Gap` naming what is lost.
+        """
+        log = self._logs.get(tenant)
+        if log is None:
+            return []
+        horizon = utcnow() - self.replay_age
+        kept = [e for e in log.since(log.base) if e.seq > after_seq and e.at >= horizon]
+        newest = log.entries[-1].seq if log.entries else None
+        if newest is None or newest <= after_seq:
+            return []
+        first_kept = kept[0].seq if kept else newest + 1
+        if first_kept > after_seq + 1:
+            gap = Gap(
+                tenant=tenant,
+                seq=first_kept - 1,
+                at=utcnow(),
+                first_seq=after_seq + 1,
+                last_seq=first_kept - 1,
+            )
+            return [gap, *kept]
+        return kept
+
+    def subscribers(self, tenant: str | None = None) -> int:
+        """How many subscribers read ``tenant`` (or every tenant, with ``None``)."""
+        log = self._all if tenant is None else self._logs.get(tenant)
+        return 0 if log is None else len(log.subscribers)
+
+    def forget(self, tenant: str) -> None:
+        """Drop a tenant's current state (after logout), keeping its log for replay."""
+        self._current.pop(tenant, None)
+
+    def close(self) -> None:
+        """End every subscription once it has read what was published."""
+        self._closed = True
+        for log in (*self._logs.values(), self._all):
+            for subscriber in list(log.subscribers):
+                subscriber.finish()

@@ -1,0 +1,775 @@
+"""One tenant's WhatsApp session: the state machine, the reconnect policy, the send API.
+
+The session is the only place that decides state.  Its driver reports what the
+engine says (QR codes, connected, messages, why a connection ended); the session
+turns that into numbered :class:`~wagate.Event` objects on its hub and reconnects
+after network losses with capped exponential backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import random
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import attrs
+
+from ._driver import ConnectionEnded, Driver, IncomingMessage
+from ._errors import (
+    AlreadyConnected,
+    DriverError,
+    NotConnected,
+    NotLinked,
+    SessionClosed,
+    SessionStateError,
+    SubscriberLagged,
+)
+from ._events import (
+    Account,
+    Connected,
+    Connecting,
+    DisconnectReason,
+    Disconnected,
+    Event,
+    MessageReceived,
+    MessageSent,
+    PairingCode,
+    QrGenerated,
+    State,
+    Status,
+    expires_after,
+    utcnow,
+)
+from ._hub import Hub, Overflow, Subscription
+from ._store import MemoryStore, SessionStore
+from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = [
+    "Backoff",
+    "Callback",
+    "CallbackSubscription",
+    "Session",
+    "drain_callbacks",
+    "start_callback",
+]
+
+log = logging.getLogger("wagate")
+
+E = TypeVar("E", bound=Event)
+Callback = Callable[[Event], Union[Awaitable[None], None]]
+"""A subscriber callback: a plain or ``async`` function taking one event."""
+
+
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """Capped exponential backoff with jitter, for reconnects after a network loss.
+
+    The n-th consecutive failure waits ``min(maximum, initial * multiplier**(n-1))``,
+    then spread by ``±jitter`` (a fraction) so that many sessions losing the
+    network together do not reconnect in lockstep.  The count restarts after a
+    connection that came up.
+
+    Example:
+        >>> Backoff(initial=1, maximum=30).delay(3, random.Random(0))  # doctest: +SKIP
+        3.9...
+    """
+
+    initial: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    maximum: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
+    jitter: float = attrs.field(default=0.2, validator=[attrs.validators.ge(0), attrs.validators.lt(1)])
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        """Seconds to wait after ``failures`` consecutive failures (1 or more)."""
+        base = min(self.maximum, self.initial * self.multiplier ** max(0, failures - 1))
+        spread = base * self.jitter
+        return max(0.0, min(self.maximum, base + rng.uniform(-spread, spread)))
+
+
+class CallbackSubscription:
+    """The handle :meth:`Session.subscribe` returns; :meth:`close` unsubscribes."""
+
+    def __init__(self, subscription: Subscription, callback: Callback) -> None:
+        self._subscription = subscription
+        self.callback = callback
+        self.error: SubscriberLagged | None = None
+        """Set when the callback fell behind its buffer and was unsubscribed."""
+        self._done = anyio.Event()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the callback no longer receives events."""
+        return self._done.is_set()
+
+    def close(self) -> None:
+        """Stop delivering events to the callback (safe to call twice)."""
+        self._subscription.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the callback has received its last event."""
+        await self._done.wait()
+
+
+def _is_async(callback: Callback) -> bool:
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+async def pump_callback(
+    handle: CallbackSubscription, tenant: str | None, *, sync_in_thread: bool
+) -> None:
+    """Feed a subscription's events to a callback, isolating its failures.
+
+    A callback that raises is logged (with the tenant) and keeps receiving; one
+    that blocks holds up only itself (sync callbacks run in a worker thread).
+    """
+    callback = handle.callback
+    is_async = _is_async(callback)
+    try:
+        async for event in handle._subscription:
+            try:
+                if is_async:
+                    await callback(event)  # type: ignore[misc]
+                elif sync_in_thread:
+                    await anyio.to_thread.run_sync(callback, event, abandon_on_cancel=True)
+                else:
+                    callback(event)
+            except Exception:
+                log.exception(
+                    "subscriber callback %r failed on %s (seq %d) for tenant %r",
+                    callback,
+                    type(event).__name__,
+                    event.seq,
+                    event.tenant,
+                )
+    except SubscriberLagged as exc:
+        handle.error = exc
+        log.error(  # noqa: TRY400 - the lag is the message, no traceback to show
+            "subscriber callback %r for tenant %r lagged: %s; it was unsubscribed",
+            callback,
+            tenant,
+            exc,
+        )
+    finally:
+        handle._subscription.close()
+        handle._done.set()
+
+
+def start_callback(
+    tg: anyio.abc.TaskGroup,
+    subscription: Subscription,
+    callback: Callback,
+    registry: set[CallbackSubscription],
+    tenant: str | None,
+    *,
+    sync_in_thread: bool,
+) -> CallbackSubscription:
+    """Run ``callback`` over ``subscription`` in ``tg``; the handle stays in ``registry``."""
+    handle = CallbackSubscription(subscription, callback)
+    registry.add(handle)
+
+    async def run() -> None:
+        try:
+            await pump_callback(handle, tenant, sync_in_thread=sync_in_thread)
+        finally:
+            registry.discard(handle)
+
+    tg.start_soon(run)
+    return handle
+
+
+async def drain_callbacks(
+    registry: set[CallbackSubscription], timeout: float, tenant: str | None
+) -> None:
+    """Let callbacks finish what is buffered for up to ``timeout`` s, then stop them."""
+    if not registry:
+        return
+    with anyio.move_on_after(timeout):
+        for handle in list(registry):
+            await handle.wait_closed()
+    for handle in list(registry):
+        if not handle.closed:
+            log.warning(
+                "tenant %r: callback %r did not finish within %.1fs of close; "
+                "%d event(s) undelivered",
+                tenant,
+                handle.callback,
+                timeout,
+                handle._subscription.backlog,
+            )
+        handle.close()
+
+
+class _Sink:
+    """What the running driver reports into; disarmed when its connection attempt ends."""
+
+    __slots__ = ("_session", "armed")
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.armed = True
+
+    def qr(self, code: str, valid_for: float) -> None:
+        if not self.armed:
+            log.warning("driver reported a QR code after its connection ended; ignored")
+            return
+        self._session._on_qr(code, valid_for)
+
+    def connected(self, account: Account) -> None:
+        if not self.armed:
+            log.warning("driver reported 'connected' after its connection ended; ignored")
+            return
+        self._session._on_connected(account)
+
+    def message(self, message: IncomingMessage) -> None:
+        # A message WhatsApp delivered is never dropped, even one that races the end
+        # of its connection.
+        self._session._on_message(message)
+
+
+class Session:
+    """One tenant's WhatsApp session.
+
+    Use it as an async context manager; it owns its background work.
+
+    Example:
+        ```python
+        async with Session("acme", driver=SimulatedDriver()) as session:
+            await session.connect()
+            async for event in session.events():
+                ...
+        ```
+
+    Args:
+        tenant: The tenant id, 1-128 characters of ``[A-Za-z0-9._-]``.
+        driver: The WhatsApp engine for this session.
+        store: Where the linked account and seq high-water mark are kept
+            (default: in memory, forgotten on exit).
+        backoff: The reconnect policy after network losses.
+        hub: The hub to publish on (a :class:`~wagate.Gateway` passes its own).
+        close_timeout: Seconds that :meth:`aclose` lets callbacks drain.
+        seq_block: How many seqs are reserved in the store at a time.
+    """
+
+    def __init__(
+        self,
+        tenant: str,
+        driver: Driver,
+        *,
+        store: SessionStore | None = None,
+        backoff: Backoff | None = None,
+        hub: Hub | None = None,
+        close_timeout: float = 5.0,
+        seq_block: int = 1000,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.tenant = validate_tenant(tenant)
+        self.driver = driver
+        self.backoff = backoff or Backoff()
+        self.close_timeout = close_timeout
+        self._own_hub = hub is None
+        self._hub = hub if hub is not None else Hub()
+        self._own_store = store is None
+        self._store = store if store is not None else MemoryStore()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._seq_block = max(2, seq_block)
+        self._next_seq = 1
+        self._reserved = 0
+        self._reserving = False
+        self._account: Account | None = None
+        self._status = Status(tenant=self.tenant, state=State.DISCONNECTED)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._supervisor: anyio.CancelScope | None = None
+        self._supervisor_done: anyio.Event | None = None
+        self._attempt: anyio.CancelScope | None = None
+        self._restart_requested = False
+        self._sink: _Sink | None = None
+        self._pairing: PairingCode | None = None
+        self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._callbacks: set[CallbackSubscription] = set()
+        self._closing = False
+        self._closed = anyio.Event()
+        self._persist_dirty = False
+        self._persisting = False
+        self._persist_lock = anyio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Self:
+        if self._tg is not None or self._closing:
+            raise RuntimeError("a Session can be entered once")
+        stack = contextlib.AsyncExitStack()
+        if self._own_store:
+            await stack.enter_async_context(self._store)
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        try:
+            await self._load()
+        except BaseException:
+            self._tg.cancel_scope.cancel()
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+        finally:
+            assert self._stack is not None
+            await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _load(self) -> None:
+        stored = await self._store.load(self.tenant)
+        if stored is not None:
+            self._account = stored.account
+            self._next_seq = stored.seq + 1
+            if stored.account is not None:
+                self._status = attrs.evolve(self._status, account=stored.account)
+        self._reserved = self._next_seq - 1 + self._seq_block
+        await self._store.reserve_seq(self.tenant, self._reserved)
+
+    async def aclose(self) -> None:
+        """Close the connection, deliver what is buffered, and stop.
+
+        Emits ``Disconnected(closed)`` if the session was connected or trying to
+        be; nothing is emitted after this returns.  Safe to call twice.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            was_active = self._supervisor is not None
+            await self._stop_supervisor()
+            if was_active or self._status.state is not State.DISCONNECTED:
+                self._set_disconnected(DisconnectReason.CLOSED, will_retry=False)
+            await self._flush_persist()
+            with contextlib.suppress(Exception):
+                await self.driver.aclose()
+            for subscription in list(self._subscriptions):
+                subscription.finish()
+            await drain_callbacks(self._callbacks, self.close_timeout, self.tenant)
+            if self._own_hub:
+                self._hub.close()
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()
+        finally:
+            self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closing
+
+    async def wait_closed(self) -> None:
+        """Wait until the session is closed."""
+        await self._closed.wait()
+
+    def _check_open(self) -> anyio.abc.TaskGroup:
+        if self._closing:
+            raise SessionClosed("the session is closed", tenant=self.tenant)
+        if self._tg is None:
+            raise RuntimeError(
+                "the session is not started: use 'async with Session(...)' "
+                "or get it from a Gateway"
+            )
+        return self._tg
+
+    # ------------------------------------------------------------------ status
+    @property
+    def status(self) -> Status:
+        """The session's current status."""
+        return self._status
+
+    @property
+    def state(self) -> State:
+        """The session's current state."""
+        return self._status.state
+
+    @property
+    def account(self) -> Account | None:
+        """The linked account, if any."""
+        return self._account
+
+    # ------------------------------------------------------------------ commands
+    async def connect(self) -> None:
+        """Start connecting: resume the linked account, or begin a QR login.
+
+        Returns at once; progress arrives as events.  Does nothing if the session
+        is already connecting or connected.
+        """
+        tg = self._check_open()
+        if self._supervisor is None:
+            self._supervisor = anyio.CancelScope()
+            self._supervisor_done = anyio.Event()
+            tg.start_soon(self._supervise, self._supervisor, self._supervisor_done)
+
+    async def restart(self) -> None:
+        """Drop the pending QR code and start a new login at once.
+
+        Raises:
+            AlreadyConnected: the session is connected; log out first.
+        """
+        self._check_open()
+        if self._status.state is State.CONNECTED:
+            raise AlreadyConnected(
+                "the session is connected; log out before starting a new login",
+                tenant=self.tenant,
+            )
+        if self._supervisor is None:
+            await self.connect()
+            return
+        self._restart_requested = True
+        if self._attempt is not None:
+            self._attempt.cancel()
+
+    async def logout(self) -> None:
+        """Unlink the account, from WhatsApp too when connected, and forget it.
+
+        Raises:
+            NotLinked: the session has never been linked (or is already logged out).
+        """
+        self._check_open()
+        account = self._account
+        if account is None:
+            raise NotLinked("there is no linked account to log out", tenant=self.tenant)
+        try:
+            await self.driver.logout(account)
+        except DriverError as exc:
+            log.warning(
+                "tenant %r: WhatsApp was not told of the logout (%s); "
+                "the device was forgotten here, remove it on the phone too",
+                self.tenant,
+                exc.message,
+            )
+        await self._stop_supervisor()
+        already = (
+            self._status.state is State.DISCONNECTED
+            and self._status.reason is DisconnectReason.LOGGED_OUT
+            and self._account is None
+        )
+        self._forget_account()
+        if not already:
+            self._set_disconnected(DisconnectReason.LOGGED_OUT, will_retry=False)
+
+    async def send_text(self, to: str, text: str) -> MessageSent:
+        """Send a text message and return its :class:`~wagate.MessageSent`.
+
+        Args:
+            to: An international phone number (``+628123456789``) or a JID
+                (``628123456789@s.whatsapp.net``, ``1203...@g.us``).
+            text: 1 to 65,536 characters, not only white space.
+
+        Returns:
+            The ``MessageSent`` event (also published): ``success`` tells whether
+            WhatsApp accepted it, ``error`` why not.
+
+        Raises:
+            InvalidRecipient: ``to`` is not a number or JID.
+            InvalidText: ``text`` is empty, blank, too long or not valid Unicode.
+            NotConnected: the session is not connected.
+        """
+        self._check_open()
+        jid = normalize_recipient(to)
+        text = validate_text(text)
+        if self._status.state is not State.CONNECTED:
+            raise NotConnected(
+                f"cannot send: the session is {self._status.state.value}; "
+                "connect and link an account first",
+                tenant=self.tenant,
+            )
+        try:
+            message_id = await self.driver.send_text(jid, text)
+        except DriverError as exc:
+            return self._emit(MessageSent, id=None, to=jid, text=text, success=False, error=exc.message)
+        return self._emit(MessageSent, id=message_id, to=jid, text=text, success=True)
+
+    async def request_pairing_code(self, phone: str) -> PairingCode:
+        """Ask for a code to type on the phone (Linked devices -> Link with phone number).
+
+        Works during a QR login (``awaiting_scan``), as with WhatsApp itself.
+
+        Raises:
+            InvalidPhoneNumber: ``phone`` is not an international number.
+            AlreadyConnected: the session is already linked and connected.
+            SessionStateError: no login is in progress; call :meth:`connect` first.
+        """
+        self._check_open()
+        number = normalize_phone(phone)
+        if self._status.state is State.CONNECTED:
+            raise AlreadyConnected("the session is already linked", tenant=self.tenant)
+        if self._status.state is not State.AWAITING_SCAN:
+            raise SessionStateError(
+                "a pairing code can be requested only while a login is waiting "
+                f"(state awaiting_scan); the session is {self._status.state.value}",
+                tenant=self.tenant,
+            )
+        code = await self.driver.request_pairing_code(number)
+        self._pairing = self._emit(PairingCode, code=code, phone=number)
+        return self._pairing
+
+    # ------------------------------------------------------------------ subscribing
+    def events(self, *, overflow: Overflow = Overflow.RAISE) -> Subscription:
+        """Iterate over this session's events, starting with its current state.
+
+        Example:
+            ```python
+            async for event in session.events():
+                print(event)
+            ```
+
+        Args:
+            overflow: What happens if the consumer falls behind the buffer.
+
+        Raises:
+            SessionClosed: the session is closed.
+        """
+        self._check_open()
+        subscription = self._hub.subscribe(self.tenant, overflow=overflow)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def subscribe(
+        self,
+        callback: Callback,
+        *,
+        overflow: Overflow = Overflow.GAP,
+        sync_in_thread: bool = True,
+    ) -> CallbackSubscription:
+        """Call ``callback`` with every event, starting with the current state.
+
+        The callback may be a plain or an ``async`` function; plain ones run in a
+        worker thread (set ``sync_in_thread=False`` for quick ones that must run in
+        the event loop).  A callback that raises is logged and keeps receiving; a
+        slow one never holds up the session or other subscribers.
+
+        Returns:
+            A handle whose ``close()`` unsubscribes.
+
+        Raises:
+            SessionClosed: the session is closed.
+        """
+        tg = self._check_open()
+        return start_callback(
+            tg,
+            self.events(overflow=overflow),
+            callback,
+            self._callbacks,
+            self.tenant,
+            sync_in_thread=sync_in_thread,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _emit(self, cls: type[E], **fields: Any) -> E:
+        seq = self._next_seq
+        self._next_seq += 1
+        if not self._reserving and self._next_seq > self._reserved - self._seq_block // 2:
+            self._reserve_more()
+        event = cls(tenant=self.tenant, seq=seq, at=utcnow(), **fields)
+        self._hub.publish(event)
+        return event
+
+    def _reserve_more(self) -> None:
+        # Persist the next block of seqs ahead of use, so that a restart never
+        # reuses a seq even if the process dies without warning.
+        self._reserving = True
+        upto = max(self._reserved, self._next_seq) + self._seq_block
+
+        async def reserve() -> None:
+            try:
+                await self._store.reserve_seq(self.tenant, upto)
+                self._reserved = max(self._reserved, upto)
+            except Exception:
+                log.exception("tenant %r: could not persist the seq high-water mark", self.tenant)
+            finally:
+                self._reserving = False
+
+        if self._tg is not None and not self._closed.is_set():
+            self._tg.start_soon(reserve)
+        else:
+            self._reserving = False
+
+    def _set_state(
+        self,
+        state: State,
+        *,
+        qr: QrGenerated | None = None,
+        reason: DisconnectReason | None = None,
+        will_retry: bool = False,
+        retry_in: float | None = None,
+    ) -> None:
+        self._status = Status(
+            tenant=self.tenant,
+            state=state,
+            account=self._account,
+            qr=qr,
+            reason=reason,
+            will_retry=will_retry,
+            retry_in=retry_in,
+        )
+
+    def _set_disconnected(
+        self,
+        reason: DisconnectReason,
+        *,
+        will_retry: bool,
+        retry_in: float | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self._pairing = None
+        self._set_state(
+            State.DISCONNECTED,
+            reason=reason,
+            will_retry=will_retry,
+            retry_in=retry_in,
+        )
+        self._emit(
+            Disconnected, reason=reason, will_retry=will_retry, retry_in=retry_in, detail=detail
+        )
+        self._schedule_persist()
+
+    def _on_qr(self, code: str, valid_for: float) -> None:
+        at = utcnow()
+        self._pairing = None
+        event = self._emit(QrGenerated, code=code, expires_at=expires_after(at, valid_for))
+        self._set_state(State.AWAITING_SCAN, qr=event)
+
+    def _on_connected(self, account: Account) -> None:
+        self._account = account
+        self._pairing = None
+        self._set_state(State.CONNECTED)
+        self._emit(Connected, account=account)
+        self._schedule_persist()
+
+    def _on_message(self, message: IncomingMessage) -> None:
+        if self._closed.is_set():
+            log.warning("tenant %r: message %s arrived after close", self.tenant, message.id)
+            return
+        self._emit(
+            MessageReceived,
+            id=message.id,
+            chat=message.chat,
+            sender=message.sender,
+            push_name=message.push_name,
+            text=message.text,
+            is_group=message.is_group,
+            timestamp=message.timestamp,
+            kind=message.kind,
+        )
+
+    def _forget_account(self) -> None:
+        self._account = None
+        self._status = attrs.evolve(self._status, account=None)
+        self._schedule_persist()
+
+    async def _stop_supervisor(self) -> None:
+        scope, done = self._supervisor, self._supervisor_done
+        if scope is not None and done is not None:
+            scope.cancel()
+            await done.wait()
+
+    async def _supervise(self, scope: anyio.CancelScope, done: anyio.Event) -> None:
+        failures = 0
+        attempt = 0
+        try:
+            with scope:
+                while True:
+                    attempt += 1
+                    self._restart_requested = False
+                    self._set_state(State.CONNECTING)
+                    self._emit(Connecting, attempt=attempt)
+                    sink = _Sink(self)
+                    connected = False
+                    with anyio.CancelScope() as attempt_scope:
+                        self._attempt = attempt_scope
+                        try:
+                            ended = await self.driver.run(sink, resume=self._account)
+                        except Exception as exc:
+                            log.exception("tenant %r: the driver failed", self.tenant)
+                            ended = ConnectionEnded(
+                                reason=DisconnectReason.ENGINE_CRASHED,
+                                detail=f"{type(exc).__name__}: {exc}",
+                            )
+                        finally:
+                            sink.armed = False
+                            connected = self._status.state is State.CONNECTED
+                    self._attempt = None
+                    if attempt_scope.cancelled_caught:
+                        # Only restart() cancels an attempt: a fresh login at once.
+                        failures = 0
+                        attempt = 0
+                        continue
+                    reason = ended.reason
+                    if reason is DisconnectReason.LOGGED_OUT:
+                        self._forget_account()
+                    failures = 1 if connected else failures + 1
+                    if connected:
+                        attempt = 0
+                    retry = reason.retryable
+                    delay = self.backoff.delay(failures, self._rng) if retry else None
+                    self._set_disconnected(
+                        reason, will_retry=retry, retry_in=delay, detail=ended.detail
+                    )
+                    if delay is None:
+                        break
+                    with anyio.CancelScope() as wait_scope:
+                        self._attempt = wait_scope
+                        await anyio.sleep(delay)
+                    self._attempt = None
+                    if wait_scope.cancelled_caught and self._restart_requested:
+                        failures = 0
+                        attempt = 0
+        finally:
+            self._attempt = None
+            self._supervisor = None
+            self._supervisor_done = None
+            done.set()
+
+    # ------------------------------------------------------------------ persistence
+    def _schedule_persist(self) -> None:
+        # Writes are coalesced: one writer at a time, always writing the newest state.
+        self._persist_dirty = True
+        if not self._persisting and self._tg is not None and not self._closed.is_set():
+            self._persisting = True
+            self._tg.start_soon(self._persist)
+
+    async def _persist(self) -> None:
+        try:
+            async with self._persist_lock:
+                await self._save_dirty()
+        finally:
+            self._persisting = False
+
+    async def _flush_persist(self) -> None:
+        async with self._persist_lock:
+            await self._save_dirty()
+
+    async def _save_dirty(self) -> None:
+        while self._persist_dirty:
+            self._persist_dirty = False
+            try:
+                await self._store.save(self.tenant, account=self._account, state=self._status.state)
+            except Exception:
+                log.exception("tenant %r: could not save the session state", self.tenant)
+
+    def __repr__(self) -> str:
+        return f"<Session tenant={self.tenant!r} state={self._status.state.value}>"

@@ -1,0 +1,279 @@
+"""Where sessions are remembered: tenant -> linked account, last state, seq high-water mark.
+
+:class:`SessionStore` is the plug point; :class:`MemoryStore` forgets on exit
+(tests, notebooks) and :class:`SQLiteStore` (stdlib ``sqlite3``) is the default
+for servers.  The WhatsApp engine's own keys live in the driver's database, not
+here; this store only maps tenants to accounts.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ._errors import StoreError, StoreLocked
+from ._events import Account, State
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = ["MemoryStore", "SQLiteStore", "SessionStore", "StoredSession"]
+
+
+@attrs.frozen(kw_only=True)
+class StoredSession:
+    """What a store remembers of one tenant.
+
+    Attributes:
+        tenant: The tenant id.
+        account: The linked account, or ``None`` when not linked.
+        state: The last state that was saved.
+        seq: The seq high-water mark: every seq issued so far is at most this.
+    """
+
+    tenant: str
+    account: Account | None = None
+    state: State = State.DISCONNECTED
+    seq: int = 0
+
+
+class SessionStore(abc.ABC):
+    """The session store interface.  Use it as an async context manager."""
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Open the store (create tables, take locks)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Close the store."""
+
+    @abc.abstractmethod
+    async def load_all(self) -> list[StoredSession]:
+        """Every tenant the store knows, in tenant order."""
+
+    @abc.abstractmethod
+    async def load(self, tenant: str) -> StoredSession | None:
+        """One tenant, or ``None`` if unknown."""
+
+    @abc.abstractmethod
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
+        """Remember ``tenant``'s account and state (creating the row if needed)."""
+
+    @abc.abstractmethod
+    async def reserve_seq(self, tenant: str, upto: int) -> None:
+        """Raise ``tenant``'s seq high-water mark to ``upto`` (never lowers it)."""
+
+    @abc.abstractmethod
+    async def delete(self, tenant: str) -> None:
+        """Forget ``tenant``'s account (after logout); the seq high-water mark stays."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class MemoryStore(SessionStore):
+    """A store that lives as long as the process: for tests, notebooks and demos."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, StoredSession] = {}
+
+    async def load_all(self) -> list[StoredSession]:  # noqa: D102
+        return [self._rows[t] for t in sorted(self._rows)]
+
+    async def load(self, tenant: str) -> StoredSession | None:  # noqa: D102
+        return self._rows.get(tenant)
+
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:  # noqa: D102
+        row = self._rows.get(tenant) or StoredSession(tenant=tenant)
+        self._rows[tenant] = attrs.evolve(row, account=account, state=state)
+
+    async def reserve_seq(self, tenant: str, upto: int) -> None:  # noqa: D102
+        row = self._rows.get(tenant) or StoredSession(tenant=tenant)
+        self._rows[tenant] = attrs.evolve(row, seq=max(row.seq, upto))
+
+    async def delete(self, tenant: str) -> None:  # noqa: D102
+        row = self._rows.get(tenant)
+        if row is not None:
+            self._rows[tenant] = attrs.evolve(row, account=None, state=State.DISCONNECTED)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wagate_sessions (
+    tenant TEXT PRIMARY KEY,
+    account_jid TEXT,
+    account_phone TEXT,
+    account_name TEXT,
+    state TEXT NOT NULL DEFAULT 'disconnected',
+    seq INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
+
+def _row(row: tuple[Any, ...]) -> StoredSession:
+    tenant, jid, phone, name, state, seq = row
+    account = Account(jid=jid, phone=phone, name=name) if jid else None
+    try:
+        parsed = State(state)
+    except ValueError:
+        parsed = State.DISCONNECTED
+    return StoredSession(tenant=tenant, account=account, state=parsed, seq=int(seq))
+
+
+class SQLiteStore(SessionStore):
+    """A store in one SQLite file, owned by one process at a time.
+
+    Args:
+        path: The database file; its directory must exist and be writable.
+
+    Raises on :meth:`open`:
+        StoreLocked: another process has the same file open as a store.
+        StoreError: the directory is missing or read-only, or the file is not a
+            SQLite database (it is never deleted or overwritten).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._lock = threading.Lock()
+
+    def _open_sync(self) -> None:
+        directory = self.path.parent
+        if not directory.is_dir():
+            raise StoreError(f"cannot open session store {self.path}: directory {directory} does not exist")
+        if not os.access(directory, os.W_OK):
+            raise StoreError(f"cannot open session store {self.path}: directory {directory} is not writable")
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreLocked(
+                f"session store {self.path} is already open in another process; "
+                "run one gateway per store (or use PostgreSQL for several)"
+            ) from None
+        self._lock_fd = fd
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise StoreError(
+                    f"session store {self.path} is not a usable SQLite database ({exc}); "
+                    "it was left untouched: move it aside or point wagate at another file"
+                ) from None
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, 0o600)  # it maps tenants to accounts: keep it private
+            self._conn = conn
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def open(self) -> None:  # noqa: D102
+        if self._conn is None:
+            await anyio.to_thread.run_sync(self._open_sync)
+
+    async def close(self) -> None:  # noqa: D102
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await anyio.to_thread.run_sync(conn.close)
+        self._release_lock()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def call() -> Any:
+            conn = self._conn
+            if conn is None:
+                raise StoreError(f"session store {self.path} is not open")
+            with self._lock:
+                try:
+                    return fn(conn)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"session store {self.path}: {exc}") from None
+
+        return await anyio.to_thread.run_sync(call)
+
+    _COLUMNS = "tenant, account_jid, account_phone, account_name, state, seq"
+
+    async def load_all(self) -> list[StoredSession]:  # noqa: D102
+        rows = await self._run(
+            lambda c: c.execute(f"SELECT {self._COLUMNS} FROM wagate_sessions ORDER BY tenant").fetchall()  # noqa: S608
+        )
+        return [_row(r) for r in rows]
+
+    async def load(self, tenant: str) -> StoredSession | None:  # noqa: D102
+        row = await self._run(
+            lambda c: c.execute(
+                f"SELECT {self._COLUMNS} FROM wagate_sessions WHERE tenant = ?",  # noqa: S608
+                (tenant,),
+            ).fetchone()
+        )
+        return None if row is None else _row(row)
+
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:  # noqa: D102
+        values = (
+            tenant,
+            account.jid if account else None,
+            account.phone if account else None,
+            account.name if account else None,
+            state.value,
+        )
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO wagate_sessions (tenant, account_jid, account_phone, account_name, state)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(tenant) DO UPDATE SET"
+                " account_jid = excluded.account_jid, account_phone = excluded.account_phone,"
+                " account_name = excluded.account_name, state = excluded.state,"
+                " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                values,
+            )
+        )
+
+    async def reserve_seq(self, tenant: str, upto: int) -> None:  # noqa: D102
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO wagate_sessions (tenant, seq) VALUES (?, ?) ON CONFLICT(tenant)"
+                " DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (tenant, upto),
+            )
+        )
+
+    async def delete(self, tenant: str) -> None:  # noqa: D102
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE wagate_sessions SET account_jid = NULL, account_phone = NULL,"
+                " account_name = NULL, state = 'disconnected' WHERE tenant = ?",
+                (tenant,),
+            )
+        )
