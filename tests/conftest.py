@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import struct
+import urllib.parse
+from typing import NoReturn
+
 import pytest
 
 
@@ -9,3 +15,97 @@ import pytest
 def anyio_backend() -> str:
     """Run async tests on asyncio (the backend neonize needs)."""
     return "asyncio"
+
+
+# ---------------------------------------------------------------------------------
+# PostgreSQL and Redis: the URLs of the servers the tests talk to.
+#
+# A test that needs a server asks for `postgres_url` or `redis_url`.  When the server
+# does not answer, the test is skipped with the reason, unless WAGATE_REQUIRE_SERVICES=1
+# (set by .ci/run), which makes it fail instead: CI always runs those tests.  The probes
+# speak just enough of each protocol to know a server is there, with the standard
+# library only, so the fixtures work in the suite run without optional extras.
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SERVICE_PROBE_TIMEOUT = 3.0
+
+
+def services_required() -> bool:
+    """Whether a missing service fails the tests that need it (instead of skipping them)."""
+    return os.environ.get("WAGATE_REQUIRE_SERVICES", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _service_missing(variable: str, url: str, why: str) -> NoReturn:
+    message = f"{why} (set {variable} to point the tests at a server; url: {_redact(url)})"
+    if services_required():
+        pytest.fail(f"{message}; WAGATE_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
+    pytest.skip(message)
+
+
+def _redact(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _exchange(url: str, default_port: int, request: bytes) -> bytes:
+    """Send ``request`` to the server of ``url`` and return the first bytes it answers."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    with socket.create_connection(
+        (host, parts.port or default_port), timeout=SERVICE_PROBE_TIMEOUT
+    ) as conn:
+        conn.sendall(request)
+        return conn.recv(64)
+
+
+def _probe_postgres(url: str) -> str | None:
+    """Return why PostgreSQL at ``url`` is unusable, or ``None`` when it answers."""
+    if urllib.parse.urlsplit(url).scheme not in {"postgres", "postgresql"}:
+        return "not a postgresql:// URL"
+    # An SSLRequest: every PostgreSQL server answers it with one byte, 'S' or 'N'.
+    try:
+        reply = _exchange(url, 5432, struct.pack("!ii", 8, 80877103))
+    except OSError as exc:
+        return f"PostgreSQL does not answer: {exc}"
+    if reply[:1] not in {b"S", b"N"}:
+        return f"the server is not PostgreSQL (it answered {reply[:16]!r} to an SSLRequest)"
+    return None
+
+
+def _probe_redis(url: str) -> str | None:
+    """Return why Redis at ``url`` is unusable, or ``None`` when it answers."""
+    if urllib.parse.urlsplit(url).scheme not in {"redis", "rediss"}:
+        return "not a redis:// URL"
+    # An inline PING: Redis answers '+PONG', or an error ('-NOAUTH...') that still
+    # proves a Redis server is there (the test itself logs in with the URL).
+    try:
+        reply = _exchange(url, 6379, b"PING\r\n")
+    except OSError as exc:
+        return f"Redis does not answer: {exc}"
+    if reply[:1] not in {b"+", b"-"}:
+        return f"the server is not Redis (it answered {reply[:16]!r} to PING)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """Return the URL of a PostgreSQL server that answers (``WAGATE_TEST_POSTGRES_URL``)."""
+    url = os.environ.get("WAGATE_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    why = _probe_postgres(url)
+    if why is not None:
+        _service_missing("WAGATE_TEST_POSTGRES_URL", url, why)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Return the URL of a Redis server that answers (``WAGATE_TEST_REDIS_URL``)."""
+    url = os.environ.get("WAGATE_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+    why = _probe_redis(url)
+    if why is not None:
+        _service_missing("WAGATE_TEST_REDIS_URL", url, why)
+    return url

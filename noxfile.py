@@ -1,0 +1,81 @@
+"""The project's automation: tests, lint, type checks and the docs build.
+
+``python3 -m nox`` runs every session; ``python3 -m nox -s lint`` runs one
+(``python3 -m nox -l`` lists them).  Arguments after ``--`` go to the tool, e.g.
+``python3 -m nox -s tests -- -k hub -x``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests", "tests_core", "lint", "typecheck", "docs"]
+
+ROOT = Path(__file__).parent
+
+# Python 3.11 by name when the machine has it; otherwise the interpreter running nox,
+# so that a machine with only one Python still runs every session (and none is skipped).
+PYTHON = "3.11" if shutil.which("python3.11") else sys.executable
+
+# Where the services for the PostgreSQL and Redis tests are, and whether their absence
+# is a failure (CI) or a skip (a laptop without them).  See tests/conftest.py.
+SERVICE_ENV = ("WAGATE_REQUIRE_SERVICES", "WAGATE_TEST_POSTGRES_URL", "WAGATE_TEST_REDIS_URL")
+
+LINT_PATHS = ("src", "tests", "examples", "benchmarks", "noxfile.py")
+
+
+def _service_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in SERVICE_ENV if name in os.environ}
+
+
+def _existing(paths: list[str] | tuple[str, ...]) -> list[str]:
+    # Git does not keep empty directories: a fresh clone may lack one that has no files yet,
+    # and ruff and mypy fail on a path that does not exist.
+    return [path for path in paths if (ROOT / path).exists()]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite with every optional extra installed."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs, env=_service_env())
+
+
+@nox.session(python=PYTHON)
+def tests_core(session: nox.Session) -> None:
+    """Run the suite with no optional extra: tests of extras must skip cleanly."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs, env=_service_env())
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff (configured in pyproject.toml)."""
+    session.install("ruff")
+    paths = _existing(LINT_PATHS)
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check with ``mypy --strict`` over the paths pyproject.toml names."""
+    session.install("-e", ".[dev]")
+    config = nox.project.load_toml(ROOT / "pyproject.toml")
+    paths = _existing(config["tool"]["mypy"]["files"])
+    session.run("mypy", "--strict", *session.posargs, *paths)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation with ``mkdocs build --strict`` (warnings are errors)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), *session.posargs)
