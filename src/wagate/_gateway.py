@@ -139,8 +139,6 @@ class Gateway:
                     tg.start_soon(session.aclose)
             self.hub.close()
             await drain_callbacks(self._callbacks, self.close_timeout, None)
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
         finally:
             self._closed.set()
 

@@ -18,6 +18,7 @@ Every new subscriber first receives the tenant's current state (the last
 from __future__ import annotations
 
 import enum
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from datetime import timedelta
@@ -57,7 +58,7 @@ class _Log:
         self.entries: deque[Event] = deque()
         self.base = 1
         self.capacity = capacity
-        self.subscribers: set[Subscription] = set()
+        self.subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self.waiter: anyio.Event | None = None
 
     @property

@@ -370,8 +370,6 @@ class Session:
             await drain_callbacks(self._callbacks, self.close_timeout, self.tenant)
             if self._own_hub:
                 self._hub.close()
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
         finally:
             self._closed.set()
 

@@ -65,8 +65,8 @@ class Clock(Protocol):
     def now(self) -> float:
         """Seconds since the clock's start."""
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until :meth:`now` reaches ``deadline``."""
 
     def wall_seconds(self, seconds: float) -> float:
         """How many real seconds ``seconds`` of this clock's time take."""
@@ -86,8 +86,8 @@ class SpeedClock:
             self._start = anyio.current_time()
         return (anyio.current_time() - self._start) * self.speed
 
-    async def sleep(self, seconds: float) -> None:  # noqa: D102
-        await anyio.sleep(seconds / self.speed)
+    async def sleep_until(self, deadline: float) -> None:  # noqa: D102
+        await anyio.sleep(max(0.0, deadline - self.now()) / self.speed)
 
     def wall_seconds(self, seconds: float) -> float:  # noqa: D102
         return seconds / self.speed
@@ -122,10 +122,13 @@ class SimulatedClock:
         """Seconds advanced so far."""
         return self._now
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait until :meth:`advance` has moved the clock ``seconds`` further."""
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until :meth:`advance` has moved the clock to ``deadline``."""
+        if deadline <= self._now:
+            await anyio.lowlevel.checkpoint()
+            return
         woken = anyio.Event()
-        heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), woken))
+        heapq.heappush(self._sleepers, (deadline, next(self._counter), woken))
         await woken.wait()
 
     def wall_seconds(self, seconds: float) -> float:
@@ -401,8 +404,10 @@ class SimulatedDriver(Driver):
             sink.qr(self._code, self.clock.wall_seconds(timeout))
             async with anyio.create_task_group() as tg:
 
-                async def expire(tg: anyio.abc.TaskGroup = tg, timeout: float = timeout) -> None:
-                    await self.clock.sleep(timeout)
+                async def expire(
+                    tg: anyio.abc.TaskGroup = tg, deadline: float = self._code_deadline
+                ) -> None:
+                    await self.clock.sleep_until(deadline)
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(expire)

@@ -1,0 +1,1 @@
+"""Transports that carry wagate events to the outside world: callbacks, webhooks, SSE, Socket.IO."""
