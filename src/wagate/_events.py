@@ -406,6 +406,23 @@ def status_payload(status: Status, now: datetime | None = None) -> JSON:
     return data
 
 
+def status_message(
+    status: Status, *, naming: WireNaming = "colon", now: datetime | None = None
+) -> WireMessage:
+    """The ``connection:status`` message for a Status (``connection-status`` in the dash naming).
+
+    Transports send it to a client that just connected, before any live event.
+    """
+    data = status_payload(status, now)
+    if naming == "dash":
+        phone = status.account.phone if status.account and status.connected else None
+        return WireMessage(
+            "connection-status",
+            {"tenant": status.tenant, "status": data["status"], "phoneNumber": phone},
+        )
+    return WireMessage("connection:status", data)
+
+
 def _seconds(value: float) -> float:
     return round(value, 3)
 

@@ -307,18 +307,31 @@ class Hub:
         return self._current.get(tenant, ())
 
     def subscribe(
-        self, tenant: str | None = None, *, overflow: Overflow = Overflow.RAISE
+        self,
+        tenant: str | None = None,
+        *,
+        overflow: Overflow = Overflow.RAISE,
+        initial: bool = True,
     ) -> Subscription:
         """Subscribe to one tenant (or, with ``None``, to every tenant).
 
         The subscription first yields the current state, then live events in order.
+        With ``initial=False`` it yields only the events published from now on (for
+        a transport that sends its own snapshot, or resumes from :meth:`replay`).
         """
         if self._closed:
             raise SessionClosed("the hub is closed", tenant=tenant)
         if tenant is None:
-            initial: list[Event] = [e for events in self._current.values() for e in events]
-            return Subscription(self._all, initial, overflow)
-        return Subscription(self._log(tenant), self.current(tenant), overflow)
+            state: list[Event] = [e for events in self._current.values() for e in events]
+            return Subscription(self._all, state if initial else (), overflow)
+        return Subscription(self._log(tenant), self.current(tenant) if initial else (), overflow)
+
+    def last_seq(self, tenant: str) -> int | None:
+        """The seq of ``tenant``'s newest event in the log (``None`` if it has none)."""
+        log = self._logs.get(tenant)
+        if log is None or not log.entries:
+            return None
+        return log.entries[-1].seq
 
     def replay(self, tenant: str, after_seq: int) -> list[Event]:
         """The tenant's events with ``seq > after_seq``, oldest first.
