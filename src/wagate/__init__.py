@@ -59,7 +59,7 @@ from ._gateway import DriverFactory, Gateway
 from ._hub import Hub, Overflow, Subscription
 from ._session import Backoff, Callback, CallbackSubscription, Session
 from ._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
-from ._sync import SyncGateway, SyncSession
+from ._sync import SyncGateway, SyncSession, SyncSubscription
 from ._validate import MAX_TEXT_LENGTH
 from ._version import __version__
 
@@ -110,6 +110,7 @@ __all__ = [
     "Subscription",
     "SyncGateway",
     "SyncSession",
+    "SyncSubscription",
     "WagateError",
     "WireMessage",
     "__version__",

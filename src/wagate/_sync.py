@@ -36,11 +36,29 @@ if TYPE_CHECKING:
 
     from ._driver import Driver
 
-__all__ = ["SyncGateway", "SyncSession"]
+__all__ = ["SyncGateway", "SyncSession", "SyncSubscription"]
 
 T = TypeVar("T")
 
 _END = object()
+
+
+class SyncSubscription:
+    """The handle a blocking ``subscribe`` returns; :meth:`close` is safe from any thread."""
+
+    def __init__(self, handle: CallbackSubscription, portal: BlockingPortal) -> None:
+        self.handle = handle
+        self._portal = portal
+
+    @property
+    def closed(self) -> bool:
+        """Whether the callback no longer receives events."""
+        return self.handle.closed
+
+    def close(self) -> None:
+        """Stop delivering events to the callback."""
+        with contextlib.suppress(RuntimeError):  # the loop thread is already gone
+            self._portal.call(self.handle.close)
 
 
 class SyncSession:
@@ -107,9 +125,10 @@ class SyncSession:
         """Blocking :meth:`Session.request_pairing_code`."""
         return self.portal.call(self.session.request_pairing_code, phone)
 
-    def subscribe(self, callback: Callback, **options: Any) -> CallbackSubscription:
+    def subscribe(self, callback: Callback, **options: Any) -> SyncSubscription:
         """:meth:`Session.subscribe`; plain callbacks run in worker threads."""
-        return self.portal.call(lambda: self.session.subscribe(callback, **options))
+        handle = self.portal.call(lambda: self.session.subscribe(callback, **options))
+        return SyncSubscription(handle, self.portal)
 
     def events(
         self, *, timeout: float | None = None, overflow: Overflow = Overflow.RAISE
@@ -214,9 +233,10 @@ class SyncGateway:
 
     def subscribe(
         self, callback: Callback, tenant: str | None = None, **options: Any
-    ) -> CallbackSubscription:
+    ) -> SyncSubscription:
         """:meth:`Gateway.subscribe`; plain callbacks run in worker threads."""
-        return self.portal.call(lambda: self.gateway.subscribe(callback, tenant, **options))
+        handle = self.portal.call(lambda: self.gateway.subscribe(callback, tenant, **options))
+        return SyncSubscription(handle, self.portal)
 
     def close(self) -> None:
         """Close every session and stop the loop thread."""

@@ -1,0 +1,210 @@
+"""The hub: fan-out, bounded buffers and overflow policies, replay, current state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from wagate import (
+    Connected,
+    Connecting,
+    DisconnectReason,
+    Disconnected,
+    Event,
+    Gap,
+    Hub,
+    MessageSent,
+    Overflow,
+    SessionClosed,
+    SubscriberLagged,
+)
+from wagate._events import Account, utcnow
+
+pytestmark = pytest.mark.anyio
+
+
+def sent(tenant: str, seq: int) -> MessageSent:
+    return MessageSent(tenant=tenant, seq=seq, at=utcnow(), id=f"m{seq}", to="1@s.whatsapp.net", text="x", success=True)
+
+
+def connected(tenant: str, seq: int) -> Connected:
+    return Connected(tenant=tenant, seq=seq, at=utcnow(), account=Account(jid="1@s.whatsapp.net", phone="+1"))
+
+
+def drain(subscription: object) -> list[Event]:
+    from wagate import Subscription  # noqa: PLC0415
+
+    assert isinstance(subscription, Subscription)
+    out = []
+    while (event := subscription.receive_nowait()) is not None:
+        out.append(event)
+    return out
+
+
+async def test_fan_out_to_many_in_order() -> None:
+    """Every subscriber of a tenant gets every event, in publish order."""
+    hub = Hub()
+    subs = [hub.subscribe("a") for _ in range(50)]
+    for seq in range(1, 101):
+        hub.publish(sent("a", seq))
+    for sub in subs:
+        assert [e.seq for e in drain(sub)] == list(range(1, 101))
+
+
+async def test_tenants_are_isolated() -> None:
+    """A tenant subscriber never sees another tenant's events; the all-stream sees both."""
+    hub = Hub()
+    a, b, everyone = hub.subscribe("a"), hub.subscribe("b"), hub.subscribe(None)
+    hub.publish(sent("a", 1))
+    hub.publish(sent("b", 1))
+    hub.publish(sent("a", 2))
+    assert [(e.tenant, e.seq) for e in drain(a)] == [("a", 1), ("a", 2)]
+    assert [(e.tenant, e.seq) for e in drain(b)] == [("b", 1)]
+    assert [(e.tenant, e.seq) for e in drain(everyone)] == [("a", 1), ("b", 1), ("a", 2)]
+
+
+async def test_current_state_first() -> None:
+    """A new subscriber first gets the tenant's current state event, then live events."""
+    hub = Hub()
+    hub.publish(Connecting(tenant="a", seq=1, at=utcnow()))
+    hub.publish(connected("a", 2))
+    hub.publish(sent("a", 3))
+    late = hub.subscribe("a")
+    hub.publish(sent("a", 4))
+    assert [e.seq for e in drain(late)] == [2, 4]
+    everyone = hub.subscribe(None)
+    assert [e.seq for e in drain(everyone)] == [2]
+
+
+async def test_raise_policy() -> None:
+    """A subscriber past its buffer gets SubscriberLagged with the count missed, after what it had."""
+    hub = Hub(buffer=4)
+    slow = hub.subscribe("a", overflow=Overflow.RAISE)
+    fast = hub.subscribe("a")
+    for seq in range(1, 9):  # 8 events: the log trims at 2x its capacity
+        hub.publish(sent("a", seq))
+        assert fast.receive_nowait() is not None
+    with pytest.raises(SubscriberLagged) as info:
+        drain(slow)
+    assert info.value.missed == 4 and info.value.last_seq == 0 and info.value.tenant == "a"
+    assert fast.backlog == 0
+
+
+async def test_gap_policy_names_exactly_what_was_missed() -> None:
+    """Under the GAP policy a lagging subscriber gets a Gap with the missed seqs, then goes on."""
+    hub = Hub(buffer=4)
+    slow = hub.subscribe("a", overflow=Overflow.GAP)
+    for seq in range(1, 11):
+        hub.publish(sent("a", seq))
+    got = drain(slow)
+    gap = got[0]
+    assert isinstance(gap, Gap)
+    assert (gap.first_seq, gap.last_seq, gap.missed) == (1, 4, 4)
+    assert [e.seq for e in got[1:]] == list(range(5, 11))
+
+
+async def test_gap_policy_on_the_all_stream_is_per_tenant() -> None:
+    """A lagging all-tenants subscriber gets one Gap per tenant that lost events."""
+    hub = Hub(all_buffer=4)
+    slow = hub.subscribe(None, overflow=Overflow.GAP)
+    for seq in range(1, 6):
+        hub.publish(sent("a", seq))
+        hub.publish(sent("b", seq))
+    got = drain(slow)
+    gaps = [e for e in got if isinstance(e, Gap)]
+    assert {(g.tenant, g.first_seq, g.last_seq) for g in gaps} == {("a", 1, 2), ("b", 1, 2)}
+    rest = [(e.tenant, e.seq) for e in got if not isinstance(e, Gap)]
+    assert rest == [(t, s) for s in range(3, 6) for t in "ab"]
+
+
+async def test_publish_never_blocks_on_a_stuck_subscriber() -> None:
+    """Publishing 100,000 events with a subscriber that never reads completes, memory bounded."""
+    hub = Hub(buffer=128)
+    stuck = hub.subscribe("a")
+    for seq in range(1, 100_001):
+        hub.publish(sent("a", seq))
+    assert len(hub._logs["a"].entries) < 2 * 128
+    with pytest.raises(SubscriberLagged):
+        stuck.receive_nowait()
+
+
+async def test_waiting_subscriber_wakes() -> None:
+    """A subscriber waiting in `async for` wakes when an event is published."""
+    hub = Hub()
+    sub = hub.subscribe("a")
+    got: list[Event] = []
+
+    async def reader() -> None:
+        async for event in sub:
+            got.append(event)
+            if len(got) == 3:
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await anyio.wait_all_tasks_blocked()
+        for seq in (1, 2, 3):
+            hub.publish(sent("a", seq))
+    assert [e.seq for e in got] == [1, 2, 3]
+
+
+async def test_replay_after_seq() -> None:
+    """replay() returns exactly the events after a seq."""
+    hub = Hub()
+    for seq in range(1, 11):
+        hub.publish(sent("a", seq))
+    assert [e.seq for e in hub.replay("a", 6)] == [7, 8, 9, 10]
+    assert hub.replay("a", 10) == []
+    assert hub.replay("a", 99) == []
+    assert hub.replay("nobody", 0) == []
+
+
+async def test_replay_too_old_starts_with_gap() -> None:
+    """Asking for history the log no longer holds returns a Gap first, never a silent hole."""
+    hub = Hub(buffer=4)
+    for seq in range(1, 11):
+        hub.publish(sent("a", seq))
+    got = hub.replay("a", 0)
+    gap = got[0]
+    assert isinstance(gap, Gap) and gap.first_seq == 1 and gap.last_seq == got[1].seq - 1
+    assert [e.seq for e in got[1:]] == list(range(got[1].seq, 11))
+
+
+async def test_replay_respects_age() -> None:
+    """Events older than replay_age are not replayed; a Gap says so."""
+    hub = Hub(replay_age=timedelta(seconds=0))
+    hub.publish(sent("a", 1))
+    got = hub.replay("a", 0)
+    assert len(got) == 1 and isinstance(got[0], Gap) and got[0].last_seq == 1
+
+
+async def test_close_drains_then_ends() -> None:
+    """After close(), a subscriber reads what was published, then ends; new ones are refused."""
+    hub = Hub()
+    sub = hub.subscribe("a")
+    hub.publish(sent("a", 1))
+    hub.publish(Disconnected(tenant="a", seq=2, at=utcnow(), reason=DisconnectReason.CLOSED))
+    hub.close()
+    assert [e.seq async for e in sub] == [1, 2]
+    with pytest.raises(SessionClosed):
+        hub.subscribe("a")
+    with pytest.raises(SessionClosed):
+        hub.publish(sent("a", 3))
+
+
+async def test_closed_subscription_stops() -> None:
+    """close() on a subscription ends iteration and unsubscribes."""
+    hub = Hub()
+    sub = hub.subscribe("a")
+    hub.publish(sent("a", 1))
+    sub.close()
+    assert [e async for e in sub] == []
+    assert hub.subscribers("a") == 0 and sub.closed
+
+
+def test_bad_buffer_sizes() -> None:
+    """A hub with a buffer below 1 is refused."""
+    with pytest.raises(ValueError, match="at least 1"):
+        Hub(buffer=0)
