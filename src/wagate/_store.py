@@ -97,21 +97,21 @@ class MemoryStore(SessionStore):
     def __init__(self) -> None:
         self._rows: dict[str, StoredSession] = {}
 
-    async def load_all(self) -> list[StoredSession]:  # noqa: D102
+    async def load_all(self) -> list[StoredSession]:
         return [self._rows[t] for t in sorted(self._rows)]
 
-    async def load(self, tenant: str) -> StoredSession | None:  # noqa: D102
+    async def load(self, tenant: str) -> StoredSession | None:
         return self._rows.get(tenant)
 
-    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:  # noqa: D102
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
         row = self._rows.get(tenant) or StoredSession(tenant=tenant)
         self._rows[tenant] = attrs.evolve(row, account=account, state=state)
 
-    async def reserve_seq(self, tenant: str, upto: int) -> None:  # noqa: D102
+    async def reserve_seq(self, tenant: str, upto: int) -> None:
         row = self._rows.get(tenant) or StoredSession(tenant=tenant)
         self._rows[tenant] = attrs.evolve(row, seq=max(row.seq, upto))
 
-    async def delete(self, tenant: str) -> None:  # noqa: D102
+    async def delete(self, tenant: str) -> None:
         row = self._rows.get(tenant)
         if row is not None:
             self._rows[tenant] = attrs.evolve(row, account=None, state=State.DISCONNECTED)
@@ -128,6 +128,12 @@ CREATE TABLE IF NOT EXISTS wagate_sessions (
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 )
 """
+
+
+def _check_integrity(conn: sqlite3.Connection) -> None:
+    check = conn.execute("PRAGMA quick_check").fetchone()
+    if check is None or check[0] != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {check}")
 
 
 def _row(row: tuple[Any, ...]) -> StoredSession:
@@ -161,11 +167,29 @@ class SQLiteStore(SessionStore):
     def _open_sync(self) -> None:
         directory = self.path.parent
         if not directory.is_dir():
-            raise StoreError(f"cannot open session store {self.path}: directory {directory} does not exist")
+            raise StoreError(
+                f"cannot open session store {self.path}: directory {directory} does not exist"
+            )
         if not os.access(directory, os.W_OK):
-            raise StoreError(f"cannot open session store {self.path}: directory {directory} is not writable")
+            raise StoreError(
+                f"cannot open session store {self.path}: directory {directory} is not writable"
+            )
+        if self.path.is_dir():
+            raise StoreError(
+                f"cannot open session store {self.path}: it is a directory, not a file"
+            )
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise StoreError(
+                f"cannot open session store {self.path}: the file is not readable and writable"
+            )
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open session store {self.path}: "
+                f"cannot create its lock file {lock_path} ({exc.strerror})"
+            ) from None
         try:
             import fcntl  # noqa: PLC0415 - POSIX only
 
@@ -178,13 +202,19 @@ class SQLiteStore(SessionStore):
             ) from None
         self._lock_fd = fd
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn: sqlite3.Connection | None = None
             try:
+                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                # quick_check reads every page: a damaged file is refused here, before
+                # anything is written to it (session stores are small).
+                _check_integrity(conn)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
+                conn.execute(f"SELECT {self._COLUMNS} FROM wagate_sessions LIMIT 0")  # noqa: S608
             except sqlite3.DatabaseError as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 raise StoreError(
                     f"session store {self.path} is not a usable SQLite database ({exc}); "
                     "it was left untouched: move it aside or point wagate at another file"
@@ -201,11 +231,11 @@ class SQLiteStore(SessionStore):
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    async def open(self) -> None:  # noqa: D102
+    async def open(self) -> None:
         if self._conn is None:
             await anyio.to_thread.run_sync(self._open_sync)
 
-    async def close(self) -> None:  # noqa: D102
+    async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             await anyio.to_thread.run_sync(conn.close)
@@ -226,13 +256,15 @@ class SQLiteStore(SessionStore):
 
     _COLUMNS = "tenant, account_jid, account_phone, account_name, state, seq"
 
-    async def load_all(self) -> list[StoredSession]:  # noqa: D102
+    async def load_all(self) -> list[StoredSession]:
         rows = await self._run(
-            lambda c: c.execute(f"SELECT {self._COLUMNS} FROM wagate_sessions ORDER BY tenant").fetchall()  # noqa: S608
+            lambda c: c.execute(
+                f"SELECT {self._COLUMNS} FROM wagate_sessions ORDER BY tenant"  # noqa: S608
+            ).fetchall()
         )
         return [_row(r) for r in rows]
 
-    async def load(self, tenant: str) -> StoredSession | None:  # noqa: D102
+    async def load(self, tenant: str) -> StoredSession | None:
         row = await self._run(
             lambda c: c.execute(
                 f"SELECT {self._COLUMNS} FROM wagate_sessions WHERE tenant = ?",  # noqa: S608
@@ -241,7 +273,7 @@ class SQLiteStore(SessionStore):
         )
         return None if row is None else _row(row)
 
-    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:  # noqa: D102
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
         values = (
             tenant,
             account.jid if account else None,
@@ -251,7 +283,8 @@ class SQLiteStore(SessionStore):
         )
         await self._run(
             lambda c: c.execute(
-                "INSERT INTO wagate_sessions (tenant, account_jid, account_phone, account_name, state)"
+                "INSERT INTO wagate_sessions"
+                " (tenant, account_jid, account_phone, account_name, state)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT(tenant) DO UPDATE SET"
                 " account_jid = excluded.account_jid, account_phone = excluded.account_phone,"
                 " account_name = excluded.account_name, state = excluded.state,"
@@ -260,7 +293,7 @@ class SQLiteStore(SessionStore):
             )
         )
 
-    async def reserve_seq(self, tenant: str, upto: int) -> None:  # noqa: D102
+    async def reserve_seq(self, tenant: str, upto: int) -> None:
         await self._run(
             lambda c: c.execute(
                 "INSERT INTO wagate_sessions (tenant, seq) VALUES (?, ?) ON CONFLICT(tenant)"
@@ -269,7 +302,7 @@ class SQLiteStore(SessionStore):
             )
         )
 
-    async def delete(self, tenant: str) -> None:  # noqa: D102
+    async def delete(self, tenant: str) -> None:
         await self._run(
             lambda c: c.execute(
                 "UPDATE wagate_sessions SET account_jid = NULL, account_phone = NULL,"

@@ -1,0 +1,245 @@
+"""A session store in PostgreSQL (psycopg 3), for gateways on several machines.
+
+Needs the ``postgres`` extra: ``pip install 'wagate[postgres]'``.
+
+Example:
+    ```python
+    from wagate import Gateway
+    from wagate.stores.postgres import PostgresStore
+
+    store = PostgresStore("postgresql://wagate@db.internal/wagate")
+    async with Gateway(make_driver, store=store) as gateway:
+        ...
+    ```
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from .._errors import InvalidInput, StoreError
+from .._events import Account, State
+from .._store import SessionStore, StoredSession, _row
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["PostgresStore"]
+
+_TABLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_COLUMNS = sql.SQL("tenant, account_jid, account_phone, account_name, state, seq")
+
+
+def _display(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    params = conninfo_to_dict(url)
+    user = params.get("user")
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    dbname = params.get("dbname") or user or ""
+    who = f"{user}@" if user else ""
+    return f"postgresql://{who}{host}:{port}/{dbname}"
+
+
+def _words(exc: BaseException) -> str:
+    # libpq's messages span several indented lines; one line reads better in a log.
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class PostgresStore(SessionStore):
+    """A store in one PostgreSQL table, created if missing.
+
+    Several gateway processes may share one database (give each its own
+    ``table`` to keep them apart); the store itself does not decide which process
+    owns a tenant.  Each call runs in a worker thread on one connection, which is
+    reopened once if the server dropped it.
+
+    Args:
+        url: A ``postgresql://`` (or ``postgres://``) URL, as libpq reads it.
+        table: The table's name: lower-case letters, digits and ``_``.
+        connect_timeout: Seconds to wait for the server before giving up
+            (libpq waits at least 2).
+
+    Raises:
+        InvalidInput: the URL or table name is malformed (raised at once).
+
+    Raises on :meth:`open`:
+        StoreError: the server cannot be reached in time, refuses the login, or
+            the database does not exist; the message names the server, never the
+            password.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        table: str = "wagate_sessions",
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            raise InvalidInput("a PostgreSQL store needs a 'postgresql://' URL")
+        try:
+            self.display_url = _display(url)
+        except psycopg.Error:
+            # psycopg's message quotes the URL, password included: say less.
+            raise InvalidInput("the PostgreSQL URL is malformed; check its syntax") from None
+        if not isinstance(table, str) or not _TABLE.fullmatch(table):
+            raise InvalidInput(
+                f"table name {table!r} is invalid: use up to 63 lower-case letters, digits and '_'"
+            )
+        if connect_timeout <= 0:
+            raise InvalidInput("connect_timeout must be positive")
+        self._url = url
+        self.table = table
+        self.connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        self._opened = False
+        self._lock = threading.Lock()
+        ident = sql.Identifier(table)
+        self._sql_create = sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} ("
+            " tenant TEXT PRIMARY KEY,"
+            " account_jid TEXT, account_phone TEXT, account_name TEXT,"
+            " state TEXT NOT NULL DEFAULT 'disconnected',"
+            " seq BIGINT NOT NULL DEFAULT 0,"
+            " updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        ).format(ident)
+        self._sql_check = sql.SQL("SELECT {} FROM {} LIMIT 0").format(_COLUMNS, ident)
+        self._sql_load_all = sql.SQL("SELECT {} FROM {} ORDER BY tenant").format(_COLUMNS, ident)
+        self._sql_load = sql.SQL("SELECT {} FROM {} WHERE tenant = %s").format(_COLUMNS, ident)
+        self._sql_save = sql.SQL(
+            "INSERT INTO {} (tenant, account_jid, account_phone, account_name, state)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant) DO UPDATE SET"
+            " account_jid = excluded.account_jid, account_phone = excluded.account_phone,"
+            " account_name = excluded.account_name, state = excluded.state, updated_at = now()"
+        ).format(ident)
+        self._sql_reserve = sql.SQL(
+            "INSERT INTO {0} AS s (tenant, seq) VALUES (%s, %s) ON CONFLICT (tenant)"
+            " DO UPDATE SET seq = GREATEST(s.seq, excluded.seq)"
+        ).format(ident)
+        self._sql_delete = sql.SQL(
+            "UPDATE {} SET account_jid = NULL, account_phone = NULL, account_name = NULL,"
+            " state = 'disconnected', updated_at = now() WHERE tenant = %s"
+        ).format(ident)
+
+    # ------------------------------------------------------------------ connection
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=max(2, round(self.connect_timeout)),
+                application_name="wagate",
+                # A server that vanishes mid-query is noticed instead of waited on forever.
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
+            )
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL session store {self.display_url}: {_words(exc)}"
+            ) from None
+        try:
+            with conn.transaction():
+                # Two processes creating the table at once would race in the catalog.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
+                conn.execute(self._sql_create)
+            conn.execute(self._sql_check)
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreError(
+                f"the PostgreSQL session store {self.display_url} (table {self.table}) "
+                f"is not usable: {_words(exc)}"
+            ) from None
+        return conn
+
+    def _open_sync(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            self._opened = True
+
+    def _close_sync(self) -> None:
+        with self._lock:
+            self._opened = False
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    async def open(self) -> None:
+        """Connect, and create the table if it is missing."""
+        await anyio.to_thread.run_sync(self._open_sync)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await anyio.to_thread.run_sync(self._close_sync)
+
+    async def _run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        def call() -> Any:
+            with self._lock:
+                if not self._opened:
+                    raise StoreError(f"session store {self.display_url} is not open")
+                for attempt in (1, 2):
+                    if self._conn is None or self._conn.closed:
+                        self._conn = self._connect()
+                    try:
+                        return fn(self._conn)
+                    except psycopg.OperationalError as exc:
+                        # Every statement here is idempotent: after a dropped connection
+                        # it is safe to run it once more on a new one.
+                        if attempt == 1 and self._conn.broken:
+                            self._conn.close()
+                            self._conn = None
+                            continue
+                        raise StoreError(
+                            f"session store {self.display_url}: {_words(exc)}"
+                        ) from None
+                    except psycopg.Error as exc:
+                        raise StoreError(
+                            f"session store {self.display_url}: {_words(exc)}"
+                        ) from None
+                raise AssertionError("unreachable")  # pragma: no cover
+
+        return await anyio.to_thread.run_sync(call)
+
+    # ------------------------------------------------------------------ SessionStore
+    async def load_all(self) -> list[StoredSession]:
+        """Every tenant the store knows, in tenant order."""
+        rows = await self._run(lambda c: c.execute(self._sql_load_all).fetchall())
+        return [_row(tuple(r)) for r in rows]
+
+    async def load(self, tenant: str) -> StoredSession | None:
+        """One tenant, or ``None`` if unknown."""
+        row = await self._run(lambda c: c.execute(self._sql_load, (tenant,)).fetchone())
+        return None if row is None else _row(tuple(row))
+
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
+        """Remember ``tenant``'s account and state (creating the row if needed)."""
+        values = (
+            tenant,
+            account.jid if account else None,
+            account.phone if account else None,
+            account.name if account else None,
+            state.value,
+        )
+        await self._run(lambda c: c.execute(self._sql_save, values))
+
+    async def reserve_seq(self, tenant: str, upto: int) -> None:
+        """Raise ``tenant``'s seq high-water mark to ``upto`` (never lowers it)."""
+        await self._run(lambda c: c.execute(self._sql_reserve, (tenant, upto)))
+
+    async def delete(self, tenant: str) -> None:
+        """Forget ``tenant``'s account; the seq high-water mark stays."""
+        await self._run(lambda c: c.execute(self._sql_delete, (tenant,)))
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self.display_url} table={self.table}>"
