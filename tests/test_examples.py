@@ -1,0 +1,26 @@
+"""The examples in examples/ run as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_quickstart_runs() -> None:
+    """examples/quickstart.py links a simulated phone, draws the QR, sends and receives."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "\u2588" in out, "the QR code is drawn in the terminal"
+    assert "linked +628123456789 Budi" in out
+    assert "sent 'hello' to 628111222333@s.whatsapp.net" in out
+    assert "received 'hi' from Siti" in out
