@@ -21,6 +21,7 @@ from wagate import (
     Connected,
     Disconnected,
     DisconnectReason,
+    Gap,
     Gateway,
     InvalidInput,
     MemoryStore,
@@ -244,7 +245,7 @@ async def test_a_linked_session_is_persisted_and_restored_without_qr(
         restored = gateway.get("acme")
         assert restored is not None
         await wait_for(restored.events(), Connected, timeout=WAIT)
-        history = gateway.hub.replay("acme", 0)
+        history = [e for e in gateway.hub.replay("acme", 0) if not isinstance(e, Gap)]
         assert not any(isinstance(e, QrGenerated) for e in history)
         assert min(e.seq for e in history) > max(first_seqs)
         assert restored.account == connected.account
