@@ -1,0 +1,453 @@
+"""Socket.IO: every tenant's events pushed to authenticated browsers, one room per tenant.
+
+A python-socketio ``AsyncServer`` (ASGI) that
+
+- authenticates each connection (``auth: {token}``, ``Authorization: Bearer``, or
+  a cookie; a query parameter only if named) and refuses a missing, bad or
+  expired token with ``connect_error`` data ``{"message", "data": {"error":
+  {"code", "message"}}}``;
+- puts the socket in the room of each tenant its principal is granted (or of the
+  ones it asks for with ``auth: {token, tenants: [...]}``), and in no other;
+- right after connect sends each of those tenants' current ``connection:status``
+  and pending ``qr:generated`` (:func:`~wagate.adapters.current_messages`), then
+  every live event of the tenant, as :func:`wagate.to_wire` encodes it (colon
+  names, or with ``naming="dash"`` ``qr-code`` / ``connection-status``);
+- answers ``join`` / ``leave`` (``"acme"`` or ``{"tenant": "acme"}``) for granted
+  tenants, with the ack ``{"ok": true, "tenant"}``; anything else gets an
+  ``error`` event (and ack) ``{"error": {"code", "message"}}``;
+- disconnects a socket when its token expires (after an ``error`` event with the
+  code ``token_expired``).
+
+**Fan-out.**  The adapter reads the hub once (one subscription for every
+tenant), encodes each event once, and emits it to the tenant's room, never per
+socket.  A client that joins takes its snapshot and its room in one step with
+respect to that stream, so it misses and repeats nothing.
+
+**Several processes.**  Pass python-socketio's ``AsyncRedisManager`` (or any
+client manager) as ``client_manager``: an event of a session held by process A
+reaches sockets connected to process B.  Each process sends its own sessions'
+events; the welcome snapshot comes from the process the socket is connected to
+(a tenant whose session lives elsewhere reads ``disconnected`` until its next
+event), and a state event in flight while a socket joins may reach it twice
+(deduplicate by ``seq``).
+
+Example:
+    ```python
+    sio = SocketIOAdapter(gateway, JWTAuthenticator(secret))
+    app = FastAPI(lifespan=...)  # enter `gateway` and `sio` in the lifespan
+    app.mount("/socket.io", sio.asgi_app(socketio_path=""))
+    # or on its own:  uvicorn.run(sio.asgi_app(manage_gateway=True))
+    ```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import socketio
+
+from .._errors import InvalidInput, SessionClosed, WagateError
+from .._events import Event, Gap, WireNaming, to_wire
+from .._gateway import Gateway
+from .._hub import Overflow, Subscription
+from .._validate import validate_tenant
+from . import current_messages
+from .auth import (
+    DEFAULT_COOKIE,
+    Authenticator,
+    MissingToken,
+    Principal,
+    TokenExpired,
+    find_token,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = ["ERROR_EVENT", "SocketIOAdapter"]
+
+log = logging.getLogger("wagate")
+
+ERROR_EVENT = "error"
+"""The event that carries ``{"error": {"code", "message"}}`` to one socket."""
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def _error(error: WagateError) -> dict[str, Any]:
+    return {"error": {"code": error.code, "message": error.message}}
+
+
+def _room(tenant: str) -> str:
+    # A prefix keeps tenant rooms apart from python-socketio's per-socket rooms
+    # (named by sid), whatever a tenant is called.
+    return "tenant:" + tenant
+
+
+def _requested_tenants(auth: object) -> set[str] | None:
+    if not isinstance(auth, Mapping):
+        return None
+    if "tenants" in auth:
+        value = auth["tenants"]
+        if not isinstance(value, list) or not value:
+            raise InvalidInput("'tenants' in the auth payload must be a non-empty list of ids")
+        return {validate_tenant(item) for item in value}
+    if "tenant" in auth:
+        return {validate_tenant(auth["tenant"])}
+    return None
+
+
+def _tenant_of(data: object) -> str:
+    if isinstance(data, Mapping):
+        data = data.get("tenant")
+    return validate_tenant(data)
+
+
+class SocketIOAdapter:
+    """Serves a gateway's events over Socket.IO.
+
+    Use it as an async context manager around the server's life (it reads the
+    hub and expires tokens in the background); :meth:`asgi_app` is the ASGI
+    application to serve or mount.
+
+    Args:
+        gateway: The gateway whose tenants' events are sent.
+        authenticator: Turns a connection's token into a principal.
+        naming: ``"colon"`` (``qr:generated``...) or ``"dash"`` (``qr-code``,
+            ``connection-status``).
+        server: An ``AsyncServer`` of your own to add the handlers to (its
+            ``async_mode`` must be ``"asgi"``); by default one is made.
+        client_manager: python-socketio's client manager, e.g.
+            ``socketio.AsyncRedisManager(url)`` for several processes.
+        cors_allowed_origins: Origins allowed to connect; ``None`` (python-socketio's
+            default) allows only the server's own origin.
+        cookie_name: The cookie holding the token (``None``: do not read cookies).
+        query_param: A query parameter that may hold the token; off unless named.
+        namespace: The Socket.IO namespace.
+        server_options: More ``AsyncServer`` options (``ping_interval``...).
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        authenticator: Authenticator,
+        *,
+        naming: WireNaming = "colon",
+        server: Any = None,
+        client_manager: Any = None,
+        cors_allowed_origins: str | list[str] | None = None,
+        cookie_name: str | None = DEFAULT_COOKIE,
+        query_param: str | None = None,
+        namespace: str = "/",
+        **server_options: Any,
+    ) -> None:
+        if naming not in ("colon", "dash"):
+            raise InvalidInput(f"naming must be 'colon' or 'dash', got {naming!r}")
+        if server is None:
+            server = socketio.AsyncServer(
+                async_mode="asgi",
+                client_manager=client_manager,
+                cors_allowed_origins=cors_allowed_origins,
+                **server_options,
+            )
+        elif client_manager is not None or server_options:
+            raise InvalidInput("give either a server or options to build one, not both")
+        self.gateway = gateway
+        self.authenticator = authenticator
+        self.naming: WireNaming = naming
+        self.server: Any = server
+        """The python-socketio ``AsyncServer``."""
+        self.namespace = namespace
+        self.cookie_name = cookie_name
+        self.query_param = query_param
+        self._pubsub = isinstance(server.manager, socketio.AsyncPubSubManager)
+        self._principals: dict[str, Principal] = {}
+        self._rooms: dict[str, set[str]] = {}
+        self._lock = anyio.Lock()
+        self._held: deque[Event] = deque()
+        self._subscription: Subscription | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._expiry: list[tuple[float, str]] = []
+        self._expiry_changed = anyio.Event()
+        server.on("connect", self._on_connect, namespace=namespace)
+        server.on("disconnect", self._on_disconnect, namespace=namespace)
+        server.on("join", self._on_join, namespace=namespace)
+        server.on("leave", self._on_leave, namespace=namespace)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Self:
+        if self._tg is not None:
+            raise RuntimeError("a SocketIOAdapter can be entered once at a time")
+        self._subscription = self.gateway.hub.subscribe(None, overflow=Overflow.GAP, initial=False)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._pump, self._subscription)
+        tg.start_soon(self._expire)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tg, self._tg = self._tg, None
+        if self._subscription is not None:
+            self._subscription.close()
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(exc_type, exc, tb)
+
+    @property
+    def connected(self) -> int:
+        """How many authenticated sockets this process holds."""
+        return len(self._principals)
+
+    def asgi_app(
+        self,
+        other_asgi_app: ASGIApp | None = None,
+        *,
+        socketio_path: str = "socket.io",
+        manage_gateway: bool = False,
+    ) -> ASGIApp:
+        """The ASGI application: Socket.IO at ``/<socketio_path>/``.
+
+        Without ``other_asgi_app`` the app runs the adapter during the server's
+        lifespan (and the gateway too, with ``manage_gateway=True``), so
+        ``uvicorn.run(adapter.asgi_app(manage_gateway=True))`` is a whole server.
+        With one, lifespan events go to that app, whose lifespan must enter
+        the gateway and the adapter (``async with gateway, adapter: yield``).
+        """
+        inner = socketio.ASGIApp(
+            self.server, other_asgi_app=other_asgi_app, socketio_path=socketio_path
+        )
+
+        async def app(
+            scope: MutableMapping[str, Any],
+            receive: Callable[[], Awaitable[Any]],
+            send: Callable[[Any], Awaitable[None]],
+        ) -> None:
+            if scope["type"] == "lifespan" and other_asgi_app is None:
+                await self._lifespan(receive, send, manage_gateway)
+            else:
+                await inner(scope, receive, send)
+
+        return app
+
+    async def _lifespan(
+        self,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+        manage_gateway: bool,
+    ) -> None:
+        await receive()  # lifespan.startup
+        started = False
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if manage_gateway:
+                    await stack.enter_async_context(self.gateway)
+                await stack.enter_async_context(self)
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+        except Exception as exc:
+            log.exception("the Socket.IO adapter failed to %s", "stop" if started else "start")
+            kind = "shutdown" if started else "startup"
+            await send({"type": f"lifespan.{kind}.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    # ------------------------------------------------------------------ fan-out
+    async def _pump(self, subscription: Subscription) -> None:
+        async for event in subscription:
+            # Held outside the lock, so a join that flushes first sends it in order.
+            self._held.append(event)
+            async with self._lock:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        """Emit every event read from the hub but not yet sent (under the lock)."""
+        subscription = self._subscription
+        while True:
+            if self._held:
+                event: Event | None = self._held.popleft()
+            elif subscription is not None:
+                event = subscription.receive_nowait()
+            else:
+                event = None
+            if event is None:
+                return
+            try:
+                await self._emit_event(event)
+            except Exception:
+                log.exception(
+                    "Socket.IO: could not emit %s (seq %d) of tenant %r",
+                    type(event).__name__,
+                    event.seq,
+                    event.tenant,
+                )
+
+    def _has_listeners(self, room: str) -> bool:
+        if self._pubsub:
+            return True  # listeners may be connected to another process
+        participants = self.server.manager.get_participants(self.namespace, room)
+        return next(iter(participants), None) is not None
+
+    async def _emit_event(self, event: Event) -> None:
+        room = _room(event.tenant)
+        if not self._has_listeners(room):
+            return
+        messages = list(to_wire(event, naming=self.naming))
+        if isinstance(event, Gap):
+            messages.extend(current_messages(self.gateway, event.tenant, naming=self.naming))
+        for message in messages:
+            await self.server.emit(message.name, message.data, room=room, namespace=self.namespace)
+
+    async def _join(self, sid: str, tenant: str) -> bool:
+        async with self._lock:
+            await self._flush()
+            if sid not in self._principals:
+                return False  # disconnected meanwhile
+            messages = current_messages(self.gateway, tenant, naming=self.naming)
+            await self.server.enter_room(sid, _room(tenant), namespace=self.namespace)
+            self._rooms.setdefault(sid, set()).add(tenant)
+            for message in messages:
+                await self.server.emit(message.name, message.data, to=sid, namespace=self.namespace)
+        return True
+
+    async def _welcome(self, sid: str, tenants: Iterable[str]) -> None:
+        for tenant in sorted(tenants):
+            try:
+                if not await self._join(sid, tenant):
+                    return
+            except Exception:
+                log.exception("Socket.IO: could not welcome socket %s to tenant %r", sid, tenant)
+
+    # ------------------------------------------------------------------ handlers
+    async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> None:
+        tg = self._tg
+        try:
+            principal, tenants = self._authenticate(environ, auth)
+        except WagateError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, _error(exc)) from None
+        except Exception:
+            log.exception("Socket.IO: authenticating a connection failed")
+            error = WagateError("the server could not check the credentials")
+            error.code = "internal_error"
+            raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error)) from None
+        if tg is None:
+            error = SessionClosed("the server is not ready: the Socket.IO adapter is not running")
+            raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error))
+        self._principals[sid] = principal
+        if principal.expires_at is not None:
+            self._expire_at(principal.expires_at.timestamp(), sid)
+        # After the handler returns python-socketio sends CONNECT; the welcome runs
+        # after that, so the client sees its snapshot once it is connected.
+        tg.start_soon(self._welcome, sid, tenants)
+
+    def _authenticate(self, environ: Mapping[str, Any], auth: object) -> tuple[Principal, set[str]]:
+        token = find_token(
+            auth=auth,
+            authorization=environ.get("HTTP_AUTHORIZATION"),
+            cookie_header=environ.get("HTTP_COOKIE"),
+            cookie_name=self.cookie_name,
+            query_string=environ.get("QUERY_STRING"),
+            query_param=self.query_param,
+        )
+        if token is None:
+            raise MissingToken(
+                "no token: connect with auth {token}, an 'Authorization: Bearer' header"
+                + (f" or the {self.cookie_name!r} cookie" if self.cookie_name else "")
+            )
+        principal = self.authenticator.authenticate(token)
+        requested = _requested_tenants(auth)
+        if requested is None:
+            return principal, set(principal.tenants)
+        for tenant in sorted(requested):
+            principal.check(tenant)
+        return principal, requested
+
+    async def _on_disconnect(self, sid: str, *reason: Any) -> None:
+        self._principals.pop(sid, None)
+        self._rooms.pop(sid, None)
+
+    async def _refuse(self, sid: str, error: WagateError) -> dict[str, Any]:
+        payload = _error(error)
+        await self.server.emit(ERROR_EVENT, payload, to=sid, namespace=self.namespace)
+        return payload
+
+    def _principal(self, sid: str) -> Principal:
+        principal = self._principals.get(sid)
+        if principal is None:
+            raise SessionClosed("this socket is not connected")
+        if principal.expired():
+            raise TokenExpired("the token has expired; reconnect with a fresh one")
+        return principal
+
+    async def _on_join(self, sid: str, data: object = None) -> dict[str, Any]:
+        try:
+            principal = self._principal(sid)
+            tenant = _tenant_of(data)
+            principal.check(tenant)
+        except WagateError as exc:
+            return await self._refuse(sid, exc)
+        await self._join(sid, tenant)
+        return {"ok": True, "tenant": tenant}
+
+    async def _on_leave(self, sid: str, data: object = None) -> dict[str, Any]:
+        try:
+            self._principal(sid)
+            tenant = _tenant_of(data)
+        except WagateError as exc:
+            return await self._refuse(sid, exc)
+        await self.server.leave_room(sid, _room(tenant), namespace=self.namespace)
+        self._rooms.get(sid, set()).discard(tenant)
+        return {"ok": True, "tenant": tenant}
+
+    # ------------------------------------------------------------------ token expiry
+    def _expire_at(self, when: float, sid: str) -> None:
+        heapq.heappush(self._expiry, (when, sid))
+        if len(self._expiry) > 2 * len(self._principals) + 64:
+            # Drop entries of sockets that are gone, so churn cannot grow the heap.
+            self._expiry = [(t, s) for t, s in self._expiry if s in self._principals]
+            heapq.heapify(self._expiry)
+        if self._expiry[0][1] == sid:
+            self._expiry_changed.set()
+
+    async def _expire(self) -> None:
+        while True:
+            self._expiry_changed = anyio.Event()
+            now = time.time()
+            while self._expiry and self._expiry[0][0] <= now:
+                _, sid = heapq.heappop(self._expiry)
+                principal = self._principals.get(sid)
+                if principal is not None and principal.expired():
+                    await self._drop_expired(sid)
+            delay = self._expiry[0][0] - now if self._expiry else math.inf
+            with anyio.move_on_after(delay):
+                await self._expiry_changed.wait()
+
+    async def _drop_expired(self, sid: str) -> None:
+        error = TokenExpired("the token has expired; reconnect with a fresh one")
+        try:
+            await self.server.emit(ERROR_EVENT, _error(error), to=sid, namespace=self.namespace)
+            await self.server.disconnect(sid, namespace=self.namespace)
+        except Exception:
+            log.exception("Socket.IO: could not disconnect expired socket %s", sid)
+        self._principals.pop(sid, None)
+        self._rooms.pop(sid, None)

@@ -1,0 +1,581 @@
+"""Server-Sent Events: one tenant's events as ``text/event-stream``, resumable without loss.
+
+Each event becomes frames of ``event:`` (the wire name), ``data:`` (the JSON
+payload of :func:`wagate.to_wire`) and ``id:`` (the event's seq, on the last frame
+of the event, so a resume never splits one)::
+
+    event: message:received
+    id: 42
+    data: {"tenant":"acme","seq":42,"id":"3EB0...","from":"6281...@s.whatsapp.net",...}
+
+A stream opens with the tenant's current state (:func:`~wagate.adapters.current_messages`:
+``connection:status``, then a pending ``qr:generated``; these frames carry no
+``id:``), then every live event.  A comment (``: ping``) is sent after 15 s
+without an event so proxies keep the connection open.
+
+**Resume.**  A client that reconnects with ``Last-Event-ID: <seq>`` (browsers do
+it by themselves) gets exactly the events after that seq from the hub's replay
+log, then the live ones.  When the log no longer holds them all (it keeps
+``Hub(buffer=...)`` events per tenant for at most ``replay_age``), a
+``stream:gap`` event ``{from, to, missed}`` says which seqs are lost, followed by
+a fresh ``connection:status``; never a silent gap.  A client that falls behind
+the live stream gets the same.  The ``Last-Event-ID`` header is checked:
+
+- not a non-negative decimal integer of at most 18 digits (``abc``, ``-1``,
+  ``1e309``, ``" "``...): **400** ``{"error": {"code": "invalid_last_event_id"}}``;
+- ahead of the newest seq the server has for the tenant (a far-future id, or an
+  id from before a restart that lost the log): the id is ignored and the stream
+  starts afresh with the current state, as if none was sent.
+
+**Authentication.**  The token is read from ``Authorization: Bearer`` or a
+cookie (``wagate_token`` by default); from a query parameter only when the host
+app names one (``query_param="token"``), because URLs end up in logs.  A
+principal granted several tenants picks one with ``?tenant=``.  The stream ends
+when the token expires.  Errors are JSON ``{"error": {"code", "message"}}`` with
+401, 403 or 400.
+
+**Cost.**  Each event is encoded once per :class:`ServerSentEvents` (a cache
+keyed by the event), not once per client; a stream is a cursor into the hub's
+per-tenant log.
+
+Example (Starlette / FastAPI):
+    ```python
+    sse = ServerSentEvents(gateway, JWTAuthenticator(secret))
+    app = Starlette(routes=[Route("/api/events", sse.starlette_endpoint)])
+    ```
+
+Example (Flask, with a :class:`wagate.SyncGateway`):
+    ```python
+    @app.get("/api/events")
+    def events():
+        status, headers, body = sse.wsgi_response(sync_gateway, request.environ)
+        return Response(body, status=status, headers=headers)
+    ```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._errors import InvalidInput, InvalidTenant, SessionClosed, WagateError
+from .._events import Event, Gap, WireMessage, WireNaming, to_wire
+from .._gateway import Gateway
+from .._hub import Overflow, Subscription
+from . import current_messages
+from .auth import (
+    DEFAULT_COOKIE,
+    AuthenticationError,
+    Authenticator,
+    Forbidden,
+    MissingToken,
+    Principal,
+    find_token,
+)
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
+    from typing_extensions import Self
+
+    from .._sync import SyncGateway
+
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "HEARTBEAT_FRAME",
+    "EventStream",
+    "InvalidLastEventId",
+    "SSEEncoder",
+    "ServerSentEvents",
+    "error_body",
+    "parse_last_event_id",
+]
+
+log = logging.getLogger("wagate")
+
+DEFAULT_HEARTBEAT = 15.0
+"""Seconds without an event after which a stream sends a heartbeat comment."""
+
+HEARTBEAT_FRAME = b": ping\n\n"
+"""The heartbeat: an SSE comment, ignored by ``EventSource``."""
+
+SSE_HEADERS: Mapping[str, str] = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-store",
+    "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+}
+
+_LAST_EVENT_ID = re.compile(r"[0-9]{1,18}")
+
+
+class InvalidLastEventId(InvalidInput):
+    """The ``Last-Event-ID`` header is not a seq (a non-negative integer of at most 18 digits)."""
+
+    code = "invalid_last_event_id"
+
+
+def parse_last_event_id(value: str | bytes | None) -> int | None:
+    """The seq a client resumes after, from its ``Last-Event-ID`` header.
+
+    Returns ``None`` when there is none (absent or empty).
+
+    Raises:
+        InvalidLastEventId: anything but a non-negative decimal integer of at most
+            18 digits (``abc``, ``-1``, ``1e309``, ``1.5``...).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if value == "":
+        return None
+    text = value.strip()
+    if not _LAST_EVENT_ID.fullmatch(text):
+        shown = text if len(text) <= 32 else text[:32] + "..."
+        raise InvalidLastEventId(
+            f"Last-Event-ID {shown!r} is not an event id: send the id of the last event "
+            "received (a non-negative integer), or none to start from the current state"
+        )
+    return int(text)
+
+
+def error_body(error: WagateError) -> bytes:
+    """The JSON body ``{"error": {"code", "message"}}`` for an error."""
+    return json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+
+
+def _status_of(error: WagateError) -> int:
+    if isinstance(error, (AuthenticationError, Forbidden)):
+        return error.status_code
+    if isinstance(error, InvalidInput):
+        return 400
+    if isinstance(error, SessionClosed):
+        return 503
+    return 500
+
+
+def _error_headers(error: WagateError) -> list[tuple[str, str]]:
+    headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+    if isinstance(error, AuthenticationError):
+        headers.append(("WWW-Authenticate", f'Bearer error="{error.code}"'))
+    return headers
+
+
+class SSEEncoder:
+    """Turns wire messages into SSE frames; caches each event's frames.
+
+    Framework-neutral: it makes ``bytes``.  The cache holds the frames of the most
+    recent ``cache_size`` events, so the clients of a tenant share one encoding.
+    Use it from one thread (the event loop's).
+
+    Args:
+        naming: ``"colon"`` (``qr:generated``...) or ``"dash"`` (``qr-code``...).
+        cache_size: How many events' frames to keep.
+    """
+
+    def __init__(self, naming: WireNaming = "colon", *, cache_size: int = 4096) -> None:
+        if naming not in ("colon", "dash"):
+            raise InvalidInput(f"naming must be 'colon' or 'dash', got {naming!r}")
+        if cache_size < 1:
+            raise InvalidInput("cache_size must be at least 1")
+        self.naming: WireNaming = naming
+        self.cache_size = cache_size
+        self._cache: OrderedDict[int, tuple[Event, bytes]] = OrderedDict()
+        self.encoded = 0
+        """How many events were encoded (cache misses); for tests and benchmarks."""
+
+    @staticmethod
+    def frames(messages: Iterable[WireMessage], event_id: int | None = None) -> bytes:
+        """Encode messages as frames; ``event_id`` goes on the last one."""
+        out: list[str] = []
+        items = list(messages)
+        for index, message in enumerate(items):
+            data = json.dumps(message.data, separators=(",", ":"), ensure_ascii=False)
+            out.append(f"event: {message.name}\n")
+            if event_id is not None and index == len(items) - 1:
+                out.append(f"id: {event_id}\n")
+            out.append(f"data: {data}\n\n")
+        return "".join(out).encode()
+
+    def event(self, event: Event) -> bytes:
+        """The frames of one event (encoded once, then served from the cache)."""
+        key = id(event)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        encoded = self.frames(to_wire(event, naming=self.naming), event.seq)
+        self.encoded += 1
+        if not isinstance(event, Gap):  # gaps are per subscriber, never shared
+            self._cache[key] = (event, encoded)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return encoded
+
+    def snapshot(self, gateway: Gateway, tenant: str) -> bytes:
+        """The frames of :func:`~wagate.adapters.current_messages` (without ``id:``)."""
+        return self.frames(current_messages(gateway, tenant, naming=self.naming))
+
+
+class EventStream:
+    """One client's stream of SSE frames; made by :meth:`ServerSentEvents.open`.
+
+    Iterate it (``async for chunk in stream``) or call :meth:`next_chunk`; each
+    chunk is ``bytes`` holding whole frames.  It ends when the gateway closes,
+    when the credentials expire, or on :meth:`close`.  Use it from the event loop
+    thread (WSGI servers go through a portal).
+    """
+
+    def __init__(
+        self,
+        sse: ServerSentEvents,
+        tenant: str,
+        subscription: Subscription,
+        first: bytes,
+        *,
+        expires_at: datetime | None,
+    ) -> None:
+        self._sse = sse
+        self.tenant = tenant
+        self._subscription = subscription
+        self._first: bytes | None = first
+        self._expires_at = expires_at
+
+    def _encode(self, event: Event) -> bytes:
+        if isinstance(event, Gap):
+            # The client lost events: tell it, then tell it where the tenant stands.
+            return self._sse.encoder.event(event) + self._sse.encoder.snapshot(
+                self._sse.gateway, self.tenant
+            )
+        return self._sse.encoder.event(event)
+
+    def _drain(self, chunks: list[bytes]) -> list[bytes]:
+        size = sum(map(len, chunks))
+        while len(chunks) < self._sse.batch and size < 65536:
+            event = self._subscription.receive_nowait()
+            if event is None:
+                break
+            chunk = self._encode(event)
+            chunks.append(chunk)
+            size += len(chunk)
+        return chunks
+
+    def _remaining(self) -> float | None:
+        if self._expires_at is None:
+            return None
+        return (self._expires_at - datetime.now(timezone.utc)).total_seconds()
+
+    async def next_chunk(self) -> bytes | None:
+        """The next frames to send: events, or a heartbeat; ``None`` at the end."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._subscription.closed:
+            return None
+        chunks = self._drain([])
+        if chunks:
+            return b"".join(chunks)
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            self.close()
+            return None
+        timeout = self._sse.heartbeat if remaining is None else min(self._sse.heartbeat, remaining)
+        # Waiting only when nothing is buffered, so a cancelled wait never drops an event.
+        with anyio.move_on_after(timeout):
+            try:
+                event = await self._subscription.__anext__()
+            except StopAsyncIteration:
+                self.close()
+                return None
+            return b"".join(self._drain([self._encode(event)]))
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            self.close()
+            return None
+        return HEARTBEAT_FRAME
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.next_chunk()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    def close(self) -> None:
+        """Stop the stream and unsubscribe (safe twice)."""
+        self._first = None
+        self._subscription.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream has ended."""
+        return self._subscription.closed
+
+
+class ServerSentEvents:
+    """The SSE transport of a gateway: authentication, resume, and encode-once fan-out.
+
+    Args:
+        gateway: The gateway whose tenants' events are streamed.
+        authenticator: Turns the request's token into a principal.
+        naming: ``"colon"`` or ``"dash"`` event names.
+        heartbeat: Seconds without an event before a ``: ping`` comment.
+        cookie_name: The cookie holding the token (``None``: do not read cookies).
+        query_param: A query parameter that may hold the token; off unless named.
+        batch: The most events one chunk (one write) carries.
+        retry_ms: When set, each stream starts with ``retry: <ms>``, the browser's
+            reconnect delay.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        authenticator: Authenticator,
+        *,
+        naming: WireNaming = "colon",
+        heartbeat: float = DEFAULT_HEARTBEAT,
+        cookie_name: str | None = DEFAULT_COOKIE,
+        query_param: str | None = None,
+        batch: int = 64,
+        retry_ms: int | None = None,
+    ) -> None:
+        if not heartbeat > 0:
+            raise InvalidInput(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
+        if batch < 1:
+            raise InvalidInput("batch must be at least 1")
+        if retry_ms is not None and retry_ms < 0:
+            raise InvalidInput("retry_ms must not be negative")
+        self.gateway = gateway
+        self.authenticator = authenticator
+        self.encoder = SSEEncoder(naming)
+        self.heartbeat = float(heartbeat)
+        self.cookie_name = cookie_name
+        self.query_param = query_param
+        self.batch = batch
+        self.retry_ms = retry_ms
+
+    # ------------------------------------------------------------------ neutral steps
+    def authorize(
+        self,
+        *,
+        authorization: str | None = None,
+        cookie_header: str | None = None,
+        query_string: str | bytes | None = None,
+    ) -> Principal:
+        """Find the request's token and authenticate it.
+
+        Raises:
+            AuthenticationError: no token, or a bad one.
+        """
+        token = find_token(
+            authorization=authorization,
+            cookie_header=cookie_header,
+            cookie_name=self.cookie_name,
+            query_string=query_string,
+            query_param=self.query_param,
+        )
+        if token is None:
+            where = "an 'Authorization: Bearer' header"
+            if self.cookie_name:
+                where += f" or the {self.cookie_name!r} cookie"
+            if self.query_param:
+                where += f" or the {self.query_param!r} query parameter"
+            raise MissingToken(f"no token: send it in {where}")
+        return self.authenticator.authenticate(token)
+
+    @staticmethod
+    def choose_tenant(principal: Principal, requested: str | None) -> str:
+        """The tenant to stream: ``requested`` if granted, else the principal's only one.
+
+        Raises:
+            Forbidden: ``requested`` is not granted.
+            InvalidTenant: none was requested and the principal has several.
+        """
+        if requested:
+            return principal.check(requested)
+        if len(principal.tenants) == 1:
+            return next(iter(principal.tenants))
+        raise InvalidTenant("these credentials grant several tenants: choose one with ?tenant=<id>")
+
+    def open(self, principal: Principal, tenant: str, last_event_id: str | None) -> EventStream:
+        """Open a stream for ``tenant``.
+
+        It starts with the current state (or the replay after ``last_event_id``),
+        then carries live events.  Call it in the event loop thread.
+
+        Raises:
+            Forbidden: the principal may not see ``tenant``.
+            InvalidLastEventId: ``last_event_id`` is malformed.
+            SessionClosed: the gateway is closed.
+        """
+        principal.check(tenant)
+        after = parse_last_event_id(last_event_id)
+        hub = self.gateway.hub
+        newest = hub.last_seq(tenant)
+        head = f"retry: {self.retry_ms}\n\n".encode() if self.retry_ms is not None else b""
+        # No await from here to the subscription: the replay (or snapshot) and the
+        # live stream meet exactly, with nothing lost or repeated between them.
+        if after is not None and newest is not None and after <= newest:
+            replayed = hub.replay(tenant, after)
+            subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+            stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
+            first = head + b"".join(stream._encode(event) for event in replayed)
+        else:
+            first = head + self.encoder.snapshot(self.gateway, tenant)
+            subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+            stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
+        stream._first = first or None
+        return stream
+
+    # ------------------------------------------------------------------ ASGI (Starlette)
+    async def starlette_endpoint(self, request: Request) -> Response:
+        """A Starlette / FastAPI endpoint: ``Route("/api/events", sse.starlette_endpoint)``.
+
+        Query: ``tenant`` (for principals granted several).  Headers:
+        ``Authorization``, ``Cookie``, ``Last-Event-ID``.
+        """
+        from starlette.responses import Response  # noqa: PLC0415 - the sse extra
+
+        try:
+            principal = self.authorize(
+                authorization=request.headers.get("authorization"),
+                cookie_header=request.headers.get("cookie"),
+                query_string=request.url.query,
+            )
+            tenant = self.choose_tenant(principal, request.query_params.get("tenant"))
+            stream = self.open(principal, tenant, request.headers.get("last-event-id"))
+        except WagateError as exc:
+            return Response(
+                error_body(exc), status_code=_status_of(exc), headers=dict(_error_headers(exc))
+            )
+        return _streaming_response(stream)
+
+    # ------------------------------------------------------------------ WSGI (Flask)
+    def wsgi_response(
+        self, sync: SyncGateway, environ: Mapping[str, Any]
+    ) -> tuple[int, list[tuple[str, str]], Iterable[bytes]]:
+        """Answer a WSGI request with ``(status, headers, body)``.
+
+        The body is a blocking iterator of frames (with ``close()``) driven through
+        ``sync``'s portal.
+
+        Use it in a Flask view (``Response(body, status=status, headers=headers)``)
+        or through :meth:`wsgi_app`.
+        """
+        try:
+            principal = self.authorize(
+                authorization=environ.get("HTTP_AUTHORIZATION"),
+                cookie_header=environ.get("HTTP_COOKIE"),
+                query_string=environ.get("QUERY_STRING"),
+            )
+            tenant = self.choose_tenant(principal, _query_value(environ, "tenant"))
+            portal = sync.portal
+            stream = portal.call(self.open, principal, tenant, environ.get("HTTP_LAST_EVENT_ID"))
+        except WagateError as exc:
+            return _status_of(exc), _error_headers(exc), [error_body(exc)]
+        except RuntimeError:
+            error = SessionClosed("the gateway is not running")
+            return 503, _error_headers(error), [error_body(error)]
+        return 200, list(SSE_HEADERS.items()), _WSGIStream(portal, stream)
+
+    def wsgi_app(self, sync: SyncGateway) -> Callable[..., Iterable[bytes]]:
+        """A WSGI application serving the stream.
+
+        Mount it with werkzeug's ``DispatcherMiddleware``, or call it from any WSGI
+        framework.
+        """
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            status, headers, body = self.wsgi_response(sync, environ)
+            start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+            return body
+
+        return app
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _query_value(environ: Mapping[str, Any], name: str) -> str | None:
+    from urllib.parse import parse_qsl  # noqa: PLC0415
+
+    for key, value in parse_qsl(str(environ.get("QUERY_STRING") or "")):
+        if key == name:
+            return value
+    return None
+
+
+class _WSGIStream:
+    """A blocking iterator over an :class:`EventStream`, for WSGI servers' threads."""
+
+    def __init__(self, portal: BlockingPortal, stream: EventStream) -> None:
+        self._portal = portal
+        self._stream = stream
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        try:
+            chunk = self._portal.call(self._stream.next_chunk)
+        except RuntimeError:  # the portal (the gateway's loop) has stopped
+            chunk = None
+        if chunk is None:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        """Called by the WSGI server when the client goes away or the body ends."""
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(RuntimeError):
+            self._portal.call(self._stream.close)
+
+
+def _streaming_response(stream: EventStream) -> Response:
+    from starlette.responses import StreamingResponse  # noqa: PLC0415 - the sse extra
+
+    class _SSEResponse(StreamingResponse):
+        # Starlette notices a gone client only when a write fails; an idle stream
+        # would keep its subscription until the next heartbeat.  Watch for the
+        # disconnect instead, and always close the stream.
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                async with anyio.create_task_group() as tg:
+
+                    async def stream_then_stop() -> None:
+                        with contextlib.suppress(OSError):  # the client left mid-write
+                            await self.stream_response(send)
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(stream_then_stop)
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tg.cancel_scope.cancel()
+            finally:
+                stream.close()
+
+    return _SSEResponse(stream, headers=dict(SSE_HEADERS))
