@@ -22,7 +22,9 @@ async def main() -> None:
             match event:
                 case QrGenerated():
                     print(event.terminal())
-                    print(f"Scan this QR code with WhatsApp (expires in {event.expires_in():.0f} s)")
+                    print(
+                        f"Scan this QR code with WhatsApp (expires in {event.expires_in():.0f} s)"
+                    )
                     phone.scan(event.code)  # the phone scans the code on screen
                 case Connected():
                     print("linked", event.account.phone, event.account.name)

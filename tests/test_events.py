@@ -1,3 +1,4 @@
+# mypy: disable-error-code="comparison-overlap,unreachable"
 """Events: the wire encoding round trip, enums, and QR rendering."""
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from wagate import (
     Account,
     Connected,
     Connecting,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     Event,
     Gap,
     InvalidInput,
@@ -49,7 +50,15 @@ EVENTS: list[Event] = [
     Connected(
         tenant="acme", seq=5, at=AT, account=Account(jid="1@s.whatsapp.net", phone="+1", name=None)
     ),
-    Disconnected(tenant="acme", seq=6, at=AT, reason=DisconnectReason.NETWORK, will_retry=True, retry_in=2.5, detail="dial failed"),
+    Disconnected(
+        tenant="acme",
+        seq=6,
+        at=AT,
+        reason=DisconnectReason.NETWORK,
+        will_retry=True,
+        retry_in=2.5,
+        detail="dial failed",
+    ),
     Disconnected(tenant="acme", seq=7, at=AT, reason=DisconnectReason.LOGGED_OUT),
     MessageReceived(
         tenant="acme",
@@ -76,8 +85,25 @@ EVENTS: list[Event] = [
         timestamp=AT,
         kind="image",
     ),
-    MessageSent(tenant="acme", seq=10, at=AT, id="3EB0F00", to="628111222333@s.whatsapp.net", text="hello", success=True),
-    MessageSent(tenant="acme", seq=11, at=AT, id=None, to="628111222333@s.whatsapp.net", text="hello", success=False, error="479"),
+    MessageSent(
+        tenant="acme",
+        seq=10,
+        at=AT,
+        id="3EB0F00",
+        to="628111222333@s.whatsapp.net",
+        text="hello",
+        success=True,
+    ),
+    MessageSent(
+        tenant="acme",
+        seq=11,
+        at=AT,
+        id=None,
+        to="628111222333@s.whatsapp.net",
+        text="hello",
+        success=False,
+        error="479",
+    ),
     Gap(tenant="acme", seq=20, at=AT, first_seq=12, last_seq=20),
 ]
 
@@ -100,14 +126,22 @@ def test_wire_names_and_keys_follow_the_design() -> None:
     assert m.data["qr"] == CODE and m.data["expiresIn"] == 60.0
     assert {"expiresAt", "timestamp"} <= m.data.keys()
     (m,) = to_wire(connecting)
-    assert (m.name, m.data["status"], m.data["state"]) == ("connection:status", "connecting", "connecting")
+    assert (m.name, m.data["status"], m.data["state"]) == (
+        "connection:status",
+        "connecting",
+        "connecting",
+    )
     first, status = to_wire(connected)
     assert first.name == "whatsapp:connected"
     assert first.data["user"] == {"id": ACCOUNT.jid, "name": "Budi", "phone": "+628123456789"}
     assert (status.name, status.data["status"]) == ("connection:status", "connected")
     first, status = to_wire(lost)
     assert first.name == "whatsapp:disconnected"
-    assert (first.data["reason"], first.data["willRetry"], first.data["retryIn"]) == ("network", True, 2.5)
+    assert (first.data["reason"], first.data["willRetry"], first.data["retryIn"]) == (
+        "network",
+        True,
+        2.5,
+    )
     assert (status.data["status"], status.data["reason"]) == ("disconnected", "network")
     (m,) = to_wire(received)
     assert m.name == "message:received"
@@ -120,20 +154,32 @@ def test_wire_names_and_keys_follow_the_design() -> None:
 
 
 def test_dash_naming() -> None:
-    """The NestJS naming sends qr-code {qrCode, expiresIn} and connection-status {status, phoneNumber}."""
+    """The NestJS naming sends qr-code and connection-status with their own keys."""
     qr, _, connecting, connected, _, lost, *_ = EVENTS
     (m,) = to_wire(qr, naming="dash")
-    assert m.name == "qr-code" and m.data["qrCode"].startswith("data:image/png") and m.data["expiresIn"] == 60.0
+    assert (
+        m.name == "qr-code"
+        and m.data["qrCode"].startswith("data:image/png")
+        and m.data["expiresIn"] == 60.0
+    )
     (m,) = to_wire(connected, naming="dash")
-    assert (m.name, m.data["status"], m.data["phoneNumber"]) == ("connection-status", "connected", "+628123456789")
+    assert (m.name, m.data["status"], m.data["phoneNumber"]) == (
+        "connection-status",
+        "connected",
+        "+628123456789",
+    )
     (m,) = to_wire(lost, naming="dash")
-    assert (m.name, m.data["status"], m.data["phoneNumber"]) == ("connection-status", "disconnected", None)
+    assert (m.name, m.data["status"], m.data["phoneNumber"]) == (
+        "connection-status",
+        "disconnected",
+        None,
+    )
     (m,) = to_wire(connecting, naming="dash")
     assert m.data["status"] == "connecting"
 
 
 def test_expires_in_counts_from_now() -> None:
-    """expiresIn counts down from the moment of encoding, never below zero."""
+    """ExpiresIn counts down from the moment of encoding, never below zero."""
     qr = EVENTS[0]
     (m,) = to_wire(qr, now=AT + timedelta(seconds=45))
     assert m.data["expiresIn"] == 15.0
@@ -145,8 +191,14 @@ def test_status_payload() -> None:
     """The status payload carries the coarse status, the fine state, user and pending QR."""
     qr = EVENTS[0]
     assert isinstance(qr, QrGenerated)
-    waiting = status_payload(Status(tenant="acme", state=State.AWAITING_SCAN, qr=qr, since=AT), now=AT)
-    assert (waiting["status"], waiting["state"], waiting["user"]) == ("connecting", "awaiting_scan", None)
+    waiting = status_payload(
+        Status(tenant="acme", state=State.AWAITING_SCAN, qr=qr, since=AT), now=AT
+    )
+    assert (waiting["status"], waiting["state"], waiting["user"]) == (
+        "connecting",
+        "awaiting_scan",
+        None,
+    )
     assert waiting["qr"]["qr"] == CODE and waiting["qr"]["expiresIn"] == 60.0
     online = status_payload(Status(tenant="acme", state=State.CONNECTED, account=ACCOUNT, since=AT))
     assert online["user"]["phone"] == "+628123456789" and "qr" not in online
@@ -161,14 +213,75 @@ def test_status_payload() -> None:
     [
         ("nope:event", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z"}),
         ("qr:generated", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z"}),
-        ("qr:generated", {"tenant": "a", "seq": "1", "at": "2026-01-01T00:00:00Z", "qr": "x", "expiresAt": "2026-01-01T00:00:00Z"}),
-        ("qr:generated", {"tenant": "a", "seq": True, "at": "2026-01-01T00:00:00Z", "qr": "x", "expiresAt": "2026-01-01T00:00:00Z"}),
-        ("qr:generated", {"tenant": "a", "seq": 1, "at": "yesterday", "qr": "x", "expiresAt": "2026-01-01T00:00:00Z"}),
-        ("qr:generated", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00", "qr": "x", "expiresAt": "2026-01-01T00:00:00Z"}),
-        ("whatsapp:disconnected", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z", "reason": "gone", "willRetry": False}),
-        ("whatsapp:disconnected", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z", "reason": "network", "willRetry": True, "retryIn": float("inf")}),
-        ("connection:status", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z", "status": "sleeping"}),
-        ("whatsapp:connected", {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z", "user": "me"}),
+        (
+            "qr:generated",
+            {
+                "tenant": "a",
+                "seq": "1",
+                "at": "2026-01-01T00:00:00Z",
+                "qr": "x",
+                "expiresAt": "2026-01-01T00:00:00Z",
+            },
+        ),
+        (
+            "qr:generated",
+            {
+                "tenant": "a",
+                "seq": True,
+                "at": "2026-01-01T00:00:00Z",
+                "qr": "x",
+                "expiresAt": "2026-01-01T00:00:00Z",
+            },
+        ),
+        (
+            "qr:generated",
+            {
+                "tenant": "a",
+                "seq": 1,
+                "at": "yesterday",
+                "qr": "x",
+                "expiresAt": "2026-01-01T00:00:00Z",
+            },
+        ),
+        (
+            "qr:generated",
+            {
+                "tenant": "a",
+                "seq": 1,
+                "at": "2026-01-01T00:00:00",
+                "qr": "x",
+                "expiresAt": "2026-01-01T00:00:00Z",
+            },
+        ),
+        (
+            "whatsapp:disconnected",
+            {
+                "tenant": "a",
+                "seq": 1,
+                "at": "2026-01-01T00:00:00Z",
+                "reason": "gone",
+                "willRetry": False,
+            },
+        ),
+        (
+            "whatsapp:disconnected",
+            {
+                "tenant": "a",
+                "seq": 1,
+                "at": "2026-01-01T00:00:00Z",
+                "reason": "network",
+                "willRetry": True,
+                "retryIn": float("inf"),
+            },
+        ),
+        (
+            "connection:status",
+            {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z", "status": "sleeping"},
+        ),
+        (
+            "whatsapp:connected",
+            {"tenant": "a", "seq": 1, "at": "2026-01-01T00:00:00Z", "user": "me"},
+        ),
     ],
 )
 def test_from_wire_rejects_malformed(name: str, data: dict[str, object]) -> None:
@@ -189,14 +302,24 @@ def test_enums_are_strings() -> None:
     assert DisconnectReason.LOGGED_OUT == "logged_out"
     assert str(State.AWAITING_SCAN) == "awaiting_scan"
     assert {r.value for r in DisconnectReason} == {
-        "network", "logged_out", "replaced", "banned", "qr_timeout", "closed", "engine_crashed", "outdated"
+        "network",
+        "logged_out",
+        "replaced",
+        "banned",
+        "qr_timeout",
+        "closed",
+        "engine_crashed",
+        "outdated",
     }
-    assert [r for r in DisconnectReason if r.retryable] == [DisconnectReason.NETWORK, DisconnectReason.ENGINE_CRASHED]
+    assert [r for r in DisconnectReason if r.retryable] == [
+        DisconnectReason.NETWORK,
+        DisconnectReason.ENGINE_CRASHED,
+    ]
 
 
 def test_events_are_frozen() -> None:
     """Events cannot be changed after creation."""
-    import attrs  # noqa: PLC0415
+    import attrs
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         EVENTS[2].seq = 99  # type: ignore[misc]
@@ -222,7 +345,7 @@ def test_data_url_decodes_to_the_code() -> None:
     qr = _qr()
     prefix = "data:image/png;base64,"
     assert qr.data_url.startswith(prefix)
-    assert base64.b64decode(qr.data_url[len(prefix):]) == qr.png()
+    assert base64.b64decode(qr.data_url[len(prefix) :]) == qr.png()
 
 
 def test_svg_decodes_to_the_code() -> None:
@@ -230,7 +353,7 @@ def test_svg_decodes_to_the_code() -> None:
     svg = _qr().svg()
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     # Rasterise the SVG's own path data to check it encodes the same symbol.
-    import re  # noqa: PLC0415
+    import re
 
     n = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))  # type: ignore[union-attr]
     image = Image.new("L", (n, n), 255)
@@ -262,7 +385,9 @@ def test_terminal_rendering_decodes() -> None:
             bottom_light = ch in "\u2588\u2584"
             pixels[x, row * 2] = 255 if top_light else 0
             pixels[x, row * 2 + 1] = 255 if bottom_light else 0
-    assert _decode_image(image.resize((width * 8, len(lines) * 16), Image.Resampling.NEAREST)) == CODE
+    assert (
+        _decode_image(image.resize((width * 8, len(lines) * 16), Image.Resampling.NEAREST)) == CODE
+    )
 
 
 def test_rendering_is_lazy_and_cached() -> None:

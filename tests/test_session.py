@@ -1,3 +1,4 @@
+# mypy: disable-error-code="comparison-overlap,unreachable"
 """The Session: its state machine, commands, bad input, and replay on subscribe."""
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from wagate import (
     Backoff,
     Connected,
     Connecting,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     Event,
     InvalidPhoneNumber,
     InvalidRecipient,
@@ -125,7 +126,9 @@ async def test_late_subscriber_gets_pending_qr_first(session: Session) -> None:
     assert first == qr
 
 
-async def test_late_subscriber_gets_connected_first(session: Session, phone: SimulatedPhone) -> None:
+async def test_late_subscriber_gets_connected_first(
+    session: Session, phone: SimulatedPhone
+) -> None:
     """A page that reloads after linking is told Connected at once, not a stale QR."""
     connected = await link(session, phone)
     late = session.events()
@@ -296,7 +299,11 @@ async def test_engine_crash_retries(
     ],
 )
 async def test_terminal_faults_do_not_retry(
-    session: Session, phone: SimulatedPhone, driver: SimulatedDriver, fault: str, reason: DisconnectReason
+    session: Session,
+    phone: SimulatedPhone,
+    driver: SimulatedDriver,
+    fault: str,
+    reason: DisconnectReason,
 ) -> None:
     """Replaced, banned and outdated stop the session with no retry."""
     events = session.events()
@@ -356,8 +363,22 @@ async def test_send_when_not_connected(session: Session) -> None:
 
 @pytest.mark.parametrize(
     "recipient",
-    ["", "   ", "not a number", "+", "1" * 30, "+" + "9" * 30, "0812345678", "abc@s.whatsapp.net",
-     "@s.whatsapp.net", "628123@", "628123@example.com", "12@g.us", 628123456789, None],
+    [
+        "",
+        "   ",
+        "not a number",
+        "+",
+        "1" * 30,
+        "+" + "9" * 30,
+        "0812345678",
+        "abc@s.whatsapp.net",
+        "@s.whatsapp.net",
+        "628123@",
+        "628123@example.com",
+        "12@g.us",
+        628123456789,
+        None,
+    ],
 )
 async def test_bad_recipients(session: Session, phone: SimulatedPhone, recipient: object) -> None:
     """Malformed recipients raise InvalidRecipient, connected or not, and nothing is sent."""
@@ -388,7 +409,9 @@ async def test_good_recipients(
     assert sent.to == jid and phone.sent[-1].to == jid
 
 
-@pytest.mark.parametrize("text", ["", " \n\t ", "x" * 65_537, "a\x00b", "bad \ud800 surrogate", 5, None])
+@pytest.mark.parametrize(
+    "text", ["", " \n\t ", "x" * 65_537, "a\x00b", "bad \ud800 surrogate", 5, None]
+)
 async def test_bad_texts(session: Session, phone: SimulatedPhone, text: object) -> None:
     """Empty, blank, oversized, NUL-bearing, lone-surrogate or non-string text is refused."""
     await link(session, phone)
@@ -404,9 +427,7 @@ async def test_longest_text_is_sent(session: Session, phone: SimulatedPhone) -> 
     assert sent.success
 
 
-async def test_send_failure_is_reported_not_raised(
-    session: Session, phone: SimulatedPhone
-) -> None:
+async def test_send_failure_is_reported_not_raised(session: Session, phone: SimulatedPhone) -> None:
     """A send WhatsApp refuses yields MessageSent(success=False, error=...) on the stream."""
     events = session.events()
     await link(session, phone, events)
@@ -456,7 +477,12 @@ async def test_closed_session_refuses_everything(session: Session) -> None:
         session.events()
     with pytest.raises(SessionClosed):
         session.subscribe(lambda e: None)
-    for call in (session.connect(), session.restart(), session.logout(), session.send_text("+628111222333", "x")):
+    for call in (
+        session.connect(),
+        session.restart(),
+        session.logout(),
+        session.send_text("+628111222333", "x"),
+    ):
         with pytest.raises(SessionClosed):
             await call
 
@@ -470,13 +496,13 @@ async def test_nothing_emitted_after_close(
     await session.aclose()
     before = [e async for e in _drain(watcher)]
     assert isinstance(before[-1], Disconnected) and before[-1].reason is DisconnectReason.CLOSED
-    with pytest.raises(Exception):  # noqa: B017,PT011 - the driver was closed with the session
+    with pytest.raises(Exception):
         phone.receive_message("+628111222333", "late")
     assert [e async for e in _drain(watcher)] == []
 
 
 async def _drain(subscription: object) -> AsyncIterator[Event]:
-    from wagate import Subscription  # noqa: PLC0415
+    from wagate import Subscription
 
     assert isinstance(subscription, Subscription)
     while (event := subscription.receive_nowait()) is not None:
@@ -585,7 +611,7 @@ async def test_async_for_break_unsubscribes(session: Session, phone: SimulatedPh
     async for event in session.events():
         if isinstance(event, QrGenerated):
             break
-    import gc  # noqa: PLC0415
+    import gc
 
     gc.collect()
     assert session._hub.subscribers("acme") == 0

@@ -18,8 +18,8 @@ from wagate import (
     AlreadyConnected,
     Backoff,
     Connected,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     Event,
     Gap,
     NotConnected,
@@ -273,7 +273,9 @@ class SessionMachine(RuleBasedStateMachine):
 
     @invariant()
     def state_matches_last_state_event(self) -> None:
-        state_events = [e for e in self.seen if isinstance(e, (QrGenerated, Connected, Disconnected))]
+        state_events = [
+            e for e in self.seen if isinstance(e, (QrGenerated, Connected, Disconnected))
+        ]
         if not state_events or self.session.state is State.CONNECTING:
             return
         last = state_events[-1]

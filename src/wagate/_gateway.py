@@ -185,7 +185,10 @@ class Gateway:
             started.set()
 
     async def _host(
-        self, session: Session, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        session: Session,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         async with session:
             task_status.started()

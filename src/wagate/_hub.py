@@ -155,7 +155,9 @@ class Subscription:
             span[1] = event.seq
         now = utcnow()
         for tenant, (first, last) in spans.items():
-            self._pending.append(Gap(tenant=tenant, seq=last, at=now, first_seq=first, last_seq=last))
+            self._pending.append(
+                Gap(tenant=tenant, seq=last, at=now, first_seq=first, last_seq=last)
+            )
 
     # -- the iterator --------------------------------------------------------------
     def __aiter__(self) -> Self:

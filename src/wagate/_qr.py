@@ -23,7 +23,7 @@ _BOX_SIZE = 8
 _BORDER = 4
 
 
-def _matrix(code: str) -> QRCode:  # type: ignore[type-arg]
+def _matrix(code: str) -> QRCode:
     import qrcode  # noqa: PLC0415 - deferred: most QR codes are never rendered
     from qrcode.constants import ERROR_CORRECT_L  # noqa: PLC0415
 
@@ -86,7 +86,7 @@ def _render_terminal(code: str) -> str:
         top = modules[y]
         bottom = modules[y + 1] if y + 1 < n else [False] * n
         chars = []
-        for t, b in zip(top, bottom):
+        for t, b in zip(top, bottom, strict=True):
             # Light modules are drawn (a terminal's background is usually dark), so
             # the symbol reads as dark-on-light as scanners expect.
             if not t and not b:

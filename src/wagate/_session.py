@@ -14,7 +14,7 @@ import logging
 import random
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -35,8 +35,8 @@ from ._events import (
     Account,
     Connected,
     Connecting,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     Event,
     MessageReceived,
     MessageSent,
@@ -68,7 +68,7 @@ __all__ = [
 log = logging.getLogger("wagate")
 
 E = TypeVar("E", bound=Event)
-Callback = Callable[[Event], Union[Awaitable[None], None]]
+Callback = Callable[[Event], Awaitable[None] | None]
 """A subscriber callback: a plain or ``async`` function taking one event."""
 
 
@@ -89,7 +89,9 @@ class Backoff:
     initial: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
     maximum: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
-    jitter: float = attrs.field(default=0.2, validator=[attrs.validators.ge(0), attrs.validators.lt(1)])
+    jitter: float = attrs.field(
+        default=0.2, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
+    )
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait after ``failures`` consecutive failures (1 or more)."""
@@ -107,6 +109,11 @@ class CallbackSubscription:
         self.error: SubscriberLagged | None = None
         """Set when the callback fell behind its buffer and was unsubscribed."""
         self._done = anyio.Event()
+        # Stops a callback still stuck when its session or gateway finishes closing.
+        self._scope = anyio.CancelScope()
+        # Its own thread token: blocked sync callbacks must not use up the default
+        # limiter that every other sync callback (and to_thread user) shares.
+        self._limiter = anyio.CapacityLimiter(1)
 
     @property
     def closed(self) -> bool:
@@ -144,7 +151,9 @@ async def pump_callback(
                 if is_async:
                     await callback(event)  # type: ignore[misc]
                 elif sync_in_thread:
-                    await anyio.to_thread.run_sync(callback, event, abandon_on_cancel=True)
+                    await anyio.to_thread.run_sync(
+                        callback, event, abandon_on_cancel=True, limiter=handle._limiter
+                    )
                 else:
                     callback(event)
             except Exception:
@@ -183,7 +192,8 @@ def start_callback(
 
     async def run() -> None:
         try:
-            await pump_callback(handle, tenant, sync_in_thread=sync_in_thread)
+            with handle._scope:
+                await pump_callback(handle, tenant, sync_in_thread=sync_in_thread)
         finally:
             registry.discard(handle)
 
@@ -211,6 +221,7 @@ async def drain_callbacks(
                 handle._subscription.backlog,
             )
         handle.close()
+        handle._scope.cancel()
 
 
 class _Sink:
@@ -387,8 +398,7 @@ class Session:
             raise SessionClosed("the session is closed", tenant=self.tenant)
         if self._tg is None:
             raise RuntimeError(
-                "the session is not started: use 'async with Session(...)' "
-                "or get it from a Gateway"
+                "the session is not started: use 'async with Session(...)' or get it from a Gateway"
             )
         return self._tg
 
@@ -498,7 +508,9 @@ class Session:
         try:
             message_id = await self.driver.send_text(jid, text)
         except DriverError as exc:
-            return self._emit(MessageSent, id=None, to=jid, text=text, success=False, error=exc.message)
+            return self._emit(
+                MessageSent, id=None, to=jid, text=text, success=False, error=exc.message
+            )
         return self._emit(MessageSent, id=message_id, to=jid, text=text, success=True)
 
     async def request_pairing_code(self, phone: str) -> PairingCode:

@@ -133,8 +133,10 @@ class SyncSession:
     def events(
         self, *, timeout: float | None = None, overflow: Overflow = Overflow.RAISE
     ) -> Iterator[Event]:
-        """Iterate over events, blocking; ``timeout`` ends the iteration after that
-        many seconds without an event."""
+        """Iterate over events, blocking.
+
+        ``timeout`` ends the iteration after that many seconds without an event.
+        """
         subscription = self.portal.call(lambda: self.session.events(overflow=overflow))
         return _iterate(self.portal, subscription, timeout)
 
@@ -158,7 +160,9 @@ class SyncSession:
         self.close()
 
 
-def _iterate(portal: BlockingPortal, subscription: Subscription, timeout: float | None) -> Iterator[Event]:
+def _iterate(
+    portal: BlockingPortal, subscription: Subscription, timeout: float | None
+) -> Iterator[Event]:
     async def next_event() -> object:
         with anyio.move_on_after(timeout):
             try:

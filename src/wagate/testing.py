@@ -43,7 +43,11 @@ async def wait_for(
 
 
 async def wait_for(
-    events: Subscription, *kinds: type[Event], timeout: float = 5.0
+    events: Subscription,
+    kind: type[Event],
+    kind2: type[Event] | None = None,
+    *,
+    timeout: float = 5.0,
 ) -> Event:
     """Read ``events`` until an event of one of ``kinds`` arrives, and return it.
 
@@ -51,6 +55,7 @@ async def wait_for(
         TimeoutError: none arrived within ``timeout`` seconds.
         LookupError: the stream ended first.
     """
+    kinds: tuple[type[Event], ...] = (kind,) if kind2 is None else (kind, kind2)
     with anyio.fail_after(timeout):
         async for event in events:
             if isinstance(event, kinds):

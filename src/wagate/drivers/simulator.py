@@ -387,9 +387,7 @@ class SimulatedDriver(Driver):
             offline, self._offline = self._offline, []
             for message in offline:
                 sink.message(message)
-            while self._ended is None:
-                await self._wait()
-            return self._ended
+            return await self._until_ended()
         finally:
             self._connected = False
             self._code = None
@@ -423,6 +421,13 @@ class SimulatedDriver(Driver):
         return ConnectionEnded(
             reason=DisconnectReason.QR_TIMEOUT, detail="no QR code was scanned in time"
         )
+
+    async def _until_ended(self) -> ConnectionEnded:
+        while True:
+            ended = self._ended  # set by a fault, a logout or aclose, then _poke()
+            if ended is not None:
+                return ended
+            await self._wait()
 
     async def _wait(self) -> None:
         self._wake = anyio.Event()
