@@ -55,11 +55,14 @@ class WagateError(Exception):
 
     Attributes:
         code: A stable, machine-readable name of the error, e.g. ``"not_connected"``.
+        status_code: The HTTP status adapters answer with (422 bad input, 409 wrong
+            state, 404 nothing pending, 502 WhatsApp refused, 503 closed...).
         message: What happened and what to do about it.
         tenant: The tenant concerned, when there is one.
     """
 
     code: str = "wagate_error"
+    status_code: int = 500
 
     def __init__(self, message: str, *, tenant: str | None = None) -> None:
         super().__init__(message)
@@ -76,6 +79,7 @@ class InvalidInput(WagateError, ValueError):
     """A value given to wagate is malformed; nothing was changed."""
 
     code = "invalid_input"
+    status_code = 422
 
 
 class InvalidTenant(InvalidInput):
@@ -106,6 +110,7 @@ class SessionStateError(WagateError):
     """The call is valid but the session is in a state where it cannot be done."""
 
     code = "invalid_state"
+    status_code = 409
 
 
 class NotConnected(SessionStateError):
@@ -130,12 +135,14 @@ class NoPendingQr(SessionStateError):
     """There is no QR code waiting to be scanned."""
 
     code = "no_pending_qr"
+    status_code = 404
 
 
 class SessionClosed(WagateError):
     """The session (or the gateway that owns it) has been closed."""
 
     code = "session_closed"
+    status_code = 503
 
 
 class SubscriberLagged(WagateError):
@@ -148,6 +155,7 @@ class SubscriberLagged(WagateError):
     """
 
     code = "subscriber_lagged"
+    status_code = 409
 
     def __init__(
         self, message: str, *, missed: int, last_seq: int | None, tenant: str | None = None
@@ -161,12 +169,14 @@ class ScanRejected(WagateError):
     """The phone refused a QR code: stale, expired, already used or not a login code."""
 
     code = "scan_rejected"
+    status_code = 422
 
 
 class DriverError(WagateError):
     """The WhatsApp engine failed; the message carries the engine's own words."""
 
     code = "driver_error"
+    status_code = 502
 
 
 class PairingFailed(DriverError):
@@ -179,6 +189,7 @@ class StoreError(WagateError):
     """The session store could not be opened, read or written."""
 
     code = "store_error"
+    status_code = 503
 
 
 class StoreLocked(StoreError):
