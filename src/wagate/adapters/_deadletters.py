@@ -106,7 +106,7 @@ class DeadLetterStore(abc.ABC):
     async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        """The letters kept, oldest first, optionally of one endpoint and/or tenant.
+        """Return the letters kept, oldest first, optionally of one endpoint and/or tenant.
 
         Raises:
             InvalidInput: ``limit`` is not a positive integer.
@@ -128,13 +128,13 @@ class MemoryDeadLetters(DeadLetterStore):
         self._letters: dict[int, DeadLetter] = {}
         self._next_id = 1
 
-    async def add(self, letter: DeadLetter) -> DeadLetter:  # noqa: D102
+    async def add(self, letter: DeadLetter) -> DeadLetter:
         kept = attrs.evolve(letter, id=self._next_id)
         self._next_id += 1
         self._letters[kept.id] = kept
         return kept
 
-    async def letters(  # noqa: D102
+    async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         _check_limit(limit)
@@ -146,11 +146,11 @@ class MemoryDeadLetters(DeadLetterStore):
         ]
         return found[:limit] if limit is not None else found
 
-    async def update(self, letter: DeadLetter) -> None:  # noqa: D102
+    async def update(self, letter: DeadLetter) -> None:
         if letter.id in self._letters:
             self._letters[letter.id] = letter
 
-    async def remove(self, letter_id: int) -> bool:  # noqa: D102
+    async def remove(self, letter_id: int) -> bool:
         return self._letters.pop(letter_id, None) is not None
 
 
@@ -237,11 +237,11 @@ class SQLiteDeadLetters(DeadLetterStore):
             os.chmod(self.path, 0o600)  # message texts are private
         self._conn = conn
 
-    async def open(self) -> None:  # noqa: D102
+    async def open(self) -> None:
         if self._conn is None:
             await anyio.to_thread.run_sync(self._open_sync)
 
-    async def close(self) -> None:  # noqa: D102
+    async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             await anyio.to_thread.run_sync(conn.close)
@@ -259,7 +259,7 @@ class SQLiteDeadLetters(DeadLetterStore):
 
         return await anyio.to_thread.run_sync(call)
 
-    async def add(self, letter: DeadLetter) -> DeadLetter:  # noqa: D102
+    async def add(self, letter: DeadLetter) -> DeadLetter:
         values = (
             letter.endpoint,
             letter.url,
@@ -273,15 +273,17 @@ class SQLiteDeadLetters(DeadLetterStore):
             letter.failed_at.isoformat(),
         )
         letter_id = await self._run(
-            lambda c: c.execute(
-                "INSERT INTO wagate_dead_letters (endpoint, url, tenant, seq, event, body, error,"
-                " attempts, status, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            ).lastrowid
+            lambda c: (
+                c.execute(
+                    "INSERT INTO wagate_dead_letters (endpoint, url, tenant, seq, event, body,"
+                    " error, attempts, status, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                ).lastrowid
+            )
         )
         return attrs.evolve(letter, id=int(letter_id))
 
-    async def letters(  # noqa: D102
+    async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         _check_limit(limit)
@@ -303,7 +305,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
         return [_letter(row) for row in rows]
 
-    async def update(self, letter: DeadLetter) -> None:  # noqa: D102
+    async def update(self, letter: DeadLetter) -> None:
         values = (
             letter.url,
             letter.error,
@@ -320,8 +322,10 @@ class SQLiteDeadLetters(DeadLetterStore):
             )
         )
 
-    async def remove(self, letter_id: int) -> bool:  # noqa: D102
+    async def remove(self, letter_id: int) -> bool:
         count = await self._run(
-            lambda c: c.execute("DELETE FROM wagate_dead_letters WHERE id = ?", (letter_id,)).rowcount
+            lambda c: (
+                c.execute("DELETE FROM wagate_dead_letters WHERE id = ?", (letter_id,)).rowcount
+            )
         )
         return bool(count)
