@@ -17,7 +17,7 @@ import pytest
 
 import wagate
 
-PUBLIC_MODULES = ["wagate", "wagate.drivers", "wagate.drivers.simulator"]
+PUBLIC_MODULES = ["wagate", "wagate.drivers", "wagate.drivers.simulator", "wagate.testing"]
 
 # Optional extras (and what they pull in) that the core must never import.
 OPTIONAL_PACKAGES = [
@@ -121,9 +121,9 @@ def test_public_module_has_a_docstring(module: str) -> None:
     assert doc.strip()
 
 
-@pytest.mark.parametrize("module", ["wagate", "wagate.drivers.simulator"])
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
 def test_import_pulls_in_no_optional_dependency(module: str) -> None:
-    """Importing the core (or the simulator) in a fresh interpreter imports no optional extra."""
+    """Importing a core public module in a fresh interpreter imports no optional extra."""
     script = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
