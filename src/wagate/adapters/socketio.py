@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from .._errors import InvalidInput, SessionClosed, WagateError
 from .._events import Event, Gap, WireNaming, to_wire
@@ -174,7 +175,7 @@ class SocketIOAdapter:
         self.namespace = namespace
         self.cookie_name = cookie_name
         self.query_param = query_param
-        self._pubsub = isinstance(server.manager, socketio.AsyncPubSubManager)
+        self._pubsub = isinstance(server.manager, AsyncPubSubManager)
         self._principals: dict[str, Principal] = {}
         self._rooms: dict[str, set[str]] = {}
         self._lock = anyio.Lock()

@@ -1,0 +1,308 @@
+"""The REST API's logic, once, for every framework.
+
+Each framework module (``fastapi``, ``flask``) only translates: request ->
+:class:`RestApi` call -> response.  Everything a route decides (who is asking,
+which tenant, what is valid, which status code) is decided here, so the two
+integrations answer byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import attrs
+
+from .._errors import (
+    InvalidInput,
+    NoPendingQr,
+    NotConnected,
+    WagateError,
+)
+from .._events import Connected, Disconnected, State, status_payload, to_wire, utcnow
+from .._gateway import Gateway
+from .._session import Session
+from .._validate import validate_text
+from ..adapters.auth import (
+    DEFAULT_COOKIE,
+    Authenticator,
+    InvalidToken,
+    MissingToken,
+    Principal,
+    token_from_authorization,
+    token_from_cookie,
+)
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "ApiError",
+    "Reply",
+    "RestApi",
+    "SendFailed",
+    "UnsupportedMediaType",
+    "error_reply",
+    "parse_json_body",
+    "reply_for",
+]
+
+log = logging.getLogger("wagate")
+
+MAX_BODY_BYTES = 1_048_576
+"""The largest request body the REST routes read (1 MiB); larger ones get 413."""
+
+JSON = dict[str, Any]
+
+
+class ApiError(WagateError):
+    """A request the REST API refuses for a reason of HTTP itself."""
+
+    code = "bad_request"
+    status_code = 400
+
+
+class UnsupportedMediaType(ApiError):
+    """The body is not ``application/json``."""
+
+    code = "unsupported_media_type"
+    status_code = 415
+
+
+class InvalidJson(ApiError):
+    """The body is not valid JSON."""
+
+    code = "invalid_json"
+    status_code = 400
+
+
+class BodyTooLarge(ApiError):
+    """The body is larger than the API reads."""
+
+    code = "body_too_large"
+    status_code = 413
+
+
+class SendFailed(WagateError):
+    """WhatsApp refused the message (HTTP 502); ``payload`` is its ``message:sent``."""
+
+    code = "send_failed"
+    status_code = 502
+
+    def __init__(self, message: str, *, payload: JSON, tenant: str) -> None:
+        super().__init__(message, tenant=tenant)
+        self.payload = payload
+
+
+@attrs.frozen
+class Reply:
+    """A framework-neutral response: status, JSON body, extra headers."""
+
+    status: int
+    body: JSON
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def error_reply(error: WagateError, **extra: Any) -> Reply:
+    """The ``{"error": {"code", "message"}}`` reply for a wagate error."""
+    headers: tuple[tuple[str, str], ...] = ()
+    if error.status_code == 401:
+        headers = (("WWW-Authenticate", f'Bearer error="{error.code}"'),)
+    return Reply(
+        error.status_code,
+        {"error": {"code": error.code, "message": error.message}, **extra},
+        headers,
+    )
+
+
+def parse_json_body(content_type: str | None, body: bytes) -> object:
+    """Decode a JSON request body, refusing other media types, oversized and bad JSON."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the body has {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {media or 'no content type'})"
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+
+
+def _field(body: object, name: str) -> str:
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the body must be a JSON object")
+    if name not in body:
+        raise InvalidInput(f"the body has no {name!r}")
+    value = body[name]
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+class RestApi:
+    """The REST routes' logic over a :class:`~wagate.Gateway`.
+
+    Args:
+        gateway: The gateway holding the tenants' sessions.
+        authenticator: Turns a request's token into a principal.
+        cookie_name: The cookie a browser's token is read from (``None``: headers only).
+        simulator: Enable ``/api/simulator/*`` (only for simulated drivers).
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        authenticator: Authenticator,
+        *,
+        cookie_name: str | None = DEFAULT_COOKIE,
+        simulator: bool = False,
+    ) -> None:
+        self.gateway = gateway
+        self.authenticator = authenticator
+        self.cookie_name = cookie_name
+        self.simulator = simulator
+
+    # ------------------------------------------------------------------ who is asking
+    def principal(self, *, authorization: str | None, cookie_header: str | None) -> Principal:
+        """Authenticate a request from its ``Authorization`` and ``Cookie`` headers.
+
+        A token in both places must grant the same tenants; otherwise the request is
+        refused rather than guessing which one the client meant.
+
+        Raises:
+            AuthenticationError: no token, a bad one, or two that disagree.
+        """
+        header = token_from_authorization(authorization)
+        cookie = token_from_cookie(cookie_header, self.cookie_name) if self.cookie_name else None
+        if header is None and cookie is None:
+            where = "an 'Authorization: Bearer' header"
+            if self.cookie_name:
+                where += f" or the {self.cookie_name!r} cookie"
+            raise MissingToken(f"no token: send it in {where}")
+        principals = [self.authenticator.authenticate(t) for t in (header, cookie) if t]
+        if len(principals) == 2 and principals[0].tenants != principals[1].tenants:
+            raise InvalidToken(
+                "the Authorization header and the cookie carry tokens for different tenants; "
+                "send one"
+            )
+        return principals[0]
+
+    @staticmethod
+    def tenant(principal: Principal, requested: str | None = None) -> str:
+        """The tenant a request acts on: its principal's only one, or a granted choice.
+
+        Raises:
+            Forbidden: ``requested`` is not granted.
+            InvalidInput: the principal has several tenants and none was chosen.
+        """
+        if requested:
+            return principal.check(requested)
+        if len(principal.tenants) == 1:
+            return next(iter(principal.tenants))
+        raise InvalidInput(
+            "these credentials grant several tenants: choose one with the "
+            "X-Wagate-Tenant header or ?tenant=<id>"
+        )
+
+    async def session(self, tenant: str) -> Session:
+        """The tenant's session, created on first use."""
+        return await self.gateway.session(tenant)
+
+    # ------------------------------------------------------------------ routes
+    async def status(self, tenant: str) -> Reply:
+        """``GET /status``: the session's status."""
+        session = await self.session(tenant)
+        return Reply(200, status_payload(session.status))
+
+    async def qr(self, tenant: str) -> Reply:
+        """``GET /api/qr``: the pending QR code, or 404 saying why there is none."""
+        session = await self.session(tenant)
+        status = session.status
+        if status.qr is None:
+            why = {
+                State.CONNECTED: "the session is connected: no QR code is needed",
+                State.CONNECTING: "the session is connecting: the QR code is on its way",
+                State.DISCONNECTED: "no login is in progress: POST /api/qr/generate to start one",
+            }.get(status.state, "no QR code is pending")
+            raise NoPendingQr(why, tenant=tenant)
+        now = utcnow()
+        return Reply(
+            200,
+            {
+                "tenant": tenant,
+                "qrCode": status.qr.data_url,
+                "qr": status.qr.code,
+                "expiresIn": round(status.qr.expires_in(now), 3),
+                "expiresAt": status.qr.expires_at.isoformat().replace("+00:00", "Z"),
+            },
+        )
+
+    async def generate(self, tenant: str) -> Reply:
+        """``POST /api/qr/generate``: start a login, or replace the pending QR (202)."""
+        session = await self.session(tenant)
+        await session.restart()
+        return Reply(202, status_payload(session.status))
+
+    async def send(self, tenant: str, body: object) -> Reply:
+        """``POST /api/send`` ``{to, text}``: send a text message."""
+        to = _field(body, "to")
+        text = _field(body, "text")
+        session = await self.session(tenant)
+        sent = await session.send_text(to, text)
+        payload = to_wire(sent)[0].data
+        if not sent.success:
+            raise SendFailed(
+                sent.error or "WhatsApp refused the message", payload=payload, tenant=tenant
+            )
+        return Reply(200, payload)
+
+    async def logout(self, tenant: str) -> Reply:
+        """``POST /api/logout``: unlink the account."""
+        session = await self.session(tenant)
+        await session.logout()
+        return Reply(200, status_payload(session.status))
+
+    # ------------------------------------------------------------------ simulator
+    def _phone(self, session: Session) -> Any:
+        phone = getattr(session.driver, "phone", None)
+        if not self.simulator or phone is None:
+            raise NotConnected("this gateway has no simulated phones", tenant=session.tenant)
+        return phone
+
+    async def simulator_scan(self, tenant: str) -> Reply:
+        """``POST /api/simulator/scan``: the tenant's simulated phone scans the pending QR."""
+        session = await self.session(tenant)
+        phone = self._phone(session)
+        qr = session.status.qr
+        if qr is None:
+            raise NoPendingQr("no QR code is pending: POST /api/qr/generate first", tenant=tenant)
+        events = session.events()
+        try:
+            phone.scan(qr.code)
+            # Answer with the state the scan led to, not the one before it.
+            with anyio.move_on_after(5):
+                async for event in events:
+                    if isinstance(event, (Connected, Disconnected)):
+                        break
+        finally:
+            events.close()
+        return Reply(200, status_payload(session.status))
+
+    async def simulator_receive(self, tenant: str, body: object) -> Reply:
+        """``POST /api/simulator/receive`` ``{from, text}``: a contact writes to the account."""
+        sender = _field(body, "from")
+        text = validate_text(_field(body, "text"))
+        session = await self.session(tenant)
+        phone = self._phone(session)
+        message_id = phone.receive_message(sender, text)
+        return Reply(200, {"id": message_id, "from": sender, "text": text})
+
+
+def reply_for(error: WagateError) -> Reply:
+    """The reply for an error raised by a route."""
+    if isinstance(error, SendFailed):
+        return error_reply(error, sent=error.payload)
+    return error_reply(error)

@@ -1,0 +1,451 @@
+"""FastAPI: the REST API, SSE, Socket.IO and the dashboard for a host app's gateway.
+
+Two ways in:
+
+- :func:`create_app` builds a whole FastAPI app whose lifespan runs the gateway
+  and the Socket.IO adapter (what ``wagate serve`` runs);
+- :func:`router` gives an ``APIRouter`` to include in your own app, whose lifespan
+  enters the gateway (and :func:`install_error_handlers` makes 404/405/500 JSON).
+
+Every route acts for the tenant of the authenticated principal (from
+``Authorization: Bearer`` or the token cookie), never for a tenant named in the
+request; a principal granted several tenants chooses among them with the
+``X-Wagate-Tenant`` header or ``?tenant=``.
+
+Example:
+    ```python
+    gateway = Gateway(lambda tenant: NeonizeDriver(), store=SQLiteStore("wagate.db"))
+    app = create_app(gateway, JWTAuthenticator(secret=os.environ["WAGATE_SECRET"]))
+    ```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._errors import WagateError
+from .._gateway import Gateway
+from ..adapters.auth import DEFAULT_COOKIE, Authenticator
+from ..adapters.socketio import SocketIOAdapter
+from ..adapters.sse import ServerSentEvents
+from . import dashboard_html
+from ._rest import (
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    Reply,
+    RestApi,
+    error_reply,
+    parse_json_body,
+    reply_for,
+)
+
+__all__ = ["create_app", "install_error_handlers", "router"]
+
+log = logging.getLogger("wagate")
+
+
+# ---------------------------------------------------------------------- OpenAPI models
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    code: str = Field(description="A stable machine-readable error code.")
+    message: str = Field(description="What happened and what to do.")
+
+
+class ErrorBody(_Model):
+    """Every error response."""
+
+    error: ErrorDetail
+
+
+class User(BaseModel):
+    """The linked WhatsApp account."""
+
+    id: str
+    name: str | None
+    phone: str
+
+
+class PendingQr(BaseModel):
+    """A QR code waiting to be scanned."""
+
+    qrCode: str = Field(description="A data:image/png;base64 URL of the QR image.")
+    qr: str = Field(description="The raw payload the phone reads.")
+    expiresIn: float = Field(description="Seconds until the code expires.")
+    expiresAt: str = Field(description="When the code expires (ISO 8601, UTC).")
+
+
+class StatusBody(_Model):
+    """A session's status."""
+
+    tenant: str
+    status: Literal["connected", "disconnected", "connecting"]
+    state: Literal["disconnected", "connecting", "awaiting_scan", "connected"]
+    user: User | None
+    timestamp: str
+    qr: PendingQr | None = None
+    reason: str | None = None
+    willRetry: bool | None = None
+    retryIn: float | None = None
+
+
+class QrBody(PendingQr):
+    """The pending QR code."""
+
+    tenant: str
+
+
+class SendRequest(BaseModel):
+    """A text message to send."""
+
+    to: str = Field(description="An international number (+628123456789) or a JID.")
+    text: str = Field(description="1 to 65,536 characters.", min_length=1, max_length=65536)
+
+
+class MessageSentBody(_Model):
+    """The ``message:sent`` payload."""
+
+    tenant: str
+    seq: int
+    id: str | None
+    to: str
+    message: str
+    success: bool
+    error: str | None
+    timestamp: str
+
+
+class SendFailedBody(ErrorBody):
+    """WhatsApp refused the message."""
+
+    sent: MessageSentBody
+
+
+class SimulatedMessage(BaseModel):
+    """A message a contact writes to the simulated account."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    sender: str = Field(alias="from", description="The contact's number or JID.")
+    text: str
+
+
+class SimulatedReceived(BaseModel):
+    """The message the simulated phone received."""
+
+    id: str
+    text: str
+
+
+_E = {"model": ErrorBody}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {**_E, "description": "No token, or a bad or expired one."},
+    403: {**_E, "description": "The token does not grant the chosen tenant."},
+}
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+def _send(reply: Reply) -> Response:
+    return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
+
+
+async def _read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the body has {int(length):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def router(
+    gateway: Gateway,
+    authenticator: Authenticator,
+    *,
+    sse: ServerSentEvents | None = None,
+    cookie_name: str | None = DEFAULT_COOKIE,
+    simulator: bool = False,
+    dashboard: bool = True,
+) -> APIRouter:
+    """The REST routes (and SSE, and the dashboard) as an ``APIRouter``.
+
+    Args:
+        gateway: The gateway (the host app's lifespan enters it).
+        authenticator: Turns tokens into principals.
+        sse: The SSE transport for ``GET /api/events`` (default: one on ``gateway``).
+        cookie_name: The cookie browsers send their token in (``None``: headers only).
+        simulator: Add ``POST /api/simulator/scan`` and ``/receive``.
+        dashboard: Serve the dashboard page at ``GET /``.
+    """
+    api = RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
+    events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
+    routes = APIRouter()
+
+    async def run(
+        request: Request, action: Callable[[str, object], Awaitable[Reply]], *, body: bool
+    ) -> Response:
+        try:
+            principal = api.principal(
+                authorization=request.headers.get("authorization"),
+                cookie_header=request.headers.get("cookie"),
+            )
+            chosen = request.headers.get("x-wagate-tenant") or request.query_params.get("tenant")
+            tenant = api.tenant(principal, chosen)
+            payload = (
+                parse_json_body(request.headers.get("content-type"), await _read_body(request))
+                if body
+                else None
+            )
+            return _send(await action(tenant, payload))
+        except WagateError as exc:
+            return _send(reply_for(exc))
+
+    @routes.get(
+        "/status",
+        response_model=StatusBody,
+        responses=_AUTH,
+        summary="The session's status",
+        tags=["wagate"],
+    )
+    async def get_status(request: Request) -> Response:
+        return await run(request, lambda t, _: api.status(t), body=False)
+
+    @routes.get(
+        "/api/qr",
+        response_model=QrBody,
+        responses={**_AUTH, 404: {**_E, "description": "No QR code is pending; says why."}},
+        summary="The pending QR code",
+        tags=["wagate"],
+    )
+    async def get_qr(request: Request) -> Response:
+        return await run(request, lambda t, _: api.qr(t), body=False)
+
+    @routes.post(
+        "/api/qr/generate",
+        status_code=202,
+        response_model=StatusBody,
+        responses={**_AUTH, 409: {**_E, "description": "Already connected; log out first."}},
+        summary="Start a login, or replace the pending QR code",
+        tags=["wagate"],
+    )
+    async def post_generate(request: Request) -> Response:
+        return await run(request, lambda t, _: api.generate(t), body=False)
+
+    @routes.post(
+        "/api/send",
+        response_model=MessageSentBody,
+        responses={
+            **_AUTH,
+            400: {**_E, "description": "The body is not valid JSON."},
+            409: {**_E, "description": "The session is not connected."},
+            413: {**_E, "description": "The body is too large."},
+            415: {**_E, "description": "The body is not application/json."},
+            422: {**_E, "description": "A bad recipient or text."},
+            502: {"model": SendFailedBody, "description": "WhatsApp refused the message."},
+        },
+        openapi_extra=_json_body(SendRequest),
+        summary="Send a text message",
+        tags=["wagate"],
+    )
+    async def post_send(request: Request) -> Response:
+        return await run(request, api.send, body=True)
+
+    @routes.post(
+        "/api/logout",
+        response_model=StatusBody,
+        responses={**_AUTH, 409: {**_E, "description": "No account is linked."}},
+        summary="Unlink the account",
+        tags=["wagate"],
+    )
+    async def post_logout(request: Request) -> Response:
+        return await run(request, lambda t, _: api.logout(t), body=False)
+
+    @routes.get(
+        "/api/events",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+            400: {**_E, "description": "A malformed Last-Event-ID."},
+            **_AUTH,
+        },
+        summary="The tenant's events as Server-Sent Events",
+        tags=["wagate"],
+    )
+    async def get_events(request: Request) -> Response:
+        return await events.starlette_endpoint(request)
+
+    if simulator:
+
+        @routes.post(
+            "/api/simulator/scan",
+            response_model=StatusBody,
+            responses={**_AUTH, 404: {**_E, "description": "No QR code is pending."}},
+            summary="The simulated phone scans the pending QR code",
+            tags=["simulator"],
+        )
+        async def post_sim_scan(request: Request) -> Response:
+            return await run(request, lambda t, _: api.simulator_scan(t), body=False)
+
+        @routes.post(
+            "/api/simulator/receive",
+            response_model=SimulatedReceived,
+            responses={
+                **_AUTH,
+                409: {**_E, "description": "No account is linked."},
+                422: {**_E, "description": "A bad sender or text."},
+            },
+            openapi_extra=_json_body(SimulatedMessage),
+            summary="A contact writes to the simulated account",
+            tags=["simulator"],
+        )
+        async def post_sim_receive(request: Request) -> Response:
+            return await run(request, api.simulator_receive, body=True)
+
+    if dashboard:
+
+        @routes.get("/", response_class=HTMLResponse, include_in_schema=False)
+        async def get_dashboard() -> Response:
+            return HTMLResponse(dashboard_html(simulator=simulator))
+
+    return routes
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer unknown routes, wrong methods, invalid requests and crashes with JSON errors.
+
+    A stack trace never reaches a client: unexpected exceptions are logged and
+    answered ``500 {"error": {"code": "internal_error", ...}}``.
+    """
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = {
+            404: f"no route {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        return JSONResponse(
+            {"error": {"code": code, "message": message}},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        return JSONResponse(
+            {"error": {"code": "invalid_input", "message": "the request is invalid"}},
+            status_code=422,
+        )
+
+    async def wagate_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WagateError)
+        return _send(error_reply(exc))
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"error": {"code": "internal_error", "message": "internal error; see the server log"}},
+            status_code=500,
+        )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(WagateError, wagate_error)
+    app.add_exception_handler(Exception, crash)
+
+
+def create_app(
+    gateway: Gateway,
+    authenticator: Authenticator,
+    *,
+    socketio: SocketIOAdapter | bool = True,
+    sse: ServerSentEvents | None = None,
+    cookie_name: str | None = DEFAULT_COOKIE,
+    simulator: bool = False,
+    dashboard: bool = True,
+    title: str = "wagate",
+    extra_routes: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    """A whole FastAPI app: REST, SSE, Socket.IO at ``/socket.io`` and the dashboard.
+
+    Its lifespan enters the gateway (restoring linked tenants) and the Socket.IO
+    adapter, and closes them on shutdown.
+
+    Args:
+        gateway: The gateway to serve (entered by the app's lifespan).
+        authenticator: Turns tokens into principals.
+        socketio: ``True`` for a default adapter, an adapter of your own, or
+            ``False`` for none (the dashboard then falls back to SSE).
+        sse: The SSE transport (default: one on ``gateway``).
+        cookie_name: The cookie browsers send their token in.
+        simulator: Add the simulated-phone routes.
+        dashboard: Serve the dashboard at ``/``.
+        title: The OpenAPI title.
+        extra_routes: Called with the app to add routes before the catch-alls.
+    """
+    adapter: SocketIOAdapter | None
+    if socketio is True:
+        adapter = SocketIOAdapter(gateway, authenticator, cookie_name=cookie_name)
+    elif socketio is False:
+        adapter = None
+    else:
+        adapter = socketio
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(gateway)
+            if adapter is not None:
+                await stack.enter_async_context(adapter)
+            yield
+
+    app = FastAPI(title=title, lifespan=lifespan, version=_version())
+    install_error_handlers(app)
+    app.include_router(
+        router(
+            gateway,
+            authenticator,
+            sse=sse,
+            cookie_name=cookie_name,
+            simulator=simulator,
+            dashboard=dashboard,
+        )
+    )
+    if extra_routes is not None:
+        extra_routes(app)
+    if adapter is not None:
+        app.mount("/socket.io", adapter.asgi_app(socketio_path=""))
+    app.state.wagate_gateway = gateway
+    app.state.wagate_socketio = adapter
+    return app
+
+
+def _version() -> str:
+    from .._version import __version__  # noqa: PLC0415
+
+    return __version__

@@ -1,0 +1,271 @@
+"""Flask: the REST API, SSE and the dashboard as a Blueprint, over a blocking gateway.
+
+The gateway runs in the :class:`~wagate.SyncGateway`'s event-loop thread; each
+route hands its work to that thread through the portal, so Flask stays plain
+synchronous code on any WSGI server.  The routes, statuses and payloads are the
+FastAPI integration's, byte for byte (both call ``_rest``).
+
+**Socket.IO.** WSGI cannot hold websockets, so the blueprint's live updates use
+Server-Sent Events (``GET /api/events``), which every WSGI server streams and
+the dashboard falls back to.  For Socket.IO clients, :func:`serve_socketio` runs
+the ASGI Socket.IO adapter *beside* Flask: a uvicorn server on its own port, on
+the gateway's own event loop (so it shares the gateway's hub), started and
+stopped with one call.
+
+Example:
+    ```python
+    gateway = SyncGateway(lambda tenant: NeonizeDriver()).start()
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(gateway, JWTAuthenticator(secret)))
+    install_error_handlers(app)
+    ```
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .._errors import WagateError
+from .._sync import SyncGateway
+from ..adapters.auth import DEFAULT_COOKIE, Authenticator
+from ..adapters.sse import ServerSentEvents
+from . import dashboard_html
+from ._rest import MAX_BODY_BYTES, BodyTooLarge, Reply, RestApi, parse_json_body, reply_for
+
+__all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
+
+log = logging.getLogger("wagate")
+
+
+def _json(reply: Reply) -> Response:
+    import json  # noqa: PLC0415
+
+    response = Response(json.dumps(reply.body), status=reply.status, mimetype="application/json")
+    for name, value in reply.headers:
+        response.headers[name] = value
+    return response
+
+
+def _read_body() -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the body has {length:,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
+    return data
+
+
+def blueprint(
+    gateway: SyncGateway,
+    authenticator: Authenticator,
+    *,
+    sse: ServerSentEvents | None = None,
+    cookie_name: str | None = DEFAULT_COOKIE,
+    simulator: bool = False,
+    dashboard: bool = True,
+    name: str = "wagate",
+) -> Blueprint:
+    """The REST routes, SSE and the dashboard as a Flask ``Blueprint``.
+
+    Args:
+        gateway: A started :class:`~wagate.SyncGateway`.
+        authenticator: Turns tokens into principals.
+        sse: The SSE transport for ``GET /api/events`` (default: one on the gateway).
+        cookie_name: The cookie browsers send their token in (``None``: headers only).
+        simulator: Add ``POST /api/simulator/scan`` and ``/receive``.
+        dashboard: Serve the dashboard page at ``GET /``.
+        name: The blueprint's name.
+    """
+    api = RestApi(gateway.gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
+    events = sse or ServerSentEvents(gateway.gateway, authenticator, cookie_name=cookie_name)
+    routes = Blueprint(name, __name__)
+
+    def run(action: Callable[[str, object], Awaitable[Reply]], *, body: bool) -> Response:
+        try:
+            principal = api.principal(
+                authorization=request.headers.get("Authorization"),
+                cookie_header=request.headers.get("Cookie"),
+            )
+            chosen = request.headers.get("X-Wagate-Tenant") or request.args.get("tenant")
+            tenant = api.tenant(principal, chosen)
+            payload = (
+                parse_json_body(request.headers.get("Content-Type"), _read_body()) if body else None
+            )
+            return _json(gateway.portal.call(action, tenant, payload))
+        except WagateError as exc:
+            return _json(reply_for(exc))
+
+    def no_body(
+        method: Callable[[str], Awaitable[Reply]],
+    ) -> Callable[[str, object], Awaitable[Reply]]:
+        async def call(tenant: str, _: object) -> Reply:
+            return await method(tenant)
+
+        return call
+
+    routes.add_url_rule(
+        "/status", "status", lambda: run(no_body(api.status), body=False), methods=["GET"]
+    )
+    routes.add_url_rule("/api/qr", "qr", lambda: run(no_body(api.qr), body=False), methods=["GET"])
+    routes.add_url_rule(
+        "/api/qr/generate",
+        "generate",
+        lambda: run(no_body(api.generate), body=False),
+        methods=["POST"],
+    )
+    routes.add_url_rule("/api/send", "send", lambda: run(api.send, body=True), methods=["POST"])
+    routes.add_url_rule(
+        "/api/logout", "logout", lambda: run(no_body(api.logout), body=False), methods=["POST"]
+    )
+
+    @routes.get("/api/events")
+    def get_events() -> Response:
+        status, headers, body = events.wsgi_response(gateway, request.environ)
+        return Response(body, status=status, headers=headers, direct_passthrough=True)
+
+    if simulator:
+        routes.add_url_rule(
+            "/api/simulator/scan",
+            "simulator_scan",
+            lambda: run(no_body(api.simulator_scan), body=False),
+            methods=["POST"],
+        )
+        routes.add_url_rule(
+            "/api/simulator/receive",
+            "simulator_receive",
+            lambda: run(api.simulator_receive, body=True),
+            methods=["POST"],
+        )
+
+    if dashboard:
+
+        @routes.get("/")
+        def get_dashboard() -> Response:
+            return Response(dashboard_html(simulator=simulator), mimetype="text/html")
+
+    return routes
+
+
+def install_error_handlers(app: Flask) -> None:
+    """Answer unknown routes, wrong methods and crashes with JSON errors, never a trace."""
+
+    def http_error(exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.code or 500, "http_error"
+        )
+        message = {
+            404: f"no route {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(exc.code or 500, exc.description or "HTTP error")
+        response = _json(Reply(exc.code or 500, {"error": {"code": code, "message": message}}))
+        if exc.code == 405 and exc.response is None:
+            allowed: Any = getattr(exc, "valid_methods", None)
+            if allowed:
+                response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    def crash(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return _json(
+            Reply(
+                500,
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "internal error; see the server log",
+                    }
+                },
+            )
+        )
+
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, crash)
+
+
+class SocketIOServer:
+    """A running Socket.IO server beside Flask; :meth:`close` stops it."""
+
+    def __init__(self, gateway: SyncGateway, server: Any, adapter: Any) -> None:
+        self._gateway = gateway
+        self._server = server
+        self.adapter = adapter
+        """The :class:`~wagate.adapters.socketio.SocketIOAdapter` it serves."""
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful with ``port=0``)."""
+        sockets = [s for server in self._server.servers for s in server.sockets]
+        return int(sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        """Stop the server and wait until it has stopped."""
+        self._server.should_exit = True
+        self._gateway.portal.call(self._stopped.wait)
+
+    _stopped: Any
+
+
+def serve_socketio(
+    gateway: SyncGateway,
+    authenticator: Authenticator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cors_allowed_origins: str | list[str] | None = None,
+    cookie_name: str | None = DEFAULT_COOKIE,
+) -> SocketIOServer:
+    """Serve Socket.IO for a Flask app's gateway, beside Flask, on its own port.
+
+    Args:
+        gateway: The started :class:`~wagate.SyncGateway` the blueprint uses.
+        authenticator: Turns tokens into principals.
+        host: The address to listen on.
+        port: The port (0: one the OS picks; read it from ``.port``).
+        cors_allowed_origins: The Flask site's origin(s), so browsers may connect.
+        cookie_name: The cookie browsers send their token in.
+    """
+    import anyio  # noqa: PLC0415
+    import uvicorn  # noqa: PLC0415
+
+    from ..adapters.socketio import SocketIOAdapter  # noqa: PLC0415
+
+    adapter = SocketIOAdapter(
+        gateway.gateway,
+        authenticator,
+        cookie_name=cookie_name,
+        cors_allowed_origins=cors_allowed_origins,
+    )
+    config = uvicorn.Config(
+        adapter.asgi_app(), host=host, port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    handle = SocketIOServer(gateway, server, adapter)
+
+    async def start() -> anyio.Event:
+        started = anyio.Event()
+        stopped = anyio.Event()
+
+        async def run() -> None:
+            try:
+                await server.serve()
+            finally:
+                stopped.set()
+
+        gateway.portal.start_task_soon(run)
+        while not server.started and not stopped.is_set():  # noqa: ASYNC110 - uvicorn has no started event
+            await anyio.sleep(0.01)
+        if not server.started:
+            raise RuntimeError(f"the Socket.IO server could not listen on {host}:{port}")
+        started.set()
+        return stopped
+
+    handle._stopped = gateway.portal.call(start)
+    return handle
