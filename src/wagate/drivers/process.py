@@ -1,0 +1,840 @@
+"""Run drivers in a child process, so that a crash of the engine never ends the host.
+
+The real WhatsApp engine is Go code inside the Python process; some of its faults
+(a Go panic, a fatal ``concurrent map writes``) end the whole process, host app
+included.  :class:`ProcessDriver` moves the driver into a child process and
+speaks to it over a pipe: commands go down, what the engine reports comes up.
+One child hosts the drivers of many sessions (a hundred sessions are one child,
+not a hundred).
+
+When the child dies, for any reason (Go panic, ``os._exit``, SIGKILL, the OOM
+killer), every session it hosted gets ``Disconnected(engine_crashed,
+will_retry=True)``; the session's backoff then reconnects, which starts a new
+child and resumes each linked account from what the session remembers (the
+store), without a QR code.
+
+Opting in is one wrapper around the driver factory you already have; the
+factory is called in the child, so it must be importable there (a module-level
+function or class, or a :func:`functools.partial` of one):
+
+Example:
+    ```python
+    from wagate import Gateway
+    from wagate.drivers.process import ProcessDriver
+
+    def make_driver(tenant: str) -> NeonizeDriver:       # in a module, not a lambda
+        return NeonizeDriver(database=f"./wagate-data/{tenant}.db")
+
+    async with Gateway(ProcessDriver.factory(make_driver), store=store) as gateway:
+        ...
+    ```
+
+The driver object lives in the child, so what it offers beyond the
+:class:`~wagate.drivers.Driver` interface is reached with :meth:`ProcessDriver.call`,
+e.g. the simulated phone of a :class:`~wagate.drivers.simulator.SimulatedDriver`::
+
+    await session.driver.call("phone.scan", qr.code)
+    await session.driver.call("phone.receive_message", "+628111222333", "hi")
+
+Everything that crosses the pipe is pickled; the pipe is private to the two
+processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import queue
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+
+from .. import _errors
+from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage
+from .._errors import DriverError, InvalidInput, WagateError
+from .._events import Account, DisconnectReason
+from .._validate import validate_tenant
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import SpawnProcess
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = ["DriverProcess", "ProcessDriver"]
+
+log = logging.getLogger("wagate")
+
+DriverFactory = Callable[[str], Driver]
+Frame = tuple[Any, ...]
+
+# What pickle raises for objects it cannot serialise.
+_PICKLE_ERRORS = (pickle.PicklingError, TypeError, AttributeError)
+_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
+
+
+# ---------------------------------------------------------------------- the pipe
+
+
+class _Channel:
+    """One end of the pipe: pickled tuples, written and read by two daemon threads.
+
+    Sending never blocks the event loop (a writer thread drains a queue); each frame
+    read is handed to ``deliver`` in the event loop thread, in order, and ``None``
+    is handed over once the other end is gone.
+    """
+
+    def __init__(
+        self,
+        conn: Connection[Any, Any],
+        deliver: Callable[[Frame | None], object],
+        name: str,
+        *,
+        on_eof: Callable[[], object] | None = None,
+    ) -> None:
+        self._conn = conn
+        self._deliver = deliver
+        self._on_eof = on_eof
+        self._token = anyio.lowlevel.current_token()
+        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name=f"{name}-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
+        self._writer.start()
+        self._reader.start()
+
+    def send(self, frame: Frame) -> None:
+        """Queue ``frame``; raises at once if it cannot be pickled."""
+        self._out.put(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _write(self) -> None:
+        while (data := self._out.get()) is not None:
+            try:
+                self._conn.send_bytes(data)
+            except OSError:
+                return  # the other end is gone; the reader reports it
+
+    def _read(self) -> None:
+        while True:
+            frame: Frame | None
+            try:
+                data = self._conn.recv_bytes()
+            except (EOFError, OSError):
+                frame = None
+                if self._on_eof is not None:
+                    self._on_eof()
+            else:
+                frame = pickle.loads(data)  # noqa: S301 - our own process, over a private pipe
+            try:
+                anyio.from_thread.run_sync(self._deliver, frame, token=self._token)
+            except RuntimeError:
+                return  # the event loop has ended
+            if frame is None:
+                return
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued (up to ``timeout``), then stop writing."""
+        self._out.put(None)
+        self._writer.join(timeout)
+
+    def join_reader(self, timeout: float) -> None:
+        """Wait for the reader thread to end (after the other end closed)."""
+        self._reader.join(timeout)
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    message = exc.message if isinstance(exc, WagateError) else str(exc)
+    return type(exc).__name__, message
+
+
+def _rebuild(name: str, message: str) -> WagateError:
+    """The error the child raised, as the same wagate error where possible."""
+    cls = getattr(_errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, WagateError):
+        with contextlib.suppress(TypeError):
+            return cls(message)
+    return DriverError(f"{name}: {message}" if message else name)
+
+
+# ---------------------------------------------------------------------- the child
+
+
+def _child_main(conn: Connection[Any, Any], factory: DriverFactory) -> None:
+    """Entry point of the child process."""
+    # Ctrl-C in a terminal reaches the whole process group: let the host decide when
+    # its engines stop, instead of every child dying first as "crashed".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.WARNING,
+            format=f"wagate engine process {os.getpid()}: %(levelname)s %(name)s: %(message)s",
+        )
+    anyio.run(_ChildServer(conn, factory).serve)  # asyncio: the backend neonize needs
+
+
+class _RemoteSink:
+    """The sink a driver in the child reports into: each call becomes a frame."""
+
+    __slots__ = ("_channel", "_rid")
+
+    def __init__(self, channel: _Channel, rid: int) -> None:
+        self._channel = channel
+        self._rid = rid
+
+    def qr(self, code: str, valid_for: float) -> None:
+        self._channel.send(("qr", self._rid, code, valid_for))
+
+    def connected(self, account: Account) -> None:
+        self._channel.send(("connected", self._rid, account))
+
+    def message(self, message: IncomingMessage) -> None:
+        self._channel.send(("message", self._rid, message))
+
+
+class _ChildServer:
+    """Runs in the child: hosts the drivers and answers the host's frames."""
+
+    def __init__(self, conn: Connection[Any, Any], factory: DriverFactory) -> None:
+        self._conn = conn
+        self._factory = factory
+        self._drivers: dict[int, Driver] = {}
+        self._runs: dict[int, anyio.CancelScope] = {}
+
+    async def serve(self) -> None:
+        inbox_send, inbox = anyio.create_memory_object_stream[Frame | None](math.inf)
+        channel = self._channel = _Channel(self._conn, inbox_send.send_nowait, "wagate-child")
+        channel.send(("ready", os.getpid()))
+        try:
+            async with anyio.create_task_group() as tg:
+                async for frame in inbox:
+                    if frame is None or frame[0] == "shutdown":
+                        break
+                    self._handle(tg, frame)
+                with anyio.move_on_after(10):
+                    async with anyio.create_task_group() as closing:
+                        for driver in list(self._drivers.values()):
+                            closing.start_soon(self._close_driver, driver)
+                tg.cancel_scope.cancel()
+        finally:
+            channel.close()
+
+    def _handle(self, tg: anyio.abc.TaskGroup, frame: Frame) -> None:
+        kind = frame[0]
+        if kind == "run":
+            _, rid, did, resume = frame
+            # Registered now, not when the task starts: a "cancel" that follows at
+            # once must find it.
+            scope = self._runs[rid] = anyio.CancelScope()
+            tg.start_soon(self._run, rid, did, resume, scope)
+        elif kind == "cancel":
+            running = self._runs.get(frame[1])
+            if running is not None:
+                running.cancel()
+        elif kind == "open":
+            _, cid, did, tenant = frame
+            self._open(cid, did, tenant)
+        elif kind == "call":
+            _, cid, did, path, args, kwargs = frame
+            tg.start_soon(self._call, cid, did, path, args, kwargs)
+        elif kind == "close":
+            _, cid, did = frame
+            tg.start_soon(self._close, cid, did)
+        else:
+            log.error("unknown request %r from the host; ignored", kind)
+
+    def _reply(self, cid: int, value: object) -> None:
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            self._fail(cid, DriverError(f"the result cannot cross to the host process: {exc}"))
+        else:
+            self._channel.send(("result", cid, payload))
+
+    def _fail(self, cid: int, exc: BaseException) -> None:
+        self._channel.send(("error", cid, *_describe(exc)))
+
+    def _open(self, cid: int, did: int, tenant: str) -> None:
+        if did not in self._drivers:
+            try:
+                driver = self._factory(tenant)
+                if not isinstance(driver, Driver):
+                    raise DriverError(  # noqa: TRY301 - reported below like any factory error
+                        f"the driver factory returned {type(driver).__name__}, not a Driver"
+                    )
+            except Exception as exc:
+                log.exception("tenant %r: the driver factory failed", tenant)
+                self._fail(cid, DriverError(f"the driver factory failed: {_describe(exc)[1]}"))
+                return
+            self._drivers[did] = driver
+        self._reply(cid, None)
+
+    async def _run(
+        self, rid: int, did: int, resume: Account | None, scope: anyio.CancelScope
+    ) -> None:
+        ended: ConnectionEnded | None = None
+        error: tuple[str, str] | None = None
+        with scope:
+            try:
+                driver = self._drivers[did]
+                ended = await driver.run(_RemoteSink(self._channel, rid), resume=resume)
+            except Exception as exc:
+                log.exception("the driver failed")
+                error = _describe(exc)
+            finally:
+                self._runs.pop(rid, None)
+        self._channel.send(("done", rid, ended, error))
+
+    async def _call(
+        self, cid: int, did: int, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            target: Any = self._drivers[did]
+            for name in path.split("."):
+                target = getattr(target, name)
+            if callable(target):
+                result = target(*args, **kwargs)
+            elif args or kwargs:
+                raise TypeError(f"{path} is not callable")  # noqa: TRY301 - sent back below
+            else:
+                result = target  # an attribute is read, e.g. "phone.sent"
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+            self._fail(cid, exc)
+        else:
+            self._reply(cid, result)
+
+    async def _close_driver(self, driver: Driver) -> None:
+        try:
+            await driver.aclose()
+        except Exception:
+            log.exception("closing a driver failed")
+
+    async def _close(self, cid: int, did: int) -> None:
+        driver = self._drivers.pop(did, None)
+        if driver is not None:
+            await self._close_driver(driver)
+        self._reply(cid, None)
+
+
+# ---------------------------------------------------------------------- the host
+
+
+class _Pending:
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: Any = None
+        self.error: WagateError | None = None
+
+
+class _Run:
+    __slots__ = ("cancelled", "done", "ended", "error", "sink")
+
+    def __init__(self, sink: DriverSink) -> None:
+        self.sink = sink
+        self.done = anyio.Event()
+        self.ended: ConnectionEnded | None = None
+        self.error: str | None = None
+        self.cancelled = False
+
+
+def _exit_words(pid: int, code: int | None) -> str:
+    if code is None:
+        return f"the engine process (pid {pid}) closed its pipe"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the engine process (pid {pid}) was killed by {name}"
+    return f"the engine process (pid {pid}) exited with code {code}"
+
+
+class _Child:
+    """One child process as the host sees it: its pipe, pending calls and runs."""
+
+    def __init__(self, process: SpawnProcess, conn: Connection[Any, Any]) -> None:
+        self.process = process
+        self.pid: int = process.pid or 0
+        self.ready = anyio.Event()
+        self.dead = anyio.Event()
+        self.death: str | None = None
+        self.opened: set[int] = set()
+        self.stopping = False
+        self.pending: dict[int, _Pending] = {}
+        self.runs: dict[int, _Run] = {}
+        self.channel = _Channel(
+            conn,
+            self._on_frame,
+            f"wagate-driver-{self.pid}",
+            # The exit code tells how it died; the process is gone or going by now.
+            on_eof=lambda: process.join(5),
+        )
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead.is_set()
+
+    def _on_frame(self, frame: Frame | None) -> None:
+        try:
+            if frame is None:
+                self._on_death()
+            else:
+                self._dispatch(frame)
+        except Exception:
+            log.exception("engine process %d: a report could not be handled", self.pid)
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = frame[0]
+        if kind in ("qr", "connected", "message"):
+            run = self.runs.get(frame[1])
+            if run is None:
+                return
+            if kind == "message":
+                # A message WhatsApp delivered is passed on even if its run was cancelled.
+                run.sink.message(frame[2])
+            elif not run.cancelled:
+                if kind == "qr":
+                    run.sink.qr(frame[2], frame[3])
+                else:
+                    run.sink.connected(frame[2])
+        elif kind == "done":
+            _, rid, ended, error = frame
+            run = self.runs.pop(rid, None)
+            if run is not None:
+                run.ended = ended
+                run.error = None if error is None else f"{error[0]}: {error[1]}"
+                run.done.set()
+        elif kind in ("result", "error"):
+            pending = self.pending.pop(frame[1], None)
+            if pending is None:
+                return
+            if kind == "error":
+                pending.error = _rebuild(frame[2], frame[3])
+            else:
+                try:
+                    pending.value = pickle.loads(frame[2])  # noqa: S301 - our own child
+                except Exception as exc:  # noqa: BLE001 - reported to the caller
+                    pending.error = DriverError(f"the engine's answer cannot be read: {exc}")
+            pending.done.set()
+        elif kind == "ready":
+            self.ready.set()
+
+    def _on_death(self) -> None:
+        self.death = _exit_words(self.pid, self.process.exitcode)
+        if not self.stopping:
+            log.warning("%s; its %d session(s) will reconnect", self.death, len(self.opened))
+        for run in self.runs.values():
+            run.ended = ConnectionEnded(reason=DisconnectReason.ENGINE_CRASHED, detail=self.death)
+            run.done.set()
+        self.runs.clear()
+        for pending in self.pending.values():
+            pending.error = DriverError(f"{self.death} before answering")
+            pending.done.set()
+        self.pending.clear()
+        self.dead.set()
+        self.ready.set()
+
+    async def request(self, timeout: float | None, kind: str, *fields: Any) -> Any:
+        """Send ``(kind, cid, *fields)`` and wait for its answer."""
+        if not self.alive:
+            raise DriverError(f"{self.death}; it is restarted on the next connection attempt")
+        cid = _next_id()
+        pending = self.pending[cid] = _Pending()
+        try:
+            try:
+                self.channel.send((kind, cid, *fields))
+            except _PICKLE_ERRORS as exc:
+                raise InvalidInput(
+                    f"cannot send {kind} to the engine process (not picklable): {exc}"
+                ) from None
+            with anyio.fail_after(timeout):
+                await pending.done.wait()
+        except TimeoutError:
+            raise DriverError(
+                f"the engine process (pid {self.pid}) did not answer within {timeout:g}s"
+            ) from None
+        finally:
+            self.pending.pop(cid, None)
+        if pending.error is not None:
+            raise pending.error
+        return pending.value
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.process.kill()
+
+
+_ids = itertools.count(1)
+
+
+def _next_id() -> int:
+    return next(_ids)
+
+
+def _check_factory(factory: object) -> DriverFactory:
+    if not callable(factory):
+        raise InvalidInput(f"the driver factory must be callable, got {type(factory).__name__}")
+    module = getattr(factory, "__module__", None)
+    main = sys.modules.get("__main__")
+    if module == "__main__" and getattr(main, "__file__", None) is None:
+        raise InvalidInput(
+            "the driver factory is defined in an interactive __main__ (python -c, a REPL or "
+            "a notebook), which the child process cannot import; define it in a module"
+        )
+    try:
+        pickle.dumps(factory)
+    except _PICKLE_ERRORS as exc:
+        raise InvalidInput(
+            "the driver factory must be importable by the child process: a module-level "
+            "function or class, or a functools.partial of one (not a lambda or a nested "
+            f"function); pickling it failed: {exc}"
+        ) from None
+    return cast("DriverFactory", factory)
+
+
+class DriverProcess:
+    """One child process hosting the drivers of many sessions; a driver factory itself.
+
+    Calling it with a tenant returns that tenant's :class:`ProcessDriver`, so it is
+    what a :class:`~wagate.Gateway` takes as its driver factory.  The child starts
+    with the first connection attempt, is restarted by the next attempt after it
+    died, and stops when the last of its drivers is closed (or on :meth:`aclose`).
+
+    Create it with :meth:`ProcessDriver.factory`.  Use it from one event loop.
+
+    Args:
+        factory: ``factory(tenant) -> Driver``, called in the child; importable.
+        start_timeout: Seconds the child may take to start.
+        call_timeout: Seconds a command (send, pairing code, logout, call) may take.
+        close_timeout: Seconds the child may take to close its drivers and exit
+            before it is killed.
+
+    Raises:
+        InvalidInput: ``factory`` cannot be imported by a child process.
+    """
+
+    def __init__(
+        self,
+        factory: DriverFactory,
+        *,
+        start_timeout: float = 60.0,
+        call_timeout: float = 120.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        self.factory = _check_factory(factory)
+        self.start_timeout = start_timeout
+        self.call_timeout = call_timeout
+        self.close_timeout = close_timeout
+        self.starts = 0
+        """How many child processes have been started (1 + restarts, so far)."""
+        self._context = multiprocessing.get_context("spawn")
+        self._child: _Child | None = None
+        self._starting: anyio.Event | None = None
+        self._start_error: DriverError | None = None
+        self._drivers: set[int] = set()
+        self._closed = False
+
+    def __call__(self, tenant: str) -> ProcessDriver:
+        """Return a driver for ``tenant`` that runs in this process's child."""
+        return ProcessDriver._attached(self, validate_tenant(tenant))
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs, else ``None``."""
+        child = self._child
+        return child.pid if child is not None and child.alive else None
+
+    @property
+    def drivers(self) -> int:
+        """How many drivers (sessions) use this process now."""
+        return len(self._drivers)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _ensure(self) -> _Child:
+        """The running child, started (or restarted) if needed."""
+        while True:
+            if self._closed:
+                raise DriverError("the engine process was closed")
+            child = self._child
+            if child is not None and child.alive:
+                return child
+            if self._starting is not None:
+                await self._starting.wait()
+                if self._start_error is not None:
+                    raise self._start_error
+                continue
+            starting = self._starting = anyio.Event()
+            self._start_error = None
+            try:
+                self._child = await self._spawn()
+            except DriverError as exc:
+                self._start_error = exc
+                raise
+            finally:
+                self._starting = None
+                starting.set()
+
+    async def _spawn(self) -> _Child:
+        parent_conn, child_conn = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_child_main,
+            args=(child_conn, self.factory),
+            name="wagate-engine",
+            daemon=True,
+        )
+        try:
+            await anyio.to_thread.run_sync(process.start)
+        except (OSError, *_PICKLE_ERRORS) as exc:
+            parent_conn.close()
+            raise DriverError(f"cannot start the engine process: {exc}") from None
+        finally:
+            child_conn.close()  # the child has its own copy; ours would hide its death
+        child = _Child(process, parent_conn)
+        try:
+            with anyio.fail_after(self.start_timeout):
+                await child.ready.wait()
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await self._stop(child, graceful=False)
+            if isinstance(exc, TimeoutError):
+                raise DriverError(
+                    f"the engine process (pid {child.pid}) did not start within "
+                    f"{self.start_timeout:g}s"
+                ) from None
+            raise
+        if not child.alive:
+            await self._stop(child, graceful=False)
+            raise DriverError(f"{child.death} while starting; its output (stderr) says why")
+        self.starts += 1
+        log.info("engine process %d started (start %d)", child.pid, self.starts)
+        return child
+
+    async def _stop(self, child: _Child, *, graceful: bool = True) -> None:
+        child.stopping = True
+        if graceful and child.alive:
+            with contextlib.suppress(Exception):
+                child.channel.send(("shutdown",))
+            with anyio.move_on_after(self.close_timeout):
+                await child.dead.wait()
+        if child.alive:
+            child.kill()
+            with anyio.move_on_after(self.close_timeout):
+                await child.dead.wait()
+        await anyio.to_thread.run_sync(child.channel.close)
+        await anyio.to_thread.run_sync(child.process.join, self.close_timeout)
+
+    async def _release(self, did: int) -> None:
+        self._drivers.discard(did)
+        if not self._drivers:
+            await self._stop_child()
+
+    async def _stop_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            await self._stop(child)
+
+    async def aclose(self) -> None:
+        """Stop the child process; its sessions' connections end as ``closed``. Safe twice."""
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            await self._stop_child()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<DriverProcess pid={self.pid} drivers={self.drivers} starts={self.starts}>"
+
+
+class ProcessDriver(Driver):
+    """A driver that runs ``factory(tenant)``'s driver in a child process.
+
+    ``ProcessDriver(make_driver, "acme")`` gives one session its own child; for a
+    gateway use :meth:`factory`, whose drivers share one child.
+
+    Args:
+        factory: ``factory(tenant) -> Driver``, called in the child, so it must be
+            importable there (a module-level function or class, or a
+            :func:`functools.partial` of one).
+        tenant: The tenant passed to ``factory``.
+        **options: The :class:`DriverProcess` options (timeouts).
+
+    Raises:
+        InvalidInput: ``factory`` cannot be imported by a child process, or the
+            tenant id is malformed.
+    """
+
+    _process: DriverProcess
+    _owns_process: bool
+
+    def __init__(self, factory: DriverFactory, tenant: str = "default", **options: float) -> None:
+        self._setup(DriverProcess(factory, **options), validate_tenant(tenant), owns=True)
+
+    @classmethod
+    def _attached(cls, process: DriverProcess, tenant: str) -> ProcessDriver:
+        driver = cls.__new__(cls)
+        driver._setup(process, tenant, owns=False)
+        return driver
+
+    def _setup(self, process: DriverProcess, tenant: str, *, owns: bool) -> None:
+        self._process = process
+        self._owns_process = owns
+        self.tenant = tenant
+        self._id = _next_id()
+        self._closed = False
+        process._drivers.add(self._id)
+
+    @staticmethod
+    def factory(factory: DriverFactory, **options: float) -> DriverProcess:
+        """Wrap a driver factory so that its drivers run in one shared child process.
+
+        Example:
+            ```python
+            gateway = Gateway(ProcessDriver.factory(make_driver), store=store)
+            ```
+
+        Args:
+            factory: ``factory(tenant) -> Driver``, importable by the child.
+            **options: ``start_timeout``, ``call_timeout``, ``close_timeout``
+                (see :class:`DriverProcess`).
+
+        Returns:
+            A :class:`DriverProcess`: call it with a tenant to get a driver.
+        """
+        return DriverProcess(factory, **options)
+
+    @property
+    def process(self) -> DriverProcess:
+        """The child process this driver runs in."""
+        return self._process
+
+    async def _child(self) -> _Child:
+        if self._closed:
+            raise DriverError("the driver is closed")
+        child = await self._process._ensure()
+        if self._id not in child.opened:
+            await child.request(self._process.start_timeout, "open", self._id, self.tenant)
+            child.opened.add(self._id)
+        return child
+
+    async def run(self, sink: DriverSink, *, resume: Account | None) -> ConnectionEnded:
+        """Run one connection in the child; a dead child ends it as ``engine_crashed``."""
+        if self._closed or self._process._closed:
+            return ConnectionEnded(reason=DisconnectReason.CLOSED, detail="driver closed")
+        try:
+            child = await self._child()
+        except DriverError as exc:
+            log.error("tenant %r: %s", self.tenant, exc.message)  # noqa: TRY400 - no traceback to add
+            return ConnectionEnded(reason=DisconnectReason.ENGINE_CRASHED, detail=exc.message)
+        rid = _next_id()
+        run = child.runs[rid] = _Run(sink)
+        try:
+            child.channel.send(("run", rid, self._id, resume))
+            await run.done.wait()
+        except BaseException:
+            # Cancelled (restart or close): end the child's run before returning, as an
+            # in-process driver would, so that two runs of one driver never overlap.
+            run.cancelled = True
+            if child.alive and not run.done.is_set():
+                with contextlib.suppress(Exception):
+                    child.channel.send(("cancel", rid))
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(self._process.close_timeout),
+                ):
+                    await run.done.wait()
+            child.runs.pop(rid, None)
+            raise
+        if run.error is not None:
+            log.error(
+                "tenant %r: the driver failed in the engine process: %s", self.tenant, run.error
+            )
+            return ConnectionEnded(reason=DisconnectReason.ENGINE_CRASHED, detail=run.error)
+        if run.ended is None:
+            return ConnectionEnded(reason=DisconnectReason.CLOSED, detail="the run was cancelled")
+        return run.ended
+
+    async def call(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``path`` on the driver object in the child and return its (picklable) result.
+
+        ``path`` is a dotted attribute path from the driver, e.g. ``"phone.scan"``
+        for a :class:`~wagate.drivers.simulator.SimulatedDriver`; a coroutine's
+        result is awaited, and an attribute that is not callable is read
+        (``await driver.call("phone.sent")``).  What the call makes the driver report (a message,
+        a connection) has reached the session when this returns.
+
+        Raises:
+            InvalidInput: ``path`` is not a dotted name of public attributes, or an
+                argument cannot be pickled.
+            DriverError: the child died or did not answer in time; or the call
+                raised (a wagate error comes back as the same class).
+        """
+        if not isinstance(path, str) or not _PATH.fullmatch(path):
+            raise InvalidInput(
+                f"{path!r} is not a dotted path of public attribute names, e.g. 'phone.scan'"
+            )
+        child = await self._child()
+        return await child.request(self._process.call_timeout, "call", self._id, path, args, kwargs)
+
+    async def send_text(self, jid: str, text: str) -> str:
+        """Send a text through the driver in the child; return WhatsApp's message id."""
+        message_id: str = await self.call("send_text", jid, text)
+        return message_id
+
+    async def request_pairing_code(self, phone: str) -> str:
+        """Ask the driver in the child for a pairing code."""
+        code: str = await self.call("request_pairing_code", phone)
+        return code
+
+    async def logout(self, account: Account) -> None:
+        """Log ``account`` out through the driver in the child."""
+        await self.call("logout", account)
+
+    async def aclose(self) -> None:
+        """Close the driver in the child; the last driver of a child stops it. Safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            child = self._process._child
+            if child is not None and child.alive and self._id in child.opened:
+                try:
+                    await child.request(self._process.close_timeout, "close", self._id)
+                except WagateError as exc:
+                    log.warning(
+                        "tenant %r: closing the driver in its process: %s", self.tenant, exc
+                    )
+            if self._owns_process:
+                self._process._drivers.discard(self._id)
+                await self._process.aclose()
+            else:
+                await self._process._release(self._id)
+
+    def __repr__(self) -> str:
+        return f"<ProcessDriver tenant={self.tenant!r} pid={self._process.pid}>"
