@@ -385,6 +385,22 @@ async def test_an_endpoint_added_later_starts_with_the_current_state(
     assert [r.envelope["event"] for r in requests] == ["whatsapp:connected", "message:received"]
 
 
+async def test_an_endpoint_can_ask_for_some_events_only(
+    receiver: Receiver, phones: dict[str, SimulatedPhone], gateway_factory: Callable[..., Gateway]
+) -> None:
+    """An endpoint with events={"message:received"} is posted nothing else, in order."""
+    messages_only = endpoint(receiver, "/messages", events={"message:received"})
+    async with gateway_factory() as gateway, dispatcher(gateway, messages_only):
+        session = await link(gateway, "acme", phones["acme"])
+        await session.send_text("+628111222333", "not posted")
+        for i in range(3):
+            phones["acme"].receive_message("+628111222333", f"m{i}")
+        requests = await receiver.wait_texts("/messages", "m2")
+    assert [r.envelope["event"] for r in requests] == ["message:received"] * 3
+    assert _texts(requests) == ["m0", "m1", "m2"]
+    _assert_increasing(requests)
+
+
 # ---------------------------------------------------------------------------------
 # Retries
 
@@ -766,6 +782,23 @@ def test_an_endpoint_never_shows_its_secret() -> None:
     assert SECRET not in repr(hook)
     assert SECRET not in str(hook)
     assert hook.name == "https://example.com/hook"
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        "message:received",
+        set(),
+        {"message:received", "message:deleted"},
+        {"stream:gap"},
+        [["x"]],
+        7,
+    ],
+)
+def test_an_unknown_or_empty_event_filter_is_refused(events: object) -> None:
+    """The event filter must be a non-empty collection of known wire names."""
+    with pytest.raises(InvalidInput):
+        WebhookEndpoint(url="https://example.com/hook", secret=SECRET, events=events)  # type: ignore[arg-type]
 
 
 def test_an_invalid_tenant_is_refused() -> None:

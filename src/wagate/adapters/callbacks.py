@@ -57,7 +57,19 @@ import anyio.abc
 import attrs
 
 from .._errors import InvalidInput, SessionClosed, WagateError
-from .._events import Event, Gap, to_wire, utcnow
+from .._events import (
+    Connected,
+    Connecting,
+    Disconnected,
+    Event,
+    Gap,
+    MessageReceived,
+    MessageSent,
+    PairingCode,
+    QrGenerated,
+    to_wire,
+    utcnow,
+)
 from .._gateway import Gateway
 from .._hub import Hub, Overflow, Subscription
 from .._session import Backoff
@@ -106,6 +118,18 @@ MIN_SECRET_BYTES = 16
 DEFAULT_TOLERANCE = 300
 """How far (seconds) a signed timestamp may be from the receiver's clock by default."""
 
+_POSTED = frozenset(
+    kind.wire_name
+    for kind in (
+        Connecting,
+        QrGenerated,
+        PairingCode,
+        Connected,
+        Disconnected,
+        MessageReceived,
+        MessageSent,
+    )
+)
 _MAX_URL_LENGTH = 2048
 _MAX_TIMESTAMP_DIGITS = 12
 _RESPONSE_READ_LIMIT = 64 * 1024
@@ -382,6 +406,28 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], name: object)
         raise InvalidInput(f"an endpoint name must be a non-empty string, got {name!r}")
 
 
+def _event_names(value: Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidInput(
+            "events must be a collection of event names, e.g. {'message:received'}; "
+            f"got {value!r}"
+        )
+    try:
+        names = frozenset(value)
+    except TypeError:
+        raise InvalidInput(f"events must hold event names (strings), got {value!r}") from None
+    unknown = sorted(repr(n) for n in names if n not in _POSTED)
+    if unknown:
+        raise InvalidInput(
+            f"unknown event name(s) {', '.join(unknown)}; choose from {', '.join(sorted(_POSTED))}"
+        )
+    if not names:
+        raise InvalidInput("events is empty: the endpoint would receive nothing (use None for all)")
+    return names
+
+
 @attrs.frozen(kw_only=True)
 class WebhookEndpoint:
     """Where to post events, and with which secret.
@@ -400,20 +446,30 @@ class WebhookEndpoint:
         tenant: The tenant whose events go there, or ``None`` for every tenant.
         name: How the endpoint is called in logs and dead letters (default: the
             URL; pass a name when the URL carries a token).  Unique per dispatcher.
+        events: The wire names to post (e.g. ``{"message:received"}``), or
+            ``None`` for every event.  A ``stream:gap`` dead letter is recorded
+            whatever this says.
 
     Raises:
         InvalidInput: the URL is not http(s) or malformed, the secret is missing
-            or short, the tenant id is invalid.
+            or short, the tenant id is invalid, an event name is unknown.
     """
 
     url: str = attrs.field(validator=_check_url)
     secret: str | bytes = attrs.field(repr=False, validator=_check_secret)
     tenant: str | None = attrs.field(default=None, validator=_check_tenant)
     name: str = attrs.field(validator=_check_name)
+    events: frozenset[str] | None = attrs.field(default=None, converter=_event_names)
 
     @name.default
     def _default_name(self) -> str:
         return self.url
+
+    def wants(self, event: Event) -> bool:
+        """Whether ``event`` is posted to this endpoint (its tenant and its kind)."""
+        if self.tenant is not None and event.tenant != self.tenant:
+            return False
+        return self.events is None or isinstance(event, Gap) or event.wire_name in self.events
 
 
 # ---------------------------------------------------------------------------------
@@ -700,7 +756,8 @@ class WebhookDispatcher:
             await worker.done.wait()
         leftover: list[Event] = [] if worker.inflight is None else [worker.inflight]
         while (event := worker.subscription.receive_nowait()) is not None:
-            leftover.append(event)
+            if worker.endpoint.wants(event):
+                leftover.append(event)
         worker.subscription.close()
         if self._workers.get(worker.endpoint.name) is worker:
             del self._workers[worker.endpoint.name]
@@ -722,6 +779,8 @@ class WebhookDispatcher:
             worker.done.set()
 
     async def _handle(self, worker: _Worker, event: Event) -> None:
+        if not worker.endpoint.wants(event):
+            return
         if isinstance(event, Gap):
             log.error(
                 "webhook %r fell behind: tenant %r seq %d-%d (%d events) were dropped "
