@@ -31,6 +31,7 @@ from wagate import (
     InvalidInput,
     QrGenerated,
     Session,
+    StoreError,
     to_wire,
 )
 from wagate.adapters.callbacks import (
@@ -55,7 +56,7 @@ FAST = Backoff(initial=0.01, maximum=0.05, jitter=0.0)
 PHONES = {"acme": "+628123456789", "globex": "+628123456790"}
 
 Answer = int | str | tuple[str, str]
-"""What the receiver answers: a status code, "hang", or ("redirect", location)."""
+"""What the receiver answers: a status code, "hang", "drop" or ("redirect", location)."""
 
 
 @attrs.define
@@ -162,6 +163,12 @@ class Receiver:
             self.cond.notify_all()
         answer: Answer = 401 if error else self._next_answer(handler.path)
         headers: dict[str, str] = {}
+        if answer == "drop":
+            with self.cond:
+                request.status = 0
+                self.cond.notify_all()
+            handler.close_connection = True  # hang up without a word
+            return
         if answer == "hang":
             self.release.wait(60)
             answer = 200
@@ -444,6 +451,23 @@ async def test_a_timeout_is_retried(
     assert [r.seq for r in accepted][:3] == [1, 2, 3]
 
 
+async def test_a_receiver_hanging_up_without_an_answer_is_retried(
+    receiver: Receiver, phones: dict[str, SimulatedPhone], gateway_factory: Callable[..., Gateway]
+) -> None:
+    """A connection closed before any answer is a transport failure: retried, then delivered."""
+    receiver.script("/rude", "drop", "drop")
+    store = WatchedDeadLetters()
+    async with (
+        gateway_factory() as gateway,
+        dispatcher(gateway, endpoint(receiver, "/rude"), dead_letters=store),
+    ):
+        await link(gateway, "acme", phones["acme"])
+        accepted = await receiver.wait_accepted("/rude", 3)
+    assert [r.status for r in receiver.to("/rude")][:3] == [0, 0, 200]
+    assert [r.seq for r in accepted] == [1, 2, 3]
+    assert await store.letters() == []
+
+
 async def test_408_and_429_are_retried_but_other_4xx_are_not(
     receiver: Receiver, phones: dict[str, SimulatedPhone], gateway_factory: Callable[..., Gateway]
 ) -> None:
@@ -635,6 +659,65 @@ async def test_replay_skips_letters_of_an_endpoint_that_is_gone(
         assert len(await store.letters()) == 3
         with pytest.raises(InvalidInput):
             await webhooks.remove("old")
+
+
+class BrokenDeadLetters(WatchedDeadLetters):
+    """A store whose disk is gone: writes and removals fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    async def add(self, letter: DeadLetter) -> DeadLetter:
+        if self.broken:
+            raise StoreError("dead-letter store: disk I/O error (test)")
+        return await super().add(letter)
+
+    async def remove(self, letter_id: int) -> bool:
+        raise StoreError("dead-letter store: disk I/O error (test)")
+
+
+async def test_a_failing_dead_letter_store_is_logged_and_stops_nothing(
+    receiver: Receiver,
+    phones: dict[str, SimulatedPhone],
+    gateway_factory: Callable[..., Gateway],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store that cannot keep a letter is logged as a loss; deliveries and the session go on."""
+    receiver.script("/hook", 400)
+    store = BrokenDeadLetters()
+    store.broken = True
+    caplog.set_level(logging.ERROR, logger="wagate")
+    async with (
+        gateway_factory() as gateway,
+        dispatcher(gateway, endpoint(receiver, "/hook"), dead_letters=store),
+    ):
+        await link(gateway, "acme", phones["acme"])
+        phones["acme"].receive_message("+628111222333", "after the loss")
+        await receiver.wait_texts("/hook", "after the loss")
+    lost = [r for r in caplog.records if "it is lost" in r.getMessage()]
+    assert len(lost) == 1
+    assert "'acme'" in lost[0].getMessage()
+
+
+async def test_a_store_failing_during_replay_raises_store_error(
+    receiver: Receiver, phones: dict[str, SimulatedPhone], gateway_factory: Callable[..., Gateway]
+) -> None:
+    """replay() reports a store failure as a plain StoreError, and the letter stays listed."""
+    receiver.script("/down", then=500)
+    store = BrokenDeadLetters()
+    async with (
+        gateway_factory() as gateway,
+        dispatcher(
+            gateway, endpoint(receiver, "/down"), attempts=1, dead_letters=store
+        ) as webhooks,
+    ):
+        await link(gateway, "acme", phones["acme"])
+        await store.wait_count(3)
+        receiver.script("/down", then=200)
+        with pytest.raises(StoreError):
+            await webhooks.replay()
+        assert len(await store.letters()) == 3
 
 
 # ---------------------------------------------------------------------------------

@@ -642,6 +642,9 @@ class WebhookDispatcher:
             for endpoint in self._endpoints.values():
                 self._start(endpoint)
         except BaseException:
+            for worker in self._workers.values():
+                worker.subscription.close()
+            self._workers.clear()
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
             await stack.aclose()
@@ -950,6 +953,8 @@ class WebhookDispatcher:
         Raises:
             InvalidInput: ``attempts`` is out of range or ``tenant`` is invalid.
             SessionClosed: the dispatcher is closed.
+            StoreError: the dead-letter store failed (letters already delivered
+                may then be posted again by the next replay).
         """
         self._check_open()
         if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
@@ -957,6 +962,7 @@ class WebhookDispatcher:
         if tenant is not None:
             validate_tenant(tenant)
         delivered = failed = skipped = 0
+        errors: list[WagateError] = []
         async with self._replay_lock:
             letters = await self.dead_letters.letters(endpoint=endpoint, tenant=tenant)
             groups: dict[str, list[DeadLetter]] = {}
@@ -964,6 +970,12 @@ class WebhookDispatcher:
                 groups.setdefault(letter.endpoint, []).append(letter)
 
             async def replay_group(name: str, group: list[DeadLetter]) -> None:
+                try:
+                    await replay_letters(name, group)
+                except WagateError as exc:  # the store failed: report it once, plainly
+                    errors.append(exc)
+
+            async def replay_letters(name: str, group: list[DeadLetter]) -> None:
                 nonlocal delivered, failed, skipped
                 worker = self._workers.get(name)
                 if worker is None:
@@ -1006,4 +1018,6 @@ class WebhookDispatcher:
             async with anyio.create_task_group() as tg:
                 for name, group in groups.items():
                     tg.start_soon(replay_group, name, group)
+        if errors:
+            raise errors[0]
         return ReplayReport(delivered=delivered, failed=failed, skipped=skipped)
