@@ -35,6 +35,7 @@ from wagate import (
     QrGenerated,
     ScanRejected,
     Session,
+    SQLiteStore,
     State,
     Subscription,
 )
@@ -68,6 +69,10 @@ class FragileDriver(SimulatedDriver):
             # get_me() before connect() dereferences a nil pointer in Go: SIGSEGV, abort.
             NewClient(str(Path(where) / "panic.db")).get_me()
         raise ValueError(f"unknown way to die: {how!r}")
+
+    async def hang(self) -> None:
+        """Never answer, like an engine stuck in a call."""
+        await anyio.sleep_forever()
 
 
 def fragile(tenant: str) -> FragileDriver:
@@ -348,6 +353,36 @@ async def test_a_failing_factory_is_an_engine_crash_not_a_host_crash(
         assert crash.will_retry
         assert crash.detail is not None
         assert words in crash.detail
+
+
+async def test_a_command_the_child_never_answers_times_out() -> None:
+    """A call the child never answers fails with DriverError at call_timeout; the session lives."""
+    async with Gateway(ProcessDriver.factory(fragile, call_timeout=0.5), backoff=FAST) as gateway:
+        session = await gateway.session("acme")
+        events = session.events()
+        await link(session, events)
+        with pytest.raises(DriverError, match="did not answer"):
+            await session.driver.call("hang")  # type: ignore[attr-defined]
+        assert session.state is State.CONNECTED
+        assert (await session.send_text(CONTACT, "still fine")).success
+
+
+async def test_a_restarted_host_resumes_through_a_new_child(tmp_path: Path) -> None:
+    """A gateway restarted on the same store resumes its tenant in a new child, with no QR."""
+    store = tmp_path / "sessions.db"
+    async with Gateway(
+        ProcessDriver.factory(fragile), store=SQLiteStore(store), backoff=FAST
+    ) as gateway:
+        session = await gateway.session("acme")
+        linked = await link(session, session.events())
+    async with Gateway(
+        ProcessDriver.factory(fragile), store=SQLiteStore(store), backoff=FAST
+    ) as gateway:
+        restored = gateway.get("acme")
+        assert restored is not None
+        resumed = await wait_for(restored.events(), Connected, timeout=WAIT)
+        assert resumed.account == linked.account
+        assert not any(isinstance(e, QrGenerated) for e in gateway.hub.replay("acme", 0))
 
 
 async def test_closing_the_gateway_stops_the_child() -> None:
