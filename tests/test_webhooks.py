@@ -47,6 +47,8 @@ from wagate.adapters.callbacks import (
 )
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
 
+pytest.importorskip("httpx", reason="webhooks need the 'webhooks' extra (httpx)")
+
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 10.0
