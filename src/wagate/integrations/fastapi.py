@@ -37,7 +37,7 @@ from .._gateway import Gateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
-from . import dashboard_html
+from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import (
     MAX_BODY_BYTES,
     BodyTooLarge,
@@ -332,6 +332,11 @@ def router(
         @routes.get("/", response_class=HTMLResponse, include_in_schema=False)
         async def get_dashboard() -> Response:
             return HTMLResponse(dashboard_html(simulator=simulator))
+
+        @routes.get(STATIC_PREFIX + "/{path:path}", include_in_schema=False)
+        async def get_dashboard_asset(path: str, request: Request) -> Response:
+            asset = static_reply(path, request.headers.get("if-none-match"))
+            return Response(asset.body, status_code=asset.status, headers=dict(asset.headers))
 
     return routes
 

@@ -34,7 +34,7 @@ from .._errors import WagateError
 from .._sync import SyncGateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
-from . import dashboard_html
+from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import MAX_BODY_BYTES, BodyTooLarge, Reply, RestApi, parse_json_body, reply_for
 
 __all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
@@ -148,6 +148,11 @@ def blueprint(
         @routes.get("/")
         def get_dashboard() -> Response:
             return Response(dashboard_html(simulator=simulator), mimetype="text/html")
+
+        @routes.get(STATIC_PREFIX + "/<path:path>")
+        def get_dashboard_asset(path: str) -> Response:
+            asset = static_reply(path, request.headers.get("If-None-Match"))
+            return Response(asset.body, status=asset.status, headers=list(asset.headers))
 
     return routes
 

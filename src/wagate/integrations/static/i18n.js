@@ -1,0 +1,217 @@
+// The words of <wagate-connection>: one small table per language.
+//
+// A table maps a key to a template; "{name}" is replaced by a value.  A language
+// that lacks a key falls back to English, so a host app's table may be partial.
+// Add a language (or override words) before or after the element is defined:
+//
+//   import { addMessages } from "/wagate-static/i18n.js";
+//   addMessages("ms", { connected: "Disambungkan", awaiting_scan: "Menunggu imbasan" });
+//
+// Elements already on the page re-render with the new words.
+
+const en = {
+  // Status badge
+  connected: "Connected",
+  connecting: "Connecting",
+  awaiting_scan: "Waiting for scan",
+  disconnected: "Disconnected",
+  loading: "Loading…",
+  // Why a session is disconnected (DisconnectReason values)
+  reason_network: "Network problem",
+  reason_logged_out: "Logged out",
+  reason_replaced: "Opened on another computer",
+  reason_banned: "Temporarily banned by WhatsApp",
+  reason_qr_timeout: "The QR code was not scanned in time",
+  reason_closed: "Stopped",
+  reason_engine_crashed: "The WhatsApp engine stopped",
+  reason_outdated: "This WhatsApp client is outdated; upgrade wagate",
+  retry_in: "Retrying in {time}",
+  retry_now: "Retrying now…",
+  // QR code
+  qr_title: "Link a WhatsApp account",
+  qr_alt: "QR code to link WhatsApp",
+  qr_step_open: "Open WhatsApp on your phone.",
+  qr_step_menu: "Tap Menu ⋮ or Settings, then Linked devices.",
+  qr_step_link: "Tap Link a device.",
+  qr_step_scan: "Point your phone at this screen to scan the code.",
+  qr_expires_in: "Expires in {time}",
+  qr_expired: "QR code expired",
+  qr_renewing: "Getting a new code…",
+  qr_waiting: "Preparing a QR code…",
+  qr_paused: "Press Generate QR to get a new code.",
+  not_linked: "No WhatsApp account is linked.",
+  // Account
+  account_title: "Linked account",
+  account_no_name: "(no name)",
+  account_since: "Linked since {time}",
+  // Buttons
+  generate_qr: "Generate QR",
+  refresh_qr: "Refresh QR",
+  refresh: "Refresh",
+  logout: "Log out",
+  logout_confirm_title: "Log out of WhatsApp?",
+  logout_confirm_text:
+    "This unlinks {phone} from this gateway. To link it again you will need to scan a new QR code.",
+  logout_confirm_ok: "Log out",
+  cancel: "Cancel",
+  // Live connection
+  live_lost: "Lost the live connection to the gateway. Reconnecting…",
+  live_unreachable: "Cannot reach the gateway. Retrying…",
+  live_restored: "Live connection restored.",
+  // Signed out
+  signed_out_title: "You are not signed in",
+  signed_out_text:
+    "Open the login link that “wagate serve” printed, or sign in through your application.",
+  // Messages
+  messages_title: "Messages",
+  messages_empty: "No messages yet. Incoming and sent messages appear here.",
+  message_in: "From {peer}",
+  message_out: "To {peer}",
+  message_failed: "Not sent: {error}",
+  send_to: "To",
+  send_to_placeholder: "+628123456789",
+  send_text: "Message",
+  send_text_placeholder: "Write a message",
+  send: "Send",
+  sending: "Sending…",
+  send_needs_connection: "Link an account to send messages.",
+  // Simulated phone
+  sim_title: "Simulated phone",
+  sim_text: "wagate serve --simulator: no WhatsApp is contacted; this phone plays its part.",
+  sim_scan: "Scan the QR code",
+  sim_receive_title: "A contact writes in",
+  sim_from: "From",
+  sim_receive: "Receive",
+  // Errors
+  error_generic: "Something went wrong ({status}).",
+  error_network: "The gateway did not answer. Check the connection and try again.",
+};
+
+const id = {
+  connected: "Terhubung",
+  connecting: "Menghubungkan",
+  awaiting_scan: "Menunggu scan",
+  disconnected: "Terputus",
+  loading: "Memuat…",
+  reason_network: "Masalah jaringan",
+  reason_logged_out: "Sudah keluar",
+  reason_replaced: "Dibuka di komputer lain",
+  reason_banned: "Diblokir sementara oleh WhatsApp",
+  reason_qr_timeout: "Kode QR tidak dipindai tepat waktu",
+  reason_closed: "Dihentikan",
+  reason_engine_crashed: "Mesin WhatsApp berhenti",
+  reason_outdated: "Klien WhatsApp ini sudah usang; perbarui wagate",
+  retry_in: "Mencoba lagi dalam {time}",
+  retry_now: "Mencoba lagi…",
+  qr_title: "Tautkan akun WhatsApp",
+  qr_alt: "Kode QR untuk menautkan WhatsApp",
+  qr_step_open: "Buka WhatsApp di ponsel Anda.",
+  qr_step_menu: "Ketuk Menu ⋮ atau Pengaturan, lalu Perangkat tertaut.",
+  qr_step_link: "Ketuk Tautkan perangkat.",
+  qr_step_scan: "Arahkan ponsel ke layar ini untuk memindai kode.",
+  qr_expires_in: "Kedaluwarsa dalam {time}",
+  qr_expired: "Kode QR kedaluwarsa",
+  qr_renewing: "Mengambil kode baru…",
+  qr_waiting: "Menyiapkan kode QR…",
+  qr_paused: "Tekan Buat QR untuk mendapatkan kode baru.",
+  not_linked: "Belum ada akun WhatsApp yang tertaut.",
+  account_title: "Akun tertaut",
+  account_no_name: "(tanpa nama)",
+  account_since: "Tertaut sejak {time}",
+  generate_qr: "Buat QR",
+  refresh_qr: "Perbarui QR",
+  refresh: "Segarkan",
+  logout: "Keluar",
+  logout_confirm_title: "Keluar dari WhatsApp?",
+  logout_confirm_text:
+    "Tautan {phone} ke gateway ini akan diputus. Untuk menautkannya lagi, Anda perlu memindai kode QR baru.",
+  logout_confirm_ok: "Keluar",
+  cancel: "Batal",
+  live_lost: "Koneksi langsung ke gateway terputus. Menyambungkan kembali…",
+  live_unreachable: "Gateway tidak dapat dihubungi. Mencoba lagi…",
+  live_restored: "Koneksi langsung tersambung kembali.",
+  signed_out_title: "Anda belum masuk",
+  signed_out_text:
+    "Buka tautan login yang dicetak oleh “wagate serve”, atau masuk melalui aplikasi Anda.",
+  messages_title: "Pesan",
+  messages_empty: "Belum ada pesan. Pesan masuk dan terkirim tampil di sini.",
+  message_in: "Dari {peer}",
+  message_out: "Kepada {peer}",
+  message_failed: "Tidak terkirim: {error}",
+  send_to: "Kepada",
+  send_text: "Pesan",
+  send_text_placeholder: "Tulis pesan",
+  send: "Kirim",
+  sending: "Mengirim…",
+  send_needs_connection: "Tautkan akun untuk mengirim pesan.",
+  sim_title: "Ponsel simulasi",
+  sim_text: "wagate serve --simulator: WhatsApp tidak dihubungi; ponsel ini memerankannya.",
+  sim_scan: "Pindai kode QR",
+  sim_receive_title: "Kontak mengirim pesan",
+  sim_from: "Dari",
+  sim_receive: "Terima",
+  error_generic: "Terjadi kesalahan ({status}).",
+  error_network: "Gateway tidak menjawab. Periksa koneksi lalu coba lagi.",
+};
+
+/** The tables by language tag (lower case): `en`, `id`, and what host apps add. */
+export const messages = { en, id };
+
+const listeners = new Set();
+
+/**
+ * Add a language, or add/override words of one.  Partial tables are fine:
+ * missing words come from English.
+ * @param {string} lang a BCP 47 tag, e.g. "ms" or "pt-BR"
+ * @param {Record<string, string>} table key -> template
+ */
+export function addMessages(lang, table) {
+  const tag = String(lang).toLowerCase();
+  messages[tag] = { ...(messages[tag] || {}), ...table };
+  for (const listener of listeners) listener(tag);
+}
+
+/** Call `listener(tag)` whenever a table changes; returns a function that stops it. */
+export function onMessagesChanged(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+// Old and alternative tags of the languages shipped here.
+const ALIASES = { in: "id" };
+
+function match(tag) {
+  if (!tag) return null;
+  const lower = String(tag).toLowerCase();
+  if (messages[lower]) return lower;
+  const primary = ALIASES[lower.split("-")[0]] || lower.split("-")[0];
+  return messages[primary] ? primary : null;
+}
+
+/**
+ * The language to speak: the explicit one when a table exists for it, else the
+ * browser's first language that has a table, else English.
+ * @param {string | null | undefined} explicit e.g. the element's `lang` attribute
+ */
+export function pickLanguage(explicit) {
+  const wanted = [explicit, ...(globalThis.navigator?.languages || []), globalThis.navigator?.language];
+  for (const tag of wanted) {
+    const found = match(tag);
+    if (found) return found;
+  }
+  return "en";
+}
+
+/**
+ * A function `t(key, values)` that gives the words of `lang`.
+ * @param {string} lang a tag `pickLanguage` returned
+ */
+export function translator(lang) {
+  const table = messages[lang] || en;
+  return (key, values = {}) => {
+    const template = table[key] ?? en[key] ?? key;
+    return template.replace(/\{(\w+)\}/g, (whole, name) =>
+      name in values ? String(values[name]) : whole,
+    );
+  };
+}

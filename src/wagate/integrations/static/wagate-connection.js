@@ -1,0 +1,780 @@
+// <wagate-connection>: link a WhatsApp account to a wagate gateway and watch it live.
+//
+// Drop it into any page served next to wagate's routes:
+//
+//   <script type="module" src="/wagate-static/wagate-connection.js"></script>
+//   <wagate-connection></wagate-connection>
+//
+// Attributes (all optional):
+//   lang           language of its words ("en", "id", or one added with addMessages);
+//                  default: the browser's languages
+//   base           URL of wagate's REST routes (default: the folder above this script,
+//                  which is where the FastAPI router / Flask blueprint serves them)
+//   tenant         the tenant to show, for credentials granted several
+//   transport      "auto" (Socket.IO, else Server-Sent Events), "socketio" or "sse"
+//   socketio-url   origin of the Socket.IO server (e.g. the one beside a Flask app)
+//   socketio-path  its path (default: <base>socket.io/)
+//   theme          "light" or "dark" (default: the system's)
+//   simulator      "true" shows the "Simulated phone" panel (wagate serve --simulator)
+//   hide-messages  hides the messages and send form
+// Property: `token` (a bearer token; by default the browser's cookie is used).
+// Event: "wagate:event" {detail: {name, data}} for every live event received.
+//
+// It talks to: GET status, POST api/qr/generate, api/send, api/logout,
+// api/simulator/scan, api/simulator/receive, and the live events.
+
+import { addMessages, messages, onMessagesChanged, pickLanguage, translator } from "./i18n.js";
+import { LiveConnection } from "./live.js";
+import { adoptStyles } from "./styles.js";
+
+export { addMessages, messages };
+
+const MAX_MESSAGES = 50;
+// A tab left open must not rotate logins forever: after this many QR codes asked
+// for without anyone touching the page, it waits for a click.
+const MAX_AUTO_RENEWALS = 10;
+// When a QR code's countdown ends, the engine normally shows the next one at once;
+// if none comes within this time, the page asks for one.
+const EXPIRY_GRACE_MS = 2500;
+const RESTORED_NOTICE_MS = 4000;
+const TICK_MS = 250;
+
+const TEMPLATE = `
+<div class="notice" data-testid="connection-notice" role="status" aria-live="polite" hidden></div>
+<section class="card signed-out" data-part="signed-out" hidden>
+  <h2 data-t="signed_out_title"></h2>
+  <p data-t="signed_out_text"></p>
+  <p class="hint" data-part="signed-out-detail"></p>
+</section>
+<div class="grid" data-part="main">
+  <section class="card connection" aria-labelledby="wg-title">
+    <header class="card-head">
+      <h2 id="wg-title">WhatsApp</h2>
+      <span class="tenant" data-part="tenant"></span>
+      <span class="badge" data-testid="status-badge" role="status" aria-live="polite"></span>
+    </header>
+    <p class="status-detail" data-testid="status-detail" hidden></p>
+    <div class="qr" data-part="qr" hidden>
+      <figure class="qr-frame">
+        <img data-testid="qr-image" width="272" height="272" alt="">
+        <figcaption class="qr-overlay" data-part="qr-overlay" hidden></figcaption>
+      </figure>
+      <div class="qr-side">
+        <h3 data-t="qr_title"></h3>
+        <ol class="steps">
+          <li data-t="qr_step_open"></li>
+          <li data-t="qr_step_menu"></li>
+          <li data-t="qr_step_link"></li>
+          <li data-t="qr_step_scan"></li>
+        </ol>
+        <p class="countdown" data-testid="qr-countdown" aria-live="off"></p>
+      </div>
+    </div>
+    <div class="account" data-part="account" hidden>
+      <div class="avatar" aria-hidden="true"></div>
+      <div class="account-text">
+        <p class="account-name" data-testid="account-name"></p>
+        <p class="account-phone" data-testid="account-phone"></p>
+        <p class="account-since" data-part="since"></p>
+      </div>
+    </div>
+    <div class="idle" data-part="idle" hidden>
+      <span class="spinner" data-part="spinner" hidden></span>
+      <p data-part="idle-text"></p>
+    </div>
+    <div class="actions">
+      <button type="button" class="primary" data-testid="generate-button"></button>
+      <button type="button" data-testid="refresh-button" data-t="refresh"></button>
+      <button type="button" class="danger" data-testid="logout-button" data-t="logout"></button>
+    </div>
+    <p class="error" role="alert" data-part="action-error" hidden></p>
+  </section>
+  <section class="card messages-card" data-part="messages-card" aria-labelledby="wg-messages">
+    <header class="card-head"><h2 id="wg-messages" data-t="messages_title"></h2></header>
+    <form data-testid="send-form" novalidate>
+      <label><span data-t="send_to"></span>
+        <input name="to" inputmode="tel" autocomplete="off" required data-t-placeholder="send_to_placeholder">
+      </label>
+      <div class="row">
+        <label><span data-t="send_text"></span>
+          <textarea name="text" rows="1" required maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
+        </label>
+        <button type="submit" class="primary" data-part="send-button" data-t="send"></button>
+      </div>
+      <p class="hint" data-part="send-hint" hidden></p>
+      <p class="error" role="alert" data-part="send-error" hidden></p>
+    </form>
+    <ul class="message-list" data-testid="messages" aria-live="polite"></ul>
+    <p class="empty" data-part="messages-empty" data-t="messages_empty"></p>
+  </section>
+  <section class="card sim-card" data-part="sim" aria-labelledby="wg-sim" hidden>
+    <header class="card-head"><h2 id="wg-sim" data-t="sim_title"></h2></header>
+    <p class="hint" data-t="sim_text"></p>
+    <section>
+      <button type="button" class="primary" data-testid="sim-scan" data-t="sim_scan"></button>
+    </section>
+    <section>
+      <h3 data-t="sim_receive_title"></h3>
+      <form data-testid="sim-receive-form" novalidate>
+        <label><span data-t="sim_from"></span>
+          <input name="from" inputmode="tel" autocomplete="off" value="+6281100000001">
+        </label>
+        <div class="row">
+          <label><span data-t="send_text"></span>
+            <textarea name="text" rows="1" maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
+          </label>
+          <button type="submit" data-part="sim-receive-button" data-t="sim_receive"></button>
+        </div>
+        <p class="error" role="alert" data-part="sim-error" hidden></p>
+      </form>
+    </section>
+  </section>
+</div>
+<dialog data-part="confirm" aria-labelledby="wg-confirm-title">
+  <form method="dialog">
+    <h2 id="wg-confirm-title" data-t="logout_confirm_title"></h2>
+    <p data-part="confirm-text"></p>
+    <div class="actions">
+      <button value="cancel" data-testid="logout-cancel" data-t="cancel"></button>
+      <button value="ok" class="danger" data-testid="logout-confirm" data-t="logout_confirm_ok"></button>
+    </div>
+  </form>
+</dialog>
+`;
+
+function scriptBase() {
+  // This module is served at <base>wagate-static/wagate-connection.js.
+  return new URL("../", import.meta.url).href;
+}
+
+function formatSeconds(seconds) {
+  const s = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function peerOf(jidOrNumber) {
+  if (!jidOrNumber) return "";
+  const [user, server] = String(jidOrNumber).split("@");
+  if (server === "s.whatsapp.net") return `+${user.split(":")[0]}`;
+  return String(jidOrNumber);
+}
+
+function initials(name, phone) {
+  const words = String(name || "").trim().split(/\s+/).filter(Boolean);
+  if (words.length) return words.slice(0, 2).map((w) => [...w][0]).join("");
+  return String(phone || "?").replace(/\D/g, "").slice(-2) || "?";
+}
+
+export class WagateConnection extends HTMLElement {
+  static get observedAttributes() {
+    return ["lang", "simulator", "hide-messages"];
+  }
+
+  /** Add a language or words to every <wagate-connection> (see i18n.js). */
+  static addMessages(lang, table) {
+    addMessages(lang, table);
+  }
+
+  #root;
+  #parts = {};
+  #t = translator("en");
+  #lang = "en";
+  #token = null;
+  #live = null;
+  #liveState = "connecting";
+  #notice = ""; // "", "lost", "unreachable", "restored"
+  #noticeTimer = null;
+  #tick = null;
+  #status = null; // the last status payload applied
+  #stateAt = -Infinity; // its timestamp (ms), to drop stale snapshots
+  #account = null; // {id, name, phone}
+  #qr = null; // {code, url, expiresAt, deadline (performance.now ms), expiredAt}
+  #retryDeadline = null;
+  #messages = [];
+  #busy = new Set();
+  #signedOut = null; // the error that signed us out
+  #autoRenewals = 0;
+  #autoFor = null; // the state (timestamp) an automatic QR request was made for
+  #unsubscribe = null;
+  #onVisibility = () => {
+    if (document.visibilityState === "visible") this.#maybeAutoRenew();
+  };
+
+  constructor() {
+    super();
+    this.#root = this.attachShadow({ mode: "open" });
+    adoptStyles(this.#root);
+    const template = document.createElement("template");
+    template.innerHTML = TEMPLATE;
+    this.#root.append(template.content.cloneNode(true));
+    const q = (selector) => this.#root.querySelector(selector);
+    for (const el of this.#root.querySelectorAll("[data-part]")) this.#parts[el.dataset.part] = el;
+    for (const el of this.#root.querySelectorAll("[data-testid]")) this.#parts[el.dataset.testid] = el;
+    this.#parts.confirmOk = q("[data-testid=logout-confirm]");
+
+    this.#parts["generate-button"].addEventListener("click", () => this.#userGenerate());
+    this.#parts["refresh-button"].addEventListener("click", () => this.refresh({ user: true }));
+    this.#parts["logout-button"].addEventListener("click", () => this.#askLogout());
+    this.#parts.confirm.addEventListener("close", () => {
+      if (this.#parts.confirm.returnValue === "ok") this.#logout();
+    });
+    this.#parts["send-form"].addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.#send();
+    });
+    this.#parts["sim-scan"].addEventListener("click", () => this.#simScan());
+    this.#parts["sim-receive-form"].addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.#simReceive();
+    });
+    // Enter sends, Shift+Enter makes a new line.
+    for (const form of [this.#parts["send-form"], this.#parts["sim-receive-form"]]) {
+      form.querySelector("textarea").addEventListener("keydown", (event) => {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+          event.preventDefault();
+          form.requestSubmit();
+        }
+      });
+    }
+    // Any interaction shows someone is looking: QR codes may be renewed again.
+    this.#root.addEventListener("pointerdown", () => (this.#autoRenewals = 0));
+    this.#root.addEventListener("keydown", () => (this.#autoRenewals = 0));
+  }
+
+  /** A bearer token to send instead of relying on the cookie. */
+  get token() {
+    return this.#token;
+  }
+
+  set token(value) {
+    this.#token = value || null;
+    if (this.isConnected) this.#restart();
+  }
+
+  /** The language the element speaks now. */
+  get language() {
+    return this.#lang;
+  }
+
+  /** The transport in use: "socketio", "sse", or null before it is known. */
+  get transport() {
+    return this.#live?.transport ?? null;
+  }
+
+  get #base() {
+    return new URL(this.getAttribute("base") || scriptBase(), location.href).href;
+  }
+
+  get #tenant() {
+    return this.getAttribute("tenant") || null;
+  }
+
+  connectedCallback() {
+    this.#setLanguage();
+    this.#unsubscribe = onMessagesChanged(() => this.#setLanguage());
+    document.addEventListener("visibilitychange", this.#onVisibility);
+    this.#tick = setInterval(() => this.#onTick(), TICK_MS);
+    this.#restart();
+  }
+
+  disconnectedCallback() {
+    this.#live?.stop();
+    this.#live = null;
+    clearInterval(this.#tick);
+    clearTimeout(this.#noticeTimer);
+    document.removeEventListener("visibilitychange", this.#onVisibility);
+    this.#unsubscribe?.();
+  }
+
+  attributeChangedCallback(name) {
+    if (!this.isConnected) return;
+    if (name === "lang") this.#setLanguage();
+    else this.#render();
+  }
+
+  /** Fetch the status again (the Refresh button). */
+  async refresh({ user = false } = {}) {
+    if (user) this.#autoRenewals = 0;
+    this.#busy.add("refresh");
+    this.#render();
+    const reply = await this.#request("GET", "status");
+    this.#busy.delete("refresh");
+    if (reply.ok) {
+      this.#applyStatus(reply.data);
+      if (user) this.#showError("action-error", null);
+    } else if (user) {
+      this.#showError("action-error", reply.error);
+    }
+    this.#render();
+    this.#maybeAutoRenew();
+  }
+
+  // ------------------------------------------------------------------ plumbing
+  #restart() {
+    this.#live?.stop();
+    this.#signedOut = null;
+    this.#liveState = "connecting";
+    this.#live = new LiveConnection({
+      base: this.#base,
+      transport: this.getAttribute("transport") || "auto",
+      socketioUrl: this.getAttribute("socketio-url") || undefined,
+      socketioPath: this.getAttribute("socketio-path") || undefined,
+      token: this.#token,
+      tenant: this.#tenant,
+      onEvent: (name, data) => this.#onEvent(name, data),
+      onState: (state) => this.#onLiveState(state),
+      onDenied: (error) => this.#setSignedOut(error),
+      whyClosed: async () => {
+        const reply = await this.#request("GET", "status");
+        return reply.status === 401 || reply.status === 403 ? reply.error : null;
+      },
+    });
+    this.#live.start();
+    this.refresh();
+  }
+
+  async #request(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (this.#token) headers.Authorization = `Bearer ${this.#token}`;
+    if (this.#tenant) headers["X-Wagate-Tenant"] = this.#tenant;
+    const init = { method, headers, credentials: "include", cache: "no-store" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(new URL(path, this.#base), init);
+    } catch {
+      return { ok: false, status: 0, data: null, error: { code: "network", message: this.#t("error_network") } };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    const error = response.ok
+      ? null
+      : data?.error || { code: "http_error", message: this.#t("error_generic", { status: response.status }) };
+    if (response.status === 401 || response.status === 403) this.#setSignedOut(error);
+    return { ok: response.ok, status: response.status, data, error };
+  }
+
+  #setSignedOut(error) {
+    this.#signedOut = error || { code: "missing_token", message: "" };
+    this.#live?.stop();
+    this.#render();
+  }
+
+  #setLanguage() {
+    this.#lang = pickLanguage(this.getAttribute("lang"));
+    this.#t = translator(this.#lang);
+    for (const el of this.#root.querySelectorAll("[data-t]")) el.textContent = this.#t(el.dataset.t);
+    for (const el of this.#root.querySelectorAll("[data-t-placeholder]")) {
+      el.placeholder = this.#t(el.dataset.tPlaceholder);
+    }
+    this.#render();
+  }
+
+  #onLiveState(state) {
+    const before = this.#liveState;
+    this.#liveState = state;
+    clearTimeout(this.#noticeTimer);
+    if (state === "down") {
+      this.#notice = this.#live?.everUp ? "lost" : "unreachable";
+    } else if (state === "up" && (before === "down" || this.#notice === "lost" || this.#notice === "unreachable")) {
+      this.#notice = "restored";
+      this.#noticeTimer = setTimeout(() => {
+        this.#notice = "";
+        this.#render();
+      }, RESTORED_NOTICE_MS);
+      this.refresh(); // what changed while we were away
+    } else if (state === "up") {
+      this.#notice = "";
+    }
+    this.#render();
+    if (state === "up") this.#maybeAutoRenew();
+  }
+
+  #onEvent(name, data) {
+    if (!data || typeof data !== "object") return;
+    this.dispatchEvent(new CustomEvent("wagate:event", { detail: { name, data }, bubbles: true, composed: true }));
+    switch (name) {
+      case "connection:status":
+        this.#applyStatus(data);
+        break;
+      case "qr:generated":
+        this.#applyQr(data);
+        break;
+      case "message:received":
+        this.#addMessage({
+          key: `in:${data.id}`,
+          direction: "in",
+          peer: data.pushName ? `${data.pushName} (${peerOf(data.from)})` : peerOf(data.from),
+          text: data.text ?? "",
+          at: data.timestamp,
+        });
+        break;
+      case "message:sent":
+        this.#addSent(data);
+        break;
+      case "stream:gap":
+        this.refresh();
+        break;
+      default:
+        break;
+    }
+    this.#render();
+    this.#maybeAutoRenew();
+  }
+
+  // ------------------------------------------------------------------ state
+  #applyStatus(s) {
+    if (!s || typeof s.state !== "string") return;
+    const at = Date.parse(s.timestamp);
+    if (Number.isFinite(at)) {
+      if (at < this.#stateAt) return; // older than what is shown
+      this.#stateAt = at;
+    }
+    this.#status = s;
+    if ("user" in s) this.#account = s.user || null;
+    else if (s.reason === "logged_out") this.#account = null;
+    else if (s.state === "connected" && s.user) this.#account = s.user;
+    if (s.state === "awaiting_scan") {
+      if (s.qr) this.#setQr(s.qr.qr, s.qr.qrCode, s.qr.expiresIn, s.qr.expiresAt);
+    } else if (s.state === "disconnected" && s.reason === "qr_timeout" && this.#qr) {
+      this.#qr.expiredAt ??= performance.now();
+    } else {
+      this.#qr = null;
+    }
+    this.#retryDeadline =
+      s.state === "disconnected" && s.willRetry && typeof s.retryIn === "number"
+        ? performance.now() + s.retryIn * 1000
+        : null;
+  }
+
+  #applyQr(data) {
+    const at = Date.parse(data.timestamp);
+    const state = this.#status?.state;
+    // A QR code from before the state shown (say, connected) is stale.
+    if (Number.isFinite(at) && at < this.#stateAt && state !== "awaiting_scan" && state !== "connecting") return;
+    if (this.#qr && data.expiresAt && Date.parse(data.expiresAt) < Date.parse(this.#qr.expiresAt)) return;
+    this.#setQr(data.qr, data.qrCode, data.expiresIn, data.expiresAt);
+    this.#status = { ...(this.#status || {}), tenant: data.tenant, state: "awaiting_scan", status: "disconnected", reason: undefined, willRetry: undefined };
+    if (Number.isFinite(at)) this.#stateAt = Math.max(this.#stateAt, at);
+    this.#retryDeadline = null;
+  }
+
+  #setQr(code, url, expiresIn, expiresAt) {
+    if (this.#qr && this.#qr.code === code) return; // the same code again (a snapshot)
+    this.#qr = {
+      code,
+      url,
+      expiresAt,
+      deadline: performance.now() + Math.max(0, Number(expiresIn) || 0) * 1000,
+      expiredAt: null,
+    };
+  }
+
+  #addSent(data) {
+    this.#addMessage({
+      key: data.id ? `out:${data.id}` : `out-seq:${data.seq}`,
+      direction: "out",
+      peer: peerOf(data.to),
+      text: data.message ?? "",
+      at: data.timestamp,
+      error: data.success === false ? data.error || "?" : null,
+    });
+  }
+
+  #addMessage(message) {
+    if (this.#messages.some((m) => m.key === message.key)) return;
+    this.#messages.unshift(message);
+    this.#messages.length = Math.min(this.#messages.length, MAX_MESSAGES);
+  }
+
+  #onTick() {
+    const now = performance.now();
+    const qr = this.#qr;
+    if (qr && qr.expiredAt === null && now >= qr.deadline) {
+      qr.expiredAt = now;
+      this.#render();
+    }
+    if (qr && qr.expiredAt !== null && now - qr.expiredAt >= EXPIRY_GRACE_MS) this.#maybeAutoRenew();
+    this.#renderClocks();
+  }
+
+  #maybeAutoRenew() {
+    const s = this.#status;
+    if (!s || this.#signedOut || this.#liveState !== "up" || this.#busy.has("generate")) return;
+    if (document.visibilityState === "hidden" || this.#autoRenewals >= MAX_AUTO_RENEWALS) return;
+    let key = null;
+    if (s.state === "disconnected" && (!s.reason || s.reason === "qr_timeout")) {
+      // Never started, or no code was scanned in time: ask for a (new) QR code.
+      key = `state:${this.#stateAt}`;
+    } else if (s.state === "awaiting_scan" && this.#qr?.expiredAt != null) {
+      if (performance.now() - this.#qr.expiredAt < EXPIRY_GRACE_MS) return;
+      key = `qr:${this.#qr.code}`;
+    }
+    if (key === null || key === this.#autoFor) return;
+    this.#autoFor = key;
+    this.#autoRenewals += 1;
+    this.#generate();
+  }
+
+  // ------------------------------------------------------------------ actions
+  #userGenerate() {
+    this.#autoRenewals = 0;
+    this.#generate({ user: true });
+  }
+
+  async #generate({ user = false } = {}) {
+    this.#busy.add("generate");
+    this.#render();
+    const reply = await this.#request("POST", "api/qr/generate");
+    this.#busy.delete("generate");
+    if (reply.ok) {
+      this.#applyStatus(reply.data);
+      this.#showError("action-error", null);
+    } else if (user || reply.status !== 409) {
+      this.#showError("action-error", reply.error);
+    }
+    this.#render();
+  }
+
+  #askLogout() {
+    const phone = this.#account?.phone || "";
+    this.#parts["confirm-text"].textContent = this.#t("logout_confirm_text", { phone });
+    this.#parts.confirm.returnValue = "";
+    this.#parts.confirm.showModal();
+    this.#root.querySelector("[data-testid=logout-cancel]").focus();
+  }
+
+  async #logout() {
+    this.#busy.add("logout");
+    this.#render();
+    const reply = await this.#request("POST", "api/logout");
+    this.#busy.delete("logout");
+    if (reply.ok) {
+      this.#applyStatus(reply.data);
+      this.#account = null;
+    }
+    this.#showError("action-error", reply.ok ? null : reply.error);
+    this.#render();
+  }
+
+  async #send() {
+    const form = this.#parts["send-form"];
+    const to = form.elements.to.value.trim();
+    const text = form.elements.text.value;
+    this.#busy.add("send");
+    this.#render();
+    const reply = await this.#request("POST", "api/send", { to, text });
+    this.#busy.delete("send");
+    if (reply.ok) {
+      this.#addSent(reply.data);
+      form.elements.text.value = "";
+      this.#showError("send-error", null);
+    } else {
+      if (reply.data?.sent) this.#addSent(reply.data.sent);
+      this.#showError("send-error", reply.error);
+    }
+    this.#render();
+  }
+
+  async #simScan() {
+    this.#busy.add("scan");
+    this.#render();
+    const reply = await this.#request("POST", "api/simulator/scan");
+    this.#busy.delete("scan");
+    if (reply.ok) this.#applyStatus(reply.data);
+    this.#showError("action-error", reply.ok ? null : reply.error);
+    this.#render();
+  }
+
+  async #simReceive() {
+    const form = this.#parts["sim-receive-form"];
+    const body = { from: form.elements.from.value.trim(), text: form.elements.text.value };
+    this.#busy.add("receive");
+    this.#render();
+    const reply = await this.#request("POST", "api/simulator/receive", body);
+    this.#busy.delete("receive");
+    if (reply.ok) form.elements.text.value = "";
+    this.#showError("sim-error", reply.ok ? null : reply.error);
+    this.#render();
+  }
+
+  #showError(part, error) {
+    const el = this.#parts[part];
+    el.hidden = !error;
+    el.textContent = error ? error.message || error.code : "";
+  }
+
+  // ------------------------------------------------------------------ rendering
+  #render() {
+    const t = this.#t;
+    const p = this.#parts;
+    const s = this.#status;
+    const state = s?.state ?? null;
+    const connected = state === "connected";
+    const liveUp = this.#liveState === "up";
+
+    p["signed-out"].hidden = !this.#signedOut;
+    p.main.hidden = !!this.#signedOut;
+    if (this.#signedOut) {
+      p["signed-out-detail"].textContent = this.#signedOut.message || "";
+      p["connection-notice"].hidden = true;
+      return;
+    }
+
+    // Notice about the live connection
+    const notice = p["connection-notice"];
+    notice.hidden = !this.#notice;
+    notice.dataset.state = this.#notice === "unreachable" ? "lost" : this.#notice;
+    notice.textContent = this.#notice
+      ? t({ lost: "live_lost", unreachable: "live_unreachable", restored: "live_restored" }[this.#notice])
+      : "";
+
+    // Badge and detail
+    const badge = p["status-badge"];
+    badge.dataset.state = state ?? "loading";
+    badge.textContent = t(state ?? "loading");
+    p.tenant.textContent = s?.tenant ?? "";
+    const detail = p["status-detail"];
+    detail.hidden = !(state === "disconnected" && s.reason);
+    detail.dataset.reason = s?.reason ?? "";
+
+    // QR, account, or an idle line
+    const qr = state === "awaiting_scan" || (state === "disconnected" && s?.reason === "qr_timeout") ? this.#qr : null;
+    p.qr.hidden = !qr;
+    if (qr) {
+      const img = p["qr-image"];
+      if (img.getAttribute("src") !== qr.url) img.src = qr.url;
+      img.alt = t("qr_alt");
+      img.dataset.code = qr.code;
+      const expired = qr.expiredAt !== null;
+      img.parentElement.classList.toggle("expired", expired);
+      p["qr-overlay"].hidden = !expired;
+      if (expired) {
+        p["qr-overlay"].replaceChildren(
+          document.createTextNode(t("qr_expired")),
+          Object.assign(document.createElement("small"), {
+            textContent: this.#autoRenewals >= MAX_AUTO_RENEWALS ? t("qr_paused") : t("qr_renewing"),
+          }),
+        );
+      }
+    }
+    const account = this.#account;
+    p.account.hidden = !!qr || !account;
+    if (account && !qr) {
+      p.account.dataset.state = connected ? "online" : "offline";
+      p.account.querySelector(".avatar").textContent = initials(account.name, account.phone);
+      p["account-name"].textContent = account.name || t("account_no_name");
+      p["account-phone"].textContent = account.phone || "";
+      p.since.textContent = connected ? t("account_since", { time: this.#time(s.timestamp) }) : "";
+    }
+    const idle = !qr && !account && s !== null;
+    p.idle.hidden = !idle;
+    if (idle) {
+      const working = state === "connecting" || this.#busy.has("generate");
+      p.spinner.hidden = !working;
+      p["idle-text"].textContent = working ? t("qr_waiting") : t("not_linked");
+    }
+
+    // Buttons
+    const generate = p["generate-button"];
+    generate.textContent = qr ? t("refresh_qr") : t("generate_qr");
+    generate.disabled = !s || connected || !liveUp || this.#busy.has("generate");
+    p["refresh-button"].disabled = this.#busy.has("refresh");
+    p["logout-button"].disabled = !account || this.#busy.has("logout");
+
+    // Messages
+    p["messages-card"].hidden = this.hasAttribute("hide-messages");
+    p["send-button"].disabled = !connected || this.#busy.has("send");
+    p["send-button"].textContent = this.#busy.has("send") ? t("sending") : t("send");
+    p["send-hint"].hidden = connected || s === null;
+    p["send-hint"].textContent = t("send_needs_connection");
+    this.#renderMessages();
+
+    // Simulated phone
+    p.sim.hidden = this.getAttribute("simulator") !== "true";
+    p["sim-scan"].disabled = !qr || qr.expiredAt !== null || this.#busy.has("scan");
+    p["sim-receive-button"].disabled = !account || this.#busy.has("receive");
+
+    this.#renderClocks();
+  }
+
+  #renderClocks() {
+    const t = this.#t;
+    const now = performance.now();
+    const p = this.#parts;
+    const qr = this.#qr;
+    const countdown = p["qr-countdown"];
+    if (qr) {
+      const left = qr.expiredAt !== null ? 0 : (qr.deadline - now) / 1000;
+      const text = left > 0 ? t("qr_expires_in", { time: formatSeconds(left) }) : t("qr_expired");
+      if (countdown.textContent !== text) countdown.textContent = text;
+      countdown.dataset.remaining = String(Math.max(0, Math.ceil(left)));
+      countdown.toggleAttribute("data-expired", left <= 0);
+    } else {
+      countdown.textContent = "";
+      delete countdown.dataset.remaining;
+    }
+    const s = this.#status;
+    const detail = p["status-detail"];
+    if (s?.state === "disconnected" && s.reason) {
+      let text = t(`reason_${s.reason}`);
+      if (this.#retryDeadline !== null) {
+        const left = (this.#retryDeadline - now) / 1000;
+        text += ` · ${left > 0 ? t("retry_in", { time: formatSeconds(left) }) : t("retry_now")}`;
+      }
+      if (detail.textContent !== text) detail.textContent = text;
+    }
+  }
+
+  #renderMessages() {
+    const list = this.#parts.messages;
+    const keys = this.#messages.map((m) => m.key).join("\n");
+    this.#parts["messages-empty"].hidden = this.#messages.length > 0;
+    if (list.dataset.keys === keys && list.dataset.lang === this.#lang) return;
+    list.dataset.keys = keys;
+    list.dataset.lang = this.#lang;
+    const t = this.#t;
+    list.replaceChildren(
+      ...this.#messages.map((m) => {
+        const li = document.createElement("li");
+        li.className = "message";
+        li.dataset.direction = m.direction;
+        if (m.error) li.dataset.failed = "";
+        const meta = document.createElement("div");
+        meta.className = "meta";
+        meta.append(
+          Object.assign(document.createElement("span"), {
+            textContent: t(m.direction === "in" ? "message_in" : "message_out", { peer: m.peer }),
+          }),
+          Object.assign(document.createElement("time"), { textContent: this.#time(m.at), dateTime: m.at || "" }),
+        );
+        const text = Object.assign(document.createElement("div"), { className: "text", textContent: m.text });
+        li.append(meta, text);
+        if (m.error) {
+          li.append(
+            Object.assign(document.createElement("div"), {
+              className: "failure",
+              textContent: t("message_failed", { error: m.error }),
+            }),
+          );
+        }
+        return li;
+      }),
+    );
+  }
+
+  #time(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    return new Intl.DateTimeFormat(this.#lang, { hour: "2-digit", minute: "2-digit" }).format(date);
+  }
+}
+
+if (!customElements.get("wagate-connection")) customElements.define("wagate-connection", WagateConnection);
