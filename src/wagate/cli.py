@@ -10,7 +10,9 @@ import hashlib
 import logging
 import os
 import secrets
+import socket
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,13 +42,37 @@ def simulated_phone_number(tenant: str) -> str:
     return f"+628{digits:09d}"
 
 
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2, no traceback."""
+
+
 def _data_dir(path: str) -> Path:
     directory = Path(path).expanduser()
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Prove the directory is writable now, not when the first session is saved.
+        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".wagate-probe-")  # noqa: SIM115
+        probe.close()
     except OSError as exc:
-        raise SystemExit(f"wagate: cannot use data directory {directory}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot use data directory {directory}: {exc.strerror or exc}; "
+            "give a writable --data-dir"
+        ) from None
     return directory
+
+
+def _check_store(store: SessionStore) -> None:
+    """Open and close the store once, so a bad one is reported before serving."""
+    import anyio  # noqa: PLC0415
+
+    async def probe() -> None:
+        async with store:
+            pass
+
+    try:
+        anyio.run(probe)
+    except WagateError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _store(args: argparse.Namespace, data_dir: Path) -> SessionStore:
@@ -64,14 +90,26 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> tuple[object, b
             return SimulatedDriver(phone=phone)
 
         return simulated, True
-    from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
+    try:
+        from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
+    except ImportError as exc:
+        raise UsageError(
+            f"the WhatsApp engine cannot be loaded ({exc}); run with --simulator to try wagate "
+            "without it"
+        ) from None
 
-    database = args.database or str(data_dir / "neonize.db")
+    # The engine keeps its keys in its own database: PostgreSQL when the sessions are
+    # there too, else its own SQLite file (never the store's file).
+    database = args.database if _is_postgres(args.database) else str(data_dir / "neonize.db")
 
     def real(tenant: str) -> Driver:
         return NeonizeDriver(database=database)
 
     return real, False
+
+
+def _is_postgres(location: str | None) -> bool:
+    return bool(location) and str(location).startswith(("postgresql://", "postgres://"))
 
 
 def issue_token(secret: str, tenant: str, *, ttl: float = 86_400, subject: str = "") -> str:
@@ -90,9 +128,14 @@ def build_serve_app(
     secret: str,
     database: str | None = None,
 ) -> FastAPI:
-    """The FastAPI app ``wagate serve`` runs (also used by the tests)."""
-    from fastapi import Request  # noqa: PLC0415
-    from fastapi.responses import JSONResponse, RedirectResponse, Response  # noqa: PLC0415
+    """The FastAPI app ``wagate serve`` runs (also used by the tests).
+
+    Raises:
+        UsageError: the data directory is not usable, or the engine cannot be loaded.
+        WagateError: the secret or the database location is invalid.
+    """
+    from starlette.requests import Request  # noqa: PLC0415
+    from starlette.responses import JSONResponse, RedirectResponse, Response  # noqa: PLC0415
 
     from ._gateway import Gateway  # noqa: PLC0415
     from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
@@ -104,29 +147,38 @@ def build_serve_app(
     gateway = Gateway(factory, store=_store(args, directory))  # type: ignore[arg-type]
     authenticator = JWTAuthenticator(secret)
 
-    def login_route(app: FastAPI) -> None:
-        @app.get("/login", include_in_schema=False)
-        async def login(request: Request) -> Response:
-            token = request.query_params.get("token", "")
-            try:
-                principal = authenticator.authenticate(token)
-            except WagateError as exc:
-                return JSONResponse(
-                    {"error": {"code": exc.code, "message": exc.message}}, status_code=401
-                )
-            response = RedirectResponse("/", status_code=303)
-            max_age = None
-            if principal.expires_at is not None:
-                max_age = max(0, int(principal.expires_at.timestamp() - time.time()))
-            response.set_cookie(
-                TOKEN_COOKIE,
-                token,
-                max_age=max_age,
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
+    async def login(request: Request) -> Response:
+        token = request.query_params.get("token", "")
+        try:
+            principal = authenticator.authenticate(token)
+        except WagateError as exc:
+            return JSONResponse(
+                {"error": {"code": exc.code, "message": exc.message}},
+                status_code=401,
+                headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
             )
-            return response
+        # The token was in the URL: keep it out of caches and of the next page's Referer.
+        response = RedirectResponse(
+            "/",
+            status_code=303,
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+        max_age = None
+        if principal.expires_at is not None:
+            max_age = max(0, int(principal.expires_at.timestamp() - time.time()))
+        response.set_cookie(
+            TOKEN_COOKIE,
+            token,
+            max_age=max_age,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    def login_route(app: FastAPI) -> None:
+        # A plain Starlette route: the request is all it needs, and no OpenAPI entry.
+        app.add_route("/login", login, methods=["GET"], include_in_schema=False)
 
     return create_app(
         gateway,
@@ -137,6 +189,21 @@ def build_serve_app(
     )
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the server's socket now, so a busy port or a bad host is a usage error."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - shown as a link, not bound
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
@@ -145,18 +212,17 @@ def _serve(args: argparse.Namespace) -> int:
     if generated:
         secret = secrets.token_urlsafe(48)
     assert secret is not None
-    try:
-        app = build_serve_app(
-            simulator=args.simulator,
-            data_dir=args.data_dir,
-            secret=secret,
-            database=args.database,
-        )
-    except WagateError as exc:
-        print(f"wagate: {exc}", file=sys.stderr)
-        return 2
-    host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host  # noqa: S104
-    print(f"wagate {__version__}: serving on http://{args.host}:{args.port}", flush=True)
+    app = build_serve_app(
+        simulator=args.simulator,
+        data_dir=args.data_dir,
+        secret=secret,
+        database=args.database,
+    )
+    _check_store(_store(args, Path(args.data_dir).expanduser()))
+    sock = _listen(args.host, args.port)
+    port = sock.getsockname()[1]
+    base = f"http://{_url_host(args.host)}:{port}"
+    print(f"wagate {__version__}: serving on {base} (Ctrl+C to stop)", flush=True)
     if args.simulator:
         print("driver: simulator (no WhatsApp is contacted)", flush=True)
     if generated:
@@ -164,10 +230,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(
             "no --secret or WAGATE_SECRET given: using a random secret for this run.\n"
             f"open this link to log in as tenant {DEMO_TENANT!r}:\n"
-            f"  http://{host}:{args.port}/login?token={token}",
+            f"  {base}/login?token={token}",
             flush=True,
         )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 
@@ -177,11 +247,7 @@ def _login(args: argparse.Namespace) -> int:
     from ._events import Connected, Disconnected, QrGenerated  # noqa: PLC0415
     from ._session import Session  # noqa: PLC0415
 
-    try:
-        tenant = validate_tenant(args.tenant)
-    except WagateError as exc:
-        print(f"wagate: {exc}", file=sys.stderr)
-        return 2
+    tenant: str = args.tenant
     directory = _data_dir(args.data_dir)
     factory, is_simulated = _driver_factory(args, directory)
 
@@ -204,31 +270,55 @@ def _login(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                     if is_simulated:
+                        print("(simulator: the simulated phone scans it)", flush=True)
                         driver.phone.scan(event.code)
                 elif isinstance(event, Connected):
-                    print(f"linked {event.account.phone} ({event.account.name or 'no name'})")
+                    account = event.account
+                    print(f"linked {account.phone} ({account.name or 'no name'})", flush=True)
                     return 0
                 elif isinstance(event, Disconnected):
                     if event.will_retry:
-                        print(f"disconnected ({event.reason}); retrying in {event.retry_in:.1f} s")
+                        wait = event.retry_in or 0.0
+                        print(
+                            f"disconnected ({event.reason}); retrying in {wait:.1f} s", flush=True
+                        )
                     else:
-                        print(f"login failed: {event.reason}", file=sys.stderr)
+                        detail = f": {event.detail}" if event.detail else ""
+                        print(f"wagate: login failed ({event.reason}{detail})", file=sys.stderr)
                         return 1
         return 1
 
     try:
         return anyio.run(run)
     except WagateError as exc:
-        print(f"wagate: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        raise UsageError(str(exc)) from None
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535 (0: any free port)")
+    return port
+
+
+def _tenant(value: str) -> str:
+    try:
+        return validate_tenant(value)
+    except WagateError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wagate",
-        description="Run WhatsApp gateways for many tenants: a web server, or a terminal login.",
+        description=(
+            "Run WhatsApp gateways for many tenants: a web server with a REST API, "
+            "Socket.IO, Server-Sent Events and a dashboard (serve), or a terminal login (login)."
+        ),
+        epilog="Run 'wagate COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"wagate {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -237,27 +327,37 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--simulator",
             action="store_true",
-            help="simulate every phone and WhatsApp itself (no network needed)",
+            help="simulate every phone and WhatsApp itself (no network, nothing real is sent)",
         )
         sub.add_argument(
             "--data-dir",
             default="./wagate-data",
             metavar="DIR",
-            help="where session databases live (created 0700; default: %(default)s)",
+            help="where session databases live (created with mode 0700; default: %(default)s)",
         )
         sub.add_argument(
             "--database",
             metavar="URL",
-            help="a postgresql:// URL, or a SQLite file (default: DIR/wagate.db)",
+            help=(
+                "where sessions are kept: a postgresql:// URL, or a SQLite file "
+                "(default: DIR/wagate.db)"
+            ),
         )
 
     serve = commands.add_parser(
         "serve",
         help="run the gateway: REST API, Socket.IO, SSE and the dashboard",
         description=(
-            "Run a gateway server. Tokens are JWT HS256 signed with the secret, tenant in "
-            "the 'tenant' claim. Without a secret, a random one is used for this run and a "
-            "login link for tenant 'demo' is printed."
+            "Run a gateway server. Every request acts for the tenant of its token: a JWT "
+            "(HS256) signed with the secret, the tenant in its 'tenant' claim, sent as "
+            "'Authorization: Bearer' or the wagate_token cookie. Without a secret, a random "
+            "one is used for this run and a link that logs a browser in as tenant 'demo' is "
+            "printed. Linked tenants reconnect on start, without a new QR code."
+        ),
+        epilog=(
+            "With --simulator, POST /api/simulator/scan and POST /api/simulator/receive "
+            "{from, text} drive the caller's simulated phone. The API is described at "
+            "/docs and /openapi.json."
         ),
     )
     common(serve)
@@ -265,12 +365,18 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
     serve.add_argument(
-        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+        "--port",
+        type=_port,
+        default=8000,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     serve.add_argument(
         "--secret",
         metavar="S",
-        help="the JWT HS256 secret, at least 32 bytes (default: $WAGATE_SECRET, else random)",
+        help=(
+            "the JWT HS256 secret, at least 32 bytes (default: $WAGATE_SECRET, else random "
+            "for this run; prefer the variable: arguments show in the process list)"
+        ),
     )
     serve.add_argument(
         "--log-level",
@@ -283,24 +389,41 @@ def _parser() -> argparse.ArgumentParser:
     login = commands.add_parser(
         "login",
         help="link one WhatsApp account from the terminal (QR drawn in the terminal)",
-        description="Link an account: draws each QR code in the terminal and waits for the scan.",
+        description=(
+            "Link one tenant's WhatsApp account: draws each QR code in the terminal, waits "
+            "for the scan (reconnecting as needed) and exits 0 once linked. A tenant linked "
+            "before just reconnects. 'wagate serve' with the same --data-dir/--database then "
+            "serves it without a QR code."
+        ),
     )
     common(login)
-    login.add_argument("--tenant", default="default", help="the tenant id (default: %(default)s)")
+    login.add_argument(
+        "--tenant",
+        default="default",
+        type=_tenant,
+        help="the tenant id, 1-128 of A-Z a-z 0-9 . _ - (default: %(default)s)",
+    )
     login.set_defaults(handler=_login)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``wagate`` command line; return its exit status."""
+    """Run the ``wagate`` command line; return its exit status.
+
+    0 on success, 1 when a login failed, 2 for bad input (a one-line message, never
+    a traceback), 130 when interrupted.
+    """
     args = _parser().parse_args(argv)
-    if args.command == "serve" and not 0 < args.port < 65536:
-        print(f"wagate: --port must be 1-65535, got {args.port}", file=sys.stderr)
-        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except (UsageError, WagateError) as exc:
+        print(f"wagate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
     return result
 
 

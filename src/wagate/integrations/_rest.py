@@ -22,8 +22,16 @@ from .._errors import (
     NotConnected,
     WagateError,
 )
-from .._events import Connected, Disconnected, State, status_payload, to_wire, utcnow
+from .._events import (
+    Connected,
+    Disconnected,
+    QrGenerated,
+    State,
+    status_payload,
+    to_wire,
+)
 from .._gateway import Gateway
+from .._hub import Overflow
 from .._session import Session
 from .._validate import validate_text
 from ..adapters.auth import (
@@ -37,13 +45,18 @@ from ..adapters.auth import (
 )
 
 __all__ = [
+    "INTERNAL_ERROR",
     "MAX_BODY_BYTES",
     "ApiError",
+    "BodyTooLarge",
+    "InvalidJson",
     "Reply",
     "RestApi",
     "SendFailed",
     "UnsupportedMediaType",
+    "encode_json",
     "error_reply",
+    "http_error_reply",
     "parse_json_body",
     "reply_for",
 ]
@@ -103,6 +116,15 @@ class Reply:
     body: JSON
     headers: tuple[tuple[str, str], ...] = ()
 
+    def content(self) -> bytes:
+        """The body as the bytes every framework sends (compact UTF-8 JSON)."""
+        return encode_json(self.body)
+
+
+def encode_json(body: object) -> bytes:
+    """Encode a JSON body the one way both integrations send it."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
 
 def error_reply(error: WagateError, **extra: Any) -> Reply:
     """The ``{"error": {"code", "message"}}`` reply for a wagate error."""
@@ -129,6 +151,9 @@ def parse_json_body(content_type: str | None, body: bytes) -> object:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # A body of a million '[' is valid JSON syntax that no parser should recurse into.
+        raise InvalidJson("the body is not valid JSON: it is nested too deeply") from None
 
 
 def _field(body: object, name: str) -> str:
@@ -150,6 +175,8 @@ class RestApi:
         authenticator: Turns a request's token into a principal.
         cookie_name: The cookie a browser's token is read from (``None``: headers only).
         simulator: Enable ``/api/simulator/*`` (only for simulated drivers).
+        generate_wait: The most seconds ``POST /api/qr/generate`` waits for the new
+            QR code before answering with the state reached so far.
     """
 
     def __init__(
@@ -159,8 +186,10 @@ class RestApi:
         *,
         cookie_name: str | None = DEFAULT_COOKIE,
         simulator: bool = False,
+        generate_wait: float = 5.0,
     ) -> None:
         self.gateway = gateway
+        self.generate_wait = generate_wait
         self.authenticator = authenticator
         self.cookie_name = cookie_name
         self.simulator = simulator
@@ -228,22 +257,25 @@ class RestApi:
                 State.DISCONNECTED: "no login is in progress: POST /api/qr/generate to start one",
             }.get(status.state, "no QR code is pending")
             raise NoPendingQr(why, tenant=tenant)
-        now = utcnow()
-        return Reply(
-            200,
-            {
-                "tenant": tenant,
-                "qrCode": status.qr.data_url,
-                "qr": status.qr.code,
-                "expiresIn": round(status.qr.expires_in(now), 3),
-                "expiresAt": status.qr.expires_at.isoformat().replace("+00:00", "Z"),
-            },
-        )
+        return Reply(200, {"tenant": tenant, **status_payload(status)["qr"]})
 
     async def generate(self, tenant: str) -> Reply:
-        """``POST /api/qr/generate``: start a login, or replace the pending QR (202)."""
+        """``POST /api/qr/generate``: start a login, or replace the pending QR (202).
+
+        Answers with the state the login reached: the new QR code as soon as the
+        engine produces it (within :attr:`generate_wait` seconds), else ``connecting``.
+        """
         session = await self.session(tenant)
-        await session.restart()
+        # Only what happens from now on: the QR pending before the restart is stale.
+        events = self.gateway.hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+        try:
+            await session.restart()
+            with anyio.move_on_after(self.generate_wait):
+                async for event in events:
+                    if isinstance(event, (QrGenerated, Connected, Disconnected)):
+                        break
+        finally:
+            events.close()
         return Reply(202, status_payload(session.status))
 
     async def send(self, tenant: str, body: object) -> Reply:
@@ -299,6 +331,31 @@ class RestApi:
         phone = self._phone(session)
         message_id = phone.receive_message(sender, text)
         return Reply(200, {"id": message_id, "from": sender, "text": text})
+
+
+def http_error_reply(
+    status: int,
+    *,
+    method: str,
+    path: str,
+    detail: str | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Reply:
+    """The reply for an error the framework itself raised (unknown route, wrong method...)."""
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+        status, "http_error"
+    )
+    message = {
+        404: f"no route {path}",
+        405: f"{method} is not allowed on {path}",
+    }.get(status, detail or "the request was refused")
+    return Reply(status, {"error": {"code": code, "message": message}}, headers)
+
+
+INTERNAL_ERROR = Reply(
+    500, {"error": {"code": "internal_error", "message": "internal error; see the server log"}}
+)
+"""The reply to an unexpected exception: the details go to the log, never to the client."""
 
 
 def reply_for(error: WagateError) -> Reply:

@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,11 +40,13 @@ from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import (
+    INTERNAL_ERROR,
     MAX_BODY_BYTES,
     BodyTooLarge,
     Reply,
     RestApi,
     error_reply,
+    http_error_reply,
     parse_json_body,
     reply_for,
 )
@@ -146,7 +149,10 @@ class SimulatedMessage(BaseModel):
 class SimulatedReceived(BaseModel):
     """The message the simulated phone received."""
 
-    id: str
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(description="The message id.")
+    sender: str = Field(alias="from", description="The contact, as given.")
     text: str
 
 
@@ -167,7 +173,12 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _send(reply: Reply) -> Response:
-    return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
+    return Response(
+        reply.content(),
+        status_code=reply.status,
+        headers=dict(reply.headers),
+        media_type="application/json",
+    )
 
 
 async def _read_body(request: Request) -> bytes:
@@ -298,6 +309,14 @@ def router(
         tags=["wagate"],
     )
     async def get_events(request: Request) -> Response:
+        try:
+            # The REST routes' rule first: a cookie and a header that disagree are refused.
+            api.principal(
+                authorization=request.headers.get("authorization"),
+                cookie_header=request.headers.get("cookie"),
+            )
+        except WagateError as exc:
+            return _send(reply_for(exc))
         return await events.starlette_endpoint(request)
 
     if simulator:
@@ -338,6 +357,17 @@ def router(
             asset = static_reply(path, request.headers.get("if-none-match"))
             return Response(asset.body, status_code=asset.status, headers=dict(asset.headers))
 
+    # HEAD answers as GET does without the body, as on Flask (werkzeug adds HEAD to
+    # every GET rule); not on the event stream, which has no end to measure.
+    for route in list(routes.routes):
+        if isinstance(route, APIRoute) and route.methods == {"GET"} and route.path != "/api/events":
+            routes.add_api_route(
+                route.path,
+                route.endpoint,
+                methods=["HEAD"],
+                include_in_schema=False,
+                response_class=route.response_class,
+            )
     return routes
 
 
@@ -350,21 +380,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = {
-            404: f"no route {request.url.path}",
-            405: f"{request.method} is not allowed on {request.url.path}",
-        }.get(exc.status_code, str(exc.detail))
-        return JSONResponse(
-            {"error": {"code": code, "message": message}},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+        headers = tuple((getattr(exc, "headers", None) or {}).items())
+        return _send(
+            http_error_reply(
+                exc.status_code,
+                method=request.method,
+                path=request.url.path,
+                detail=str(exc.detail),
+                headers=headers,
+            )
         )
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
-        return JSONResponse(
-            {"error": {"code": "invalid_input", "message": "the request is invalid"}},
-            status_code=422,
+        return _send(
+            Reply(422, {"error": {"code": "invalid_input", "message": "the request is invalid"}})
         )
 
     async def wagate_error(request: Request, exc: Exception) -> Response:
@@ -373,10 +402,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(
-            {"error": {"code": "internal_error", "message": "internal error; see the server log"}},
-            status_code=500,
-        )
+        return _send(INTERNAL_ERROR)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
@@ -429,7 +455,8 @@ def create_app(
                 await stack.enter_async_context(adapter)
             yield
 
-    app = FastAPI(title=title, lifespan=lifespan, version=_version())
+    # No redirect from /status/ to /status: a wrong path is a 404, as on Flask.
+    app = FastAPI(title=title, lifespan=lifespan, version=_version(), redirect_slashes=False)
     install_error_handlers(app)
     app.include_router(
         router(

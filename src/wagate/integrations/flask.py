@@ -28,14 +28,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .._errors import WagateError
 from .._sync import SyncGateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
-from ._rest import MAX_BODY_BYTES, BodyTooLarge, Reply, RestApi, parse_json_body, reply_for
+from ._rest import (
+    INTERNAL_ERROR,
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    Reply,
+    RestApi,
+    http_error_reply,
+    parse_json_body,
+    reply_for,
+)
 
 __all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
 
@@ -43,9 +52,7 @@ log = logging.getLogger("wagate")
 
 
 def _json(reply: Reply) -> Response:
-    import json  # noqa: PLC0415
-
-    response = Response(json.dumps(reply.body), status=reply.status, mimetype="application/json")
+    response = Response(reply.content(), status=reply.status, mimetype="application/json")
     for name, value in reply.headers:
         response.headers[name] = value
     return response
@@ -109,50 +116,65 @@ def blueprint(
 
         return call
 
-    routes.add_url_rule(
-        "/status", "status", lambda: run(no_body(api.status), body=False), methods=["GET"]
-    )
-    routes.add_url_rule("/api/qr", "qr", lambda: run(no_body(api.qr), body=False), methods=["GET"])
-    routes.add_url_rule(
-        "/api/qr/generate",
-        "generate",
-        lambda: run(no_body(api.generate), body=False),
-        methods=["POST"],
-    )
-    routes.add_url_rule("/api/send", "send", lambda: run(api.send, body=True), methods=["POST"])
-    routes.add_url_rule(
-        "/api/logout", "logout", lambda: run(no_body(api.logout), body=False), methods=["POST"]
-    )
+    def rule(path: str, endpoint: str, view: Callable[[], Response], method: str) -> None:
+        # No automatic OPTIONS answer: like the FastAPI routes, an unlisted method is a 405.
+        routes.add_url_rule(path, endpoint, view, methods=[method], provide_automatic_options=False)
 
-    @routes.get("/api/events")
+    rule("/status", "status", lambda: run(no_body(api.status), body=False), "GET")
+    rule("/api/qr", "qr", lambda: run(no_body(api.qr), body=False), "GET")
+    rule("/api/qr/generate", "generate", lambda: run(no_body(api.generate), body=False), "POST")
+    rule("/api/send", "send", lambda: run(api.send, body=True), "POST")
+    rule("/api/logout", "logout", lambda: run(no_body(api.logout), body=False), "POST")
+
     def get_events() -> Response:
+        if request.method == "HEAD":
+            # werkzeug adds HEAD to GET rules, and would iterate an endless stream for it.
+            raise MethodNotAllowed(valid_methods=["GET"])
+        try:
+            # The REST routes' rule first: a cookie and a header that disagree are refused.
+            api.principal(
+                authorization=request.headers.get("Authorization"),
+                cookie_header=request.headers.get("Cookie"),
+            )
+        except WagateError as exc:
+            return _json(reply_for(exc))
         status, headers, body = events.wsgi_response(gateway, request.environ)
         return Response(body, status=status, headers=headers, direct_passthrough=True)
 
+    rule("/api/events", "events", get_events, "GET")
+
     if simulator:
-        routes.add_url_rule(
+        rule(
             "/api/simulator/scan",
             "simulator_scan",
             lambda: run(no_body(api.simulator_scan), body=False),
-            methods=["POST"],
+            "POST",
         )
-        routes.add_url_rule(
+        rule(
             "/api/simulator/receive",
             "simulator_receive",
             lambda: run(api.simulator_receive, body=True),
-            methods=["POST"],
+            "POST",
         )
 
     if dashboard:
 
-        @routes.get("/")
         def get_dashboard() -> Response:
             return Response(dashboard_html(simulator=simulator), mimetype="text/html")
 
-        @routes.get(STATIC_PREFIX + "/<path:path>")
+        rule("/", "dashboard", get_dashboard, "GET")
+
         def get_dashboard_asset(path: str) -> Response:
             asset = static_reply(path, request.headers.get("If-None-Match"))
             return Response(asset.body, status=asset.status, headers=list(asset.headers))
+
+        routes.add_url_rule(
+            STATIC_PREFIX + "/<path:path>",
+            "dashboard_asset",
+            get_dashboard_asset,
+            methods=["GET"],
+            provide_automatic_options=False,
+        )
 
     return routes
 
@@ -161,35 +183,27 @@ def install_error_handlers(app: Flask) -> None:
     """Answer unknown routes, wrong methods and crashes with JSON errors, never a trace."""
 
     def http_error(exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-            exc.code or 500, "http_error"
-        )
-        message = {
-            404: f"no route {request.path}",
-            405: f"{request.method} is not allowed on {request.path}",
-        }.get(exc.code or 500, exc.description or "HTTP error")
-        response = _json(Reply(exc.code or 500, {"error": {"code": code, "message": message}}))
-        if exc.code == 405 and exc.response is None:
+        status = exc.code or 500
+        headers: tuple[tuple[str, str], ...] = ()
+        if status == 405:
             allowed: Any = getattr(exc, "valid_methods", None)
             if allowed:
-                response.headers["Allow"] = ", ".join(allowed)
-        return response
+                headers = (("Allow", ", ".join(allowed)),)
+        return _json(
+            http_error_reply(
+                status,
+                method=request.method,
+                path=request.path,
+                detail=exc.description,
+                headers=headers,
+            )
+        )
 
     def crash(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return http_error(exc)
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-        return _json(
-            Reply(
-                500,
-                {
-                    "error": {
-                        "code": "internal_error",
-                        "message": "internal error; see the server log",
-                    }
-                },
-            )
-        )
+        return _json(INTERNAL_ERROR)
 
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, crash)
