@@ -31,10 +31,12 @@ Example:
 
 The driver object lives in the child, so what it offers beyond the
 :class:`~wagate.drivers.Driver` interface is reached with :meth:`ProcessDriver.call`,
-e.g. the simulated phone of a :class:`~wagate.drivers.simulator.SimulatedDriver`::
+e.g. the simulated phone of a :class:`~wagate.drivers.simulator.SimulatedDriver`:
 
-    await session.driver.call("phone.scan", qr.code)
-    await session.driver.call("phone.receive_message", "+628111222333", "hi")
+```python
+await session.driver.call("phone.scan", qr.code)
+await session.driver.call("phone.receive_message", "+628111222333", "hi")
+```
 
 Everything that crosses the pipe is pickled; the pipe is private to the two
 processes.

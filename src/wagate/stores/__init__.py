@@ -13,16 +13,15 @@ clears the tenant's account (its seq mark stays, so seqs are never reused).
 
 Stores shipped with wagate:
 
-===========================================  ======================================
-:class:`~wagate.MemoryStore`                 forgets on exit: tests, notebooks
-:class:`~wagate.SQLiteStore`                 one file, one process at a time
-                                             (stdlib ``sqlite3``; the default)
-:class:`wagate.stores.postgres.PostgresStore`  PostgreSQL, for several processes
-                                             (the ``postgres`` extra)
-===========================================  ======================================
+| store | for |
+| --- | --- |
+| :class:`~wagate.MemoryStore` | tests and notebooks: forgets on exit |
+| :class:`~wagate.SQLiteStore` | one server process (stdlib ``sqlite3``; one process per file) |
+| ``wagate.stores.postgres.PostgresStore`` | several processes (the ``postgres`` extra) |
 
-:func:`store_for` picks one from a location string, as the CLI does.  Writing a
-store means implementing :class:`~wagate.SessionStore`'s abstract methods.
+:func:`store_for` picks one from a location string, as a command line gives it.
+Writing a store means implementing :class:`~wagate.SessionStore`'s abstract
+methods.
 """
 
 from __future__ import annotations
@@ -30,9 +29,9 @@ from __future__ import annotations
 import os
 
 from .._errors import InvalidInput
-from .._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
+from .._store import SessionStore, SQLiteStore
 
-__all__ = ["MemoryStore", "SQLiteStore", "SessionStore", "StoredSession", "store_for"]
+__all__ = ["store_for"]
 
 
 def store_for(location: str | os.PathLike[str]) -> SessionStore:
