@@ -70,7 +70,7 @@ def hs256_with_key_bytes(key: bytes, payload: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
+async def serve(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
     """Run ``app`` on uvicorn at 127.0.0.1 on a port the OS picks; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -79,7 +79,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan=lifespan,  # type: ignore[arg-type]
         log_level="warning",
         ws="websockets-sansio",
         timeout_graceful_shutdown=2,
