@@ -33,10 +33,15 @@ def _closed_port() -> int:
     [
         ("mysql://root@127.0.0.1/x", "postgresql://"),
         ("postgresql://u:secret@[bad/x", "malformed"),
+        ("postgresql://", "names no database"),
+        ("postgresql://u:secret@127.0.0.1:5432", "names no database"),
     ],
 )
-def test_postgres_refuses_a_malformed_url_without_echoing_it(url: str, message: str) -> None:
-    """A foreign or malformed URL is refused at once, without echoing its password."""
+def test_postgres_refuses_a_malformed_url_without_echoing_it(
+    url: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A foreign, malformed or database-less URL is refused at once, without its password."""
+    monkeypatch.delenv("PGDATABASE", raising=False)
     with pytest.raises(InvalidInput, match=message) as caught:
         PostgresStore(url)
     assert "secret" not in str(caught.value)

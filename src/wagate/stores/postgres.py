@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -38,15 +39,13 @@ _TABLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COLUMNS = sql.SQL("tenant, account_jid, account_phone, account_name, state, seq")
 
 
-def _display(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    params = conninfo_to_dict(url)
+def _display(params: dict[str, Any]) -> str:
+    """The URL's parts without its password, for messages and logs."""
     user = params.get("user")
-    host = params.get("host") or "localhost"
-    port = params.get("port") or "5432"
-    dbname = params.get("dbname") or user or ""
     who = f"{user}@" if user else ""
-    return f"postgresql://{who}{host}:{port}/{dbname}"
+    host = params.get("host")
+    where = f"{host}:{params.get('port') or 5432}" if host else "(local socket)"
+    return f"postgresql://{who}{where}/{params.get('dbname') or ''}"
 
 
 def _words(exc: BaseException) -> str:
@@ -87,10 +86,18 @@ class PostgresStore(SessionStore):
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
             raise InvalidInput("a PostgreSQL store needs a 'postgresql://' URL")
         try:
-            self.display_url = _display(url)
+            params = conninfo_to_dict(url)
         except psycopg.Error:
             # psycopg's message quotes the URL, password included: say less.
             raise InvalidInput("the PostgreSQL URL is malformed; check its syntax") from None
+        if not params.get("dbname") and not os.environ.get("PGDATABASE"):
+            # libpq would pick a default database (the user's name): tables would appear
+            # wherever that happens to be.
+            raise InvalidInput(
+                "the PostgreSQL URL names no database; add one, e.g. "
+                "postgresql://wagate@db.example/wagate"
+            )
+        self.display_url = _display(params)
         if not isinstance(table, str) or not _TABLE.fullmatch(table):
             raise InvalidInput(
                 f"table name {table!r} is invalid: use up to 63 lower-case letters, digits and '_'"
