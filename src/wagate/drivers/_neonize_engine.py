@@ -32,6 +32,7 @@ import ctypes
 import logging
 import os
 import threading
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -107,15 +108,12 @@ def load_neonize() -> Neonize:
         root = logging.getLogger()
         level, handlers = root.level, list(root.handlers)
         try:
-            import neonize.aioze.client as aclient  # noqa: PLC0415 - heavy: loaded on first use
-            import neonize.aioze.events as aevents  # noqa: PLC0415
-            from neonize._binder import ProxySettings  # noqa: PLC0415
-            from neonize.exc import NeonizeError  # noqa: PLC0415
-            from neonize.proto import Neonize_pb2  # noqa: PLC0415
-            from neonize.proto.waCompanionReg import (  # noqa: PLC0415
-                WAWebProtobufsCompanionReg_pb2 as companion,
-            )
-            from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e  # noqa: PLC0415
+            # neonize's import also runs "uname -a" through os.popen twice without
+            # closing it (ResourceWarnings that a host running with -W error would
+            # see as errors): they are neonize's, and harmless.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                modules = _import_neonize()
         except ImportError as exc:
             raise DriverError(f"the WhatsApp engine (neonize) cannot be loaded: {exc}") from None
         except OSError as exc:
@@ -127,6 +125,7 @@ def load_neonize() -> Neonize:
                 if handler not in handlers:
                     root.removeHandler(handler)
             root.setLevel(level)
+        aclient, aevents, proxy_settings, neonize_error, proto, companion, e2e = modules
         if not hasattr(aclient.NewAClient, "_NewAClient__onLoginStatus"):
             log.warning(
                 "this neonize version has no login-status callback: QR timeouts are "
@@ -134,14 +133,28 @@ def load_neonize() -> Neonize:
             )
         _loaded = Neonize(
             client_class=_client_class(aclient.NewAClient, aevents.Event, aclient.gocode),
-            proto=Neonize_pb2,
+            proto=proto,
             e2e=e2e,
             events_module=aevents,
-            proxy_settings=ProxySettings,
+            proxy_settings=proxy_settings,
             device_props=companion.DeviceProps,
-            error=NeonizeError,
+            error=neonize_error,
         )
         return _loaded
+
+
+def _import_neonize() -> tuple[Any, ...]:
+    import neonize.aioze.client as aclient  # noqa: PLC0415 - heavy: loaded on first use
+    import neonize.aioze.events as aevents  # noqa: PLC0415
+    from neonize._binder import ProxySettings  # noqa: PLC0415
+    from neonize.exc import NeonizeError  # noqa: PLC0415
+    from neonize.proto import Neonize_pb2  # noqa: PLC0415
+    from neonize.proto.waCompanionReg import (  # noqa: PLC0415
+        WAWebProtobufsCompanionReg_pb2 as companion,
+    )
+    from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e  # noqa: PLC0415
+
+    return aclient, aevents, ProxySettings, NeonizeError, Neonize_pb2, companion, e2e
 
 
 def _client_class(new_client: Any, event_class: Any, gocode: Any) -> Any:
@@ -167,7 +180,7 @@ def _client_class(new_client: Any, event_class: Any, gocode: Any) -> Any:
             self.paircode = self.event.paircode
             self.qr = self.event.qr
             self.wagate_listener: GoListener | None = None
-            calls: Any = self._NewAClient__client
+            calls: Any = getattr(self, "_NewAClient__client")  # noqa: B009 - neonize's private
             self._NewAClient__client = EngineCalls(calls, gocode)
 
         def _NewAClient__onLoginStatus(self, uuid: int, status: int) -> None:

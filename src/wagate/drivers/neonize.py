@@ -311,7 +311,7 @@ class NeonizeDriver(Driver):
             if attempt.live:
                 try:
                     async with attempt.gate.read():
-                        with _engine_errors(DriverError, "WhatsApp was not told of the logout"):
+                        with _engine_errors(DriverError, "the engine's logout failed"):
                             await attempt.client.logout()
                 except DriverError as exc:
                     error = exc
