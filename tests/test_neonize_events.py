@@ -1,4 +1,4 @@
-"""NeonizeDriver translates the engine's events: real neonize protobufs, through the engine's entry points.
+"""NeonizeDriver translates engine events: real neonize protobufs, via the engine's entry points.
 
 Each test runs a real Session on a NeonizeDriver whose engine connection is
 live (its dial held by a local proxy, see test_neonize_support), and delivers
@@ -16,13 +16,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from test_neonize_support import WAIT, live_session, next_event
 
+from test_neonize_support import WAIT, live_session, next_event
 from wagate import (
     Account,
     Connected,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     Event,
     MessageReceived,
     QrGenerated,
@@ -101,7 +101,7 @@ def message_event(
 
 
 async def test_qr_codes_arrive_with_whatsapps_expiry_60s_then_20s(tmp_path: Path) -> None:
-    """Each code from the engine's QR callback becomes QrGenerated: the first valid 60 s, the next 20 s."""
+    """Each code from the engine's QR callback is a QrGenerated: first valid 60 s, then 20 s."""
     async with live_session(tmp_path / "engine.db") as live:
         await live.entry.qr("2@first,AAAA,BBBB,CCCC")
         first = await next_event(live.events, QrGenerated)
@@ -206,9 +206,7 @@ def _ending_events() -> list[tuple[str, Any, DisconnectReason, str]]:
         ),
         (
             "connect_failure_logged_out",
-            p.ConnectFailure(
-                Reason=reason.MAIN_DEVICE_GONE, Message="", Raw=p.Node(Tag="failure")
-            ),
+            p.ConnectFailure(Reason=reason.MAIN_DEVICE_GONE, Message="", Raw=p.Node(Tag="failure")),
             DisconnectReason.LOGGED_OUT,
             "main_device_gone",
         ),
@@ -220,9 +218,7 @@ def _ending_events() -> list[tuple[str, Any, DisconnectReason, str]]:
         ),
         (
             "connect_failure_outdated",
-            p.ConnectFailure(
-                Reason=reason.CLIENT_OUTDATED, Message="", Raw=p.Node(Tag="failure")
-            ),
+            p.ConnectFailure(Reason=reason.CLIENT_OUTDATED, Message="", Raw=p.Node(Tag="failure")),
             DisconnectReason.OUTDATED,
             "client_outdated",
         ),
@@ -244,7 +240,7 @@ def _ending_events() -> list[tuple[str, Any, DisconnectReason, str]]:
 async def test_engine_events_end_a_connection_with_wagates_reason(
     tmp_path: Path, event: Any, reason: DisconnectReason, words: str
 ) -> None:
-    """Each ending event of the engine becomes Disconnected with its reason, retrying only network."""
+    """Each ending event of the engine is a Disconnected with its reason; only network retries."""
     async with live_session(tmp_path / "engine.db") as live:
         await live.connected()
         await next_event(live.events, Connected)
@@ -261,7 +257,7 @@ async def test_engine_events_end_a_connection_with_wagates_reason(
 async def test_qr_login_timeout_status_ends_as_qr_timeout_and_parks_the_engine_thread(
     tmp_path: Path,
 ) -> None:
-    """The engine's "timeout" login status ends the login (qr_timeout); its thread waits, not crashes."""
+    """The engine's "timeout" login status ends the login (qr_timeout); its thread waits safely."""
     async with live_session(tmp_path / "engine.db") as live:
         await live.entry.qr("2@code,AAAA,BBBB,CCCC")
         await next_event(live.events, QrGenerated)
@@ -277,7 +273,7 @@ async def test_qr_login_timeout_status_ends_as_qr_timeout_and_parks_the_engine_t
 
 
 async def test_text_messages_become_message_received(tmp_path: Path) -> None:
-    """conversation and extendedTextMessage become MessageReceived with id, chat, sender, name, UTC time."""
+    """Text (conversation, extendedTextMessage) is MessageReceived: id, chat, sender, name, UTC."""
     async with live_session(tmp_path / "engine.db") as live:
         await live.connected()
         await next_event(live.events, Connected)
@@ -334,7 +330,7 @@ async def test_other_message_kinds_arrive_with_no_text_and_their_kind(tmp_path: 
 async def test_hidden_id_senders_are_reported_by_phone_number_and_own_messages_skipped(
     tmp_path: Path,
 ) -> None:
-    """A LID sender is reported by its phone JID; a message the account sent itself is not "received"."""
+    """A LID sender is reported by its phone JID; what the account sent itself is not "received"."""
     async with live_session(tmp_path / "engine.db") as live:
         await live.connected()
         await next_event(live.events, Connected)

@@ -18,7 +18,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -44,7 +44,7 @@ class HoldingProxy:
     engine's dial fails at once and later probes are refused.
     """
 
-    def __init__(self, listener: anyio.abc.SocketListener) -> None:
+    def __init__(self, listener: anyio.abc.Listener[anyio.abc.SocketStream]) -> None:
         self._listener = listener
         self.port: int = listener.extra(anyio.abc.SocketAttribute.local_port)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -112,15 +112,15 @@ class EngineEntry:
 
     def qr_now(self, code: str) -> None:
         """Deliver a QR code (blocking; call from a worker thread)."""
-        key, key_ptr = self._c_string(self.key)
-        data, data_ptr = self._c_string(code.encode())
-        self._qr_cb(key_ptr, data_ptr)
+        key = self._c_string(self.key)
+        data = self._c_string(code.encode())
+        self._qr_cb(key[1], data[1])
 
     def status_now(self, status: str) -> None:
         """Deliver a QR login status (blocking; may park the calling thread for good)."""
-        key, key_ptr = self._c_string(self.key)
-        data, data_ptr = self._c_string(status.encode())
-        self._login_cb(key_ptr, data_ptr)
+        key = self._c_string(self.key)
+        data = self._c_string(status.encode())
+        self._login_cb(key[1], data[1])
 
     def event_now(self, message: Any, code: int | None = None) -> None:
         """Deliver a protobuf event (blocking; call from a worker thread)."""
@@ -163,14 +163,6 @@ class EngineEntry:
         return thread
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Wait for ``condition()`` to hold (re-checked each loop turn), failing after ``timeout``."""
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.005)
-    assert condition(), what
-
-
 async def next_event(events: AsyncIterator[Event], cls: type[E], timeout: float = WAIT) -> E:
     """The next event of type ``cls`` (others are skipped), failing after ``timeout``."""
     with anyio.fail_after(timeout):
@@ -206,8 +198,8 @@ class Live:
 
     async def ended(self) -> None:
         """Wait until the driver has decided the connection ends, then let the dial fail."""
-        attempt = self.entry.attempt
-        await wait_until(lambda: attempt.ended is not None, "the connection should end")
+        with anyio.fail_after(WAIT):
+            await self.entry.attempt.ending.wait()
         self.proxy.close()
 
 

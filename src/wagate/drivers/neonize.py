@@ -412,6 +412,8 @@ class _Attempt:
         self.target = target
         self.resume = resume
         self.ended: ConnectionEnded | None = None
+        self.ending = anyio.Event()
+        """Set once the connection is decided to end (``ended`` holds why)."""
         self.account: Account | None = None
         self.qr_codes = 0
         self.qr_seen = anyio.Event()
@@ -505,6 +507,7 @@ class _Attempt:
         """The connection ends (the first reason given wins)."""
         if self.ended is None:
             self.ended = ConnectionEnded(reason=reason, detail=detail)
+            self.ending.set()
             self._wake.set()
 
     def _ended_by_engine(self) -> ConnectionEnded:
