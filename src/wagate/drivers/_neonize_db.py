@@ -110,9 +110,10 @@ class EngineDatabase:
                 "a PostgreSQL engine database needs psycopg: pip install 'wagate[postgres]'"
             ) from None
         import psycopg  # noqa: PLC0415 - the postgres extra
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
 
         try:
-            shown = _display(url)
+            shown = _display(conninfo_to_dict(url))
         except psycopg.Error:
             raise InvalidInput(
                 "the PostgreSQL URL of the engine database is malformed; check its syntax"
