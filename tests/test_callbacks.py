@@ -142,6 +142,23 @@ async def test_session_callback_sees_the_whole_login_and_messages_in_seq_order(
     assert _seqs(recorder.events, "acme") == list(range(1, len(recorder.events) + 1))
 
 
+@pytest.mark.parametrize("sync_in_thread", [True, False])
+async def test_a_plain_callable_returning_an_awaitable_is_awaited(
+    phones: dict[str, SimulatedPhone], sync_in_thread: bool
+) -> None:
+    """A lambda (or partial) that returns a coroutine has that coroutine awaited, in order."""
+    recorder = Recorder()
+    async with Gateway(_factory(phones)) as gateway:
+        session = await link(gateway, "acme", phones["acme"])
+        returns_coroutine = lambda event: recorder.acall(event)  # noqa: E731, PLW0108
+        session.subscribe(returns_coroutine, sync_in_thread=sync_in_thread)
+        for i in range(3):
+            phones["acme"].receive_message("+628111222333", f"m{i}")
+        await recorder.wait_texts("m2")
+    assert _texts(recorder.events) == ["m0", "m1", "m2"]
+    _assert_in_seq_order(recorder.events)
+
+
 async def test_late_callback_first_gets_the_current_state(
     phones: dict[str, SimulatedPhone],
 ) -> None:

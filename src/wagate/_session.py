@@ -150,12 +150,17 @@ async def pump_callback(
             try:
                 if is_async:
                     await callback(event)  # type: ignore[misc]
-                elif sync_in_thread:
-                    await anyio.to_thread.run_sync(
-                        callback, event, abandon_on_cancel=True, limiter=handle._limiter
-                    )
                 else:
-                    callback(event)
+                    if sync_in_thread:
+                        result = await anyio.to_thread.run_sync(
+                            callback, event, abandon_on_cancel=True, limiter=handle._limiter
+                        )
+                    else:
+                        result = callback(event)
+                    # A plain callable may hand back a coroutine (a lambda or partial
+                    # around an async function): run it rather than drop it.
+                    if inspect.isawaitable(result):
+                        await result
             except Exception:
                 log.exception(
                     "subscriber callback %r failed on %s (seq %d) for tenant %r",
