@@ -278,6 +278,8 @@ class Process:
             self.proc.kill()
             code = self.proc.wait(timeout)
         self._reader.join(timeout)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return code
 
 

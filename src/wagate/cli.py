@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -134,18 +135,22 @@ def build_serve_app(
         UsageError: the data directory is not usable, or the engine cannot be loaded.
         WagateError: the secret or the database location is invalid.
     """
-    from starlette.requests import Request  # noqa: PLC0415
-    from starlette.responses import JSONResponse, RedirectResponse, Response  # noqa: PLC0415
-
     from ._gateway import Gateway  # noqa: PLC0415
     from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
-    from .integrations.fastapi import create_app  # noqa: PLC0415
 
+    # What the user can get wrong is checked before the web stack is imported.
+    authenticator = JWTAuthenticator(secret)
     args = argparse.Namespace(simulator=simulator, database=database)
     directory = _data_dir(data_dir)
     factory, is_simulated = _driver_factory(args, directory)
-    gateway = Gateway(factory, store=_store(args, directory))  # type: ignore[arg-type]
-    authenticator = JWTAuthenticator(secret)
+    store = _store(args, directory)
+
+    from starlette.requests import Request  # noqa: PLC0415
+    from starlette.responses import JSONResponse, RedirectResponse, Response  # noqa: PLC0415
+
+    from .integrations.fastapi import create_app  # noqa: PLC0415
+
+    gateway = Gateway(factory, store=store)  # type: ignore[arg-type]
 
     async def login(request: Request) -> Response:
         token = request.query_params.get("token", "")
@@ -198,6 +203,21 @@ def _listen(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+_TOKEN_IN_QUERY = re.compile(r"(?<=[?&]token=)[^&\s]+")
+
+
+class _RedactTokens(logging.Filter):
+    """Keeps the login link's token out of the access log (it is a credential)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub("<redacted>", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - shown as a link, not bound
         return "localhost"
@@ -212,14 +232,22 @@ def _serve(args: argparse.Namespace) -> int:
     if generated:
         secret = secrets.token_urlsafe(48)
     assert secret is not None
-    app = build_serve_app(
-        simulator=args.simulator,
-        data_dir=args.data_dir,
-        secret=secret,
-        database=args.database,
-    )
-    _check_store(_store(args, Path(args.data_dir).expanduser()))
+    from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
+
+    # Everything the user can get wrong, checked quickly, before the web stack loads.
+    JWTAuthenticator(secret)
+    _check_store(_store(args, _data_dir(args.data_dir)))
     sock = _listen(args.host, args.port)
+    try:
+        app = build_serve_app(
+            simulator=args.simulator,
+            data_dir=args.data_dir,
+            secret=secret,
+            database=args.database,
+        )
+    except BaseException:
+        sock.close()
+        raise
     port = sock.getsockname()[1]
     base = f"http://{_url_host(args.host)}:{port}"
     print(f"wagate {__version__}: serving on {base} (Ctrl+C to stop)", flush=True)
@@ -234,6 +262,7 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+    logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
