@@ -46,6 +46,8 @@ def _existing(paths: list[str] | tuple[str, ...]) -> list[str]:
 def tests(session: nox.Session) -> None:
     """Run the whole test suite with every optional extra installed."""
     session.install("-e", ".[dev]")
+    # The dashboard's browser tests drive Debian's chromium: install it when missing.
+    session.run("bash", str(ROOT / "tests" / "browser_setup.sh"), external=True)
     session.run("pytest", *session.posargs, env=_service_env())
 
 

@@ -43,7 +43,7 @@ const en = {
   // Account
   account_title: "Linked account",
   account_no_name: "(no name)",
-  account_since: "Linked since {time}",
+  account_since: "Connected since {time}",
   // Buttons
   generate_qr: "Generate QR",
   refresh_qr: "Refresh QR",
@@ -117,7 +117,7 @@ const id = {
   not_linked: "Belum ada akun WhatsApp yang tertaut.",
   account_title: "Akun tertaut",
   account_no_name: "(tanpa nama)",
-  account_since: "Tertaut sejak {time}",
+  account_since: "Terhubung sejak {time}",
   generate_qr: "Buat QR",
   refresh_qr: "Perbarui QR",
   refresh: "Segarkan",
@@ -139,6 +139,7 @@ const id = {
   message_out: "Kepada {peer}",
   message_failed: "Tidak terkirim: {error}",
   send_to: "Kepada",
+  send_to_placeholder: "+628123456789",
   send_text: "Pesan",
   send_text_placeholder: "Tulis pesan",
   send: "Kirim",

@@ -176,7 +176,10 @@ button:hover:not(:disabled) { background: var(--wg-surface-2); }
 button.primary { background: var(--wg-accent); border-color: var(--wg-accent); color: var(--wg-accent-text); }
 button.primary:hover:not(:disabled) { background: color-mix(in srgb, var(--wg-accent) 88%, black); }
 button.danger { color: var(--wg-bad); }
-button:disabled { opacity: 0.45; cursor: not-allowed; }
+button:disabled { opacity: 0.5; cursor: not-allowed; }
+button.primary:disabled {
+  background: var(--wg-surface-2); border-color: var(--wg-border); color: var(--wg-muted); opacity: 1;
+}
 button:focus-visible, input:focus-visible, textarea:focus-visible {
   outline: 2px solid var(--wg-accent); outline-offset: 2px;
 }

@@ -97,7 +97,7 @@ const TEMPLATE = `
       </label>
       <div class="row">
         <label><span data-t="send_text"></span>
-          <textarea name="text" rows="1" required maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
+          <textarea name="text" rows="2" required maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
         </label>
         <button type="submit" class="primary" data-part="send-button" data-t="send"></button>
       </div>
@@ -121,7 +121,7 @@ const TEMPLATE = `
         </label>
         <div class="row">
           <label><span data-t="send_text"></span>
-            <textarea name="text" rows="1" maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
+            <textarea name="text" rows="2" maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
           </label>
           <button type="submit" data-part="sim-receive-button" data-t="sim_receive"></button>
         </div>
@@ -507,7 +507,9 @@ export class WagateConnection extends HTMLElement {
 
   #maybeAutoRenew() {
     const s = this.#status;
-    if (!s || this.#signedOut || this.#liveState !== "up" || this.#busy.has("generate")) return;
+    // Not while the gateway is unreachable; but before the live connection is up,
+    // so the first QR code is on its way at once (the live snapshot brings it).
+    if (!s || this.#signedOut || this.#liveState === "down" || this.#busy.has("generate")) return;
     if (document.visibilityState === "hidden" || this.#autoRenewals >= MAX_AUTO_RENEWALS) return;
     let key = null;
     if (s.state === "disconnected" && (!s.reason || s.reason === "qr_timeout")) {

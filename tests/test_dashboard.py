@@ -1,0 +1,583 @@
+"""The dashboard in a real browser: headless Chromium against real servers.
+
+Most tests drive ``wagate serve --simulator`` as a child process, logged in
+through its ``/login?token=`` link as a person would; the QR-expiry test builds
+the FastAPI app in process with QR codes that live two seconds; the Flask test
+checks the fall-back to Server-Sent Events.  Each state is saved as a screenshot
+under ``test-artifacts/dashboard/`` (light and dark, desktop and phone width).
+
+Chromium is Debian's ``chromium`` (``tests/browser_setup.sh`` installs it),
+driven by Playwright through ``executable_path``; without it these tests skip,
+or fail when ``WAGATE_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the dashboard tests need the 'fastapi' extra")
+pytest.importorskip("playwright", reason="the browser tests need Playwright (the 'test' extra)")
+
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    expect,
+    sync_playwright,
+)
+
+from conftest import services_required
+from test_contract_support import (
+    CONTACT,
+    SCRIPTS,
+    SECRET,
+    Phones,
+    Process,
+    mint,
+    serve_fastapi,
+    wait_http,
+)
+from wagate.cli import simulated_phone_number
+from wagate.drivers.simulator import SimulatedDriver
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(
+    os.environ.get("WAGATE_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
+)
+SHOTS = ARTIFACTS / "dashboard"
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+_PAGE_ERRORS: dict[Page, list[str]] = {}
+
+DESKTOP = {"width": 1100, "height": 860}
+PHONE = {"width": 390, "height": 844}
+
+# Records, inside the page, every live event and every value some parts of the
+# component take, so a test can check what was *ever* shown, not only the end state.
+RECORDER = """
+window.__wagate = { events: [], states: [], remaining: [], codes: [] };
+document.addEventListener("wagate:event", (e) => window.__wagate.events.push(e.detail));
+customElements.whenDefined("wagate-connection").then(() => {
+  const root = document.querySelector("wagate-connection").shadowRoot;
+  const watch = (testid, attribute, list) => {
+    const el = root.querySelector(`[data-testid=${testid}]`);
+    list.push(el.getAttribute(attribute));
+    new MutationObserver(() => list.push(el.getAttribute(attribute)))
+      .observe(el, { attributes: true, attributeFilter: [attribute] });
+  };
+  watch("status-badge", "data-state", window.__wagate.states);
+  watch("qr-countdown", "data-remaining", window.__wagate.remaining);
+  watch("qr-image", "data-code", window.__wagate.codes);
+});
+"""
+
+
+# ---------------------------------------------------------------------------------
+# Fixtures: the browser, the servers, pages
+
+
+def _chromium_path() -> str:
+    path = os.environ.get("WAGATE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        message = (
+            f"Chromium is not installed ({path} is missing): run tests/browser_setup.sh "
+            "(or set WAGATE_TEST_CHROMIUM)"
+        )
+        if services_required():
+            pytest.fail(f"{message}; WAGATE_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Playwright's driver, for the module."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Headless Debian Chromium, for the module."""
+    chromium = playwright.chromium.launch(executable_path=_chromium_path(), args=CHROMIUM_FLAGS)
+    expect.set_options(timeout=10_000)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+class Server:
+    """``wagate serve --simulator`` in a child process, restartable on the same port."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = 0
+        self.process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        wagate = SCRIPTS / "wagate"
+        command = [str(wagate)] if wagate.exists() else [sys.executable, "-m", "wagate"]
+        process = Process(
+            [
+                *command,
+                "serve",
+                "--simulator",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+            ],
+            env={"WAGATE_SECRET": SECRET},
+        )
+        line = process.wait_for_line(lambda text: "serving on http://" in text)
+        self.port = int(line.split("serving on http://", 1)[1].split()[0].rsplit(":", 1)[1])
+        self.process = process
+        wait_http(f"{self.url}/status", process)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            process.stop()
+            if process.proc.stdout is not None:
+                process.proc.stdout.close()
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path) -> Iterator[Server]:
+    server = Server(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``wagate serve --simulator`` for the module; each test uses its own tenant."""
+    with running_server(tmp_path_factory.mktemp("serve")) as running:
+        warm_up(running.url)
+        yield running
+
+
+def warm_up(url: str) -> None:
+    """Take a new server's one-time costs (first session, first QR image) before measuring pages."""
+    import httpx
+
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {mint('warm-up')}"}
+    ) as client:
+        assert client.post("/api/qr/generate").status_code == 202
+        for _ in range(500):  # poll for the condition, up to ~10 s
+            if client.get("/api/qr").status_code == 200:
+                return
+            time.sleep(0.02)
+        raise AssertionError("the warm-up tenant never got a QR code")
+
+
+@contextlib.contextmanager
+def new_context(
+    browser: Browser,
+    *,
+    scheme: str = "light",
+    viewport: dict[str, int] = DESKTOP,
+    locale: str = "en-US",
+) -> Iterator[BrowserContext]:
+    context = browser.new_context(
+        color_scheme=scheme,  # type: ignore[arg-type]
+        viewport=viewport,  # type: ignore[arg-type]
+        locale=locale,
+    )
+    context.add_init_script(RECORDER)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def open_dashboard(context: BrowserContext, base: str, tenant: str) -> Page:
+    """Log in through the server's ``/login`` link (the cookie), landing on the dashboard."""
+    page = new_page(context)
+    page.goto(f"{base}/login?token={mint(tenant)}")
+    return page
+
+
+def new_page(context: BrowserContext) -> Page:
+    """A page whose uncaught script errors :func:`no_page_errors` checks."""
+    page = context.new_page()
+    errors = _PAGE_ERRORS[page] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
+def set_cookie(context: BrowserContext, base: str, tenant: str) -> None:
+    """Give the browser the token cookie directly (servers without ``/login``)."""
+    context.add_cookies(
+        [
+            {
+                "name": "wagate_token",
+                "value": mint(tenant),
+                "url": base,
+                "httpOnly": True,
+                "sameSite": "Strict",
+            }
+        ]
+    )
+
+
+def shot(page: Page, name: str) -> None:
+    """Save a screenshot of the whole page as a test artifact."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, animations="disabled")
+
+
+def recorded(page: Page, name: str) -> list[Any]:
+    values: list[Any] = page.evaluate(f"window.__wagate.{name}")
+    return values
+
+
+def no_page_errors(page: Page) -> None:
+    assert _PAGE_ERRORS.pop(page, []) == []
+
+
+def tenant_name(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:8]}"
+
+
+def scan(page: Page) -> None:
+    """The simulated phone scans the QR code shown, from the page's own panel."""
+    page.get_by_test_id("sim-scan").click()
+    expect(page.get_by_test_id("status-badge")).to_have_attribute("data-state", "connected")
+
+
+# ---------------------------------------------------------------------------------
+# wagate serve --simulator
+
+
+def test_qr_appears_within_a_second_of_load(browser: Browser, server: Server) -> None:
+    """A fresh tenant's page shows a QR code, instructions and a countdown within 1 s of loading."""
+    tenant = tenant_name("fresh")
+    with new_context(browser) as context:
+        page = open_dashboard(context, server.url, tenant)  # returns after the load event
+        expect(page.get_by_test_id("qr-image")).to_be_visible(timeout=1_000)
+        expect(page.get_by_test_id("status-badge")).to_have_text("Waiting for scan")
+        expect(page.get_by_test_id("qr-countdown")).to_have_text(
+            re.compile(r"Expires in [0-9]:[0-5][0-9]")
+        )
+        expect(page.get_by_test_id("generate-button")).to_have_text("Refresh QR")
+        expect(page.get_by_test_id("generate-button")).to_be_enabled()
+        expect(page.get_by_test_id("logout-button")).to_be_disabled()
+        assert page.get_by_test_id("qr-image").evaluate("img => img.naturalWidth") > 0
+        shot(page, "01-waiting-for-scan-light-desktop")
+        no_page_errors(page)
+    with new_context(browser, scheme="dark", viewport=PHONE) as context:
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        shot(page, "02-waiting-for-scan-dark-phone")
+
+
+def test_scan_shows_account_and_a_reload_keeps_connected(browser: Browser, server: Server) -> None:
+    """After the simulated scan the QR goes and the account shows; a reload is Connected at once."""
+    tenant = tenant_name("scan")
+    with new_context(browser, viewport=PHONE) as context:
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        scan(page)
+        expect(page.get_by_test_id("qr-image")).to_be_hidden()
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")
+        expect(page.get_by_test_id("account-name")).to_have_text(tenant)
+        expect(page.get_by_test_id("account-phone")).to_have_text(simulated_phone_number(tenant))
+        expect(page.get_by_test_id("generate-button")).to_be_disabled()
+        expect(page.get_by_test_id("generate-button")).to_have_text("Generate QR")
+        expect(page.get_by_test_id("logout-button")).to_be_enabled()
+        shot(page, "03-connected-light-phone")
+
+        page.reload()
+        expect(page.get_by_test_id("status-badge")).to_have_attribute("data-state", "connected")
+        expect(page.get_by_test_id("account-phone")).to_have_text(simulated_phone_number(tenant))
+        expect(page.get_by_test_id("generate-button")).to_be_disabled()
+        # Since the reload the page showed only "loading" and "connected": no QR flash.
+        assert set(recorded(page, "states")) <= {"loading", "connected"}, recorded(page, "states")
+        assert [code for code in recorded(page, "codes") if code] == []
+        no_page_errors(page)
+    with new_context(browser, scheme="dark") as context:
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")
+        shot(page, "04-connected-dark-desktop")
+
+
+def test_messages_in_and_out_and_send_errors_inline(browser: Browser, server: Server) -> None:
+    """Incoming and sent messages are listed; a bad number is refused inline, next to the form."""
+    tenant = tenant_name("chat")
+    with new_context(browser) as context:
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        form = page.get_by_test_id("send-form")
+        expect(form.get_by_role("button")).to_be_disabled()  # not linked yet
+        scan(page)
+
+        incoming = page.get_by_test_id("sim-receive-form")
+        incoming.get_by_label("From").fill(CONTACT)
+        incoming.locator("textarea").fill("Halo, apakah pesanan saya sudah dikirim?")
+        incoming.get_by_role("button").click()
+        messages = page.get_by_test_id("messages")
+        expect(messages.locator("li")).to_have_count(1)
+        expect(messages).to_contain_text("apakah pesanan saya")
+
+        form.get_by_label("To").fill(CONTACT)
+        form.locator("textarea").fill("Sudah, kurir berangkat jam 2 siang.")
+        form.get_by_role("button").click()
+        expect(messages.locator("li")).to_have_count(2)
+        expect(messages.locator("li").first).to_have_attribute("data-direction", "out")
+        expect(messages.locator("li").first).to_contain_text("kurir berangkat")
+        expect(form.locator("textarea")).to_have_value("")
+
+        form.get_by_label("To").fill("12")
+        form.locator("textarea").fill("this cannot go out")
+        form.get_by_role("button").click()
+        error = form.get_by_role("alert")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("12")
+        expect(messages.locator("li")).to_have_count(2)
+        shot(page, "05-messages-and-inline-error-light-desktop")
+        no_page_errors(page)
+
+
+def test_logout_asks_first_then_unlinks(browser: Browser, server: Server) -> None:
+    """Logout asks for confirmation; Cancel keeps the account, confirming unlinks it."""
+    tenant = tenant_name("logout")
+    with new_context(browser) as context:
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        scan(page)
+
+        page.get_by_test_id("logout-button").click()
+        expect(page.get_by_role("dialog")).to_be_visible()
+        expect(page.get_by_role("dialog")).to_contain_text(simulated_phone_number(tenant))
+        shot(page, "06-logout-confirmation")
+        page.get_by_test_id("logout-cancel").click()
+        expect(page.get_by_role("dialog")).to_be_hidden()
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")
+
+        page.get_by_test_id("logout-button").click()
+        page.get_by_test_id("logout-confirm").click()
+        expect(page.get_by_test_id("status-badge")).to_have_text("Disconnected")
+        expect(page.get_by_test_id("status-detail")).to_have_text("Logged out")
+        expect(page.get_by_test_id("account-name")).to_be_hidden()
+        expect(page.get_by_test_id("logout-button")).to_be_disabled()
+        expect(page.get_by_test_id("generate-button")).to_be_enabled()
+        shot(page, "07-logged-out")
+
+        page.get_by_test_id("generate-button").click()
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        no_page_errors(page)
+
+
+def test_notice_when_the_server_goes_away_and_comes_back(browser: Browser, tmp_path: Path) -> None:
+    """A stopped server shows the notice; back on the same port it clears, the account linked."""
+    tenant = tenant_name("restart")
+    with (
+        running_server(tmp_path / "data") as server,
+        new_context(browser, scheme="dark", viewport=PHONE) as context,
+    ):
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        scan(page)
+        notice = page.get_by_test_id("connection-notice")
+        expect(notice).to_be_hidden()
+
+        server.stop()
+        expect(notice).to_be_visible()
+        expect(notice).to_have_attribute("data-state", "lost")
+        expect(page.get_by_test_id("generate-button")).to_be_disabled()
+        shot(page, "08-live-connection-lost-dark-phone")
+
+        server.start()  # the same port and data directory
+        expect(notice).not_to_have_attribute("data-state", "lost", timeout=20_000)
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")
+        expect(page.get_by_test_id("account-phone")).to_have_text(simulated_phone_number(tenant))
+        shot(page, "09-live-connection-restored-dark-phone")
+        expect(notice).to_be_hidden()
+        no_page_errors(page)
+
+
+def test_indonesian_words_from_the_browser_language(browser: Browser, server: Server) -> None:
+    """A browser set to Indonesian reads "Menunggu scan", then "Terhubung"."""
+    tenant = tenant_name("id")
+    with new_context(browser, scheme="dark", viewport=PHONE, locale="id-ID") as context:
+        page = open_dashboard(context, server.url, tenant)
+        expect(page.get_by_test_id("status-badge")).to_have_text("Menunggu scan")
+        expect(page.get_by_test_id("generate-button")).to_have_text("Perbarui QR")
+        expect(page.get_by_test_id("qr-countdown")).to_contain_text("Kedaluwarsa dalam")
+        shot(page, "10-indonesian-waiting-dark-phone")
+        scan(page)
+        expect(page.get_by_test_id("status-badge")).to_have_text("Terhubung")
+        expect(page.get_by_test_id("logout-button")).to_have_text("Keluar")
+        shot(page, "11-indonesian-connected-dark-phone")
+
+
+def test_lang_attribute_and_added_languages(browser: Browser, server: Server) -> None:
+    """The ``lang`` attribute overrides the browser's language, and a host app can add one."""
+    tenant = tenant_name("lang")
+    with new_context(browser, locale="en-US") as context:
+        page = open_dashboard(context, server.url, tenant)
+        badge = page.get_by_test_id("status-badge")
+        expect(badge).to_have_text("Waiting for scan")
+        page.evaluate("document.querySelector('wagate-connection').setAttribute('lang', 'id')")
+        expect(badge).to_have_text("Menunggu scan")
+        page.evaluate(
+            """() => customElements.get("wagate-connection")
+                 .addMessages("ms", { awaiting_scan: "Menunggu imbasan" })"""
+        )
+        page.evaluate("document.querySelector('wagate-connection').setAttribute('lang', 'ms-MY')")
+        expect(badge).to_have_text("Menunggu imbasan")
+        # Words the added table lacks come from English.
+        expect(page.get_by_test_id("refresh-button")).to_have_text("Refresh")
+
+
+def test_tenant_a_never_sees_tenant_b(browser: Browser, server: Server) -> None:
+    """Two tenants side by side: A's page never receives or shows B's QR, account or messages."""
+    a, b = tenant_name("a"), tenant_name("b")
+    secret_text = f"for B only {uuid.uuid4().hex}"
+    with new_context(browser) as context_a, new_context(browser) as context_b:
+        page_a = open_dashboard(context_a, server.url, a)
+        page_b = open_dashboard(context_b, server.url, b)
+        expect(page_a.get_by_test_id("qr-image")).to_be_visible()
+        expect(page_b.get_by_test_id("qr-image")).to_be_visible()
+        assert page_a.get_by_test_id("qr-image").get_attribute("data-code") != (
+            page_b.get_by_test_id("qr-image").get_attribute("data-code")
+        )
+        scan(page_b)
+        incoming = page_b.get_by_test_id("sim-receive-form")
+        incoming.locator("textarea").fill(secret_text)
+        incoming.get_by_role("button").click()
+        expect(page_b.get_by_test_id("messages")).to_contain_text(secret_text)
+
+        scan(page_a)
+        expect(page_a.get_by_test_id("account-phone")).to_have_text(simulated_phone_number(a))
+        page_a.reload()
+        expect(page_a.get_by_test_id("status-badge")).to_have_text("Connected")
+        expect(page_a.get_by_test_id("account-name")).to_have_text(a)
+        assert secret_text not in page_a.get_by_test_id("messages").inner_text()
+        events_a = recorded(page_a, "events")
+        assert events_a, "A's page received no live event"
+        assert {event["data"]["tenant"] for event in events_a} == {a}
+        assert simulated_phone_number(b) not in page_a.content()
+        assert {e["data"]["tenant"] for e in recorded(page_b, "events")} == {b}
+
+
+def test_signed_out_without_a_token(browser: Browser, server: Server) -> None:
+    """Without a token the page says how to sign in, and shows no gateway data."""
+    with new_context(browser) as context:
+        page = context.new_page()
+        page.goto(server.url)
+        expect(page.get_by_text("You are not signed in")).to_be_visible()
+        expect(page.get_by_test_id("status-badge")).to_be_hidden()
+        shot(page, "12-signed-out")
+
+
+# ---------------------------------------------------------------------------------
+# In process: short QR codes; Flask (SSE)
+
+
+class ShortQrPhones(Phones):
+    """Phones whose QR codes live two seconds, one code per login."""
+
+    def __call__(self, tenant: str) -> SimulatedDriver:
+        return SimulatedDriver(phone=self.phone(tenant), qr_timeouts=(2.0,))
+
+
+def test_qr_countdown_reaches_zero_and_a_new_code_replaces_it(browser: Browser) -> None:
+    """The countdown reaches zero, the code shows expired, and the page gets and shows a new one."""
+    tenant = tenant_name("expiry")
+    with serve_fastapi(ShortQrPhones()) as served, new_context(browser) as context:
+        set_cookie(context, served.url, tenant)
+        page = new_page(context)
+        page.goto(served.url)
+        image = page.get_by_test_id("qr-image")
+        countdown = page.get_by_test_id("qr-countdown")
+        expect(image).to_be_visible()
+        expect(countdown).to_have_text(re.compile(r"Expires in 0:0[12]"))
+        first = image.get_attribute("data-code")
+        assert first
+
+        # Hold the page's own request for a new code, to see the expired state first.
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:
+            held.append(route)
+
+        page.route("**/api/qr/generate", hold)
+        with page.expect_request("**/api/qr/generate"):
+            expect(countdown).to_have_attribute("data-remaining", "0")
+        expect(countdown).to_have_text("QR code expired")
+        expect(page.get_by_text("Getting a new code…")).to_be_visible()
+        expect(image).to_have_attribute("data-code", first)
+        shot(page, "13-qr-expired-renewing")
+
+        for route in held:
+            route.continue_()
+        page.unroute("**/api/qr/generate", hold)
+        expect(image).not_to_have_attribute("data-code", first)
+        expect(image).to_be_visible()
+        expect(countdown).to_have_text(re.compile(r"Expires in 0:0[12]"))
+        expect(page.get_by_text("Getting a new code…")).to_be_hidden()
+        expect(page.get_by_test_id("status-badge")).to_have_text("Waiting for scan")
+        # The countdown went down to zero before the new code restarted it.
+        remaining = recorded(page, "remaining")
+        assert "0" in remaining, remaining
+        assert "2" in remaining[remaining.index("0") :], remaining
+        no_page_errors(page)
+
+
+def test_flask_blueprint_falls_back_to_server_sent_events(browser: Browser) -> None:
+    """Under Flask (no Socket.IO) the page goes live over SSE: QR, scan, Connected."""
+    pytest.importorskip("flask")
+    from test_contract_support import serve_flask
+
+    tenant = tenant_name("flask")
+    with serve_flask(Phones()) as served, new_context(browser) as context:
+        set_cookie(context, served.url, tenant)
+        page = new_page(context)
+        page.goto(served.url)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        transport = page.evaluate("document.querySelector('wagate-connection').transport")
+        assert transport == "sse"
+        scan(page)
+        expect(page.get_by_test_id("account-phone")).to_have_text(
+            served.phones.phone(tenant).number
+        )
+        shot(page, "14-flask-sse-connected")
+        no_page_errors(page)
+        page.close()
