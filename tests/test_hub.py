@@ -96,9 +96,12 @@ async def test_raise_policy() -> None:
     for seq in range(1, 9):  # 8 events: the log trims at 2x its capacity
         hub.publish(sent("a", seq))
         assert fast.receive_nowait() is not None
+    for seq in range(9, 17):  # 8 more: another trim while the error is unread
+        hub.publish(sent("a", seq))
+        assert fast.receive_nowait() is not None
     with pytest.raises(SubscriberLagged) as info:
         drain(slow)
-    assert info.value.missed == 4 and info.value.last_seq == 0 and info.value.tenant == "a"
+    assert info.value.missed == 12 and info.value.last_seq == 0 and info.value.tenant == "a"
     assert fast.backlog == 0
 
 

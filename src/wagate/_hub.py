@@ -141,12 +141,14 @@ class Subscription:
         if self._overflow is Overflow.RAISE:
             if self._error is None:
                 self._error = SubscriberLagged(
-                    f"subscriber fell {len(missed)} events behind its buffer "
-                    f"of {self._log.capacity} and was closed",
+                    f"subscriber fell behind its buffer of {self._log.capacity} events "
+                    "and was closed",
                     missed=len(missed),
                     last_seq=missed[0].seq - 1,
                     tenant=missed[0].tenant,
                 )
+            else:  # it has not read the error yet and keeps losing events
+                self._error.missed += len(missed)
             return
         # One Gap per tenant, in the order the tenants' missed events began.
         spans: dict[str, list[int]] = {}
