@@ -323,6 +323,11 @@ def test_scan_shows_account_and_a_reload_keeps_connected(browser: Browser, serve
         expect(page.get_by_test_id("logout-button")).to_be_enabled()
         shot(page, "03-connected-light-phone")
 
+        with page.expect_response(re.compile(r"/status$")) as refreshed:
+            page.get_by_test_id("refresh-button").click()
+        assert refreshed.value.ok
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")
+
         page.reload()
         expect(page.get_by_test_id("status-badge")).to_have_attribute("data-state", "connected")
         expect(page.get_by_test_id("account-phone")).to_have_text(simulated_phone_number(tenant))
