@@ -26,15 +26,17 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._errors import WagateError
 from .._gateway import Gateway
+from .._validate import MAX_TEXT_LENGTH
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
@@ -114,20 +116,33 @@ class QrBody(PendingQr):
 class SendRequest(BaseModel):
     """A text message to send."""
 
-    to: str = Field(description="An international number (+628123456789) or a JID.")
-    text: str = Field(description="1 to 65,536 characters.", min_length=1, max_length=65536)
+    to: str = Field(
+        min_length=1,
+        description=(
+            "An international number (+628123456789; spaces, dots, dashes and brackets "
+            "allowed) or a JID (628123456789@s.whatsapp.net, 1203...@g.us)."
+        ),
+        examples=["+628123456789"],
+    )
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT_LENGTH,
+        description="1 to 65,536 characters, not only white space, no NUL character.",
+        examples=["Halo!"],
+    )
 
 
 class MessageSentBody(_Model):
     """The ``message:sent`` payload."""
 
     tenant: str
-    seq: int
-    id: str | None
-    to: str
-    message: str
+    seq: int = Field(description="The event's position in the tenant's stream.")
+    at: str = Field(description="When the event happened (ISO 8601, UTC).")
+    id: str | None = Field(description="WhatsApp's message id (null when the send failed).")
+    to: str = Field(description="The recipient JID.")
+    message: str = Field(description="The text sent.")
     success: bool
-    error: str | None
+    error: str | None = Field(description="Why WhatsApp refused the message, when it did.")
     timestamp: str
 
 
@@ -142,8 +157,8 @@ class SimulatedMessage(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    sender: str = Field(alias="from", description="The contact's number or JID.")
-    text: str
+    sender: str = Field(alias="from", min_length=1, description="The contact's number or JID.")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
 
 
 class SimulatedReceived(BaseModel):
@@ -158,18 +173,46 @@ class SimulatedReceived(BaseModel):
 
 _E = {"model": ErrorBody}
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {**_E, "description": "No token, or a bad or expired one."},
+    401: {**_E, "description": "No token, or a bad or expired one, or two that disagree."},
     403: {**_E, "description": "The token does not grant the chosen tenant."},
+    422: {
+        **_E,
+        "description": "The token grants several tenants and none was chosen; or bad input.",
+    },
+    503: {**_E, "description": "The gateway is shutting down."},
+}
+_BODY: dict[int | str, dict[str, Any]] = {
+    400: {**_E, "description": "The body is not valid JSON."},
+    413: {**_E, "description": "The body is larger than 1 MiB."},
+    415: {**_E, "description": "The body is not application/json."},
 }
 
+_TENANT_CHOICE: list[dict[str, Any]] = [
+    {
+        "name": "X-Wagate-Tenant",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "For a token granting several tenants: the one to act on.",
+    },
+    {
+        "name": "tenant",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Same as the X-Wagate-Tenant header.",
+    },
+]
 
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
+
+def _extra(body: type[BaseModel] | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"parameters": _TENANT_CHOICE}
+    if body is not None:
+        extra["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": body.model_json_schema()}},
         }
-    }
+    return extra
 
 
 def _send(reply: Reply) -> Response:
@@ -216,7 +259,30 @@ def router(
     """
     api = RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
-    routes = APIRouter()
+    # Declared for /openapi.json (clients and fuzzers learn how to authenticate); they
+    # never refuse a request themselves: RestApi authenticates, the same way on Flask.
+    schemes = [
+        Security(
+            HTTPBearer(
+                auto_error=False,
+                scheme_name="bearer",
+                bearerFormat="JWT",
+                description="A token granting the tenant(s): 'Authorization: Bearer <token>'.",
+            )
+        )
+    ]
+    if cookie_name:
+        schemes.append(
+            Security(
+                APIKeyCookie(
+                    name=cookie_name,
+                    auto_error=False,
+                    scheme_name="cookie",
+                    description="The same token in a cookie, for browsers.",
+                )
+            )
+        )
+    routes = APIRouter(dependencies=schemes)
 
     async def run(
         request: Request, action: Callable[[str, object], Awaitable[Reply]], *, body: bool
@@ -241,6 +307,7 @@ def router(
         "/status",
         response_model=StatusBody,
         responses=_AUTH,
+        openapi_extra=_extra(),
         summary="The session's status",
         tags=["wagate"],
     )
@@ -251,6 +318,7 @@ def router(
         "/api/qr",
         response_model=QrBody,
         responses={**_AUTH, 404: {**_E, "description": "No QR code is pending; says why."}},
+        openapi_extra=_extra(),
         summary="The pending QR code",
         tags=["wagate"],
     )
@@ -262,6 +330,7 @@ def router(
         status_code=202,
         response_model=StatusBody,
         responses={**_AUTH, 409: {**_E, "description": "Already connected; log out first."}},
+        openapi_extra=_extra(),
         summary="Start a login, or replace the pending QR code",
         tags=["wagate"],
     )
@@ -273,14 +342,12 @@ def router(
         response_model=MessageSentBody,
         responses={
             **_AUTH,
-            400: {**_E, "description": "The body is not valid JSON."},
+            **_BODY,
             409: {**_E, "description": "The session is not connected."},
-            413: {**_E, "description": "The body is too large."},
-            415: {**_E, "description": "The body is not application/json."},
-            422: {**_E, "description": "A bad recipient or text."},
+            422: {**_E, "description": "A bad recipient, text or body."},
             502: {"model": SendFailedBody, "description": "WhatsApp refused the message."},
         },
-        openapi_extra=_json_body(SendRequest),
+        openapi_extra=_extra(SendRequest),
         summary="Send a text message",
         tags=["wagate"],
     )
@@ -291,6 +358,7 @@ def router(
         "/api/logout",
         response_model=StatusBody,
         responses={**_AUTH, 409: {**_E, "description": "No account is linked."}},
+        openapi_extra=_extra(),
         summary="Unlink the account",
         tags=["wagate"],
     )
@@ -302,9 +370,15 @@ def router(
         response_class=Response,
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
-            400: {**_E, "description": "A malformed Last-Event-ID."},
-            **_AUTH,
+            400: {
+                **_E,
+                "description": "A malformed Last-Event-ID; or several tenants and none chosen.",
+            },
+            401: _AUTH[401],
+            403: _AUTH[403],
+            503: _AUTH[503],
         },
+        openapi_extra={"parameters": _TENANT_CHOICE[1:]},
         summary="The tenant's events as Server-Sent Events",
         tags=["wagate"],
     )
@@ -324,7 +398,12 @@ def router(
         @routes.post(
             "/api/simulator/scan",
             response_model=StatusBody,
-            responses={**_AUTH, 404: {**_E, "description": "No QR code is pending."}},
+            responses={
+                **_AUTH,
+                404: {**_E, "description": "No QR code is pending."},
+                409: {**_E, "description": "This tenant's phone is not simulated."},
+            },
+            openapi_extra=_extra(),
             summary="The simulated phone scans the pending QR code",
             tags=["simulator"],
         )
@@ -336,10 +415,11 @@ def router(
             response_model=SimulatedReceived,
             responses={
                 **_AUTH,
+                **_BODY,
                 409: {**_E, "description": "No account is linked."},
-                422: {**_E, "description": "A bad sender or text."},
+                422: {**_E, "description": "A bad sender, text or body."},
             },
-            openapi_extra=_json_body(SimulatedMessage),
+            openapi_extra=_extra(SimulatedMessage),
             summary="A contact writes to the simulated account",
             tags=["simulator"],
         )
