@@ -24,7 +24,9 @@ Example:
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -212,24 +214,24 @@ def install_error_handlers(app: Flask) -> None:
 class SocketIOServer:
     """A running Socket.IO server beside Flask; :meth:`close` stops it."""
 
-    def __init__(self, gateway: SyncGateway, server: Any, adapter: Any) -> None:
+    def __init__(
+        self, gateway: SyncGateway, server: Any, adapter: Any, sock: socket.socket
+    ) -> None:
         self._gateway = gateway
         self._server = server
+        self._socket = sock
+        self._stopped: Future[None] | None = None
         self.adapter = adapter
         """The :class:`~wagate.adapters.socketio.SocketIOAdapter` it serves."""
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (useful with ``port=0``)."""
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        return int(sockets[0].getsockname()[1])
+        self.port: int = sock.getsockname()[1]
+        """The port it listens on (the one the OS chose, with ``port=0``)."""
 
     def close(self) -> None:
-        """Stop the server and wait until it has stopped."""
+        """Stop the server and wait until it has stopped (safe twice)."""
         self._server.should_exit = True
-        self._gateway.portal.call(self._stopped.wait)
-
-    _stopped: Any
+        if self._stopped is not None:
+            self._stopped.result()
+        self._socket.close()
 
 
 def serve_socketio(
@@ -240,8 +242,20 @@ def serve_socketio(
     port: int = 0,
     cors_allowed_origins: str | list[str] | None = None,
     cookie_name: str | None = DEFAULT_COOKIE,
+    startup_timeout: float = 30.0,
 ) -> SocketIOServer:
     """Serve Socket.IO for a Flask app's gateway, beside Flask, on its own port.
+
+    The server (uvicorn) runs on the gateway's own event loop, so it shares the
+    gateway's hub; it is listening when this returns.
+
+    Example:
+        ```python
+        sockets = serve_socketio(gateway, authenticator, cors_allowed_origins=[flask_origin])
+        print(sockets.port)  # give it to the browser
+        ...
+        sockets.close()
+        ```
 
     Args:
         gateway: The started :class:`~wagate.SyncGateway` the blueprint uses.
@@ -250,6 +264,10 @@ def serve_socketio(
         port: The port (0: one the OS picks; read it from ``.port``).
         cors_allowed_origins: The Flask site's origin(s), so browsers may connect.
         cookie_name: The cookie browsers send their token in.
+        startup_timeout: Seconds to wait for the server to start.
+
+    Raises:
+        OSError: the address cannot be listened on (e.g. the port is taken).
     """
     import anyio  # noqa: PLC0415
     import uvicorn  # noqa: PLC0415
@@ -262,29 +280,29 @@ def serve_socketio(
         cookie_name=cookie_name,
         cors_allowed_origins=cors_allowed_origins,
     )
-    config = uvicorn.Config(
-        adapter.asgi_app(), host=host, port=port, log_level="warning", lifespan="on"
-    )
+    # Bound here, in the caller's thread: a taken port is an OSError for the caller,
+    # not an exit of a server task inside the gateway's loop.
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    config = uvicorn.Config(adapter.asgi_app(), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    handle = SocketIOServer(gateway, server, adapter)
+    handle = SocketIOServer(gateway, server, adapter, sock)
+    handle._stopped = gateway.portal.start_task_soon(server.serve, [sock])
 
-    async def start() -> anyio.Event:
-        started = anyio.Event()
-        stopped = anyio.Event()
+    async def wait_started() -> None:
+        with anyio.fail_after(startup_timeout):
+            # uvicorn has no started event to wait on, only the flag.
+            while not server.started:
+                if handle._stopped is not None and handle._stopped.done():
+                    raise RuntimeError(
+                        f"the Socket.IO server on {host}:{handle.port} stopped while starting"
+                    )
+                await anyio.sleep(0.01)
 
-        async def run() -> None:
-            try:
-                await server.serve()
-            finally:
-                stopped.set()
-
-        gateway.portal.start_task_soon(run)
-        while not server.started and not stopped.is_set():  # noqa: ASYNC110 - uvicorn has no started event
-            await anyio.sleep(0.01)
-        if not server.started:
-            raise RuntimeError(f"the Socket.IO server could not listen on {host}:{port}")
-        started.set()
-        return stopped
-
-    handle._stopped = gateway.portal.call(start)
+    try:
+        gateway.portal.call(wait_started)
+    except BaseException:
+        server.should_exit = True
+        sock.close()
+        raise
     return handle
