@@ -24,9 +24,14 @@ from ._errors import (
     InvalidRecipient,
     InvalidTenant,
     InvalidText,
+    LeaseLost,
+    NoOwner,
     NoPendingQr,
     NotConnected,
     NotLinked,
+    NotOwner,
+    OwnershipError,
+    OwnerTimeout,
     PairingFailed,
     ScanRejected,
     SessionClosed,
@@ -55,8 +60,8 @@ from ._events import (
     status_payload,
     to_wire,
 )
-from ._gateway import DriverFactory, Gateway
-from ._hub import Hub, Overflow, Subscription
+from ._gateway import CommandHandler, DriverFactory, Gateway, Ownership
+from ._hub import Backplane, Hub, Overflow, Subscription
 from ._session import Backoff, Callback, CallbackSubscription, Session
 from ._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
 from ._sync import SyncGateway, SyncSession, SyncSubscription
@@ -68,8 +73,10 @@ __all__ = [
     "Account",
     "AlreadyConnected",
     "Backoff",
+    "Backplane",
     "Callback",
     "CallbackSubscription",
+    "CommandHandler",
     "Connected",
     "Connecting",
     "DisconnectReason",
@@ -85,13 +92,19 @@ __all__ = [
     "InvalidRecipient",
     "InvalidTenant",
     "InvalidText",
+    "LeaseLost",
     "MemoryStore",
     "MessageReceived",
     "MessageSent",
+    "NoOwner",
     "NoPendingQr",
     "NotConnected",
     "NotLinked",
+    "NotOwner",
     "Overflow",
+    "OwnerTimeout",
+    "Ownership",
+    "OwnershipError",
     "PairingCode",
     "PairingFailed",
     "QrGenerated",

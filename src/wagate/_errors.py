@@ -18,8 +18,13 @@ Every error wagate raises on purpose derives from :class:`WagateError`::
      ├── ScanRejected                           the (simulated) phone refused a code
      ├── DriverError                            the WhatsApp engine failed
      │    └── PairingFailed
-     └── StoreError                             the session store failed
-          └── StoreLocked
+     ├── StoreError                             the session store failed
+     │    ├── StoreLocked
+     │    └── LeaseLost (also OwnershipError)   a write after this process lost the tenant
+     └── OwnershipError                         which process holds a tenant (clusters)
+          ├── NotOwner                          another process holds the tenant
+          ├── NoOwner                           no process can be reached for the tenant
+          └── OwnerTimeout                      the owner did not answer in time
 
 Each error has a stable machine-readable :attr:`WagateError.code` (used by the
 REST and Socket.IO adapters as ``{"error": {"code", "message"}}``), a message
@@ -36,9 +41,14 @@ __all__ = [
     "InvalidRecipient",
     "InvalidTenant",
     "InvalidText",
+    "LeaseLost",
+    "NoOwner",
     "NoPendingQr",
     "NotConnected",
     "NotLinked",
+    "NotOwner",
+    "OwnerTimeout",
+    "OwnershipError",
     "PairingFailed",
     "ScanRejected",
     "SessionClosed",
@@ -196,3 +206,45 @@ class StoreLocked(StoreError):
     """Another process already has this session store open."""
 
     code = "store_locked"
+
+
+class OwnershipError(WagateError):
+    """In a cluster, no process could act for a tenant as asked (see :mod:`wagate.cluster`)."""
+
+    code = "ownership_error"
+    status_code = 503
+
+
+class NotOwner(OwnershipError):
+    """Another process holds the tenant: send commands through the gateway, which routes them.
+
+    Attributes:
+        owner: The cluster member that holds the tenant, when known.
+    """
+
+    code = "not_owner"
+
+    def __init__(
+        self, message: str, *, tenant: str | None = None, owner: str | None = None
+    ) -> None:
+        super().__init__(message, tenant=tenant)
+        self.owner = owner
+
+
+class NoOwner(OwnershipError):
+    """No process can be reached for the tenant now (its owner stopped and none took over yet)."""
+
+    code = "no_owner"
+
+
+class OwnerTimeout(OwnershipError):
+    """The process holding the tenant did not answer a command in time."""
+
+    code = "owner_timeout"
+    status_code = 504
+
+
+class LeaseLost(OwnershipError, StoreError):
+    """A write (or event) for a tenant whose lease this process lost was refused."""
+
+    code = "lease_lost"

@@ -1,17 +1,35 @@
-"""Many tenants in one process: tenant id -> Session, restored on start, closed together."""
+"""Many tenants in one process: tenant id -> Session, restored on start, closed together.
+
+With an :class:`Ownership` (a cluster, see :mod:`wagate.cluster`) several gateway
+processes act as one: each runs the sessions of the tenants it holds, and the
+tenant commands (:meth:`Gateway.send_text`, :meth:`Gateway.status`...) reach the
+process that holds the tenant, wherever they are called.
+"""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 
 from ._driver import Driver
-from ._errors import SessionClosed
+from ._errors import InvalidInput, SessionClosed
+from ._events import (
+    Connected,
+    Connecting,
+    Disconnected,
+    Event,
+    MessageSent,
+    PairingCode,
+    QrGenerated,
+    State,
+    Status,
+)
 from ._hub import Hub, Overflow, Subscription
 from ._session import (
     Backoff,
@@ -22,19 +40,120 @@ from ._session import (
     start_callback,
 )
 from ._store import MemoryStore, SessionStore
-from ._validate import validate_tenant
+from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from typing_extensions import Self
 
-__all__ = ["DriverFactory", "Gateway"]
+__all__ = ["CommandHandler", "DriverFactory", "Gateway", "Ownership"]
 
 log = logging.getLogger("wagate")
 
 DriverFactory = Callable[[str], Driver]
 """Makes the driver for a tenant: ``factory(tenant) -> Driver``."""
+
+CommandHandler = Callable[[Session, Mapping[str, Any]], Awaitable[Any]]
+"""Runs a named command on a tenant's session: ``await handler(session, args)``.
+
+In a cluster the arguments and the result cross processes: give JSON values, and
+return ``None``, a JSON object, an :class:`~wagate.Event` or a :class:`~wagate.Status`.
+"""
+
+
+async def _status(session: Session, args: Mapping[str, Any]) -> Status:
+    return session.status
+
+
+async def _send_text(session: Session, args: Mapping[str, Any]) -> MessageSent:
+    return await session.send_text(args["to"], args["text"])
+
+
+async def _restart(session: Session, args: Mapping[str, Any]) -> None:
+    await session.restart()
+
+
+async def _logout(session: Session, args: Mapping[str, Any]) -> None:
+    await session.logout()
+
+
+async def _request_pairing_code(session: Session, args: Mapping[str, Any]) -> PairingCode:
+    return await session.request_pairing_code(args["phone"])
+
+
+async def _connect(session: Session, args: Mapping[str, Any]) -> None:
+    await session.connect()
+
+
+_COMMANDS: dict[str, CommandHandler] = {
+    "connect": _connect,
+    "logout": _logout,
+    "request_pairing_code": _request_pairing_code,
+    "restart": _restart,
+    "send_text": _send_text,
+    "status": _status,
+}
+
+
+def _status_from(tenant: str, current: tuple[Event, ...]) -> Status:
+    """A tenant's status as its last published state event tells it (no session here)."""
+    event = current[0] if current else None
+    if isinstance(event, Connected):
+        return Status(tenant=tenant, state=State.CONNECTED, account=event.account, since=event.at)
+    if isinstance(event, QrGenerated):
+        return Status(tenant=tenant, state=State.AWAITING_SCAN, qr=event, since=event.at)
+    if isinstance(event, Connecting):
+        return Status(tenant=tenant, state=State.CONNECTING, since=event.at)
+    if isinstance(event, Disconnected):
+        return Status(
+            tenant=tenant,
+            state=State.DISCONNECTED,
+            reason=event.reason,
+            will_retry=event.will_retry,
+            retry_in=event.retry_in,
+            since=event.at,
+        )
+    return Status(tenant=tenant, state=State.DISCONNECTED)
+
+
+class Ownership(abc.ABC):
+    """Which process runs which tenant: the seam a cluster plugs into (:mod:`wagate.cluster`).
+
+    A gateway given one publishes on its :attr:`hub` (whose backplane carries the
+    events to every process), keeps sessions in its :attr:`store`, runs a tenant's
+    session only after :meth:`claim` and sends tenant commands through :meth:`call`.
+    """
+
+    hub: Hub
+    """The hub every session of the gateway publishes on (with the cluster's backplane)."""
+    store: SessionStore
+    """The store the gateway opens; sessions write through :meth:`claim`'s views of it."""
+
+    @abc.abstractmethod
+    async def start(self, gateway: Gateway) -> None:
+        """Join, and start the sessions of this process's share of the tenants."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Close this process's sessions and hand their tenants over; then leave."""
+
+    @abc.abstractmethod
+    async def claim(self, tenant: str) -> SessionStore:
+        """Hold ``tenant`` in this process; return the store its session must write through.
+
+        Raises:
+            NotOwner: another live process holds the tenant.
+        """
+
+    @abc.abstractmethod
+    async def call(self, tenant: str, command: str, args: Mapping[str, Any]) -> Any:
+        """Run ``command`` on ``tenant``'s session in whichever process holds it.
+
+        Raises:
+            NoOwner: no process can be reached for the tenant now.
+            OwnerTimeout: the owner did not answer in time.
+        """
 
 
 class Gateway:
@@ -58,6 +177,9 @@ class Gateway:
         backoff: The reconnect policy of every session.
         hub: The hub to publish on (default: a new in-memory one).
         restore: Reconnect linked tenants on start.
+        cluster: Share the tenants with other processes (a
+            :class:`wagate.cluster.Cluster`); its store and hub are used, and it
+            decides which tenants this process restores.
     """
 
     def __init__(
@@ -69,7 +191,18 @@ class Gateway:
         hub: Hub | None = None,
         restore: bool = True,
         close_timeout: float = 5.0,
+        cluster: Ownership | None = None,
     ) -> None:
+        if cluster is not None:
+            if store is not None or hub is not None:
+                raise InvalidInput(
+                    "a gateway in a cluster uses the cluster's store and hub: "
+                    "pass cluster= without store= or hub="
+                )
+            store, hub = cluster.store, cluster.hub
+        self.cluster = cluster
+        self.commands: dict[str, CommandHandler] = dict(_COMMANDS)
+        """The commands :meth:`command` runs, by name; add your own (the same in every process)."""
         self.driver_factory = driver_factory
         self.store = store if store is not None else MemoryStore()
         self.backoff = backoff
@@ -97,9 +230,12 @@ class Gateway:
             await stack.aclose()
             raise
         self._stack = stack
-        if self.restore:
+        if self.restore or self.cluster is not None:
             try:
-                await self._restore()
+                if self.cluster is not None:
+                    await self.cluster.start(self)
+                else:
+                    await self._restore()
             except BaseException:
                 await self.__aexit__(None, None, None)
                 raise
@@ -134,6 +270,8 @@ class Gateway:
             return
         self._closing = True
         try:
+            if self.cluster is not None:
+                await self.cluster.stop()
             async with anyio.create_task_group() as tg:
                 for session in list(self._sessions.values()):
                     tg.start_soon(session.aclose)
@@ -169,10 +307,11 @@ class Gateway:
             await pending.wait()
         started = self._starting[tenant] = anyio.Event()
         try:
+            store = self.store if self.cluster is None else await self.cluster.claim(tenant)
             session = Session(
                 tenant,
                 self.driver_factory(tenant),
-                store=self.store,
+                store=store,
                 backoff=self.backoff,
                 hub=self.hub,
                 close_timeout=self.close_timeout,
@@ -206,20 +345,104 @@ class Gateway:
         """The tenants that have a session now, sorted."""
         return sorted(t for t, s in self._sessions.items() if not s.closed)
 
+    def known_status(self, tenant: str) -> Status:
+        """``tenant``'s status as this process knows it, at once.
+
+        Its session's status when this process runs it; in a cluster, else, the
+        state its owner last published; else ``disconnected``.
+        """
+        session = self.get(tenant)
+        if session is not None:
+            return session.status
+        if self.cluster is not None:
+            return _status_from(tenant, self.hub.current(tenant))
+        return Status(tenant=tenant, state=State.DISCONNECTED)
+
+    # ------------------------------------------------------------------ commands
+    async def command(self, tenant: str, name: str, args: Mapping[str, Any] | None = None) -> Any:
+        """Run the command ``name`` on ``tenant``'s session, wherever the session runs.
+
+        Without a cluster the session is this process's (created if needed); in a
+        cluster the command goes to the process that holds the tenant and its
+        result (or error) comes back.
+
+        Raises:
+            InvalidInput: no command of that name.
+            NoOwner: (cluster) no process can be reached for the tenant now.
+            OwnerTimeout: (cluster) the owner did not answer in time.
+        """
+        validate_tenant(tenant)
+        self._check_open()
+        if name not in self.commands:
+            raise InvalidInput(f"there is no command {name!r}", tenant=tenant)
+        arguments = dict(args or {})
+        if self.cluster is not None:
+            return await self.cluster.call(tenant, name, arguments)
+        return await self.execute(tenant, name, arguments)
+
+    async def execute(self, tenant: str, name: str, args: Mapping[str, Any]) -> Any:
+        """Run a command on this process's session of ``tenant`` (what the owner runs).
+
+        Raises:
+            InvalidInput: no command of that name.
+            NotOwner: (cluster) another process holds the tenant.
+        """
+        handler = self.commands.get(name)
+        if handler is None:
+            raise InvalidInput(f"there is no command {name!r}", tenant=tenant)
+        session = await self.session(tenant)
+        return await handler(session, args)
+
+    async def status(self, tenant: str) -> Status:
+        """``tenant``'s status, from the process that runs its session.
+
+        Creates the (unconnected) session if the tenant has none yet.
+        """
+        result: Status = await self.command(tenant, "status")
+        return result
+
+    async def send_text(self, tenant: str, to: str, text: str) -> MessageSent:
+        """Send a text from ``tenant``'s account; see :meth:`Session.send_text`."""
+        normalize_recipient(to)
+        validate_text(text)
+        result: MessageSent = await self.command(tenant, "send_text", {"to": to, "text": text})
+        return result
+
+    async def restart(self, tenant: str) -> None:
+        """Start a new login of ``tenant``; see :meth:`Session.restart`."""
+        await self.command(tenant, "restart")
+
+    async def logout(self, tenant: str) -> None:
+        """Unlink ``tenant``'s account; see :meth:`Session.logout`."""
+        await self.command(tenant, "logout")
+
+    async def request_pairing_code(self, tenant: str, phone: str) -> PairingCode:
+        """Ask for a pairing code for ``tenant``; see :meth:`Session.request_pairing_code`."""
+        normalize_phone(phone)
+        result: PairingCode = await self.command(tenant, "request_pairing_code", {"phone": phone})
+        return result
+
     # ------------------------------------------------------------------ subscribing
     def events(
-        self, tenant: str | None = None, *, overflow: Overflow = Overflow.RAISE
+        self,
+        tenant: str | None = None,
+        *,
+        overflow: Overflow = Overflow.RAISE,
+        local: bool = False,
     ) -> Subscription:
         """Iterate over one tenant's events, or every tenant's with ``None``.
 
         Each stream starts with the current state of its tenant(s).  A tenant
         subscription outlives the tenant's session: it sees the next session of
-        that tenant too.
+        that tenant too.  In a cluster it carries the events of every process;
+        ``local=True`` keeps only those of this process's own sessions (what must
+        be done once per event cluster-wide, such as posting a webhook).
         """
         if tenant is not None:
             validate_tenant(tenant)
         self._check_open()
-        return self.hub.subscribe(tenant, overflow=overflow)
+        hub = self.hub.local if local else self.hub
+        return hub.subscribe(tenant, overflow=overflow)
 
     def subscribe(
         self,

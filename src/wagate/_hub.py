@@ -13,11 +13,20 @@ silently, and a slow subscriber never blocks the publisher or the others.
 Every new subscriber first receives the tenant's current state (the last
 ``Connecting``/``QrGenerated``/``Connected``/``Disconnected``, and a pending
 ``PairingCode``), so a page that opens late or reloads shows the truth at once.
+
+**Several processes.**  A hub given a :class:`Backplane` hands each event of its
+own sessions to it, and the backplane brings the other processes' events in
+through :meth:`Hub.deliver`; so subscribers see every tenant's events whichever
+process runs the session.  :attr:`Hub.local` keeps the events of this process's
+own sessions only, for what must happen once per event cluster-wide (webhooks,
+python-socketio's Redis manager).  :mod:`wagate.cluster` has the Redis backplane.
 """
 
 from __future__ import annotations
 
+import abc
 import enum
+import logging
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -34,7 +43,9 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["Hub", "Overflow", "Subscription"]
+__all__ = ["Backplane", "Hub", "Overflow", "Subscription"]
+
+log = logging.getLogger("wagate")
 
 
 class Overflow(str, enum.Enum):
@@ -118,6 +129,7 @@ class Subscription:
         "_overflow",
         "_pending",
         "_since_checkpoint",
+        "floor",
         "position",
     )
 
@@ -129,6 +141,8 @@ class Subscription:
         self._closed = False
         self._end: int | None = None
         self._since_checkpoint = 0
+        # Events of seq <= floor are skipped: a resume already replayed them.
+        self.floor = 0
         self.position = log.head
         log.subscribers.add(self)
 
@@ -181,6 +195,10 @@ class Subscription:
             if self.position < log.head:
                 event = log.entries[self.position - log.base]
                 self.position += 1
+                if self.floor:
+                    if event.seq <= self.floor:
+                        continue
+                    self.floor = 0
                 # A consumer that never has to wait must still let others run and
                 # see cancellation now and then.
                 self._since_checkpoint += 1
@@ -203,13 +221,18 @@ class Subscription:
             self._unsubscribe()
             raise self._error
         log = self._log
-        if self._closed or self.position >= log.head:
-            return None
-        if self._end is not None and self.position >= self._end:
-            return None
-        event = log.entries[self.position - log.base]
-        self.position += 1
-        return event
+        while True:
+            if self._closed or self.position >= log.head:
+                return None
+            if self._end is not None and self.position >= self._end:
+                return None
+            event = log.entries[self.position - log.base]
+            self.position += 1
+            if self.floor:
+                if event.seq <= self.floor:
+                    continue
+                self.floor = 0
+            return event
 
     @property
     def closed(self) -> bool:
@@ -257,6 +280,32 @@ class Subscription:
         self._log.subscribers.discard(self)
 
 
+class Backplane(abc.ABC):
+    """Carries a hub's events to the hubs of other processes: the seam a cluster plugs into.
+
+    The hub calls :meth:`publish` with each event of a session of this process;
+    the backplane delivers the other processes' events with :meth:`Hub.deliver`
+    and keeps a replay log that every process reads (:meth:`history`).
+    :class:`wagate.cluster.Cluster` has the Redis one.
+    """
+
+    @abc.abstractmethod
+    def publish(self, event: Event) -> bool:
+        """Send an event of this process's session to every process, in seq order per tenant.
+
+        Never blocks.  Returns ``False`` when this process may no longer emit for
+        the tenant (it lost the tenant's lease): the event is then dropped, here too.
+        """
+
+    @abc.abstractmethod
+    async def history(self, tenant: str, after_seq: int) -> list[Event] | None:
+        """The tenant's events after ``after_seq`` from the shared replay log, oldest first.
+
+        The list starts with a :class:`~wagate.Gap` when some of them are lost; it is
+        ``None`` when the log holds nothing as new as ``after_seq``.
+        """
+
+
 class Hub:
     """Fan-out of every tenant's events to subscribers, with a replay log.
 
@@ -265,6 +314,7 @@ class Hub:
             subscriber may fall behind before it lags.
         all_buffer: The same for subscribers of every tenant.
         replay_age: How old an event may be and still be replayed on resume.
+        backplane: Carries events to and from other processes (a cluster's).
     """
 
     def __init__(
@@ -273,6 +323,7 @@ class Hub:
         buffer: int = 1024,
         all_buffer: int = 8192,
         replay_age: timedelta = timedelta(hours=1),
+        backplane: Backplane | None = None,
     ) -> None:
         if buffer < 1 or all_buffer < 1:
             raise ValueError("buffer sizes must be at least 1")
@@ -282,6 +333,14 @@ class Hub:
         self._current: dict[str, tuple[Event, ...]] = {}
         self.replay_age = replay_age
         self._closed = False
+        self.backplane = backplane
+        self._delivered: dict[str, int] = {}
+        self.local: Hub = (
+            self
+            if backplane is None
+            else Hub(buffer=buffer, all_buffer=all_buffer, replay_age=replay_age)
+        )
+        """The events of this process's own sessions only (the hub itself without a backplane)."""
 
     def _log(self, tenant: str) -> _Log:
         log = self._logs.get(tenant)
@@ -296,7 +355,25 @@ class Hub:
         """
         if self._closed:
             raise SessionClosed("the hub is closed", tenant=event.tenant)
+        if self.backplane is not None:
+            if not self.backplane.publish(event):
+                return
+            self.local.publish(event)
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> None:
+        """Deliver ``event`` to this process's subscribers (the backplane's way in).
+
+        With a backplane, an event of a tenant at or below the newest seq already
+        delivered is a copy and is dropped.  Does nothing once the hub is closed.
+        """
+        if self._closed:
+            return
         tenant = event.tenant
+        if self.backplane is not None:
+            if event.seq <= self._delivered.get(tenant, 0):
+                return
+            self._delivered[tenant] = event.seq
         if isinstance(event, STATE_EVENTS):
             self._current[tenant] = (event,)
         elif isinstance(event, PairingCode):
@@ -309,6 +386,16 @@ class Hub:
     def current(self, tenant: str) -> tuple[Event, ...]:
         """The events that describe ``tenant``'s current state (empty if none yet)."""
         return self._current.get(tenant, ())
+
+    def restore_current(self, tenant: str, events: tuple[Event, ...]) -> None:
+        """Take ``events`` as ``tenant``'s current state unless this hub knows a newer one.
+
+        A cluster's new process learns the state other processes published before it
+        started this way.
+        """
+        known = self._current.get(tenant)
+        if events and (not known or known[0].seq < events[0].seq):
+            self._current[tenant] = events
 
     def subscribe(
         self,
@@ -363,6 +450,55 @@ class Hub:
             return [gap, *kept]
         return kept
 
+    def resume_nowait(
+        self, tenant: str, after_seq: int, *, overflow: Overflow = Overflow.GAP
+    ) -> tuple[list[Event], Subscription] | None:
+        """Replay ``tenant``'s events after ``after_seq`` from this hub, then carry live ones.
+
+        Returns the replayed events (a :class:`Gap` first when some are lost) and a
+        subscription to what follows, with nothing lost or repeated between them;
+        ``None`` when this hub has no event as new as ``after_seq`` (start afresh).
+        """
+        newest = self.last_seq(tenant)
+        if newest is None or after_seq > newest:
+            return None
+        replayed = self.replay(tenant, after_seq)
+        return replayed, self.subscribe(tenant, overflow=overflow, initial=False)
+
+    async def resume(
+        self, tenant: str, after_seq: int, *, overflow: Overflow = Overflow.GAP
+    ) -> tuple[list[Event], Subscription] | None:
+        """:meth:`resume_nowait`, reading the backplane's shared replay log when there is one.
+
+        So a client resumes on any process of a cluster, whichever process it was
+        connected to before.  If the shared log cannot be read, this hub's is used.
+        """
+        if self.backplane is None:
+            return self.resume_nowait(tenant, after_seq, overflow=overflow)
+        subscription = self.subscribe(tenant, overflow=overflow, initial=False)
+        try:
+            shared = await self.backplane.history(tenant, after_seq)
+        except Exception as exc:  # noqa: BLE001 - the local log is the fallback
+            log.warning("tenant %r: the shared replay log is unavailable (%s)", tenant, exc)
+            shared = None
+        except BaseException:
+            subscription.close()
+            raise
+        if shared is None:
+            newest = self.last_seq(tenant)
+            if newest is None or after_seq > newest:
+                subscription.close()
+                return None
+            replayed = self.replay(tenant, after_seq)
+        else:
+            # This hub may hold newer events than the shared log (its own, not yet sent).
+            newest_shared = shared[-1].seq if shared else after_seq
+            tail = self.replay(tenant, max(after_seq, newest_shared))
+            replayed = [*shared, *(e for e in tail if not isinstance(e, Gap))]
+        if replayed:
+            subscription.floor = replayed[-1].seq
+        return replayed, subscription
+
     def subscribers(self, tenant: str | None = None) -> int:
         """How many subscribers read ``tenant`` (or every tenant, with ``None``)."""
         log = self._all if tenant is None else self._logs.get(tenant)
@@ -375,6 +511,8 @@ class Hub:
     def close(self) -> None:
         """End every subscription once it has read what was published."""
         self._closed = True
-        for log in (*self._logs.values(), self._all):
-            for subscriber in list(log.subscribers):
+        for events in (*self._logs.values(), self._all):
+            for subscriber in list(events.subscribers):
                 subscriber.finish()
+        if self.local is not self:
+            self.local.close()

@@ -16,8 +16,6 @@ from datetime import datetime
 
 from .._events import (
     PairingCode,
-    State,
-    Status,
     WireMessage,
     WireNaming,
     status_message,
@@ -34,10 +32,11 @@ def current_messages(
 ) -> list[WireMessage]:
     """The messages that tell a client that just connected where ``tenant`` stands.
 
-    Always a ``connection:status`` (``disconnected`` for a tenant without a session
-    in this process), then the pending ``qr:generated`` and ``pairing:code``, if
-    any, with ``expiresIn`` counted from ``now``.  They describe the state after
-    every event published so far; live events follow them.
+    Always a ``connection:status`` (:meth:`~wagate.Gateway.known_status`: in a
+    cluster, the state the tenant's owner last published; ``disconnected`` for a
+    tenant this process knows nothing of), then the pending ``qr:generated`` and
+    ``pairing:code``, if any, with ``expiresIn`` counted from ``now``.  They
+    describe the state after every event published so far; live events follow them.
 
     Args:
         gateway: The gateway holding the tenant's session.
@@ -46,10 +45,7 @@ def current_messages(
         now: The moment to count QR expiry from (default: the current time).
     """
     now = now or utcnow()
-    session = gateway.get(tenant)
-    status = (
-        session.status if session is not None else Status(tenant=tenant, state=State.DISCONNECTED)
-    )
+    status = gateway.known_status(tenant)
     messages = [status_message(status, naming=naming, now=now)]
     if status.qr is not None:
         messages.extend(to_wire(status.qr, naming=naming, now=now))

@@ -544,6 +544,11 @@ class WebhookDispatcher:
     ``(tenant, seq)`` as the delivery's identity (a delivery may repeat after a
     timeout whose request did arrive).
 
+    In a cluster (:mod:`wagate.cluster`) run one dispatcher with the same
+    endpoints in every process: each posts only the events of its own sessions
+    (:attr:`wagate.Hub.local`), so an event is posted once cluster-wide, by the
+    process that holds its tenant.
+
     The host owns the dispatcher: use it as an async context manager inside the
     gateway's (with a :class:`~wagate.SyncGateway`, enter it through
     ``sync_gateway.portal.wrap_async_context_manager``).  On exit each endpoint
@@ -742,10 +747,12 @@ class WebhookDispatcher:
 
     def _start(self, endpoint: WebhookEndpoint) -> None:
         tg = self._check_open()
+        # In a cluster every process's hub has every event; each is posted once, by
+        # the process whose session produced it (the hub's local events).
         if isinstance(self.source, Gateway):
-            subscription = self.source.events(endpoint.tenant, overflow=Overflow.GAP)
+            subscription = self.source.events(endpoint.tenant, overflow=Overflow.GAP, local=True)
         else:
-            subscription = self.source.subscribe(endpoint.tenant, overflow=Overflow.GAP)
+            subscription = self.source.local.subscribe(endpoint.tenant, overflow=Overflow.GAP)
         worker = _Worker(endpoint, subscription)
         self._workers[endpoint.name] = worker
         tg.start_soon(self._run, worker)

@@ -28,8 +28,11 @@ client manager) as ``client_manager``: an event of a session held by process A
 reaches sockets connected to process B.  Each process sends its own sessions'
 events; the welcome snapshot comes from the process the socket is connected to
 (a tenant whose session lives elsewhere reads ``disconnected`` until its next
-event), and a state event in flight while a socket joins may reach it twice
-(deduplicate by ``seq``).
+event, unless the gateway is in a cluster, whose processes know each other's
+states), and a state event in flight while a socket joins may reach it twice
+(deduplicate by ``seq``).  In a cluster (:mod:`wagate.cluster`) each process's hub
+carries every tenant's events: with a Redis manager the adapter sends only its
+own sessions' events (:attr:`wagate.Hub.local`), so each reaches a socket once.
 
 Example:
     ```python
@@ -193,7 +196,10 @@ class SocketIOAdapter:
     async def __aenter__(self) -> Self:
         if self._tg is not None:
             raise RuntimeError("a SocketIOAdapter can be entered once at a time")
-        self._subscription = self.gateway.hub.subscribe(None, overflow=Overflow.GAP, initial=False)
+        # With a pub/sub manager every process's sockets get what this one emits: send
+        # only the events of this process's own sessions (the whole hub otherwise).
+        hub = self.gateway.hub.local if self._pubsub else self.gateway.hub
+        self._subscription = hub.subscribe(None, overflow=Overflow.GAP, initial=False)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg

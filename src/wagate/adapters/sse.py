@@ -27,6 +27,9 @@ the live stream gets the same.  The ``Last-Event-ID`` header is checked:
   id from before a restart that lost the log): the id is ignored and the stream
   starts afresh with the current state, as if none was sent.
 
+In a cluster (:mod:`wagate.cluster`) the replay log is shared by every process,
+so a client resumes on whichever process it reconnects to.
+
 **Authentication.**  The token is read from ``Authorization: Bearer`` or a
 cookie (``wagate_token`` by default); from a query parameter only when the host
 app names one (``query_param="token"``), because URLs end up in logs.  A
@@ -412,7 +415,8 @@ class ServerSentEvents:
         """Open a stream for ``tenant``.
 
         It starts with the current state (or the replay after ``last_event_id``),
-        then carries live events.  Call it in the event loop thread.
+        then carries live events.  Call it in the event loop thread.  In a cluster
+        use :meth:`aopen`, which reads the replay log every process shares.
 
         Raises:
             Forbidden: the principal may not see ``tenant``.
@@ -422,13 +426,37 @@ class ServerSentEvents:
         principal.check(tenant)
         after = parse_last_event_id(last_event_id)
         hub = self.gateway.hub
-        newest = hub.last_seq(tenant)
+        resumed = None if after is None else hub.resume_nowait(tenant, after)
+        return self._stream(principal, tenant, resumed)
+
+    async def aopen(
+        self, principal: Principal, tenant: str, last_event_id: str | None
+    ) -> EventStream:
+        """:meth:`open`, resuming from the replay log of the whole cluster when there is one.
+
+        Raises:
+            Forbidden: the principal may not see ``tenant``.
+            InvalidLastEventId: ``last_event_id`` is malformed.
+            SessionClosed: the gateway is closed.
+        """
+        principal.check(tenant)
+        after = parse_last_event_id(last_event_id)
+        hub = self.gateway.hub
+        resumed = None if after is None else await hub.resume(tenant, after)
+        return self._stream(principal, tenant, resumed)
+
+    def _stream(
+        self,
+        principal: Principal,
+        tenant: str,
+        resumed: tuple[list[Event], Subscription] | None,
+    ) -> EventStream:
+        hub = self.gateway.hub
         head = f"retry: {self.retry_ms}\n\n".encode() if self.retry_ms is not None else b""
         # No await from here to the subscription: the replay (or snapshot) and the
         # live stream meet exactly, with nothing lost or repeated between them.
-        if after is not None and newest is not None and after <= newest:
-            replayed = hub.replay(tenant, after)
-            subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+        if resumed is not None:
+            replayed, subscription = resumed
             stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
             first = head + b"".join(stream._encode(event) for event in replayed)
         else:
@@ -454,7 +482,7 @@ class ServerSentEvents:
                 query_string=request.url.query,
             )
             tenant = self.choose_tenant(principal, request.query_params.get("tenant"))
-            stream = self.open(principal, tenant, request.headers.get("last-event-id"))
+            stream = await self.aopen(principal, tenant, request.headers.get("last-event-id"))
         except WagateError as exc:
             return Response(
                 error_body(exc), status_code=_status_of(exc), headers=dict(_error_headers(exc))
@@ -481,7 +509,7 @@ class ServerSentEvents:
             )
             tenant = self.choose_tenant(principal, _query_value(environ, "tenant"))
             portal = sync.portal
-            stream = portal.call(self.open, principal, tenant, environ.get("HTTP_LAST_EVENT_ID"))
+            stream = portal.call(self.aopen, principal, tenant, environ.get("HTTP_LAST_EVENT_ID"))
         except WagateError as exc:
             return _status_of(exc), _error_headers(exc), [error_body(exc)]
         except RuntimeError:

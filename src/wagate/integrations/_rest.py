@@ -3,7 +3,9 @@
 Each framework module (``fastapi``, ``flask``) only translates: request ->
 :class:`RestApi` call -> response.  Everything a route decides (who is asking,
 which tenant, what is valid, which status code) is decided here, so the two
-integrations answer byte for byte the same.
+integrations answer byte for byte the same.  The routes act through the
+gateway's tenant commands (:meth:`~wagate.Gateway.command`), so in a cluster they
+answer the same whichever process a request reaches.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .._events import (
     Disconnected,
     QrGenerated,
     State,
+    Status,
     status_payload,
     to_wire,
 )
@@ -156,6 +159,42 @@ def parse_json_body(content_type: str | None, body: bytes) -> object:
         raise InvalidJson("the body is not valid JSON: it is nested too deeply") from None
 
 
+def _simulated_phone(session: Session) -> Any:
+    phone = getattr(session.driver, "phone", None)
+    if phone is None:
+        raise NotConnected("this gateway has no simulated phones", tenant=session.tenant)
+    return phone
+
+
+async def _simulator_scan(session: Session, args: Mapping[str, Any]) -> Status:
+    phone = _simulated_phone(session)
+    qr = session.status.qr
+    if qr is None:
+        raise NoPendingQr(
+            "no QR code is pending: POST /api/qr/generate first", tenant=session.tenant
+        )
+    events = session.events()
+    try:
+        phone.scan(qr.code)
+        # Answer with the state the scan led to, not the one before it.
+        with anyio.move_on_after(5):
+            async for event in events:
+                if isinstance(event, (Connected, Disconnected)):
+                    break
+    finally:
+        events.close()
+    return session.status
+
+
+async def _simulator_receive(session: Session, args: Mapping[str, Any]) -> JSON:
+    message_id = _simulated_phone(session).receive_message(args["from"], args["text"])
+    return {"id": message_id}
+
+
+SIMULATOR_COMMANDS = {"simulator.scan": _simulator_scan, "simulator.receive": _simulator_receive}
+"""The gateway commands behind ``/api/simulator/*`` (run where the tenant's session is)."""
+
+
 def _field(body: object, name: str) -> str:
     if not isinstance(body, Mapping):
         raise InvalidInput("the body must be a JSON object")
@@ -193,6 +232,9 @@ class RestApi:
         self.authenticator = authenticator
         self.cookie_name = cookie_name
         self.simulator = simulator
+        if simulator:
+            for name, handler in SIMULATOR_COMMANDS.items():
+                gateway.commands.setdefault(name, handler)
 
     # ------------------------------------------------------------------ who is asking
     def principal(self, *, authorization: str | None, cookie_header: str | None) -> Principal:
@@ -243,13 +285,11 @@ class RestApi:
     # ------------------------------------------------------------------ routes
     async def status(self, tenant: str) -> Reply:
         """``GET /status``: the session's status."""
-        session = await self.session(tenant)
-        return Reply(200, status_payload(session.status))
+        return Reply(200, status_payload(await self.gateway.status(tenant)))
 
     async def qr(self, tenant: str) -> Reply:
         """``GET /api/qr``: the pending QR code, or 404 saying why there is none."""
-        session = await self.session(tenant)
-        status = session.status
+        status = await self.gateway.status(tenant)
         if status.qr is None:
             why = {
                 State.CONNECTED: "the session is connected: no QR code is needed",
@@ -265,25 +305,23 @@ class RestApi:
         Answers with the state the login reached: the new QR code as soon as the
         engine produces it (within :attr:`generate_wait` seconds), else ``connecting``.
         """
-        session = await self.session(tenant)
         # Only what happens from now on: the QR pending before the restart is stale.
         events = self.gateway.hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
         try:
-            await session.restart()
+            await self.gateway.restart(tenant)
             with anyio.move_on_after(self.generate_wait):
                 async for event in events:
                     if isinstance(event, (QrGenerated, Connected, Disconnected)):
                         break
         finally:
             events.close()
-        return Reply(202, status_payload(session.status))
+        return Reply(202, status_payload(await self.gateway.status(tenant)))
 
     async def send(self, tenant: str, body: object) -> Reply:
         """``POST /api/send`` ``{to, text}``: send a text message."""
         to = _field(body, "to")
         text = _field(body, "text")
-        session = await self.session(tenant)
-        sent = await session.send_text(to, text)
+        sent = await self.gateway.send_text(tenant, to, text)
         payload = to_wire(sent)[0].data
         if not sent.success:
             raise SendFailed(
@@ -293,44 +331,29 @@ class RestApi:
 
     async def logout(self, tenant: str) -> Reply:
         """``POST /api/logout``: unlink the account."""
-        session = await self.session(tenant)
-        await session.logout()
-        return Reply(200, status_payload(session.status))
+        await self.gateway.logout(tenant)
+        return Reply(200, status_payload(await self.gateway.status(tenant)))
 
     # ------------------------------------------------------------------ simulator
-    def _phone(self, session: Session) -> Any:
-        phone = getattr(session.driver, "phone", None)
-        if not self.simulator or phone is None:
-            raise NotConnected("this gateway has no simulated phones", tenant=session.tenant)
-        return phone
+    def _check_simulator(self, tenant: str) -> None:
+        if not self.simulator:
+            raise NotConnected("this gateway has no simulated phones", tenant=tenant)
 
     async def simulator_scan(self, tenant: str) -> Reply:
         """``POST /api/simulator/scan``: the tenant's simulated phone scans the pending QR."""
-        session = await self.session(tenant)
-        phone = self._phone(session)
-        qr = session.status.qr
-        if qr is None:
-            raise NoPendingQr("no QR code is pending: POST /api/qr/generate first", tenant=tenant)
-        events = session.events()
-        try:
-            phone.scan(qr.code)
-            # Answer with the state the scan led to, not the one before it.
-            with anyio.move_on_after(5):
-                async for event in events:
-                    if isinstance(event, (Connected, Disconnected)):
-                        break
-        finally:
-            events.close()
-        return Reply(200, status_payload(session.status))
+        self._check_simulator(tenant)
+        status = await self.gateway.command(tenant, "simulator.scan")
+        return Reply(200, status_payload(status))
 
     async def simulator_receive(self, tenant: str, body: object) -> Reply:
         """``POST /api/simulator/receive`` ``{from, text}``: a contact writes to the account."""
         sender = _field(body, "from")
         text = validate_text(_field(body, "text"))
-        session = await self.session(tenant)
-        phone = self._phone(session)
-        message_id = phone.receive_message(sender, text)
-        return Reply(200, {"id": message_id, "from": sender, "text": text})
+        self._check_simulator(tenant)
+        sent = await self.gateway.command(
+            tenant, "simulator.receive", {"from": sender, "text": text}
+        )
+        return Reply(200, {"id": sent["id"], "from": sender, "text": text})
 
 
 def http_error_reply(

@@ -26,12 +26,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from .._errors import InvalidInput, StoreError
+from .._errors import InvalidInput, LeaseLost, StoreError
 from .._events import Account, State
 from .._store import SessionStore, StoredSession, _row
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = ["PostgresStore"]
 
@@ -58,8 +58,9 @@ class PostgresStore(SessionStore):
 
     Several gateway processes may share one database (give each its own
     ``table`` to keep them apart); the store itself does not decide which process
-    owns a tenant.  Each call runs in a worker thread on one connection, which is
-    reopened once if the server dropped it.
+    owns a tenant: a cluster (:mod:`wagate.cluster`) does, and writes through
+    :meth:`fenced` views.  Each call runs in a worker thread on one connection,
+    which is reopened once if the server dropped it.
 
     Args:
         url: A ``postgresql://`` (or ``postgres://``) URL, as libpq reads it.
@@ -248,5 +249,92 @@ class PostgresStore(SessionStore):
         """Forget ``tenant``'s account; the seq high-water mark stays."""
         await self._run(lambda c: c.execute(self._sql_delete, (tenant,)))
 
+    # ------------------------------------------------------------------ fencing
+    def fenced(self, tenant: str, guard: sql.Composable, params: Sequence[Any]) -> SessionStore:
+        """A view of this store whose writes of ``tenant`` succeed only while ``guard`` holds.
+
+        ``guard`` is an SQL condition (with ``params``), such as "this process's
+        lease of the tenant is still the current one", checked in the same
+        statement as each write; so a process that lost the tenant can never
+        write for it, however late its write arrives.  Reads are the store's.
+
+        Raises (from the view's writes):
+            LeaseLost: the guard did not hold; nothing was written.
+        """
+        return _FencedView(self, tenant, guard, tuple(params))
+
+    async def _write_fenced(
+        self, tenant: str, statement: sql.Composed, params: tuple[Any, ...]
+    ) -> None:
+        def write(conn: psycopg.Connection[Any]) -> int:
+            return conn.execute(statement, params).rowcount
+
+        if await self._run(write) != 1:
+            raise LeaseLost(
+                "this process no longer holds the tenant's lease; the write was refused",
+                tenant=tenant,
+            )
+
     def __repr__(self) -> str:
         return f"<PostgresStore {self.display_url} table={self.table}>"
+
+
+class _FencedView(SessionStore):
+    """A :class:`PostgresStore` whose writes of one tenant are guarded (see ``fenced``)."""
+
+    def __init__(
+        self, store: PostgresStore, tenant: str, guard: sql.Composable, params: tuple[Any, ...]
+    ) -> None:
+        self.store = store
+        self.tenant = tenant
+        self._guard = params
+        ident = sql.Identifier(store.table)
+        self._save = sql.SQL(
+            "INSERT INTO {0} (tenant, account_jid, account_phone, account_name, state)"
+            " SELECT %s, %s, %s, %s, %s WHERE {1} ON CONFLICT (tenant) DO UPDATE SET"
+            " account_jid = excluded.account_jid, account_phone = excluded.account_phone,"
+            " account_name = excluded.account_name, state = excluded.state, updated_at = now()"
+            " WHERE {1}"
+        ).format(ident, guard)
+        self._reserve = sql.SQL(
+            "INSERT INTO {0} AS s (tenant, seq) SELECT %s, %s WHERE {1} ON CONFLICT (tenant)"
+            " DO UPDATE SET seq = GREATEST(s.seq, excluded.seq) WHERE {1}"
+        ).format(ident, guard)
+        self._delete = sql.SQL(
+            "INSERT INTO {0} (tenant) SELECT %s WHERE {1} ON CONFLICT (tenant) DO UPDATE SET"
+            " account_jid = NULL, account_phone = NULL, account_name = NULL,"
+            " state = 'disconnected', updated_at = now() WHERE {1}"
+        ).format(ident, guard)
+
+    def _check(self, tenant: str) -> None:
+        if tenant != self.tenant:
+            raise InvalidInput(f"this view of the store writes tenant {self.tenant!r} only")
+
+    async def load_all(self) -> list[StoredSession]:
+        return await self.store.load_all()
+
+    async def load(self, tenant: str) -> StoredSession | None:
+        return await self.store.load(tenant)
+
+    async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
+        self._check(tenant)
+        values = (
+            tenant,
+            account.jid if account else None,
+            account.phone if account else None,
+            account.name if account else None,
+            state.value,
+        )
+        await self.store._write_fenced(tenant, self._save, (*values, *self._guard, *self._guard))
+
+    async def reserve_seq(self, tenant: str, upto: int) -> None:
+        self._check(tenant)
+        params = (tenant, upto, *self._guard, *self._guard)
+        await self.store._write_fenced(tenant, self._reserve, params)
+
+    async def delete(self, tenant: str) -> None:
+        self._check(tenant)
+        await self.store._write_fenced(tenant, self._delete, (tenant, *self._guard, *self._guard))
+
+    def __repr__(self) -> str:
+        return f"<fenced view of {self.store!r} for tenant {self.tenant!r}>"
