@@ -615,3 +615,21 @@ async def test_async_for_break_unsubscribes(session: Session, phone: SimulatedPh
 
     gc.collect()
     assert session._hub.subscribers("acme") == 0
+
+
+async def test_connected_is_heard_only_after_the_link_is_stored(phone: SimulatedPhone) -> None:
+    """When Connected reaches a subscriber, the store already holds the account."""
+    from wagate import MemoryStore  # noqa: PLC0415
+
+    store = MemoryStore()
+    async with Session("acme", driver=SimulatedDriver(phone=phone), store=store) as session:
+        events = session.events()
+        await session.connect()
+        qr = await wait_for(events, QrGenerated)
+        phone.scan(qr.code)
+        phone.receive_message("+628111222333", "waiting offline")  # queued behind the link
+        connected = await wait_for(events, Connected)
+        stored = await store.load("acme")
+        assert stored is not None and stored.account == connected.account
+        received = await wait_for(events, MessageReceived)
+        assert received.seq == connected.seq + 1

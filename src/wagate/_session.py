@@ -322,6 +322,7 @@ class Session:
         self._persist_dirty = False
         self._persisting = False
         self._persist_lock = anyio.Lock()
+        self._held: list[Event] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -376,6 +377,8 @@ class Session:
         try:
             was_active = self._supervisor is not None
             await self._stop_supervisor()
+            await self._flush_persist()
+            self._release_held()
             if was_active or self._status.state is not State.DISCONNECTED:
                 self._set_disconnected(DisconnectReason.CLOSED, will_retry=False)
             await self._flush_persist()
@@ -600,8 +603,16 @@ class Session:
         if not self._reserving and self._next_seq > self._reserved - self._seq_block // 2:
             self._reserve_more()
         event = cls(tenant=self.tenant, seq=seq, at=utcnow(), **fields)
-        self._hub.publish(event)
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self._hub.publish(event)
         return event
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        for event in held or ():
+            self._hub.publish(event)
 
     def _reserve_more(self) -> None:
         # Persist the next block of seqs ahead of use, so that a restart never
@@ -672,8 +683,23 @@ class Session:
         self._account = account
         self._pairing = None
         self._set_state(State.CONNECTED)
+        if self._tg is None or self._closed.is_set():  # pragma: no cover - not running
+            self._emit(Connected, account=account)
+            return
+        # Nobody hears of the link before the store knows it: a process killed right
+        # after `Connected` still resumes the account on restart.  Events that come
+        # meanwhile (offline messages) wait behind it, in seq order.
+        if self._held is None:
+            self._held = []
         self._emit(Connected, account=account)
-        self._schedule_persist()
+        self._persist_dirty = True
+        self._tg.start_soon(self._save_then_release)
+
+    async def _save_then_release(self) -> None:
+        try:
+            await self._flush_persist()
+        finally:
+            self._release_held()
 
     def _on_message(self, message: IncomingMessage) -> None:
         if self._closed.is_set():
