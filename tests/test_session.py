@@ -619,7 +619,7 @@ async def test_async_for_break_unsubscribes(session: Session, phone: SimulatedPh
 
 async def test_connected_is_heard_only_after_the_link_is_stored(phone: SimulatedPhone) -> None:
     """When Connected reaches a subscriber, the store already holds the account."""
-    from wagate import MemoryStore  # noqa: PLC0415
+    from wagate import MemoryStore
 
     store = MemoryStore()
     async with Session("acme", driver=SimulatedDriver(phone=phone), store=store) as session:
