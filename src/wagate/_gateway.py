@@ -120,7 +120,8 @@ def _status_from(tenant: str, current: tuple[Event, ...]) -> Status:
 class Ownership(abc.ABC):
     """Which process runs which tenant: the seam a cluster plugs into (:mod:`wagate.cluster`).
 
-    A gateway given one publishes on its :attr:`hub` (whose backplane carries the
+    A gateway given one runs it in its task group (:meth:`run`) for as long as the
+    gateway is open, publishes on its :attr:`hub` (whose backplane carries the
     events to every process), keeps sessions in its :attr:`store`, runs a tenant's
     session only after :meth:`claim` and sends tenant commands through :meth:`call`.
     """
@@ -131,8 +132,13 @@ class Ownership(abc.ABC):
     """The store the gateway opens; sessions write through :meth:`claim`'s views of it."""
 
     @abc.abstractmethod
-    async def start(self, gateway: Gateway) -> None:
-        """Join, and start the sessions of this process's share of the tenants."""
+    async def run(
+        self,
+        gateway: Gateway,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Join, report started, and keep this process's share of the tenants until stopped."""
 
     @abc.abstractmethod
     async def stop(self) -> None:
@@ -233,7 +239,7 @@ class Gateway:
         if self.restore or self.cluster is not None:
             try:
                 if self.cluster is not None:
-                    await self.cluster.start(self)
+                    await self._tg.start(self.cluster.run, self)
                 else:
                     await self._restore()
             except BaseException:

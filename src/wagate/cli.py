@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from ._driver import Driver
     from ._store import SessionStore
 
-__all__ = ["build_serve_app", "main", "simulated_phone_number"]
+__all__ = ["build_serve_app", "main", "simulated_phone_number", "worker_app"]
 
 log = logging.getLogger("wagate")
 
@@ -122,18 +123,40 @@ def issue_token(secret: str, tenant: str, *, ttl: float = 86_400, subject: str =
     return str(jwt.encode(claims, secret, algorithm="HS256"))
 
 
+def _cluster_check(redis: str | None, database: str | None, workers: int = 1) -> None:
+    """Refuse cluster options that cannot work together (a usage error, before anything starts)."""
+    if workers > 1 and not redis:
+        raise UsageError(
+            f"--workers {workers} needs --redis URL (or WAGATE_REDIS_URL) and a postgresql:// "
+            "--database: the workers share their tenants through them"
+        )
+    if redis and not _is_postgres(database):
+        raise UsageError(
+            "--redis needs a postgresql:// --database: the processes of a cluster keep "
+            "their sessions and leases there"
+        )
+
+
 def build_serve_app(
     *,
     simulator: bool,
     data_dir: str,
     secret: str,
     database: str | None = None,
+    redis: str | None = None,
+    cluster_name: str = "wagate",
+    lease_ttl: float = 15.0,
 ) -> FastAPI:
     """The FastAPI app ``wagate serve`` runs (also used by the tests).
 
+    With ``redis`` (and a PostgreSQL ``database``) the app's gateway is one
+    process of the cluster ``cluster_name`` (:mod:`wagate.cluster`), and its
+    Socket.IO server shares sockets' rooms through the same Redis.
+
     Raises:
-        UsageError: the data directory is not usable, or the engine cannot be loaded.
-        WagateError: the secret or the database location is invalid.
+        UsageError: the data directory is not usable, the engine cannot be loaded,
+            or ``redis`` is given without a PostgreSQL database.
+        WagateError: the secret, the database location or the cluster options are invalid.
     """
     from ._gateway import Gateway  # noqa: PLC0415
     from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
@@ -143,14 +166,34 @@ def build_serve_app(
     args = argparse.Namespace(simulator=simulator, database=database)
     directory = _data_dir(data_dir)
     factory, is_simulated = _driver_factory(args, directory)
-    store = _store(args, directory)
+    _cluster_check(redis, database)
+    if redis:
+        from .cluster import Cluster  # noqa: PLC0415 - the redis extra
+
+        assert database is not None
+        cluster = Cluster(redis, database, name=cluster_name, lease_ttl=lease_ttl)
+    else:
+        store = _store(args, directory)
 
     from starlette.requests import Request  # noqa: PLC0415
     from starlette.responses import JSONResponse, RedirectResponse, Response  # noqa: PLC0415
 
+    from .adapters.socketio import SocketIOAdapter  # noqa: PLC0415
     from .integrations.fastapi import create_app  # noqa: PLC0415
 
-    gateway = Gateway(factory, store=store)  # type: ignore[arg-type]
+    socketio: SocketIOAdapter | bool = True
+    if redis:
+        import socketio as python_socketio  # noqa: PLC0415
+
+        gateway = Gateway(factory, cluster=cluster)  # type: ignore[arg-type]
+        # Sockets on any process get every tenant's events: python-socketio's own
+        # Redis manager, on a channel of this cluster only.
+        manager = python_socketio.AsyncRedisManager(redis, channel=f"{cluster_name}:socketio")
+        socketio = SocketIOAdapter(
+            gateway, authenticator, cookie_name=TOKEN_COOKIE, client_manager=manager
+        )
+    else:
+        gateway = Gateway(factory, store=store)  # type: ignore[arg-type]
 
     async def login(request: Request) -> Response:
         token = request.query_params.get("token", "")
@@ -188,10 +231,25 @@ def build_serve_app(
     return create_app(
         gateway,
         authenticator,
+        socketio=socketio,
         simulator=is_simulated,
         cookie_name=TOKEN_COOKIE,
         extra_routes=login_route,
     )
+
+
+_WORKER_OPTIONS = "WAGATE_SERVE_WORKER_OPTIONS"
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``wagate serve --workers N`` worker (a uvicorn app factory).
+
+    The options come from the parent process through the environment (the secret
+    in ``WAGATE_SECRET``, never on a command line).
+    """
+    options = json.loads(os.environ[_WORKER_OPTIONS])
+    logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+    return build_serve_app(secret=os.environ["WAGATE_SECRET"], **options)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -236,21 +294,33 @@ def _serve(args: argparse.Namespace) -> int:
 
     # Everything the user can get wrong, checked quickly, before the web stack loads.
     JWTAuthenticator(secret)
-    _check_store(_store(args, _data_dir(args.data_dir)))
+    redis = args.redis or os.environ.get("WAGATE_REDIS_URL") or None
+    _cluster_check(redis, args.database, args.workers)
+    data_dir = _data_dir(args.data_dir)
+    if redis:
+        _check_cluster(redis, args.database, args.cluster_name)
+    else:
+        _check_store(_store(args, data_dir))
     sock = _listen(args.host, args.port)
+    options = {
+        "simulator": args.simulator,
+        "data_dir": args.data_dir,
+        "database": args.database,
+        "redis": redis,
+        "cluster_name": args.cluster_name,
+        "lease_ttl": args.lease_ttl,
+    }
     try:
-        app = build_serve_app(
-            simulator=args.simulator,
-            data_dir=args.data_dir,
-            secret=secret,
-            database=args.database,
-        )
+        app = build_serve_app(secret=secret, **options) if args.workers == 1 else None
     except BaseException:
         sock.close()
         raise
     port = sock.getsockname()[1]
     base = f"http://{_url_host(args.host)}:{port}"
-    print(f"wagate {__version__}: serving on {base} (Ctrl+C to stop)", flush=True)
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    print(f"wagate {__version__}: serving on {base}{workers} (Ctrl+C to stop)", flush=True)
+    if redis:
+        print(f"cluster {args.cluster_name!r} on Redis {_redis_shown(redis)}", flush=True)
     if args.simulator:
         print("driver: simulator (no WhatsApp is contacted)", flush=True)
     if generated:
@@ -261,13 +331,55 @@ def _serve(args: argparse.Namespace) -> int:
             f"  {base}/login?token={token}",
             flush=True,
         )
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if app is not None:
+            config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+            # The workers are new interpreters: they read their options (and the
+            # secret) from the environment, never from a command line.
+            os.environ["WAGATE_SECRET"] = secret
+            os.environ[_WORKER_OPTIONS] = json.dumps(options)
+            config = uvicorn.Config(
+                "wagate.cli:worker_app",
+                factory=True,
+                workers=args.workers,
+                log_level=args.log_level,
+                timeout_graceful_shutdown=5,
+            )
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
     return 0
+
+
+def _redis_shown(url: str) -> str:
+    from .cluster import redis_display_url  # noqa: PLC0415 - the redis extra
+
+    return redis_display_url(url)
+
+
+def _check_cluster(redis: str, database: str | None, name: str) -> None:
+    """Reach Redis and the cluster's PostgreSQL store once, so a bad one is a usage error."""
+    import anyio  # noqa: PLC0415
+
+    try:
+        from .cluster import check_redis  # noqa: PLC0415 - the redis extra
+        from .stores.postgres import PostgresStore  # noqa: PLC0415 - the postgres extra
+    except ImportError as exc:
+        raise UsageError(
+            f"a cluster needs the redis and postgres extras ({exc}): "
+            "pip install 'wagate[redis,postgres]'"
+        ) from None
+    try:
+        anyio.run(check_redis, redis)
+    except WagateError as exc:
+        raise UsageError(str(exc)) from None
+    assert database is not None
+    _check_store(PostgresStore(database, table=f"{name}_sessions"))
 
 
 def _login(args: argparse.Namespace) -> int:
@@ -331,6 +443,35 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535 (0: any free port)")
     return port
+
+
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of workers") from None
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError(f"{workers} workers: use 1 to 64")
+    return workers
+
+
+def _lease_ttl(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0.5 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"a lease of {value} s: use 0.5 to 3600 seconds")
+    return seconds
+
+
+def _cluster_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", value):
+        raise argparse.ArgumentTypeError(
+            f"cluster name {value!r}: use 1-40 lower-case letters, digits and '_', "
+            "starting with a letter"
+        )
+    return value
 
 
 def _tenant(value: str) -> str:
@@ -405,6 +546,45 @@ def _parser() -> argparse.ArgumentParser:
         help=(
             "the JWT HS256 secret, at least 32 bytes (default: $WAGATE_SECRET, else random "
             "for this run; prefer the variable: arguments show in the process list)"
+        ),
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help=(
+            "worker processes sharing the port, one cluster (needs --redis and a "
+            "postgresql:// --database; default: %(default)s)"
+        ),
+    )
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help=(
+            "run as one process of a cluster on this Redis (redis://[user:password@]host:"
+            "6379/0; default: $WAGATE_REDIS_URL): events, replay and commands reach every "
+            "process; needs a postgresql:// --database"
+        ),
+    )
+    serve.add_argument(
+        "--cluster-name",
+        type=_cluster_name,
+        default=os.environ.get("WAGATE_CLUSTER_NAME") or "wagate",
+        metavar="NAME",
+        help=(
+            "keeps clusters sharing a Redis or a database apart: Redis key and table prefix "
+            "(default: $WAGATE_CLUSTER_NAME, else %(default)s)"
+        ),
+    )
+    serve.add_argument(
+        "--lease-ttl",
+        type=_lease_ttl,
+        default=15.0,
+        metavar="SECONDS",
+        help=(
+            "a process silent this long loses its tenants to the others (cluster only; "
+            "default: %(default)s)"
         ),
     )
     serve.add_argument(

@@ -1,0 +1,616 @@
+"""Many gateway processes, on several machines if need be, acting as one gateway.
+
+Needs the ``redis`` and ``postgres`` extras: ``pip install 'wagate[redis,postgres]'``.
+
+Example:
+    ```python
+    from wagate import Gateway
+    from wagate.cluster import Cluster
+
+    cluster = Cluster("redis://redis.internal:6379/0", "postgresql://wagate@db.internal/wagate")
+    async with Gateway(make_driver, cluster=cluster) as gateway:
+        await gateway.send_text("acme", "+628123456789", "hello")  # from any process
+    ```
+
+Every process of a cluster runs the same code with the same Redis URL,
+PostgreSQL URL and cluster ``name``.  Then:
+
+- **one owner per tenant**: a tenant's WhatsApp session runs in exactly one
+  process, the holder of the tenant's *lease* in PostgreSQL.  Processes renew
+  their membership every ``lease_ttl / 4`` seconds; one that stops (even
+  ``kill -9``) loses its tenants ``lease_ttl`` seconds later, and live processes
+  take them over and resume them from the store, without a new QR code.
+  Tenants are spread over the live processes by rendezvous hashing, and spread
+  again when a process joins or leaves.  Each lease carries a *fencing token*:
+  the session store refuses a write, and Redis refuses an event, made with a
+  token that is no longer the tenant's current one, so a process that was
+  paused past its lease cannot write or emit for a tenant it lost;
+- **events everywhere**: each event goes through Redis to every process's hub,
+  so callbacks, SSE streams and Socket.IO sockets see every tenant's events
+  whichever process they are in; the replay log is in Redis, so an SSE client
+  resumes with ``Last-Event-ID`` on any process.  Webhooks are posted once, by
+  the process that holds the tenant (see :attr:`wagate.Hub.local`);
+- **commands from anywhere**: :meth:`wagate.Gateway.send_text`, ``restart``,
+  ``logout``, ``request_pairing_code``, ``status`` (and the REST routes built on
+  them) run in the process that holds the tenant, wherever they are called,
+  and answer with its result; a tenant whose holder is gone and not yet
+  replaced gets :class:`~wagate.NoOwner`, a holder that does not answer
+  :class:`~wagate.OwnerTimeout`.
+
+The deployment guide (``docs/deployment.md``) says what each part stores and
+what happens when one fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import urllib.parse
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import redis.asyncio
+import redis.exceptions
+
+from .._errors import InvalidInput, NotOwner, OwnerTimeout, StoreError, WagateError
+from .._gateway import Ownership
+from .._hub import Hub
+from .._store import SessionStore
+from .._validate import validate_tenant
+from ..stores.postgres import PostgresStore
+from ._backplane import RedisBackplane
+from ._lease import Leases, Orphan, rendezvous
+from ._routing import Router
+
+if TYPE_CHECKING:
+    from .._gateway import Gateway
+
+__all__ = ["DEFAULT_NAME", "BackplaneError", "Cluster", "check_redis", "redis_display_url"]
+
+log = logging.getLogger("wagate.cluster")
+
+DEFAULT_NAME = "wagate"
+"""The cluster name used when none is given (Redis key prefix ``wagate:``, tables ``wagate_*``)."""
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class BackplaneError(WagateError):
+    """Redis cannot be used: unreachable, a refused login, or not a Redis server."""
+
+    code = "backplane_unavailable"
+    status_code = 503
+
+
+def redis_display_url(url: str) -> str:
+    """A Redis URL without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    who = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{who}{host}{port}{parts.path}"
+
+
+def _redis_client(url: str, connect_timeout: float) -> redis.asyncio.Redis:
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise InvalidInput("the Redis URL must start with redis://, rediss:// or unix://")
+    try:
+        return redis.asyncio.Redis.from_url(
+            url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=max(10.0, connect_timeout),
+            socket_keepalive=True,
+            health_check_interval=15,
+        )
+    except ValueError:
+        # redis-py's message may quote the URL, password included: say less.
+        raise InvalidInput("the Redis URL is malformed; check its syntax") from None
+
+
+def _redis_problem(url: str, exc: BaseException) -> BackplaneError:
+    where = redis_display_url(url)
+    text = " ".join(str(exc).split())
+    if isinstance(exc, redis.exceptions.AuthenticationError) or any(
+        word in text.upper() for word in ("WRONGPASS", "NOAUTH", "AUTH ")
+    ):
+        return BackplaneError(
+            f"Redis at {where} refused the login ({text}): check the user and password "
+            "in the Redis URL"
+        )
+    if isinstance(exc, TimeoutError):
+        text = "no answer in time"
+    return BackplaneError(f"cannot reach Redis at {where}: {text or type(exc).__name__}")
+
+
+async def check_redis(url: str, *, timeout: float = 5.0) -> None:
+    """Connect to Redis once and ping it, so a bad URL is reported before serving.
+
+    Raises:
+        InvalidInput: the URL is malformed.
+        BackplaneError: Redis is unreachable or refuses the login.
+    """
+    client = _redis_client(url, timeout)
+    try:
+        with anyio.fail_after(timeout):
+            await client.ping()
+    except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
+        raise _redis_problem(url, exc) from None
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await client.aclose()
+
+
+def _new_member() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Cluster(Ownership):
+    """The processes of one gateway on one Redis and one PostgreSQL (see the module).
+
+    Give it to a gateway: ``Gateway(driver_factory, cluster=Cluster(redis_url,
+    database))``; the gateway then uses the cluster's store (a
+    :class:`~wagate.stores.postgres.PostgresStore`, table ``<name>_sessions``) and
+    hub, and the cluster decides which tenants this process runs.
+
+    Args:
+        redis_url: The Redis server (``redis://[user:password@]host:6379/0``).
+        database: The PostgreSQL database (``postgresql://...``): sessions and leases.
+        name: Keeps clusters that share a Redis or a database apart: the Redis key
+            prefix (``<name>:``) and the tables' prefix; lower-case letters,
+            digits and ``_``.
+        lease_ttl: Seconds after its last renewal that a silent process loses its
+            tenants (renewed every ``lease_ttl / 4``); a takeover happens within
+            about ``lease_ttl * 1.5`` seconds of a crash.
+        command_timeout: Seconds a routed command waits for the tenant's holder.
+        replay_length: Events kept per tenant in the shared replay log.
+        replay_age: How long a tenant's replay log lives after its last event.
+        stream_length: Events kept in the stream every process reads (how far a
+            process cut off from Redis can catch up).
+        outbox: Events kept for Redis while it is unreachable (then the oldest
+            are dropped and reported as a ``stream:gap``).
+        connect_timeout: Seconds to wait for Redis or PostgreSQL to answer.
+
+    Raises:
+        InvalidInput: a URL, the name or a number is malformed.
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        database: str,
+        *,
+        name: str = DEFAULT_NAME,
+        lease_ttl: float = 15.0,
+        command_timeout: float = 10.0,
+        replay_length: int = 1024,
+        replay_age: timedelta = timedelta(hours=1),
+        stream_length: int = 100_000,
+        outbox: int = 10_000,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidInput(
+                f"cluster name {name!r} is invalid: use 1-40 lower-case letters, digits and "
+                "'_', starting with a letter"
+            )
+        for label, value, low in (
+            ("lease_ttl", lease_ttl, 0.5),
+            ("command_timeout", command_timeout, 0.1),
+            ("connect_timeout", connect_timeout, 0.1),
+        ):
+            if not isinstance(value, (int, float)) or not value >= low:
+                raise InvalidInput(f"{label} must be a number of seconds >= {low}, got {value!r}")
+        for label, count in (
+            ("replay_length", replay_length),
+            ("stream_length", stream_length),
+            ("outbox", outbox),
+        ):
+            if not isinstance(count, int) or count < 1:
+                raise InvalidInput(f"{label} must be a positive integer, got {count!r}")
+        self.name = name
+        self.redis_url = redis_display_url(redis_url)
+        """The Redis URL without its password."""
+        self.lease_ttl = float(lease_ttl)
+        self.command_timeout = float(command_timeout)
+        self.connect_timeout = float(connect_timeout)
+        self._redis_url = redis_url
+        self._client = _redis_client(redis_url, connect_timeout)
+        self.store: PostgresStore = PostgresStore(
+            database, table=f"{name}_sessions", connect_timeout=connect_timeout
+        )
+        self.member = _new_member()
+        """This process's id in the cluster (host:pid:random; a new one after a lapse)."""
+        self.backplane = RedisBackplane(
+            self._client,
+            prefix=f"{name}:",
+            token_for=self._token_for,
+            member=lambda: self.member,
+            log_length=replay_length,
+            stream_length=stream_length,
+            replay_age=replay_age,
+            outbox=outbox,
+        )
+        self.hub: Hub = Hub(buffer=replay_length, replay_age=replay_age, backplane=self.backplane)
+        self.backplane.hub = self.hub
+        self.leases = Leases(
+            database,
+            name=name,
+            sessions_table=self.store.table,
+            ttl=self.lease_ttl,
+            timeout=max(1.0, min(connect_timeout, self.lease_ttl / 2)),
+        )
+        self.router = Router(
+            self._client,
+            prefix=f"{name}:",
+            execute=self._execute_here,
+            takeover_within=self.takeover_bound,
+        )
+        self._gateway: Gateway | None = None
+        self._owned: dict[str, int] = {}
+        self._leaving: set[str] = set()
+        self._taking: set[str] = set()
+        self._deadline = 0.0
+        self._members: list[str] = []
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._keeper: anyio.CancelScope | None = None
+        self._running = False
+        self._stopping = False
+        self._stop = anyio.Event()
+        self._done = anyio.Event()
+        self._pg_down = False
+        self._limiter = anyio.CapacityLimiter(16)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def interval(self) -> float:
+        """Seconds between two renewals (and looks for tenants to take)."""
+        return self.lease_ttl / 4
+
+    @property
+    def takeover_bound(self) -> float:
+        """Seconds within which a crashed process's tenants are held elsewhere again."""
+        return self.lease_ttl + 2 * self.interval
+
+    @property
+    def owned(self) -> dict[str, int]:
+        """The tenants this process holds now, with their lease tokens."""
+        return dict(self._owned) if self._valid() else {}
+
+    @property
+    def members(self) -> list[str]:
+        """The live members as of the last renewal."""
+        return list(self._members)
+
+    def _valid(self) -> bool:
+        return anyio.current_time() < self._deadline
+
+    def _token_for(self, tenant: str) -> int | None:
+        token = self._owned.get(tenant)
+        if token is None or not self._valid():
+            return None
+        return token
+
+    # ------------------------------------------------------------------ Ownership
+    async def run(
+        self,
+        gateway: Gateway,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Join the cluster and take this process's share of the tenants, until :meth:`stop`.
+
+        Raises:
+            BackplaneError: Redis is unreachable or refuses the login.
+            StoreError: PostgreSQL is unreachable or refuses.
+        """
+        if self._gateway is not None:
+            raise RuntimeError("a Cluster serves one gateway, once")
+        self._gateway = gateway
+        try:
+            await self._connect()
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                tg.start_soon(self.backplane.read)
+                tg.start_soon(self.backplane.flush_forever)
+                tg.start_soon(self.router.listen, tg)
+                with anyio.fail_after(self.connect_timeout):
+                    await self.router.listen_as(self.member)
+                self._deadline = await self._join()
+                self._members = await self.leases.live_members()
+                self._running = True
+                log.info(
+                    "joined cluster %r as %s (Redis %s, PostgreSQL %s, lease %.1f s)",
+                    self.name,
+                    self.member,
+                    self.redis_url,
+                    self.store.display_url,
+                    self.lease_ttl,
+                )
+                task_status.started()
+                self._keeper = anyio.CancelScope()
+                tg.start_soon(self._keep, self._keeper)
+                await self._stop.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._running = False
+            self._tg = None
+            with anyio.CancelScope(shield=True):
+                await self.leases.close()
+                with anyio.move_on_after(1):
+                    await self._client.aclose()
+            self._done.set()
+
+    async def _connect(self) -> None:
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                await self.backplane.check()
+                await self.backplane.start_reading()
+                states = await self.backplane.current_states()
+        except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
+            raise _redis_problem(self._redis_url, exc) from None
+        for tenant, events in states.items():
+            self.hub.restore_current(tenant, events)
+        await self.leases.open()
+
+    async def _join(self) -> float:
+        return await self.leases.join(self.member)
+
+    async def stop(self) -> None:
+        """Close this process's sessions, give their tenants up, leave; safe twice."""
+        if not self._running or self._stopping:
+            if self._gateway is not None and self._stopping:
+                await self._done.wait()
+            return
+        self._stopping = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+        gateway = self._gateway
+        assert gateway is not None
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for tenant in list(self._owned):
+                    tg.start_soon(self._hand_over, tenant)
+            await self.backplane.flushed(2.0)
+            try:
+                await self.leases.leave(self.member)
+            except StoreError as exc:
+                log.warning(
+                    "could not leave the cluster cleanly (%s); it notices in %.0f s",
+                    exc,
+                    self.lease_ttl,
+                )
+            self._stop.set()
+            await self._done.wait()
+
+    async def claim(self, tenant: str) -> SessionStore:
+        """Hold ``tenant`` here (see :meth:`wagate.Ownership.claim`)."""
+        if self._stopping or tenant in self._leaving:
+            raise NotOwner("this process is handing the tenant over", tenant=tenant)
+        token = self._owned.get(tenant) if self._valid() else None
+        if token is None:
+            if not self._valid():
+                raise NotOwner("this process's cluster membership has lapsed", tenant=tenant)
+            token = await self.leases.claim(tenant, self.member)
+            try:
+                await self.backplane.raise_fence(tenant, token)
+                await self.backplane.caught_up(1.0)
+            except _REDIS_DOWN as exc:
+                log.warning("tenant %r: Redis unreachable while taking it (%s)", tenant, exc)
+            self._owned[tenant] = token
+            stored = await self.store.load(tenant)
+            if stored is not None and stored.account is not None and self._tg is not None:
+                self._tg.start_soon(self._resume, tenant)
+            log.info("took tenant %r (lease token %d)", tenant, token)
+        return self.store.fenced(tenant, self.leases.guard, (tenant, token))
+
+    async def call(self, tenant: str, command: str, args: Mapping[str, Any]) -> Any:
+        """Run ``command`` where ``tenant`` is held (see :meth:`wagate.Ownership.call`)."""
+        validate_tenant(tenant)
+        start = anyio.current_time()
+        deadline = start + self.command_timeout
+        attempt = 0
+        while True:
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                raise _timeout(tenant, command, self.command_timeout)
+            try:
+                with anyio.fail_after(remaining):
+                    return await self._call_once(tenant, command, args, remaining)
+            except NotOwner:
+                pass  # it moved meanwhile: look again
+            except TimeoutError:
+                raise _timeout(tenant, command, self.command_timeout) from None
+            attempt += 1
+            await anyio.sleep(min(0.02 * 2**attempt, 0.5))
+
+    async def _call_once(
+        self, tenant: str, command: str, args: Mapping[str, Any], remaining: float
+    ) -> Any:
+        if self._token_for(tenant) is not None and tenant not in self._leaving:
+            return await self._execute_here(tenant, command, args)
+        holder, alive = await self.leases.holder(tenant)
+        if holder is not None and alive:
+            if holder == self.member:
+                return await self._execute_here(tenant, command, args)
+            return await self.router.send(holder, tenant, command, args, remaining)
+        # Nobody (alive) holds it: the member it belongs to takes it.
+        candidates = [m for m in self._members if m != holder] or [self.member]
+        target = rendezvous(tenant, candidates)
+        if target is not None and target != self.member:
+            try:
+                return await self.router.send(target, tenant, command, args, remaining)
+            except NotOwner:
+                raise
+            except WagateError as exc:
+                if exc.code != "no_owner":
+                    raise
+                # That member is gone too: take the tenant here.
+        return await self._execute_here(tenant, command, args)
+
+    async def _execute_here(self, tenant: str, command: str, args: Mapping[str, Any]) -> Any:
+        gateway = self._gateway
+        if gateway is None or self._stopping:
+            raise NotOwner("this process is leaving the cluster", tenant=tenant)
+        validate_tenant(tenant)
+        return await gateway.execute(tenant, command, args)
+
+    # ------------------------------------------------------------------ keeping the share
+    async def _keep(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            # One interval first: processes started together see each other before
+            # taking tenants, instead of the first one taking them all.
+            while True:
+                await anyio.sleep(self.interval)
+                try:
+                    await self._tick()
+                except Exception:
+                    log.exception("cluster upkeep failed; trying again")
+
+    async def _tick(self) -> None:
+        try:
+            deadline = await self.leases.renew(self.member)
+        except StoreError as exc:
+            await self._renewal_failed(exc)
+            return
+        if self._pg_down:
+            log.warning("PostgreSQL is reachable again")
+            self._pg_down = False
+        if deadline is None:
+            log.error(
+                "this process was silent for longer than its lease (%.1f s; paused, or cut "
+                "off from PostgreSQL): another process may hold its tenants now; it gives "
+                "them up and joins again",
+                self.lease_ttl,
+            )
+            self._deadline = 0.0
+            await self._give_up_all(emit=False)
+            await self._rejoin()
+            return
+        self._deadline = deadline
+        self._members = await self.leases.live_members()
+        held = await self.leases.held(self.member)
+        for tenant, token in list(self._owned.items()):
+            if held.get(tenant) != token and tenant not in self._leaving:
+                log.error("tenant %r was taken by another process; its session here stops", tenant)
+                self._owned.pop(tenant, None)
+                await self._close_session(tenant)
+        await self._adopt(await self.leases.orphans())
+        await self._rebalance()
+
+    async def _renewal_failed(self, exc: StoreError) -> None:
+        if not self._pg_down:
+            log.error("cannot renew this process's cluster membership: %s", exc)
+            self._pg_down = True
+        # Stop before the lease runs out, while the sessions may still say so.
+        if self._owned and anyio.current_time() > self._deadline - 1.5 * self.interval:
+            log.error(
+                "PostgreSQL unreachable for too long: this process stops its %d session(s); "
+                "they resume (here or elsewhere) once it is back",
+                len(self._owned),
+            )
+            await self._give_up_all(emit=True)
+
+    async def _rejoin(self) -> None:
+        self.member = _new_member()
+        await self.router.listen_as(self.member)
+        self._deadline = await self._join()
+        self._members = await self.leases.live_members()
+        log.info("joined cluster %r again as %s", self.name, self.member)
+
+    async def _give_up_all(self, *, emit: bool) -> None:
+        tenants = list(self._owned)
+        if not emit:
+            self._owned.clear()
+        async with anyio.create_task_group() as tg:
+            for tenant in tenants:
+                tg.start_soon(self._close_session, tenant)
+        self._owned.clear()
+
+    async def _close_session(self, tenant: str) -> None:
+        gateway = self._gateway
+        session = gateway.get(tenant) if gateway is not None else None
+        if session is not None:
+            await session.aclose()
+
+    async def _adopt(self, orphans: list[Orphan]) -> None:
+        members = self._members or [self.member]
+        dead: list[Orphan] = []
+        for orphan in orphans:
+            candidates = [m for m in members if m != orphan.holder] or [self.member]
+            if rendezvous(orphan.tenant, candidates) != self.member:
+                continue
+            if not orphan.linked:
+                dead.append(orphan)
+            elif orphan.tenant not in self._taking and self._tg is not None:
+                self._taking.add(orphan.tenant)
+                self._tg.start_soon(self._take, orphan.tenant)
+        if dead:
+            await self.leases.release_dead(dead)
+
+    async def _take(self, tenant: str) -> None:
+        gateway = self._gateway
+        try:
+            async with self._limiter:
+                if gateway is not None and not self._stopping:
+                    # Taking the lease resumes a linked tenant (see claim).
+                    await gateway.session(tenant)
+        except NotOwner:
+            pass  # another process was quicker
+        except WagateError as exc:
+            log.warning("could not take tenant %r: %s", tenant, exc)
+        finally:
+            self._taking.discard(tenant)
+
+    async def _resume(self, tenant: str) -> None:
+        gateway = self._gateway
+        if gateway is None or self._stopping:
+            return
+        session = await gateway.session(tenant)
+        await session.connect()
+
+    async def _rebalance(self) -> None:
+        members = self._members
+        if self.member not in members:
+            return
+        moving = [
+            tenant
+            for tenant in self._owned
+            if tenant not in self._leaving and rendezvous(tenant, members) != self.member
+        ]
+        # A few at a time: a process that joins gets its share over a few renewals.
+        for tenant in moving[:32]:
+            if self._tg is not None:
+                self._tg.start_soon(self._hand_over, tenant)
+
+    async def _hand_over(self, tenant: str) -> None:
+        token = self._owned.get(tenant)
+        if token is None or tenant in self._leaving:
+            return
+        self._leaving.add(tenant)
+        try:
+            await self._close_session(tenant)
+            await self.backplane.flushed(2.0)
+            self._owned.pop(tenant, None)
+            await self.leases.release(tenant, self.member, token)
+        except StoreError as exc:
+            log.warning("tenant %r: could not release its lease (%s)", tenant, exc)
+        finally:
+            self._leaving.discard(tenant)
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.name!r} member={self.member} redis={self.redis_url}>"
+
+
+def _timeout(tenant: str, command: str, seconds: float) -> OwnerTimeout:
+    return OwnerTimeout(
+        f"no process answered {command!r} for the tenant within {seconds:.1f} s", tenant=tenant
+    )

@@ -1,0 +1,416 @@
+"""The Redis backplane: events of every process to every process, and the shared replay log.
+
+Keys (all under the cluster's prefix ``<name>:``):
+
+- ``events``: one stream of every tenant's events, capped by length; each process
+  reads it from where it last was (``XREAD``), so a process that loses Redis for
+  a moment catches up without loss when it is back;
+- ``log:<tenant>``: the tenant's replay log, a stream whose entry ids are the
+  events' seqs (so Redis itself refuses a seq out of order), capped by length and
+  expiring after ``replay_age`` without events;
+- ``fence``: a hash tenant -> the highest lease token that published; an event
+  with a lower token is refused, so a process that lost a tenant cannot emit for it;
+- ``current`` / ``pairing``: hashes tenant -> the last state event and the pending
+  pairing code, so a process that starts late knows where every tenant stands.
+
+One Lua script checks the fence and writes the event to all of them at once.
+Events of this process's sessions are delivered to its own subscribers at once
+(they do not wait for Redis) and queued for Redis; while Redis is unreachable
+the queue holds up to ``outbox`` events, then drops the oldest and publishes a
+``stream:gap`` naming them when Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import redis.asyncio
+import redis.exceptions
+
+from .._events import STATE_EVENTS, Event, Gap, PairingCode, utcnow
+from .._hub import Backplane, Hub
+from ._wire import decode_event, encode_event
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
+
+__all__ = ["RedisBackplane"]
+
+log = logging.getLogger("wagate.cluster")
+
+# KEYS: fence, log, events, current, pairing.
+# ARGV: tenant, token, seq, name, data, kind (s: state, p: pairing, -), log length,
+#       stream length, log ttl (ms), member.
+_PUBLISH = """
+local tenant = ARGV[1]
+local token = tonumber(ARGV[2])
+local fence = tonumber(redis.call('HGET', KEYS[1], tenant) or '0')
+if token < fence then return 0 end
+if token > fence then redis.call('HSET', KEYS[1], tenant, ARGV[2]) end
+local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], ARGV[3] .. '-0',
+    'n', ARGV[4], 'd', ARGV[5], 'k', ARGV[2], 'm', ARGV[10])
+if type(added) == 'table' and added.err then return -1 end
+redis.call('PEXPIRE', KEYS[2], ARGV[9])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 't', tenant, 'n', ARGV[4], 'd', ARGV[5])
+if ARGV[6] == 's' then
+    redis.call('HSET', KEYS[4], tenant, ARGV[4] .. '\\n' .. ARGV[5])
+    redis.call('HDEL', KEYS[5], tenant)
+elseif ARGV[6] == 'p' then
+    redis.call('HSET', KEYS[5], tenant, ARGV[4] .. '\\n' .. ARGV[5])
+end
+return 1
+"""
+
+# KEYS: fence.  ARGV: tenant, token.  Raises the fence (never lowers it).
+_RAISE_FENCE = """
+local fence = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > fence then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return fence
+"""
+
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+def _seq(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.partition("-")[0])
+
+
+class RedisBackplane(Backplane):
+    """A :class:`~wagate.Backplane` on one Redis (see the module's description).
+
+    Made by :class:`~wagate.cluster.Cluster`; it runs inside the cluster's task group.
+
+    Args:
+        client: The Redis client (``decode_responses`` off).
+        prefix: The keys' prefix, ``"<cluster name>:"``.
+        token_for: The lease token this process may publish a tenant's events
+            with, or ``None`` when it holds no valid lease of the tenant.
+        member: This process's member id (recorded with each event in the logs).
+        log_length: Events kept per tenant in the replay log.
+        stream_length: Events kept in the stream every process reads.
+        replay_age: How long a tenant's log lives after its last event.
+        outbox: Events kept for Redis while it is unreachable.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str,
+        token_for: Callable[[str], int | None],
+        member: Callable[[], str],
+        log_length: int,
+        stream_length: int,
+        replay_age: timedelta,
+        outbox: int,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._token_for = token_for
+        self._member = member
+        self.log_length = log_length
+        self.stream_length = stream_length
+        self.replay_age = replay_age
+        self.outbox_limit = outbox
+        self.hub: Hub | None = None
+        self._outbox: deque[tuple[Event, int]] = deque()
+        self._gaps: dict[str, tuple[int, int, int]] = {}
+        self._wake = anyio.Event()
+        self._flushed = anyio.Event()
+        self._position = b"$"
+        self._caught_up_to = b"0-0"
+        self._progress = anyio.Event()
+        self._publish = client.register_script(_PUBLISH)
+        self._raise_fence = client.register_script(_RAISE_FENCE)
+        self.connected = True
+        """Whether the last exchange with Redis worked."""
+        self.published = 0
+        """Events written to Redis by this process."""
+        self.refused = 0
+        """Events refused because this process no longer held the tenant's lease."""
+        self.dropped = 0
+        """Events dropped because Redis was unreachable for too long (reported as gaps)."""
+        self.received = 0
+        """Events read from Redis (every process's)."""
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under the cluster's prefix."""
+        return self.prefix + ":".join(parts)
+
+    # ------------------------------------------------------------------ Backplane
+    def publish(self, event: Event) -> bool:
+        """Queue an event of this process's session for Redis (see :class:`~wagate.Backplane`)."""
+        token = self._token_for(event.tenant)
+        if token is None:
+            self.refused += 1
+            log.warning(
+                "tenant %r: %s (seq %d) not emitted: this process no longer holds the tenant",
+                event.tenant,
+                type(event).__name__,
+                event.seq,
+            )
+            return False
+        self._outbox.append((event, token))
+        if len(self._outbox) > self.outbox_limit:
+            old, old_token = self._outbox.popleft()
+            first, _, _ = self._gaps.get(old.tenant, (old.seq, old.seq, old_token))
+            self._gaps[old.tenant] = (first, old.seq, old_token)
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.error(
+                    "Redis unreachable: %d event(s) dropped so far; the other processes' "
+                    "subscribers will get a stream:gap for them",
+                    self.dropped,
+                )
+        self._wake.set()
+        return True
+
+    async def history(self, tenant: str, after_seq: int) -> list[Event] | None:
+        """The tenant's events after ``after_seq``, from its log in Redis."""
+        key = self.key("log", tenant)
+        try:
+            info = await self.client.xinfo_stream(key)
+        except redis.exceptions.ResponseError:
+            return None  # no such key: nothing logged lately
+        newest = _seq(info["last-generated-id"])
+        if after_seq > newest:
+            return None
+        entries: Any = await self.client.xrange(key, min=f"{after_seq + 1}-0", max="+")
+        lost_up_to = _seq(info.get("max-deleted-entry-id") or b"0-0")
+        horizon = utcnow() - self.replay_age
+        events: list[Event] = []
+        for _, fields in entries:
+            event = decode_event(fields[b"n"], fields[b"d"])
+            if event.at < horizon:
+                lost_up_to = max(lost_up_to, event.seq)
+                continue
+            events.append(event)
+        if lost_up_to > after_seq:
+            first_kept = events[0].seq if events else newest + 1
+            gap = Gap(
+                tenant=tenant,
+                seq=first_kept - 1,
+                at=utcnow(),
+                first_seq=after_seq + 1,
+                last_seq=first_kept - 1,
+            )
+            return [gap, *events]
+        return events
+
+    # ------------------------------------------------------------------ cluster's use
+    async def check(self) -> None:
+        """Ping Redis (raises redis' own errors)."""
+        await self.client.ping()
+
+    async def current_states(self) -> dict[str, tuple[Event, ...]]:
+        """Every tenant's current state as last published (for a process that starts)."""
+        states: Any = await self.client.hgetall(self.key("current"))
+        pairings: Any = await self.client.hgetall(self.key("pairing"))
+        result: dict[str, tuple[Event, ...]] = {}
+        for raw_tenant, raw in states.items():
+            name, _, data = raw.partition(b"\n")
+            events: list[Event] = [decode_event(name, data)]
+            pairing = pairings.get(raw_tenant)
+            if pairing is not None:
+                pname, _, pdata = pairing.partition(b"\n")
+                events.append(decode_event(pname, pdata))
+            result[raw_tenant.decode()] = tuple(events)
+        return result
+
+    async def raise_fence(self, tenant: str, token: int) -> None:
+        """Refuse from now on any event of ``tenant`` published with a token below ``token``."""
+        await self._raise_fence(keys=[self.key("fence")], args=[tenant, token])
+
+    async def start_reading(self) -> None:
+        """Read the stream from its current end on (call before :meth:`read`)."""
+        last: Any = await self.client.xrevrange(self.key("events"), count=1)
+        self._position = last[0][0] if last else b"0-0"
+        self._caught_up_to = self._position
+
+    async def caught_up(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s) until every event in Redis now has been delivered here."""
+        with anyio.move_on_after(timeout):
+            last: Any = await self.client.xrevrange(self.key("events"), count=1)
+            if not last:
+                return
+            target = last[0][0]
+            while _stream_id(self._caught_up_to) < _stream_id(target):
+                await self._progress.wait()
+
+    async def read(self) -> None:
+        """Deliver every process's events to the hub, for ever (reconnecting as needed)."""
+        stream = self.key("events")
+        delay = 0.1
+        while True:
+            try:
+                batches: Any = await self.client.xread(
+                    {stream: self._position}, count=1000, block=1000
+                )
+            except _REDIS_DOWN as exc:
+                self._down(exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if not self.connected:
+                await self._check_loss(stream)
+            self._up()
+            delay = 0.1
+            for _, entries in batches:
+                for entry_id, fields in entries:
+                    self._position = entry_id
+                    self._deliver(fields)
+                await anyio.lowlevel.checkpoint()
+            self._caught_up_to = self._position
+            self._progress.set()
+            self._progress = anyio.Event()
+
+    async def _check_loss(self, stream: str) -> None:
+        info = await self.client.xinfo_stream(stream)
+        if _stream_id(info.get("max-deleted-entry-id") or b"0-0") > _stream_id(self._position):
+            log.error(
+                "Redis was unreachable long enough for events of other processes to be "
+                "trimmed from %s before this process read them; its subscribers miss them "
+                "(raise the cluster's stream_length)",
+                stream,
+            )
+
+    def _deliver(self, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = decode_event(fields[b"n"], fields[b"d"])
+        except Exception:
+            log.exception("a malformed event in the cluster stream was skipped: %r", fields)
+            return
+        self.received += 1
+        if self.hub is not None:
+            self.hub.deliver(event)
+
+    async def flush_forever(self) -> None:
+        """Write the queued events to Redis, in order, for ever (retrying while it is down)."""
+        delay = 0.1
+        while True:
+            if not self._outbox and not self._gaps:
+                self._flushed.set()
+                self._flushed = anyio.Event()
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            try:
+                await self._flush_batch()
+            except _REDIS_DOWN as exc:
+                self._down(exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            self._up()
+            delay = 0.1
+
+    async def flushed(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) until the queue is empty; return whether it is."""
+        with anyio.move_on_after(timeout):
+            while self._outbox or self._gaps:
+                self._wake.set()
+                await self._flushed.wait()
+        return not self._outbox and not self._gaps
+
+    @property
+    def pending(self) -> int:
+        """Events waiting for Redis."""
+        return len(self._outbox)
+
+    async def _flush_batch(self) -> None:
+        gaps = list(self._gaps.items())
+        batch = [self._outbox[i] for i in range(min(len(self._outbox), 512))]
+        items: list[tuple[Event, int]] = [
+            (
+                Gap(tenant=tenant, seq=last, at=utcnow(), first_seq=first, last_seq=last),
+                token,
+            )
+            for tenant, (first, last, token) in gaps
+        ]
+        items.extend(batch)
+        pipe = self.client.pipeline(transaction=False)
+        for event, token in items:
+            await self._queue(pipe, event, token)
+        results = await pipe.execute()
+        # Only now, once Redis has them: a failure above leaves the queue as it was.
+        for tenant, _ in gaps:
+            self._gaps.pop(tenant, None)
+        for _ in batch:
+            self._outbox.popleft()
+        for (event, token), result in zip(items, results, strict=True):
+            if result == 1:
+                self.published += 1
+            elif result == 0:
+                self.refused += 1
+                log.warning(
+                    "tenant %r: %s (seq %d) refused by Redis: another process holds the "
+                    "tenant now (token %d is stale)",
+                    event.tenant,
+                    type(event).__name__,
+                    event.seq,
+                    token,
+                )
+            else:
+                log.debug("tenant %r: seq %d was already in its log", event.tenant, event.seq)
+
+    async def _queue(self, pipe: Pipeline, event: Event, token: int) -> None:
+        name, data = encode_event(event)
+        if isinstance(event, STATE_EVENTS):
+            kind = "s"
+        elif isinstance(event, PairingCode):
+            kind = "p"
+        else:
+            kind = "-"
+        tenant = event.tenant
+        await self._publish(
+            keys=[
+                self.key("fence"),
+                self.key("log", tenant),
+                self.key("events"),
+                self.key("current"),
+                self.key("pairing"),
+            ],
+            args=[
+                tenant,
+                token,
+                event.seq,
+                name,
+                data,
+                kind,
+                self.log_length,
+                self.stream_length,
+                int(self.replay_age.total_seconds() * 1000),
+                self._member(),
+            ],
+            client=pipe,
+        )
+
+    def _down(self, exc: BaseException) -> None:
+        if self.connected:
+            log.error(
+                "Redis is unreachable (%s): events of this process are kept for it "
+                "(%d waiting), commands for other processes fail until it is back",
+                exc,
+                len(self._outbox),
+            )
+        self.connected = False
+
+    def _up(self) -> None:
+        if not self.connected:
+            log.warning(
+                "Redis is reachable again; %d event(s) waiting are being sent", self.pending
+            )
+        self.connected = True
+
+
+def _stream_id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

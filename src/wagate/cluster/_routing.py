@@ -1,0 +1,202 @@
+"""Commands to the process that holds a tenant, over Redis pub/sub, answered with its result.
+
+Each cluster member listens on its own channel, ``<name>:member:<id>``.  A call is
+one JSON message there; the answer comes back on the caller's channel.  Redis
+says how many processes received a published message: none means the holder
+is gone (or cut off from Redis), which is answered at once with
+:class:`~wagate.NoOwner` instead of waiting out the timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import redis.asyncio
+import redis.exceptions
+
+from .._errors import NoOwner, OwnerTimeout, WagateError
+from ._wire import decode_error, decode_result, dumps, encode_error, encode_result
+
+__all__ = ["Router"]
+
+log = logging.getLogger("wagate.cluster")
+
+Execute = Callable[[str, str, Mapping[str, Any]], Awaitable[Any]]
+
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class _Pending:
+    __slots__ = ("done", "reply")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.reply: Mapping[str, Any] | None = None
+
+
+class Router:
+    """Sends commands to other members and runs the ones sent to this member.
+
+    Args:
+        client: The Redis client.
+        prefix: The cluster's key prefix, ``"<name>:"``.
+        execute: Runs a command here: ``await execute(tenant, command, args)``.
+        takeover_within: Seconds until a dead holder's tenants are taken (for messages).
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str,
+        execute: Execute,
+        takeover_within: float,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._execute = execute
+        self.takeover_within = takeover_within
+        self._pending: dict[str, _Pending] = {}
+        self._member: str | None = None
+        self._listening: str | None = None
+        self._switched = anyio.Event()
+
+    def channel(self, member: str) -> str:
+        """The channel ``member`` listens on."""
+        return f"{self.prefix}member:{member}"
+
+    async def listen_as(self, member: str) -> None:
+        """Listen on ``member``'s channel (instead of the previous one); wait until it does."""
+        self._member = member
+        while self._listening != member:
+            await self._switched.wait()
+
+    async def listen(self, tg: anyio.abc.TaskGroup) -> None:
+        """Receive calls and replies for ever, reconnecting as needed; calls run in ``tg``."""
+        delay = 0.1
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await self._receive(pubsub, tg)
+            except _REDIS_DOWN as exc:
+                log.debug("command channel lost (%s); listening again", exc)
+                self._listening = None
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _receive(self, pubsub: Any, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            member = self._member
+            if member is not None and member != self._listening:
+                if self._listening is not None:
+                    await pubsub.unsubscribe(self.channel(self._listening))
+                await pubsub.subscribe(self.channel(member))
+                self._listening = member
+                self._switched.set()
+                self._switched = anyio.Event()
+            if not pubsub.subscribed:
+                await anyio.sleep(0.05)
+                continue
+            message = await pubsub.get_message(timeout=0.25)
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                body = json.loads(message["data"])
+            except ValueError:
+                log.warning("a malformed message on the command channel was ignored")
+                continue
+            if body.get("op") == "reply":
+                pending = self._pending.get(str(body.get("id")))
+                if pending is not None:
+                    pending.reply = body
+                    pending.done.set()
+            elif body.get("op") == "call":
+                tg.start_soon(self._serve, body)
+
+    async def _serve(self, body: Mapping[str, Any]) -> None:
+        tenant = str(body.get("tenant"))
+        try:
+            result = encode_result(
+                await self._execute(tenant, str(body.get("command")), body.get("args") or {})
+            )
+        except WagateError as exc:
+            result = encode_error(exc)
+        except Exception:
+            log.exception("tenant %r: command %r failed", tenant, body.get("command"))
+            error = WagateError(
+                "the command failed on the process holding the tenant", tenant=tenant
+            )
+            error.code = "internal_error"
+            result = encode_error(error)
+        reply = dumps({"op": "reply", "id": body.get("id"), "result": result})
+        try:
+            await self.client.publish(self.channel(str(body.get("from"))), reply)
+        except _REDIS_DOWN as exc:
+            log.warning("tenant %r: the answer to a command was lost (%s)", tenant, exc)
+
+    async def send(
+        self,
+        member: str,
+        tenant: str,
+        command: str,
+        args: Mapping[str, Any],
+        timeout: float,
+    ) -> Any:
+        """Run ``command`` in ``member``'s process and return its result (or raise its error).
+
+        Raises:
+            NoOwner: Redis is unreachable, or nobody listens as ``member``.
+            OwnerTimeout: no answer within ``timeout`` seconds.
+        """
+        if self._member is None:
+            raise NoOwner("this process has not joined its cluster yet", tenant=tenant)
+        call_id = uuid.uuid4().hex
+        pending = self._pending[call_id] = _Pending()
+        message = dumps(
+            {
+                "op": "call",
+                "id": call_id,
+                "from": self._member,
+                "tenant": tenant,
+                "command": command,
+                "args": dict(args),
+            }
+        )
+        try:
+            try:
+                receivers = await self.client.publish(self.channel(member), message)
+            except _REDIS_DOWN as exc:
+                raise NoOwner(
+                    f"cannot reach the process holding the tenant: Redis is unreachable ({exc})",
+                    tenant=tenant,
+                ) from None
+            if not receivers:
+                raise NoOwner(
+                    f"the process holding the tenant (cluster member {member}) is not "
+                    f"answering; another one takes the tenant over within "
+                    f"{self.takeover_within:.0f} s: retry then",
+                    tenant=tenant,
+                )
+            with anyio.move_on_after(timeout):
+                await pending.done.wait()
+            if pending.reply is None:
+                raise OwnerTimeout(
+                    f"the process holding the tenant (cluster member {member}) did not answer "
+                    f"{command!r} within {timeout:.1f} s",
+                    tenant=tenant,
+                )
+            result = pending.reply.get("result") or {}
+            if result.get("type") == "error":
+                raise decode_error(result)
+            return decode_result(result)
+        finally:
+            del self._pending[call_id]

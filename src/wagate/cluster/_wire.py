@@ -1,0 +1,188 @@
+"""What crosses between the processes of a cluster: events, statuses, command results, errors.
+
+Events travel as the first message of :func:`wagate.to_wire` (name + JSON
+payload) and come back with :func:`wagate.from_wire`, so the round trip is the
+one every transport already relies on.  One exception keeps QR codes cheap: a
+``qr:generated`` goes without its PNG data URL (``qrCode``), which only the
+process whose clients look at it renders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .._errors import WagateError
+from .._events import (
+    Account,
+    DisconnectReason,
+    Event,
+    QrGenerated,
+    State,
+    Status,
+    _iso,
+    _parse_iso,
+    from_wire,
+    to_wire,
+)
+
+__all__ = [
+    "decode_error",
+    "decode_event",
+    "decode_result",
+    "encode_error",
+    "encode_event",
+    "encode_result",
+]
+
+JSON = dict[str, Any]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def event_payload(event: Event) -> tuple[str, JSON]:
+    """The wire name and payload of an event (a QR code without its rendered image)."""
+    if isinstance(event, QrGenerated):
+        return event.wire_name, {
+            "tenant": event.tenant,
+            "seq": event.seq,
+            "at": _iso(event.at),
+            "qr": event.code,
+            "expiresAt": _iso(event.expires_at),
+        }
+    message = to_wire(event)[0]
+    return message.name, message.data
+
+
+def encode_event(event: Event) -> tuple[str, str]:
+    """An event as ``(wire name, JSON text)``."""
+    name, data = event_payload(event)
+    return name, _dumps(data)
+
+
+def decode_event(name: str | bytes, data: str | bytes) -> Event:
+    """The event :func:`encode_event` encoded.
+
+    Raises:
+        InvalidInput: not an event's encoding.
+    """
+    if isinstance(name, bytes):
+        name = name.decode()
+    return from_wire(name, json.loads(data))
+
+
+def _account(value: Account | None) -> JSON | None:
+    if value is None:
+        return None
+    return {"jid": value.jid, "phone": value.phone, "name": value.name}
+
+
+def _status(status: Status) -> JSON:
+    return {
+        "tenant": status.tenant,
+        "state": status.state.value,
+        "account": _account(status.account),
+        "qr": None if status.qr is None else event_payload(status.qr)[1],
+        "reason": None if status.reason is None else status.reason.value,
+        "willRetry": status.will_retry,
+        "retryIn": status.retry_in,
+        "since": _iso(status.since),
+    }
+
+
+def _status_back(data: Mapping[str, Any]) -> Status:
+    account = data.get("account")
+    qr = data.get("qr")
+    reason = data.get("reason")
+    qr_event = from_wire(QrGenerated.wire_name, qr) if qr is not None else None
+    assert qr_event is None or isinstance(qr_event, QrGenerated)
+    return Status(
+        tenant=data["tenant"],
+        state=State(data["state"]),
+        account=None if account is None else Account(**account),
+        qr=qr_event,
+        reason=None if reason is None else DisconnectReason(reason),
+        will_retry=bool(data["willRetry"]),
+        retry_in=data.get("retryIn"),
+        since=_parse_iso(data["since"], "since"),
+    )
+
+
+def encode_result(value: object) -> JSON:
+    """A command's result, ready for JSON: ``None``, an event, a status or a JSON object.
+
+    Raises:
+        TypeError: the command returned something else.
+    """
+    if value is None:
+        return {"type": "none"}
+    if isinstance(value, Event):
+        name, data = event_payload(value)
+        return {"type": "event", "name": name, "data": data}
+    if isinstance(value, Status):
+        return {"type": "status", "value": _status(value)}
+    if isinstance(value, Mapping):
+        return {"type": "json", "value": dict(value)}
+    raise TypeError(
+        f"a cluster command must return None, an Event, a Status or a dict, not {value!r}"
+    )
+
+
+def decode_result(data: Mapping[str, Any]) -> Any:
+    """The value :func:`encode_result` encoded."""
+    kind = data.get("type")
+    if kind == "none":
+        return None
+    if kind == "event":
+        return from_wire(data["name"], data["data"])
+    if kind == "status":
+        return _status_back(data["value"])
+    if kind == "json":
+        return data["value"]
+    raise ValueError(f"not a command result: {data!r}")
+
+
+def encode_error(error: WagateError) -> JSON:
+    """A wagate error, ready for JSON (its class comes back by its ``code``)."""
+    return {
+        "type": "error",
+        "code": error.code,
+        "status": error.status_code,
+        "message": error.message,
+        "tenant": error.tenant,
+        "owner": getattr(error, "owner", None),
+    }
+
+
+def _subclasses(cls: type[WagateError]) -> Iterator[type[WagateError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def decode_error(data: Mapping[str, Any]) -> WagateError:
+    """The error :func:`encode_error` encoded, as the same class where it can be rebuilt."""
+    code = str(data.get("code") or "wagate_error")
+    message = str(data.get("message") or "the owner of the tenant failed")
+    tenant = data.get("tenant")
+    for cls in _subclasses(WagateError):
+        if cls.__dict__.get("code") == code:
+            try:
+                error = cls(message, tenant=tenant)
+            except TypeError:  # an error with more required fields: rebuilt generically
+                break
+            if data.get("owner") is not None and hasattr(error, "owner"):
+                error.owner = data["owner"]
+            return error
+    error = WagateError(message, tenant=tenant)
+    error.code = code
+    error.status_code = int(data.get("status") or 500)
+    return error
+
+
+def dumps(value: object) -> str:
+    """JSON text, compact, as every cluster message is sent."""
+    return _dumps(value)
