@@ -181,6 +181,8 @@ def main() -> int:
         return 2
 
     sock = socket.create_server((args.host, args.port))
+    # Answers leave at once (no Nagle delay) even on asyncio's own event loop.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     print(f"listening on http://{args.host}:{sock.getsockname()[1]}", flush=True)
     for name, user in users.items():
         print(f"user {name} (tenant {user.tenant}) password: {passwords[name]}", flush=True)

@@ -117,11 +117,9 @@ class Served:
 
 
 def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    return sock
+    from wagate.integrations._serving import listening_socket
+
+    return listening_socket("127.0.0.1", 0)
 
 
 @contextlib.contextmanager

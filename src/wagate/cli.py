@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ._errors import WagateError
 from ._validate import validate_tenant
 from ._version import __version__
+from .integrations._serving import listening_socket
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -255,8 +256,7 @@ def worker_app() -> FastAPI:
 def _listen(host: str, port: int) -> socket.socket:
     """Bind the server's socket now, so a busy port or a bad host is a usage error."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family, backlog=2048)
+        return listening_socket(host, port)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -47,6 +47,7 @@ from ._rest import (
     parse_json_body,
     reply_for,
 )
+from ._serving import listening_socket
 
 __all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
 
@@ -282,8 +283,7 @@ def serve_socketio(
     )
     # Bound here, in the caller's thread: a taken port is an OSError for the caller,
     # not an exit of a server task inside the gateway's loop.
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock = listening_socket(host, port)
     config = uvicorn.Config(adapter.asgi_app(), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     handle = SocketIOServer(gateway, server, adapter, sock)
