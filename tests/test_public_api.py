@@ -38,6 +38,7 @@ OPTIONAL_PACKAGES = [
 # The modules of an optional extra: the only ones allowed to import it when imported.
 EXTRA_MODULES = {
     "wagate.adapters.socketio": "socketio",
+    "wagate.cluster": "redis",  # and postgres: a cluster needs both
     "wagate.integrations.fastapi": "fastapi",
     "wagate.integrations.flask": "flask",
     "wagate.stores.postgres": "postgres",
