@@ -498,7 +498,12 @@ def test_tenant_a_never_sees_tenant_b(browser: Browser, server: Server) -> None:
         events_a = recorded(page_a, "events")
         assert events_a, "A's page received no live event"
         assert {event["data"]["tenant"] for event in events_a} == {a}
-        assert simulated_phone_number(b) not in page_a.content()
+        shown_to_a = page_a.evaluate(
+            "document.querySelector('wagate-connection').shadowRoot.innerHTML"
+        )
+        assert simulated_phone_number(a) in shown_to_a
+        assert simulated_phone_number(b) not in shown_to_a
+        assert b not in shown_to_a
         assert {e["data"]["tenant"] for e in recorded(page_b, "events")} == {b}
 
 
