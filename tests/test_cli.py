@@ -145,6 +145,20 @@ def test_serve_login_link_sets_an_httponly_cookie_and_redirects(demo: Serving) -
         assert "set-cookie" not in bad.headers
 
 
+def test_login_link_followed_from_another_site_is_refused(demo: Serving) -> None:
+    """A login link clicked on another site sets no cookie (login CSRF): 403, JSON."""
+    assert demo.link is not None
+    with httpx.Client(timeout=15) as browser:
+        for site in ("cross-site", "same-site"):
+            response = browser.get(demo.link, headers={"Sec-Fetch-Site": site})
+            assert response.status_code == 403
+            assert response.json()["error"]["code"] == "cross_site_login"
+            assert "set-cookie" not in response.headers
+        typed = browser.get(demo.link, headers={"Sec-Fetch-Site": "none"})
+        assert typed.status_code == 303
+        assert "set-cookie" in typed.headers
+
+
 def test_serve_keeps_the_token_out_of_the_access_log(demo: Serving) -> None:
     """The access log line of the login link shows <redacted>, not the token."""
     server = demo

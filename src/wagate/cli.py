@@ -196,7 +196,24 @@ def build_serve_app(
     else:
         gateway = Gateway(factory, store=store)  # type: ignore[arg-type]
 
+    private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
     async def login(request: Request) -> Response:
+        # A link on another site must not log a browser into the attacker's tenant
+        # (whose QR code the victim might then scan): browsers say where a
+        # navigation comes from; a link opened from a terminal or typed is "none".
+        if request.headers.get("sec-fetch-site", "none") not in ("none", "same-origin"):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "cross_site_login",
+                        "message": "this login link was followed from another site; "
+                        "open it directly (paste it into the address bar)",
+                    }
+                },
+                status_code=403,
+                headers=private,
+            )
         token = request.query_params.get("token", "")
         try:
             principal = authenticator.authenticate(token)
@@ -204,14 +221,10 @@ def build_serve_app(
             return JSONResponse(
                 {"error": {"code": exc.code, "message": exc.message}},
                 status_code=401,
-                headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+                headers=private,
             )
         # The token was in the URL: keep it out of caches and of the next page's Referer.
-        response = RedirectResponse(
-            "/",
-            status_code=303,
-            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-        )
+        response = RedirectResponse("/", status_code=303, headers=private)
         max_age = None
         if principal.expires_at is not None:
             max_age = max(0, int(principal.expires_at.timestamp() - time.time()))
