@@ -19,7 +19,9 @@ import pytest
 from test_contract_support import (
     CONTACT,
     FRAMEWORKS,
+    SECRET,
     WRONG_SECRET,
+    Phones,
     Served,
     mint,
     normalized,
@@ -672,3 +674,20 @@ def test_both_frameworks_send_the_same_bytes(server: Served, tenant: str) -> Non
         b'{"error":{"code":"no_pending_qr","message":"no login is in progress: '
         b'POST /api/qr/generate to start one"}}'
     )
+
+
+def test_serve_socketio_on_a_taken_port_raises_oserror() -> None:
+    """Socket.IO beside Flask: a taken port is an OSError for the caller; close is idempotent."""
+    from wagate import SyncGateway
+    from wagate.adapters.auth import JWTAuthenticator
+    from wagate.integrations.flask import serve_socketio
+
+    with SyncGateway(Phones()) as gateway:
+        first = serve_socketio(gateway, JWTAuthenticator(SECRET))
+        try:
+            assert first.port > 0
+            with pytest.raises(OSError):
+                serve_socketio(gateway, JWTAuthenticator(SECRET), port=first.port)
+        finally:
+            first.close()
+            first.close()
