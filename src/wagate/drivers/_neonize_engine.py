@@ -29,8 +29,10 @@ import collections
 import concurrent.futures
 import contextlib
 import ctypes
+import gc
 import logging
 import os
+import subprocess
 import threading
 import warnings
 from collections.abc import AsyncIterator
@@ -114,6 +116,7 @@ def load_neonize() -> Neonize:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ResourceWarning)
                 modules = _import_neonize()
+                _reap_neonize_pipes()
         except ImportError as exc:
             raise DriverError(f"the WhatsApp engine (neonize) cannot be loaded: {exc}") from None
         except OSError as exc:
@@ -141,6 +144,23 @@ def load_neonize() -> Neonize:
             error=neonize_error,
         )
         return _loaded
+
+
+def _reap_neonize_pipes() -> None:
+    # The abandoned "uname -a" processes wait in subprocess's list of children to
+    # reap; the next Popen anywhere in the process would finalize their pipes and
+    # warn then.  Reap them now, while the warnings are off.
+    active = getattr(subprocess, "_active", None)
+    if not active:
+        return
+    for proc in list(active):
+        if getattr(proc, "args", None) == "uname -a":
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=5)
+    cleanup = getattr(subprocess, "_cleanup", None)
+    if cleanup is not None:
+        cleanup()
+    gc.collect()
 
 
 def _import_neonize() -> tuple[Any, ...]:
