@@ -79,6 +79,7 @@ DEFAULT_NAME = "wagate"
 """The cluster name used when none is given (Redis key prefix ``wagate:``, tables ``wagate_*``)."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_READ_ONLY = frozenset({"status"})
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
@@ -441,7 +442,18 @@ class Cluster(Ownership):
         if holder is not None and alive:
             if holder == self.member:
                 return await self._execute_here(tenant, command, args)
-            return await self.router.send(holder, tenant, command, args, remaining)
+            if command not in _READ_ONLY:
+                return await self.router.send(holder, tenant, command, args, remaining)
+            # A read may be asked again elsewhere if the holder lost the tenant meanwhile
+            # (paused, say); a command that changes something may not: it might have run.
+            try:
+                return await self.router.send(
+                    holder, tenant, command, args, min(remaining, self.lease_ttl)
+                )
+            except OwnerTimeout:
+                if await self.leases.holder(tenant) == (holder, True):
+                    raise
+                raise NotOwner("the tenant's holder changed", tenant=tenant) from None
         # Nobody (alive) holds it: the member it belongs to takes it.
         candidates = [m for m in self._members if m != holder] or [self.member]
         target = rendezvous(tenant, candidates)
@@ -461,6 +473,13 @@ class Cluster(Ownership):
         if gateway is None or self._stopping:
             raise NotOwner("this process is leaving the cluster", tenant=tenant)
         validate_tenant(tenant)
+        session = gateway.get(tenant)
+        if session is not None and self._token_for(tenant) is None:
+            # A session whose lease ran out (this process was paused, say) acts no more.
+            self._owned.pop(tenant, None)
+            if self._tg is not None:
+                self._tg.start_soon(session.aclose)
+            raise NotOwner("this process no longer holds the tenant", tenant=tenant)
         return await gateway.execute(tenant, command, args)
 
     # ------------------------------------------------------------------ keeping the share
