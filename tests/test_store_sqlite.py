@@ -169,6 +169,20 @@ async def test_the_database_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+async def test_the_write_ahead_log_is_private_too(tmp_path: Path) -> None:
+    """SQLite's -wal and -shm files, which hold recent writes, are owner-only as well."""
+    path = tmp_path / "sessions.db"
+    old = os.umask(0o022)  # a usual umask, which would make new files world-readable
+    try:
+        async with SQLiteStore(path):
+            sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+            assert all(sidecar.exists() for sidecar in sidecars)
+            modes = {sidecar.name: stat.S_IMODE(sidecar.stat().st_mode) for sidecar in sidecars}
+    finally:
+        os.umask(old)
+    assert modes == {"sessions.db-wal": 0o600, "sessions.db-shm": 0o600}
+
+
 async def test_a_second_process_gets_store_locked(tmp_path: Path) -> None:
     """While one process has the store open, a second real process gets StoreLocked."""
     path = tmp_path / "sessions.db"

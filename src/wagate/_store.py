@@ -202,6 +202,11 @@ class SQLiteStore(SessionStore):
             ) from None
         self._lock_fd = fd
         try:
+            # It maps tenants to accounts: private from its first byte, and so are its
+            # -wal and -shm files, which SQLite creates with the database file's mode.
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+                os.chmod(self.path, 0o600)
             conn: sqlite3.Connection | None = None
             try:
                 conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -219,8 +224,6 @@ class SQLiteStore(SessionStore):
                     f"session store {self.path} is not a usable SQLite database ({exc}); "
                     "it was left untouched: move it aside or point wagate at another file"
                 ) from None
-            with contextlib.suppress(OSError):
-                os.chmod(self.path, 0o600)  # it maps tenants to accounts: keep it private
             self._conn = conn
         except BaseException:
             self._release_lock()
