@@ -68,6 +68,9 @@ EXECUTOR_HEADROOM = 8
 FD_BUDGET = 0.8
 """Engine connects stop when open file descriptors pass this share of the limit."""
 
+PROBE_INTERVAL = 1.0
+"""Seconds a failed probe's answer is reused before the endpoint is probed again."""
+
 
 class GoListener(Protocol):
     """What a client forwards from the engine's own threads (see :class:`Neonize`)."""
@@ -437,6 +440,7 @@ class Engine:
         self._unreachable: set[tuple[str, int]] = set()
         self._executor_size = 0
         self._retired: list[Slot] = []
+        self._probes: dict[tuple[str, int], tuple[float, str]] = {}
 
     async def bind(self) -> Neonize:
         """Load neonize and bind the engine to the running event loop.
@@ -597,8 +601,26 @@ class Engine:
         """Record whether an engine dial (or a probe) reached ``target``."""
         if ok:
             self._unreachable.discard(target)
+            self._probes.pop(target, None)
         else:
             self._unreachable.add(target)
+
+    async def probe(self, target: tuple[str, int]) -> str | None:
+        """Probe ``target`` (see :func:`probe`), at most once per ``PROBE_INTERVAL`` s.
+
+        Every session of the process shares the answer: a thousand tenants
+        waiting out an outage cost one DNS lookup and one TCP attempt a second.
+        """
+        now = anyio.current_time()
+        last = self._probes.get(target)
+        if last is not None and now - last[0] < PROBE_INTERVAL:
+            return last[1]
+        problem = await probe(target)
+        if problem is None:
+            self._probes.pop(target, None)
+        else:
+            self._probes[target] = (anyio.current_time(), problem)
+        return problem
 
 
 _engine: Engine | None = None

@@ -42,7 +42,7 @@ from .._errors import DriverError, InvalidInput, PairingFailed, StoreError, Waga
 from .._events import Account, DisconnectReason
 from .._validate import normalize_phone, normalize_recipient, validate_text
 from ._neonize_db import EngineDatabase
-from ._neonize_engine import Engine, Neonize, Slot, engine, probe, probe_target
+from ._neonize_engine import Engine, Neonize, Slot, engine, probe_target
 from ._neonize_translate import account_from, ending_for, incoming_message, jid_fields
 
 __all__ = ["NeonizeDriver"]
@@ -197,7 +197,7 @@ class NeonizeDriver(Driver):
             )
         target = probe_target(self.proxy)
         if eng.needs_probe(target):
-            problem = await probe(target)
+            problem = await eng.probe(target)
             if problem is not None:
                 return ConnectionEnded(
                     reason=DisconnectReason.NETWORK,
