@@ -233,7 +233,7 @@ anyio.run(main, backend="asyncio")
 
 
 def test_stored_devices_resume_by_key_and_logout_forgets_them(tmp_path: Path) -> None:
-    """A stored device resumes (engine key = its number); a second driver is refused; logout forgets."""
+    """A stored device resumes (keyed by its number); a second driver is refused; logout forgets."""
     report = run_child(RESUME, tmp_path)
     assert report["resume_reason"] == "network"
     assert "dial" in report["resume_detail"]
@@ -297,7 +297,7 @@ anyio.run(main, backend="asyncio")
 
 
 def test_engine_errors_come_back_as_wagate_errors_never_neonizes(tmp_path: Path) -> None:
-    """Engine calls that fail (send, pair, logout) surface as DriverError/PairingFailed; no crash."""
+    """Failing engine calls (send, pair, logout) surface as DriverError/PairingFailed; no crash."""
     report = run_child(ENGINE_CALLS, tmp_path)
     assert report["pair"].startswith("PairingFailed: WhatsApp did not give a pairing code")
     assert report["sent_success"] is False
@@ -335,7 +335,7 @@ print(json.dumps({"root_level": logging.getLevelName(logging.getLogger().level),
 
 
 def test_neonize_is_loaded_lazily_and_leaves_root_logging_alone(tmp_path: Path) -> None:
-    """Import wagate(.drivers.neonize) loads no neonize; loading it keeps the root logger as it was."""
+    """Importing wagate loads no neonize; loading it later keeps the root logger as it was."""
     report = run_child(IMPORTS, tmp_path)
     assert not report["neonize_after_import_wagate"]
     assert not report["neonize_after_import_driver"]
