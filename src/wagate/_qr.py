@@ -10,10 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from qrcode.main import QRCode
 
 __all__ = ["QrRenderCache"]
 
@@ -23,20 +19,25 @@ _BOX_SIZE = 8
 _BORDER = 4
 
 
-def _matrix(code: str) -> QRCode:
+def _matrix(code: str) -> list[list[bool]]:
+    """The symbol's modules, quiet zone included (True = dark)."""
     import qrcode  # noqa: PLC0415 - deferred: most QR codes are never rendered
     from qrcode.constants import ERROR_CORRECT_L  # noqa: PLC0415
 
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_L, box_size=_BOX_SIZE, border=_BORDER)
+    # A fixed mask: any of the eight decodes, and scoring all of them (qrcode's
+    # default) is ~85% of the work: it would triple the time to show a code.
+    qr = qrcode.QRCode(
+        error_correction=ERROR_CORRECT_L, box_size=_BOX_SIZE, border=_BORDER, mask_pattern=0
+    )
     qr.add_data(code.encode("utf-8"))
     qr.make(fit=True)
-    return qr
+    modules: list[list[bool]] = qr.get_matrix()
+    return modules
 
 
-def _render_png(code: str) -> bytes:
+def _render_png(modules: list[list[bool]]) -> bytes:
     from PIL import Image  # noqa: PLC0415
 
-    modules: list[list[bool]] = _matrix(code).get_matrix()  # includes the border
     n = len(modules)
     # Build a 1-bit image one pixel per module, then scale with NEAREST: much faster
     # than drawing every box, and the output is the same crisp symbol.
@@ -55,8 +56,7 @@ def _render_png(code: str) -> bytes:
     return out.getvalue()
 
 
-def _render_svg(code: str) -> str:
-    modules: list[list[bool]] = _matrix(code).get_matrix()
+def _render_svg(modules: list[list[bool]]) -> str:
     n = len(modules)
     path = []
     for y, row in enumerate(modules):
@@ -77,9 +77,8 @@ def _render_svg(code: str) -> str:
     )
 
 
-def _render_terminal(code: str) -> str:
+def _render_terminal(modules: list[list[bool]]) -> str:
     """Two rows of modules per text line with half blocks, dark on light."""
-    modules: list[list[bool]] = _matrix(code).get_matrix()
     n = len(modules)
     lines = []
     for y in range(0, n, 2):
@@ -108,10 +107,11 @@ class QrRenderCache:
     rendering is made at most once.
     """
 
-    __slots__ = ("_code", "_data_url", "_lock", "_png", "_svg", "_terminal", "renders")
+    __slots__ = ("_code", "_data_url", "_lock", "_modules", "_png", "_svg", "_terminal", "renders")
 
     def __init__(self, code: str) -> None:
         self._code = code
+        self._modules: list[list[bool]] | None = None
         self._png: bytes | None = None
         self._svg: str | None = None
         self._terminal: str | None = None
@@ -120,12 +120,18 @@ class QrRenderCache:
         self.renders = 0
         """How many renderings were actually made (for tests and benchmarks)."""
 
+    def _symbol(self) -> list[list[bool]]:
+        # Called under the lock: the symbol is encoded once for every rendering.
+        if self._modules is None:
+            self._modules = _matrix(self._code)
+        return self._modules
+
     def png(self) -> bytes:
         """Return the PNG bytes, rendering them on first use."""
         if self._png is None:
             with self._lock:
                 if self._png is None:
-                    self._png = _render_png(self._code)
+                    self._png = _render_png(self._symbol())
                     self.renders += 1
         return self._png
 
@@ -140,7 +146,7 @@ class QrRenderCache:
         if self._svg is None:
             with self._lock:
                 if self._svg is None:
-                    self._svg = _render_svg(self._code)
+                    self._svg = _render_svg(self._symbol())
                     self.renders += 1
         return self._svg
 
@@ -149,6 +155,6 @@ class QrRenderCache:
         if self._terminal is None:
             with self._lock:
                 if self._terminal is None:
-                    self._terminal = _render_terminal(self._code)
+                    self._terminal = _render_terminal(self._symbol())
                     self.renders += 1
         return self._terminal
