@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
 import urllib.parse
@@ -176,7 +177,10 @@ class Tables:
 
     def _rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database, autocommit=True) as conn:
-            return [tuple(row) for row in conn.execute(query, params).fetchall()]
+            try:
+                return [tuple(row) for row in conn.execute(query, params).fetchall()]
+            except psycopg.errors.UndefinedTable:
+                return []  # no member has created the tables yet
 
     def live_members(self) -> list[str]:
         """The members alive now."""
@@ -284,10 +288,10 @@ async def serve(
     directory: Path,
     *extra: str,
     lease_ttl: float = 2.0,
-) -> AsyncIterator[Served]:
-    """Run ``wagate serve --simulator --redis ... --database ...`` until the block ends."""
+    count: int = 1,
+) -> AsyncIterator[list[Served]]:
+    """Run ``count`` ``wagate serve --simulator --redis ... --database ...`` at once."""
     await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
-    log = directory / f"serve-{uuid.uuid4().hex[:6]}.log"
     env = {k: v for k, v in os.environ.items() if k != "WAGATE_REDIS_URL"}
     env["WAGATE_SECRET"] = SECRET
     command = [
@@ -310,29 +314,37 @@ async def serve(
         "warning",
         *extra,
     ]
-    with log.open("wb") as stderr:
-        process = await anyio.open_process(command, env=env, stderr=stderr)
+    started: list[tuple[anyio.abc.Process, Path]] = []
     try:
-        assert process.stdout is not None
-        lines = BufferedByteReceiveStream(process.stdout)
-        with anyio.fail_after(60):
-            while True:
-                line = (await lines.receive_until(b"\n", 65536)).decode()
-                if "serving on " in line:
-                    url = line.split("serving on ")[1].split()[0]
-                    break
-        yield Served(process, url, log)
+        for _ in range(count):
+            log = directory / f"serve-{uuid.uuid4().hex[:6]}.log"
+            with log.open("wb") as stderr:
+                started.append((await anyio.open_process(command, env=env, stderr=stderr), log))
+        served: list[Served] = []
+        for process, log in started:
+            assert process.stdout is not None
+            lines = BufferedByteReceiveStream(process.stdout)
+            with anyio.fail_after(90):
+                while True:
+                    line = (await lines.receive_until(b"\n", 65536)).decode()
+                    if "serving on " in line:
+                        served.append(Served(process, line.split("serving on ")[1].split()[0], log))
+                        break
+        yield served
     finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            with anyio.move_on_after(10, shield=True):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            for process, _ in started:
+                if process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGCONT)  # a test may have paused it
+                        process.terminate()
+            for process, _ in started:
+                with anyio.move_on_after(10):
                     await process.wait()
-        await process.aclose()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+                await process.aclose()
 
 
 def auth(tenant: str) -> dict[str, str]:

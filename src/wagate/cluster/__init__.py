@@ -259,6 +259,7 @@ class Cluster(Ownership):
         self._owned: dict[str, int] = {}
         self._leaving: set[str] = set()
         self._taking: set[str] = set()
+        self._busy: dict[str, int] = {}
         self._deadline = 0.0
         self._members: list[str] = []
         self._tg: anyio.abc.TaskGroup | None = None
@@ -455,6 +456,7 @@ class Cluster(Ownership):
                     raise
                 raise NotOwner("the tenant's holder changed", tenant=tenant) from None
         # Nobody (alive) holds it: the member it belongs to takes it.
+        self._members = await self.leases.live_members()
         candidates = [m for m in self._members if m != holder] or [self.member]
         target = rendezvous(tenant, candidates)
         if target is not None and target != self.member:
@@ -480,7 +482,14 @@ class Cluster(Ownership):
             if self._tg is not None:
                 self._tg.start_soon(session.aclose)
             raise NotOwner("this process no longer holds the tenant", tenant=tenant)
-        return await gateway.execute(tenant, command, args)
+        self._busy[tenant] = self._busy.get(tenant, 0) + 1
+        try:
+            return await gateway.execute(tenant, command, args)
+        finally:
+            if self._busy[tenant] == 1:
+                del self._busy[tenant]
+            else:
+                self._busy[tenant] -= 1
 
     # ------------------------------------------------------------------ keeping the share
     async def _keep(self, scope: anyio.CancelScope) -> None:
@@ -556,7 +565,13 @@ class Cluster(Ownership):
 
     async def _close_session(self, tenant: str) -> None:
         gateway = self._gateway
-        session = gateway.get(tenant) if gateway is not None else None
+        if gateway is None:
+            return
+        # A session being created now would start after the lease is gone: wait for it.
+        starting = gateway._starting.get(tenant)
+        if starting is not None:
+            await starting.wait()
+        session = gateway.get(tenant)
         if session is not None:
             await session.aclose()
 
@@ -603,7 +618,9 @@ class Cluster(Ownership):
         moving = [
             tenant
             for tenant in self._owned
-            if tenant not in self._leaving and rendezvous(tenant, members) != self.member
+            if tenant not in self._leaving
+            and tenant not in self._busy  # moved at a later renewal, not mid-command
+            and rendezvous(tenant, members) != self.member
         ]
         # A few at a time: a process that joins gets its share over a few renewals.
         for tenant in moving[:32]:

@@ -1,7 +1,9 @@
 """Commands to the process that holds a tenant, over Redis pub/sub, answered with its result.
 
 Each cluster member listens on its own channel, ``<name>:member:<id>``.  A call is
-one JSON message there; the answer comes back on the caller's channel.  Redis
+one JSON message there; the answer comes back on the caller's inbox channel,
+``<name>:inbox:<random>``, which stays the same for the life of the process (a
+process that rejoins under a new member id still gets the answers it waits for).  Redis
 says how many processes received a published message: none means the holder
 is gone (or cut off from Redis), which is answered at once with
 :class:`~wagate.NoOwner` instead of waiting out the timeout.
@@ -66,6 +68,8 @@ class Router:
         self._member: str | None = None
         self._listening: str | None = None
         self._switched = anyio.Event()
+        self.inbox = f"{prefix}inbox:{uuid.uuid4().hex}"
+        """The channel this process's answers come back on."""
 
     def channel(self, member: str) -> str:
         """The channel ``member`` listens on."""
@@ -94,6 +98,8 @@ class Router:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _receive(self, pubsub: Any, tg: anyio.abc.TaskGroup) -> None:
+        await pubsub.subscribe(self.inbox)
+        self._listening = None
         while True:
             member = self._member
             if member is not None and member != self._listening:
@@ -103,9 +109,6 @@ class Router:
                 self._listening = member
                 self._switched.set()
                 self._switched = anyio.Event()
-            if not pubsub.subscribed:
-                await anyio.sleep(0.05)
-                continue
             message = await pubsub.get_message(timeout=0.25)
             if message is None or message.get("type") != "message":
                 continue
@@ -138,10 +141,21 @@ class Router:
             error.code = "internal_error"
             result = encode_error(error)
         reply = dumps({"op": "reply", "id": body.get("id"), "result": result})
+        reply_to = str(body.get("reply_to"))
+        if not reply_to.startswith(f"{self.prefix}inbox:"):
+            log.warning("tenant %r: a command without a valid inbox was not answered", tenant)
+            return
         try:
-            await self.client.publish(self.channel(str(body.get("from"))), reply)
+            await self.client.publish(reply_to, reply)
         except _REDIS_DOWN as exc:
             log.warning("tenant %r: the answer to a command was lost (%s)", tenant, exc)
+
+    async def _listening_as(self, member: str) -> bool:
+        try:
+            counts: Any = await self.client.pubsub_numsub(self.channel(member))
+        except _REDIS_DOWN:
+            return True  # cannot tell: keep waiting for the answer
+        return bool(counts and counts[0][1])
 
     async def send(
         self,
@@ -165,7 +179,7 @@ class Router:
             {
                 "op": "call",
                 "id": call_id,
-                "from": self._member,
+                "reply_to": self.inbox,
                 "tenant": tenant,
                 "command": command,
                 "args": dict(args),
@@ -179,15 +193,21 @@ class Router:
                     f"cannot reach the process holding the tenant: Redis is unreachable ({exc})",
                     tenant=tenant,
                 ) from None
+            gone = NoOwner(
+                f"the process holding the tenant (cluster member {member}) is not "
+                f"answering; another one takes the tenant over within "
+                f"{self.takeover_within:.0f} s: retry then",
+                tenant=tenant,
+            )
             if not receivers:
-                raise NoOwner(
-                    f"the process holding the tenant (cluster member {member}) is not "
-                    f"answering; another one takes the tenant over within "
-                    f"{self.takeover_within:.0f} s: retry then",
-                    tenant=tenant,
-                )
+                raise gone
             with anyio.move_on_after(timeout):
-                await pending.done.wait()
+                # A process that dies while we wait stops listening: no need to wait it out.
+                while not pending.done.is_set():
+                    with anyio.move_on_after(0.5):
+                        await pending.done.wait()
+                    if not pending.done.is_set() and not await self._listening_as(member):
+                        raise gone
             if pending.reply is None:
                 raise OwnerTimeout(
                     f"the process holding the tenant (cluster member {member}) did not answer "
