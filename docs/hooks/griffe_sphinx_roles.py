@@ -14,6 +14,7 @@ Configured in mkdocs.yml under the python handler's ``extensions``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -50,7 +51,7 @@ class SphinxRoles(griffe.Extension):
                 continue
             scope = resolver.public_path(obj.canonical_path)
             obj.docstring.value = ROLE.sub(
-                lambda match: resolver.link(match, scope), obj.docstring.value
+                functools.partial(resolver.link, scope=scope), obj.docstring.value
             )
 
 
@@ -131,9 +132,13 @@ class _Resolver:
             parent = node.parent
             if getattr(node, "inherited", False) or not node.has_docstring:
                 return None
-            if parent is not None and parent.is_module and parent.exports is not None:
-                if node.name not in parent.exports:
-                    return None
+            if (
+                parent is not None
+                and parent.is_module
+                and parent.exports is not None
+                and node.name not in parent.exports
+            ):
+                return None
             node = parent
         return public if node is not None else None
 
