@@ -515,12 +515,10 @@ class Proxy:
             self._scope.cancel()
             self._scope = None
 
-    async def _serve(self, listener: anyio.abc.SocketListener, scope: anyio.CancelScope) -> None:
+    async def _serve(self, listener: anyio.abc.Listener[Any], scope: anyio.CancelScope) -> None:
         with scope:
-            async with listener, anyio.create_task_group() as tg:
-                while True:
-                    client = await listener.accept()
-                    tg.start_soon(self._pipe, client)
+            async with listener:
+                await listener.serve(self._pipe)
 
     async def _pipe(self, client: anyio.abc.SocketStream) -> None:
         async with client:
