@@ -59,6 +59,7 @@ Example (Flask, with a :class:`wagate.SyncGateway`):
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -68,6 +69,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from .._errors import InvalidInput, InvalidTenant, SessionClosed, WagateError
 from .._events import Event, Gap, WireMessage, WireNaming, to_wire
@@ -277,8 +279,16 @@ class EventStream:
             return None
         return (self._expires_at - datetime.now(timezone.utc)).total_seconds()
 
-    async def next_chunk(self) -> bytes | None:
-        """The next frames to send: events, or a heartbeat; ``None`` at the end."""
+    async def next_chunk(self, *, heartbeat: bool = True) -> bytes | None:
+        """The next frames to send: events, or a heartbeat; ``None`` at the end.
+
+        Args:
+            heartbeat: Return :data:`HEARTBEAT_FRAME` after ``heartbeat`` seconds
+                without an event, and end the stream when the credentials expire.
+                With ``False`` it waits for events without a time limit: the caller
+                sends heartbeats and calls :meth:`close` on expiry (cheaper: no
+                timer per wait).
+        """
         if self._first is not None:
             first, self._first = self._first, None
             return first
@@ -287,24 +297,33 @@ class EventStream:
         chunks = self._drain([])
         if chunks:
             return b"".join(chunks)
+        if not heartbeat:
+            return await self._wait()
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             self.close()
             return None
         timeout = self._sse.heartbeat if remaining is None else min(self._sse.heartbeat, remaining)
-        # Waiting only when nothing is buffered, so a cancelled wait never drops an event.
         with anyio.move_on_after(timeout):
-            try:
-                event = await self._subscription.__anext__()
-            except StopAsyncIteration:
-                self.close()
-                return None
-            return b"".join(self._drain([self._encode(event)]))
+            return await self._wait()
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             self.close()
             return None
         return HEARTBEAT_FRAME
+
+    async def _wait(self) -> bytes | None:
+        # Called only when nothing is buffered: the subscription then waits before
+        # taking an event, so a wait cancelled by a timeout never drops one.
+        try:
+            event = await self._subscription.__anext__()
+        except StopAsyncIteration:
+            self.close()
+            return None
+        # Let the loop run once (shielded: the event is held) so that a burst being
+        # published goes out in one write rather than one write per event.
+        await anyio.lowlevel.cancel_shielded_checkpoint()
+        return b"".join(self._drain([self._encode(event)]))
 
     def __aiter__(self) -> Self:
         return self
@@ -584,26 +603,67 @@ class _WSGIStream:
 
 
 def _streaming_response(stream: EventStream) -> Response:
+    response: Response = _response_class()(stream, headers=dict(SSE_HEADERS))
+    return response
+
+
+@functools.cache
+def _response_class() -> type[Any]:
     from starlette.responses import StreamingResponse  # noqa: PLC0415 - the sse extra
 
-    class _SSEResponse(StreamingResponse):
-        # Starlette notices a gone client only when a write fails; an idle stream
-        # would keep its subscription until the next heartbeat.  Watch for the
-        # disconnect instead, and always close the stream.
+    class SSEResponse(StreamingResponse):
+        """Streams an :class:`EventStream` (made once, on first use: Starlette is optional)."""
+
+        # Three tasks: one writes events as they come (waiting without a timer, the
+        # cheap path), one sends a heartbeat after `heartbeat` idle seconds and ends
+        # the stream when the token expires, one watches for the client leaving (so
+        # an idle stream frees its subscription at once, not at the next write).
+        # uvicorn writes each body message whole, so the two writers never mix bytes.
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            stream = self.body_iterator
+            assert isinstance(stream, EventStream)
+            heartbeat = stream._sse.heartbeat
+            last_write = anyio.current_time()
+
+            async def write(body: bytes, more: bool = True) -> None:
+                nonlocal last_write
+                await send({"type": "http.response.body", "body": body, "more_body": more})
+                last_write = anyio.current_time()
+
             try:
                 async with anyio.create_task_group() as tg:
 
-                    async def stream_then_stop() -> None:
+                    async def events() -> None:
                         with contextlib.suppress(OSError):  # the client left mid-write
-                            await self.stream_response(send)
+                            while (chunk := await stream.next_chunk(heartbeat=False)) is not None:
+                                await write(chunk)
+                            await write(b"", more=False)
                         tg.cancel_scope.cancel()
 
-                    tg.start_soon(stream_then_stop)
+                    async def beats() -> None:
+                        while not stream.closed:
+                            remaining = stream._remaining()
+                            wait = heartbeat - (anyio.current_time() - last_write)
+                            if remaining is not None:
+                                if remaining <= 0:
+                                    stream.close()  # ends events()
+                                    return
+                                wait = min(wait, remaining)
+                            if wait > 0:
+                                await anyio.sleep(wait)
+                            else:
+                                with contextlib.suppress(OSError):
+                                    await write(HEARTBEAT_FRAME)
+
+                    await send(
+                        {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                    )
+                    tg.start_soon(events)
+                    tg.start_soon(beats)
                     while (await receive())["type"] != "http.disconnect":
                         pass
                     tg.cancel_scope.cancel()
             finally:
                 stream.close()
 
-    return _SSEResponse(stream, headers=dict(SSE_HEADERS))
+    return SSEResponse
