@@ -150,7 +150,8 @@ class ClientProcess:
         return self
 
     async def line(self) -> dict[str, Any]:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         text = await anyio.to_thread.run_sync(self.process.stdout.readline)
         if not text:
             raise RuntimeError("the client process ended early")
@@ -399,11 +400,11 @@ async def sio_client(
         # connect handler), at the welcome snapshot for the adapter.
         awaited = '42["connection:status"' if welcome else "40"
         while True:
-            message = str(await ws.recv())
-            if message.startswith(awaited):
+            first = str(await ws.recv())
+            if first.startswith(awaited):
                 break
-            if message.startswith("44"):
-                raise RuntimeError(f"refused: {message}")
+            if first.startswith("44"):
+                raise RuntimeError(f"refused: {first}")
         ready.set()
         prefix = '42["message:received",'
         async for message in ws:
