@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from .._driver import ConnectionEnded, Driver, DriverSink
+from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage
 from .._errors import DriverError, InvalidInput, PairingFailed, StoreError, WagateError
 from .._events import Account, DisconnectReason
 from .._validate import normalize_phone, normalize_recipient, validate_text
@@ -383,6 +383,23 @@ async def _on_event(client: Any, message: Any) -> None:
 # ---------------------------------------------------------------------------- attempt
 
 
+class _Discard:
+    """Where a finished attempt reports: nowhere (the session has moved on)."""
+
+    def qr(self, code: str, valid_for: float) -> None:
+        """Drop a late QR code."""
+
+    def connected(self, account: Account) -> None:
+        """Drop a late "connected"."""
+
+    def message(self, message: IncomingMessage) -> None:
+        """Drop a message that arrived after the connection ended."""
+        log.warning("a message (%s) arrived after its connection ended; dropped", message.id)
+
+
+_DISCARD = _Discard()
+
+
 class _Attempt:
     """One connection attempt: one engine connection call, from start to stop.
 
@@ -501,6 +518,9 @@ class _Attempt:
         finally:
             self._release_connect()
             self.gate.release_write(self._engine_token)
+            # A parked engine call keeps this object for good: let go of the session.
+            self.sink = _DISCARD
+            self.resume = None
             self.finished.set()
 
     def end(self, reason: DisconnectReason, detail: str) -> None:
