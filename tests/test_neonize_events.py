@@ -9,6 +9,7 @@ every required field set, or serializing fails).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,18 +18,21 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from test_neonize_support import WAIT, live_session, next_event
+from test_neonize_support import WAIT, EngineEntry, holding_proxy, live_session, next_event
 from wagate import (
     Account,
+    Backoff,
     Connected,
     Disconnected,
     DisconnectReason,
     Event,
+    Gateway,
     MessageReceived,
     QrGenerated,
 )
-from wagate.drivers._neonize_engine import load_neonize
+from wagate.drivers._neonize_engine import engine, load_neonize
 from wagate.drivers._neonize_translate import jid_fields
+from wagate.drivers.neonize import NeonizeDriver
 
 pytestmark = pytest.mark.anyio
 
@@ -362,3 +366,29 @@ async def test_events_from_a_foreign_thread_reach_the_session_in_order(tmp_path:
         await anyio.to_thread.run_sync(burst)
         texts = [(await next_event(live.events, MessageReceived)).text for _ in range(50)]
     assert texts == [f"m{n}" for n in range(50)]
+
+
+async def test_the_default_executor_grows_with_the_live_clients(tmp_path: Path) -> None:
+    """With 20 live engine connections the default executor has a thread for each, and spare."""
+    loop = asyncio.get_running_loop()
+    async with holding_proxy() as proxy:
+        gateway = Gateway(
+            lambda tenant: NeonizeDriver(database=tmp_path / "engine.db", proxy=proxy.url),
+            backoff=Backoff(initial=0.01, maximum=0.02),
+        )
+        async with gateway:
+            for n in range(20):
+                session = await gateway.session(f"t{n}")
+                events = session.events()
+                await session.connect()
+                await proxy.wait_dials(n + 1)
+                assert isinstance(session.driver, NeonizeDriver)
+                # A sign of life from the engine lets the next client start.
+                await EngineEntry(session.driver).qr(f"2@code{n},AAAA,BBBB,CCCC")
+                await next_event(events, QrGenerated)
+                events.close()
+            live = engine().live
+            workers = loop._default_executor._max_workers  # type: ignore[attr-defined]
+            proxy.close()
+    assert live == 20
+    assert workers >= live + 8

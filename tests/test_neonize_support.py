@@ -50,7 +50,14 @@ class HoldingProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.dialed = anyio.Event()
         self.dials = 0
+        self._dial = anyio.Event()
         self._scope = anyio.CancelScope()
+
+    async def wait_dials(self, count: int) -> None:
+        """Wait until ``count`` dials have arrived in all."""
+        with anyio.fail_after(WAIT):
+            while self.dials < count:
+                await self._dial.wait()
 
     async def serve(self) -> None:
         """Accept connections until :meth:`close`."""
@@ -69,6 +76,8 @@ class HoldingProxy:
                 return
             self.dials += 1
             self.dialed.set()
+            self._dial.set()
+            self._dial = anyio.Event()
             await anyio.sleep_forever()
 
     def close(self) -> None:
