@@ -322,22 +322,17 @@ class Gateway:
                 hub=self.hub,
                 close_timeout=self.close_timeout,
             )
-            await tg.start(self._host, session)
+            # The session runs in the gateway's task group: an idle tenant costs no
+            # task of its own.
+            await session._start(tg)
+            session._on_closed = self._forget
             self._sessions[tenant] = session
             return session
         finally:
             del self._starting[tenant]
             started.set()
 
-    async def _host(
-        self,
-        session: Session,
-        *,
-        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        async with session:
-            task_status.started()
-            await session.wait_closed()
+    def _forget(self, session: Session) -> None:
         if self._sessions.get(session.tenant) is session:
             del self._sessions[session.tenant]
 

@@ -66,11 +66,25 @@ class _Log:
     __slots__ = ("base", "capacity", "entries", "subscribers", "waiter")
 
     def __init__(self, capacity: int) -> None:
-        self.entries: deque[Event] = deque()
+        # A list, not a deque: most tenants hold a handful of events, and a deque
+        # starts at 64 slots.  Trimming is batched, so deleting its head is cheap.
+        self.entries: list[Event] = []
         self.base = 1
         self.capacity = capacity
-        self.subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self.subscribers: weakref.WeakSet[Subscription] | None = None  # made on first use
         self.waiter: anyio.Event | None = None
+
+    def add(self, subscriber: Subscription) -> None:
+        if self.subscribers is None:
+            self.subscribers = weakref.WeakSet()
+        self.subscribers.add(subscriber)
+
+    def discard(self, subscriber: Subscription) -> None:
+        if self.subscribers is not None:
+            self.subscribers.discard(subscriber)
+
+    def readers(self) -> list[Subscription]:
+        return list(self.subscribers) if self.subscribers is not None else []
 
     @property
     def head(self) -> int:
@@ -97,12 +111,11 @@ class _Log:
 
     def _trim(self, count: int) -> None:
         cut = self.base + count  # positions below `cut` are dropped
-        for subscriber in self.subscribers:
+        for subscriber in self.readers():
             if subscriber.position < cut:
-                missed = [self.entries[i] for i in range(subscriber.position - self.base, count)]
+                missed = self.entries[subscriber.position - self.base : count]
                 subscriber.lagged(missed, cut)
-        for _ in range(count):
-            self.entries.popleft()
+        del self.entries[:count]
         self.base = cut
 
     def since(self, position: int) -> Iterable[Event]:
@@ -144,7 +157,7 @@ class Subscription:
         # Events of seq <= floor are skipped: a resume already replayed them.
         self.floor = 0
         self.position = log.head
-        log.subscribers.add(self)
+        log.add(self)
 
     # -- called by the log -------------------------------------------------------
     def lagged(self, missed: list[Event], cut: int) -> None:
@@ -257,7 +270,7 @@ class Subscription:
         self._log.wake()
 
     def _unsubscribe(self) -> None:
-        self._log.subscribers.discard(self)
+        self._log.discard(self)
 
     async def aclose(self) -> None:
         """Unsubscribe (an async alias of :meth:`close`, for ``contextlib.aclosing``)."""
@@ -277,7 +290,7 @@ class Subscription:
     def __del__(self) -> None:
         # `async for ... break` drops the iterator without closing it: unsubscribe so
         # the log stops counting it as a reader.
-        self._log.subscribers.discard(self)
+        self._log.discard(self)
 
 
 class Backplane(abc.ABC):
@@ -502,7 +515,7 @@ class Hub:
     def subscribers(self, tenant: str | None = None) -> int:
         """How many subscribers read ``tenant`` (or every tenant, with ``None``)."""
         log = self._all if tenant is None else self._logs.get(tenant)
-        return 0 if log is None else len(log.subscribers)
+        return 0 if log is None else len(log.readers())
 
     def forget(self, tenant: str) -> None:
         """Drop a tenant's current state (after logout), keeping its log for replay."""
@@ -512,7 +525,7 @@ class Hub:
         """End every subscription once it has read what was published."""
         self._closed = True
         for events in (*self._logs.values(), self._all):
-            for subscriber in list(events.subscribers):
+            for subscriber in events.readers():
                 subscriber.finish()
         if self.local is not self:
             self.local.close()

@@ -280,6 +280,44 @@ class Session:
         seq_block: How many seqs are reserved in the store at a time.
     """
 
+    # Slots: a gateway holds thousands of sessions; a dict each would cost ~1.5 KB.
+    __slots__ = (
+        "__weakref__",
+        "_account",
+        "_attempt",
+        "_callbacks",
+        "_closing",
+        "_done",
+        "_done_waiter",
+        "_held",
+        "_hub",
+        "_next_seq",
+        "_on_closed",
+        "_own_hub",
+        "_own_store",
+        "_pairing",
+        "_persist_dirty",
+        "_persist_waiter",
+        "_persisting",
+        "_reserved",
+        "_reserving",
+        "_restart_requested",
+        "_rng",
+        "_seq_block",
+        "_sink",
+        "_stack",
+        "_status",
+        "_store",
+        "_subscriptions",
+        "_supervisor",
+        "_supervisor_waiter",
+        "_tg",
+        "backoff",
+        "close_timeout",
+        "driver",
+        "tenant",
+    )
+
     def __init__(
         self,
         tenant: str,
@@ -300,7 +338,7 @@ class Session:
         self._hub = hub if hub is not None else Hub()
         self._own_store = store is None
         self._store = store if store is not None else MemoryStore()
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._rng = rng  # made on the first reconnect: most sessions never need one
         self._seq_block = max(2, seq_block)
         self._next_seq = 1
         self._reserved = 0
@@ -310,18 +348,20 @@ class Session:
         self._tg: anyio.abc.TaskGroup | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._supervisor: anyio.CancelScope | None = None
-        self._supervisor_done: anyio.Event | None = None
+        self._supervisor_waiter: anyio.Event | None = None
         self._attempt: anyio.CancelScope | None = None
         self._restart_requested = False
         self._sink: _Sink | None = None
         self._pairing: PairingCode | None = None
-        self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._subscriptions: weakref.WeakSet[Subscription] | None = None
         self._callbacks: set[CallbackSubscription] = set()
         self._closing = False
-        self._closed = anyio.Event()
+        self._done = False
+        self._done_waiter: anyio.Event | None = None
+        self._on_closed: Callable[[Session], None] | None = None
         self._persist_dirty = False
         self._persisting = False
-        self._persist_lock = anyio.Lock()
+        self._persist_waiter: anyio.Event | None = None
         self._held: list[Event] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -331,15 +371,26 @@ class Session:
         stack = contextlib.AsyncExitStack()
         if self._own_store:
             await stack.enter_async_context(self._store)
-        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
         try:
-            await self._load()
+            await self._start(tg)
         except BaseException:
-            self._tg.cancel_scope.cancel()
+            tg.cancel_scope.cancel()
             await stack.aclose()
             raise
         return self
+
+    async def _start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Load the stored state and run background work in ``tg``.
+
+        A :class:`~wagate.Gateway` starts its sessions in its own task group this
+        way, so that an idle tenant costs no task of its own.
+        """
+        if self._tg is not None or self._closing:
+            raise RuntimeError("a Session can be started once")
+        await self._load()
+        self._tg = tg
 
     async def __aexit__(
         self,
@@ -371,7 +422,7 @@ class Session:
         be; nothing is emitted after this returns.  Safe to call twice.
         """
         if self._closing:
-            await self._closed.wait()
+            await self.wait_closed()
             return
         self._closing = True
         try:
@@ -384,13 +435,17 @@ class Session:
             await self._flush_persist()
             with contextlib.suppress(Exception):
                 await self.driver.aclose()
-            for subscription in list(self._subscriptions):
+            for subscription in list(self._subscriptions or ()):
                 subscription.finish()
             await drain_callbacks(self._callbacks, self.close_timeout, self.tenant)
             if self._own_hub:
                 self._hub.close()
         finally:
-            self._closed.set()
+            self._done = True
+            if self._done_waiter is not None:
+                self._done_waiter.set()
+            if self._on_closed is not None:
+                self._on_closed(self)
 
     @property
     def closed(self) -> bool:
@@ -399,7 +454,10 @@ class Session:
 
     async def wait_closed(self) -> None:
         """Wait until the session is closed."""
-        await self._closed.wait()
+        if not self._done:
+            if self._done_waiter is None:
+                self._done_waiter = anyio.Event()
+            await self._done_waiter.wait()
 
     def _check_open(self) -> anyio.abc.TaskGroup:
         if self._closing:
@@ -436,8 +494,7 @@ class Session:
         tg = self._check_open()
         if self._supervisor is None:
             self._supervisor = anyio.CancelScope()
-            self._supervisor_done = anyio.Event()
-            tg.start_soon(self._supervise, self._supervisor, self._supervisor_done)
+            tg.start_soon(self._supervise, self._supervisor)
 
     async def restart(self) -> None:
         """Drop the pending QR code and start a new login at once.
@@ -563,6 +620,8 @@ class Session:
         """
         self._check_open()
         subscription = self._hub.subscribe(self.tenant, overflow=overflow)
+        if self._subscriptions is None:
+            self._subscriptions = weakref.WeakSet()
         self._subscriptions.add(subscription)
         return subscription
 
@@ -629,7 +688,7 @@ class Session:
             finally:
                 self._reserving = False
 
-        if self._tg is not None and not self._closed.is_set():
+        if self._tg is not None and not self._done:
             self._tg.start_soon(reserve)
         else:
             self._reserving = False
@@ -683,7 +742,7 @@ class Session:
         self._account = account
         self._pairing = None
         self._set_state(State.CONNECTED)
-        if self._tg is None or self._closed.is_set():  # pragma: no cover - not running
+        if self._tg is None or self._done:  # pragma: no cover - not running
             self._emit(Connected, account=account)
             return
         # Nobody hears of the link before the store knows it: a process killed right
@@ -702,7 +761,7 @@ class Session:
             self._release_held()
 
     def _on_message(self, message: IncomingMessage) -> None:
-        if self._closed.is_set():
+        if self._done:
             log.warning("tenant %r: message %s arrived after close", self.tenant, message.id)
             return
         self._emit(
@@ -723,12 +782,20 @@ class Session:
         self._schedule_persist()
 
     async def _stop_supervisor(self) -> None:
-        scope, done = self._supervisor, self._supervisor_done
-        if scope is not None and done is not None:
+        scope = self._supervisor
+        if scope is not None:
             scope.cancel()
-            await done.wait()
+            if self._supervisor is scope:
+                if self._supervisor_waiter is None:
+                    self._supervisor_waiter = anyio.Event()
+                await self._supervisor_waiter.wait()
 
-    async def _supervise(self, scope: anyio.CancelScope, done: anyio.Event) -> None:
+    def _jitter(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random()  # noqa: S311 - jitter, not security
+        return self._rng
+
+    async def _supervise(self, scope: anyio.CancelScope) -> None:
         failures = 0
         attempt = 0
         try:
@@ -766,7 +833,7 @@ class Session:
                     if connected:
                         attempt = 0
                     retry = reason.retryable
-                    delay = self.backoff.delay(failures, self._rng) if retry else None
+                    delay = self.backoff.delay(failures, self._jitter()) if retry else None
                     self._set_disconnected(
                         reason, will_retry=retry, retry_in=delay, detail=ended.detail
                     )
@@ -782,27 +849,36 @@ class Session:
         finally:
             self._attempt = None
             self._supervisor = None
-            self._supervisor_done = None
-            done.set()
+            waiter, self._supervisor_waiter = self._supervisor_waiter, None
+            if waiter is not None:
+                waiter.set()
 
     # ------------------------------------------------------------------ persistence
     def _schedule_persist(self) -> None:
         # Writes are coalesced: one writer at a time, always writing the newest state.
         self._persist_dirty = True
-        if not self._persisting and self._tg is not None and not self._closed.is_set():
+        if not self._persisting and self._tg is not None and not self._done:
             self._persisting = True
             self._tg.start_soon(self._persist)
 
     async def _persist(self) -> None:
         try:
-            async with self._persist_lock:
-                await self._save_dirty()
+            await self._save_dirty()
         finally:
             self._persisting = False
+            waiter, self._persist_waiter = self._persist_waiter, None
+            if waiter is not None:
+                waiter.set()
 
     async def _flush_persist(self) -> None:
-        async with self._persist_lock:
-            await self._save_dirty()
+        """Return once everything marked dirty so far is saved."""
+        while self._persisting:  # another writer is at it: wait for its turn to end
+            if self._persist_waiter is None:
+                self._persist_waiter = anyio.Event()
+            await self._persist_waiter.wait()
+        if self._persist_dirty:
+            self._persisting = True
+            await self._persist()
 
     async def _save_dirty(self) -> None:
         while self._persist_dirty:

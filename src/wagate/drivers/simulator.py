@@ -32,9 +32,10 @@ from __future__ import annotations
 import base64
 import heapq
 import itertools
+import os
 import random
 from collections import deque
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -65,8 +66,8 @@ class Clock(Protocol):
     def now(self) -> float:
         """Seconds since the clock's start."""
 
-    async def sleep_until(self, deadline: float) -> None:
-        """Wait until :meth:`now` reaches ``deadline``."""
+    async def wait(self, event: anyio.Event, deadline: float) -> None:
+        """Wait until ``event`` is set or :meth:`now` reaches ``deadline``."""
 
     def wall_seconds(self, seconds: float) -> float:
         """How many real seconds ``seconds`` of this clock's time take."""
@@ -86,8 +87,9 @@ class SpeedClock:
             self._start = anyio.current_time()
         return (anyio.current_time() - self._start) * self.speed
 
-    async def sleep_until(self, deadline: float) -> None:  # noqa: D102
-        await anyio.sleep(max(0.0, deadline - self.now()) / self.speed)
+    async def wait(self, event: anyio.Event, deadline: float) -> None:  # noqa: D102
+        with anyio.move_on_after(max(0.0, deadline - self.now()) / self.speed):
+            await event.wait()
 
     def wall_seconds(self, seconds: float) -> float:  # noqa: D102
         return seconds / self.speed
@@ -115,21 +117,26 @@ class SimulatedClock:
 
     def __init__(self) -> None:
         self._now = 0.0
-        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._sleepers: list[list[Any]] = []
         self._counter = itertools.count()
 
     def now(self) -> float:
         """Seconds advanced so far."""
         return self._now
 
-    async def sleep_until(self, deadline: float) -> None:
-        """Wait until :meth:`advance` has moved the clock to ``deadline``."""
+    async def wait(self, event: anyio.Event, deadline: float) -> None:
+        """Wait until ``event`` is set or :meth:`advance` moves the clock to ``deadline``."""
         if deadline <= self._now:
             await anyio.lowlevel.checkpoint()
             return
-        woken = anyio.Event()
-        heapq.heappush(self._sleepers, (deadline, next(self._counter), woken))
-        await woken.wait()
+        # A timer is a heap entry, not a task: thousands of pending QR codes cost a
+        # few dozen bytes each.  An entry whose wait ended early is emptied in place.
+        entry: list[Any] = [deadline, next(self._counter), event]
+        heapq.heappush(self._sleepers, entry)
+        try:
+            await event.wait()
+        finally:
+            entry[2] = None
 
     def wall_seconds(self, seconds: float) -> float:
         """Simulated seconds are reported as they are."""
@@ -141,12 +148,14 @@ class SimulatedClock:
             raise ValueError("time does not go backwards")
         self._now += seconds
         while self._sleepers and self._sleepers[0][0] <= self._now:
-            heapq.heappop(self._sleepers)[2].set()
+            event = heapq.heappop(self._sleepers)[2]
+            if event is not None:
+                event.set()
 
     @property
     def sleepers(self) -> int:
-        """How many sleeps are waiting (some may belong to cancelled waits)."""
-        return len(self._sleepers)
+        """How many waits are pending on this clock."""
+        return sum(1 for entry in self._sleepers if entry[2] is not None)
 
 
 @attrs.frozen(kw_only=True)
@@ -303,7 +312,9 @@ class SimulatedDriver(Driver):
         self.phone._drivers.append(self)
         self.clock: Clock = clock if clock is not None else SpeedClock(speed)
         self.qr_timeouts = qr_timeouts
-        self._rng = random.Random(seed)  # noqa: S311 - simulated codes, not secrets
+        # Seeded runs repeat exactly; unseeded ones share the OS source instead of
+        # carrying a 2.5 KB generator per driver.
+        self._rng = random.Random(seed) if seed is not None else None  # noqa: S311
         self._online = True
         self._linked = False
         self._issued: set[str] = set()
@@ -400,18 +411,11 @@ class SimulatedDriver(Driver):
             self._issued.add(self._code)
             self._code_deadline = self.clock.now() + timeout
             sink.qr(self._code, self.clock.wall_seconds(timeout))
-            async with anyio.create_task_group() as tg:
-
-                async def expire(
-                    tg: anyio.abc.TaskGroup = tg, deadline: float = self._code_deadline
-                ) -> None:
-                    await self.clock.sleep_until(deadline)
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(expire)
-                while not self._linked and self._ended is None:
-                    await self._wait()
-                tg.cancel_scope.cancel()
+            while (
+                not self._linked and self._ended is None and self.clock.now() < self._code_deadline
+            ):
+                self._wake = anyio.Event()
+                await self.clock.wait(self._wake, self._code_deadline)
             if self._ended is not None:
                 return self._ended
             if self._linked:
@@ -442,9 +446,12 @@ class SimulatedDriver(Driver):
             self._ended = ConnectionEnded(reason=reason, detail=detail)
             self._poke()
 
+    def _random_bytes(self, n: int) -> bytes:
+        return self._rng.randbytes(n) if self._rng is not None else os.urandom(n)
+
     def _new_code(self) -> str:
         def b64(n: int) -> str:
-            return base64.b64encode(self._rng.randbytes(n)).decode()
+            return base64.b64encode(self._random_bytes(n)).decode()
 
         ref = f"2@{b64(66)}"
         return ",".join((ref, b64(32), b64(32), b64(32)))
@@ -485,7 +492,7 @@ class SimulatedDriver(Driver):
             raise DriverError("not connected to WhatsApp (simulated)")
         if self.phone._send_failures:
             raise DriverError(self.phone._send_failures.popleft())
-        message_id = f"3EB0{self._rng.getrandbits(64):016X}"
+        message_id = f"3EB0{self._random_bytes(8).hex().upper()}"
         self.phone.sent.append(SentMessage(id=message_id, to=jid, text=text))
         return message_id
 
@@ -496,7 +503,7 @@ class SimulatedDriver(Driver):
         if phone != self.phone.number:
             raise PairingFailed(f"{phone} is not the number of this simulated phone")
         letters = "ABCDEFGHJKLMNPQRSTVWXYZ0123456789"
-        raw = "".join(self._rng.choice(letters) for _ in range(8))
+        raw = "".join(letters[b % len(letters)] for b in self._random_bytes(8))
         self._pairing = f"{raw[:4]}-{raw[4:]}"
         return self._pairing
 
