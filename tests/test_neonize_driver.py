@@ -288,6 +288,7 @@ async def test_database_damaged_after_construction_is_reported_by_run(tmp_path: 
     path = tmp_path / "engine.db"
     driver = NeonizeDriver(database=path)
     path.write_bytes(b"garbage" * 100)
+    forget_dial_health()
     with anyio.fail_after(WAIT):
         ended = await driver.run(RecordingSink(), resume=None)
     await driver.aclose()
@@ -364,6 +365,7 @@ async def test_postgres_url_to_a_closed_port_is_a_clear_error_without_a_hang(
         port = probe.getsockname()[1]
     url = f"postgresql://wagate:secret-password@127.0.0.1:{port}/engine"
     driver = NeonizeDriver(database=url)
+    forget_dial_health()
     with anyio.fail_after(WAIT):
         ended = await driver.run(RecordingSink(), resume=None)
     await driver.aclose()

@@ -126,11 +126,14 @@ class EngineDatabase:
     def check_sync(self) -> None:
         """Re-check a SQLite file before the engine opens it (it may have changed).
 
+        A cheap check (directory, permissions, header): the full integrity check
+        reads every page and is made once, when the driver is created.
+
         Raises:
             StoreError: the file cannot be used.
         """
         if self.kind == "sqlite":
-            _check_sqlite_file(Path(self.name))
+            _check_sqlite_file(Path(self.name), integrity=False)
 
     async def check(self) -> None:
         """Check that the engine will be able to open the database.
@@ -257,7 +260,7 @@ class EngineDatabase:
         return f"<EngineDatabase {self.kind} {self.shown}>"
 
 
-def _check_sqlite_file(path: Path) -> None:
+def _check_sqlite_file(path: Path, *, integrity: bool = True) -> None:
     directory = path.parent
     if not directory.is_dir():
         raise StoreError(
@@ -299,6 +302,8 @@ def _check_sqlite_file(path: Path) -> None:
             f"{path} is not a SQLite database, so it cannot hold the WhatsApp engine's keys; "
             "it was left untouched: move it aside or choose another database path"
         )
+    if not integrity:
+        return
     try:
         with contextlib.closing(
             sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=10)

@@ -182,6 +182,16 @@ class NeonizeDriver(Driver):
             raise RuntimeError("NeonizeDriver.run() is already running")
         eng = engine()
         nz = await eng.bind()
+        target = probe_target(self.proxy)
+        if eng.needs_probe(target):
+            # While the network is down this is all an attempt costs.
+            problem = await eng.probe(target)
+            if problem is not None:
+                return ConnectionEnded(
+                    reason=DisconnectReason.NETWORK,
+                    detail=f"{problem}; the engine dials again once it is reachable",
+                )
+            eng.dial_result(target, ok=True)
         try:
             await self.database.check()
             device = await self.database.find_device(resume.jid) if resume is not None else None
@@ -195,15 +205,6 @@ class NeonizeDriver(Driver):
                 resume.jid,
                 self.database.shown,
             )
-        target = probe_target(self.proxy)
-        if eng.needs_probe(target):
-            problem = await eng.probe(target)
-            if problem is not None:
-                return ConnectionEnded(
-                    reason=DisconnectReason.NETWORK,
-                    detail=f"{problem}; the engine dials again once it is reachable",
-                )
-            eng.dial_result(target, ok=True)
         problem = eng.fd_problem()
         if problem is not None:
             log.error("%s", problem)
