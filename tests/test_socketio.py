@@ -365,6 +365,21 @@ async def test_join_and_leave_granted_tenants() -> None:
         assert texts_of(client.messages) == ["a1", "g1", "g2"]
 
 
+async def test_repeated_join_is_acknowledged_without_a_second_snapshot() -> None:
+    """Joining a tenant the socket is already in is acknowledged and changes nothing."""
+    async with sio_server() as server:
+        client = await server.client({"token": token("acme")})
+        for _ in range(3):
+            assert await client.sio.call("join", "acme", timeout=5) == {
+                "ok": True,
+                "tenant": "acme",
+            }
+        server.message("acme", "once")
+        await client.wait_text("once")
+        assert client.names().count("connection:status") == 1
+        assert texts_of(client.messages) == ["once"]
+
+
 async def test_default_joins_every_granted_tenant() -> None:
     """Without a choice, a socket joins every tenant its token grants, each with its snapshot."""
     async with sio_server(link=("acme", "globex")) as server:

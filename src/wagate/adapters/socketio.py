@@ -413,7 +413,9 @@ class SocketIOAdapter:
             principal.check(tenant)
         except WagateError as exc:
             return await self._refuse(sid, exc)
-        await self._join(sid, tenant)
+        # A repeated join changes nothing (and sends no second snapshot to amplify).
+        if tenant not in self._rooms.get(sid, ()):
+            await self._join(sid, tenant)
         return {"ok": True, "tenant": tenant}
 
     async def _on_leave(self, sid: str, data: object = None) -> dict[str, Any]:
