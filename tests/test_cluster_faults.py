@@ -25,6 +25,7 @@ from test_cluster_support import (
     member,
     next_event,
     server_port,
+    wait_until,
     with_port,
 )
 from wagate import (
@@ -203,7 +204,7 @@ async def test_postgres_down_mid_run_stops_sessions_and_resumes_them_when_back(
             stopped = await next_event(watch, lambda e: isinstance(e, Disconnected), timeout=20)
             assert isinstance(stopped, Disconnected)
             assert stopped.reason.value == "closed"
-            assert not cluster_of(owner).owned
+            await wait_until(lambda: not cluster_of(owner).owned)
             await proxy.restore()
             # Back: the tenant is taken again (by either member) and resumes without a QR.
             back = await next_event(

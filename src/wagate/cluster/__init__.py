@@ -57,6 +57,8 @@ import anyio
 import anyio.abc
 import redis.asyncio
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from .._errors import InvalidInput, NotOwner, OwnerTimeout, StoreError, WagateError
 from .._gateway import Ownership
@@ -111,6 +113,10 @@ def _redis_client(url: str, connect_timeout: float) -> redis.asyncio.Redis:
             socket_timeout=max(10.0, connect_timeout),
             socket_keepalive=True,
             health_check_interval=15,
+            # A pooled connection that died while Redis was away is replaced, not
+            # reported: every command here is safe to repeat (events are keyed by
+            # seq, command calls by id).
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
         )
     except ValueError:
         # redis-py's message may quote the URL, password included: say less.

@@ -335,10 +335,10 @@ class RedisBackplane(Backplane):
             for tenant, (first, last, token) in gaps
         ]
         items.extend(batch)
-        pipe = self.client.pipeline(transaction=False)
-        for event, token in items:
-            await self._queue(pipe, event, token)
-        results = await pipe.execute()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event, token in items:
+                await self._queue(pipe, event, token)
+            results = await pipe.execute()
         # Only now, once Redis has them: a failure above leaves the queue as it was.
         for tenant, _ in gaps:
             self._gaps.pop(tenant, None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -68,6 +69,7 @@ class Router:
         self._member: str | None = None
         self._listening: str | None = None
         self._switched = anyio.Event()
+        self._seen: OrderedDict[str, None] = OrderedDict()
         self.inbox = f"{prefix}inbox:{uuid.uuid4().hex}"
         """The channel this process's answers come back on."""
 
@@ -123,6 +125,12 @@ class Router:
                     pending.reply = body
                     pending.done.set()
             elif body.get("op") == "call":
+                call_id = str(body.get("id"))
+                if call_id in self._seen:
+                    continue  # sent twice (a retried publish): run once
+                self._seen[call_id] = None
+                if len(self._seen) > 10_000:
+                    self._seen.popitem(last=False)
                 tg.start_soon(self._serve, body)
 
     async def _serve(self, body: Mapping[str, Any]) -> None:
