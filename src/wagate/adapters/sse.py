@@ -298,21 +298,21 @@ class EventStream:
         if chunks:
             return b"".join(chunks)
         if not heartbeat:
-            return await self._wait()
+            return await self._wait(shielded=False)
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             self.close()
             return None
         timeout = self._sse.heartbeat if remaining is None else min(self._sse.heartbeat, remaining)
         with anyio.move_on_after(timeout):
-            return await self._wait()
+            return await self._wait(shielded=True)
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             self.close()
             return None
         return HEARTBEAT_FRAME
 
-    async def _wait(self) -> bytes | None:
+    async def _wait(self, *, shielded: bool) -> bytes | None:
         # Called only when nothing is buffered: the subscription then waits before
         # taking an event, so a wait cancelled by a timeout never drops one.
         try:
@@ -320,9 +320,15 @@ class EventStream:
         except StopAsyncIteration:
             self.close()
             return None
-        # Let the loop run once (shielded: the event is held) so that a burst being
-        # published goes out in one write rather than one write per event.
-        await anyio.lowlevel.cancel_shielded_checkpoint()
+        # Let the loop run once so that a burst being published goes out in one write
+        # rather than one write per event.  The event is held meanwhile: under a
+        # timeout the pause is shielded; without one (the ASGI response) only the
+        # end of the response cancels it, and then the client is gone, or resumes
+        # from its last id.
+        if shielded:
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+        else:
+            await anyio.lowlevel.checkpoint()
         return b"".join(self._drain([self._encode(event)]))
 
     def __aiter__(self) -> Self:
