@@ -106,6 +106,10 @@ export class LiveConnection {
       path,
       auth,
       withCredentials: true,
+      // WebSocket first: one connection, so it works behind several workers or hosts
+      // without sticky sessions (long-polling needs every request on one process).
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
       reconnectionDelay: 500,
       reconnectionDelayMax: 4000,
       timeout: 8000,
