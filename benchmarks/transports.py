@@ -500,7 +500,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--events", type=int, default=50, help="events per room per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-events", type=int, default=300)
     parser.add_argument("--pace", type=float, default=0.005, help="seconds between events")
     parser.add_argument("--only", default="adapter,bare,sse", help="transports to measure")
