@@ -221,3 +221,17 @@ def test_bad_buffer_sizes() -> None:
     """A hub with a buffer below 1 is refused."""
     with pytest.raises(ValueError, match="at least 1"):
         Hub(buffer=0)
+
+
+async def test_cancelled_read_loses_nothing() -> None:
+    """A read cancelled while the subscriber yields to others loses no event."""
+    hub = Hub()
+    sub = hub.subscribe("a")
+    for seq in range(1, 201):
+        hub.publish(sent("a", seq))
+    got: list[int] = []
+    while len(got) < 200:
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # every await in this read is cancelled at once
+            got.append((await sub.__anext__()).seq)
+    assert got == list(range(1, 201))

@@ -206,18 +206,20 @@ class Subscription:
                 self.close()
                 raise StopAsyncIteration
             if self.position < log.head:
+                # A consumer that never has to wait must still let others run and
+                # see cancellation now and then: before taking an event, so a
+                # cancellation here loses nothing.
+                self._since_checkpoint += 1
+                if self._since_checkpoint >= 64:
+                    self._since_checkpoint = 0
+                    await anyio.lowlevel.checkpoint()
+                    continue
                 event = log.entries[self.position - log.base]
                 self.position += 1
                 if self.floor:
                     if event.seq <= self.floor:
                         continue
                     self.floor = 0
-                # A consumer that never has to wait must still let others run and
-                # see cancellation now and then.
-                self._since_checkpoint += 1
-                if self._since_checkpoint >= 64:
-                    self._since_checkpoint = 0
-                    await anyio.lowlevel.checkpoint()
                 return event
             self._since_checkpoint = 0
             await log.wait()

@@ -15,7 +15,7 @@ request; a principal granted several tenants chooses among them with the
 Example:
     ```python
     gateway = Gateway(lambda tenant: NeonizeDriver(), store=SQLiteStore("wagate.db"))
-    app = create_app(gateway, JWTAuthenticator(secret=os.environ["WAGATE_SECRET"]))
+    app = create_app(gateway, JWTAuthenticator(os.environ["WAGATE_SECRET"]))
     ```
 """
 

@@ -2,8 +2,8 @@
 
 Run::
 
-    .venv/bin/python benchmarks/http.py            # 20 slices of 0.5 s per route
-    .venv/bin/python benchmarks/http.py --slices 40 --connections 32
+    .venv/bin/python benchmarks/http_api.py            # 20 slices of 0.5 s per route
+    .venv/bin/python benchmarks/http_api.py --slices 40 --connections 32
 
 One child process serves one FastAPI app on uvicorn (one worker, uvicorn's
 defaults: httptools and uvloop when installed; no access log):
