@@ -9,6 +9,7 @@ would.  (Several real processes, ``kill -9`` and ``SIGSTOP`` are in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import anyio
@@ -309,6 +310,7 @@ async def test_a_stale_lease_can_neither_write_nor_publish(
         await stale.reserve_seq("acme", 100)
         with pytest.raises(NotOwner):
             await leases.claim("acme", cluster.member)
+
         # `old` stops renewing: once it has expired, `new` takes the tenant.
         async def old_expired() -> bool:
             return old not in await leases.live_members()
@@ -333,7 +335,7 @@ async def test_a_stale_lease_can_neither_write_nor_publish(
             RedisBackplane(
                 cluster.backplane.client,
                 prefix=f"{cluster_name}:",
-                token_for=lambda tenant, token=token: token,
+                token_for=_always(token),
                 member=lambda: "test",
                 log_length=100,
                 stream_length=1000,
@@ -356,6 +358,10 @@ async def test_a_stale_lease_can_neither_write_nor_publish(
         log = redis_log(redis_url, cluster_name, "acme")
         assert [(seq, token) for seq, token, _, _ in log] == [(201, second)]
         assert Tables(cluster_database, cluster_name).check_no_overlap() == 2
+
+
+def _always(token: int) -> Callable[[str], int]:
+    return lambda tenant: token
 
 
 def _received(seq: int, text: str) -> MessageReceived:

@@ -16,7 +16,7 @@ import os
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +167,8 @@ async def test_three_processes_thirty_tenants_clients_elsewhere_and_a_kill_9(
             assert socket_texts(sio[tenant]) == expected
             seqs = sse[tenant].event_seqs()
             assert seqs == sorted(set(seqs)), seqs
-            socket = socket_seqs(sio[tenant])
-            assert socket == sorted(socket), socket
+            on_socket = socket_seqs(sio[tenant])
+            assert on_socket == sorted(on_socket), on_socket
 
         # kill -9 the process holding the most tenants.
         victim = max(range(3), key=lambda i: sum(1 for t in tenants if owner[t] == i))
@@ -218,7 +218,7 @@ async def test_three_processes_thirty_tenants_clients_elsewhere_and_a_kill_9(
             resume = functools.partial(again.run, last_event_id=last)
             await streams.start(resume, client, urls[survivors[0]])
         for tenant in tenants:
-            await sse[tenant].wait_for(lambda fs, t=tenant: f"{t} after" in _texts(fs))
+            await sse[tenant].wait_for(_has_text(f"{tenant} after"))
             frames = sse[tenant].frames
             assert not any(f.name == "stream:gap" for f in frames)
             assert sse[tenant].texts() == [f"{tenant} in 1", f"{tenant} in 2", f"{tenant} after"]
@@ -242,6 +242,10 @@ async def test_three_processes_thirty_tenants_clients_elsewhere_and_a_kill_9(
 
 def _texts(frames: list[Any]) -> list[str]:
     return [f.data["text"] for f in frames if f.name == "message:received"]
+
+
+def _has_text(text: str) -> Callable[[list[Any]], bool]:
+    return lambda frames: text in _texts(frames)
 
 
 def _connected_after_kill(frames: list[Any]) -> bool:
