@@ -2,13 +2,84 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import os
 import socket
 import struct
 import urllib.parse
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+
+# ---------------------------------------------------------------------------------
+# Optional extras: a test module that imports an extra which is not installed (the
+# `tests_core` session installs none) is left out of the run, and the report header
+# says which modules and why.  What a module needs is read from its own imports (and
+# those of the test helpers it imports), so the list cannot drift from the code.
+
+_EXTRA_PACKAGES = {
+    "aiohttp", "fastapi", "flask", "httpx", "jwt", "nbclient", "nbformat", "playwright",
+    "psycopg", "redis", "schemathesis", "socketio", "starlette", "uvicorn", "werkzeug",
+}  # fmt: skip
+_EXTRA_MODULES = {
+    "wagate.adapters.socketio": "socketio",
+    "wagate.integrations.fastapi": "fastapi",
+    "wagate.integrations.flask": "flask",
+    "wagate.stores.postgres": "psycopg",
+    "wagate.cluster": "redis",
+}
+_TESTS = Path(__file__).parent
+
+
+@functools.cache
+def _needs(path: Path) -> frozenset[str]:
+    """The optional packages a test module imports at module level, directly or not."""
+    needed: set[str] = set()
+    for node in ast.parse(path.read_text("utf-8")).body:
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        for name in names:
+            top = name.partition(".")[0]
+            if top in _EXTRA_PACKAGES:
+                needed.add(top)
+            for module, package in _EXTRA_MODULES.items():
+                if name == module or name.startswith(module + "."):
+                    needed.add(package)
+            helper = _TESTS / f"{top}.py"
+            if top.startswith("test_") and helper.exists() and helper != path:
+                needed |= _needs(helper)
+    return frozenset(needed)
+
+
+_LEFT_OUT: dict[str, list[str]] = {}
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave out test modules whose optional extras are not installed."""
+    if collection_path.suffix != ".py" or collection_path.parent != _TESTS:
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    missing = sorted(m for m in _needs(collection_path) if importlib.util.find_spec(m) is None)
+    if missing:
+        _LEFT_OUT[collection_path.name] = missing
+        return True
+    return None
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """Say which test modules were left out for want of an extra."""
+    return [
+        f"left out (extra not installed): {name} needs {', '.join(missing)}"
+        for name, missing in sorted(_LEFT_OUT.items())
+    ]
 
 
 @pytest.fixture
