@@ -14,7 +14,6 @@ from typing import NoReturn
 
 import pytest
 
-
 # ---------------------------------------------------------------------------------
 # Optional extras: a test module that imports an extra which is not installed (the
 # `tests_core` session installs none) is left out of the run, and the report header
