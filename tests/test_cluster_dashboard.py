@@ -9,6 +9,7 @@ that do not hold the tenant's session.  In headless Debian Chromium, as in
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ pytest.importorskip("playwright", reason="the browser tests need Playwright (the
 from playwright.sync_api import Browser, expect
 
 from test_cluster_support import (
+    Tables,
     cluster_database_fixture,  # noqa: F401 - a fixture
     cluster_name_fixture,  # noqa: F401 - a fixture
 )
@@ -70,6 +72,11 @@ def workers(redis_url: str, database: str, name: str, data_dir: Path) -> Iterato
         line = process.wait_for_line(lambda text: "serving on http://" in text, timeout=90)
         url = line.split("serving on ", 1)[1].split()[0]
         wait_http(f"{url}/status", process, timeout=90)
+        tables = Tables(database, name)
+        deadline = time.monotonic() + 90
+        while len(tables.live_members()) < 3:  # every worker has joined
+            assert time.monotonic() < deadline, process.output
+            time.sleep(0.1)
         yield url
     finally:
         process.stop()

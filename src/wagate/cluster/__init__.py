@@ -61,6 +61,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from .._errors import InvalidInput, NotOwner, OwnerTimeout, StoreError, WagateError
+from .._events import State
 from .._gateway import Ownership
 from .._hub import Hub
 from .._store import SessionStore
@@ -626,12 +627,22 @@ class Cluster(Ownership):
             for tenant in self._owned
             if tenant not in self._leaving
             and tenant not in self._busy  # moved at a later renewal, not mid-command
+            and not self._logging_in(tenant)  # moving would lose the QR code being shown
             and rendezvous(tenant, members) != self.member
         ]
         # A few at a time: a process that joins gets its share over a few renewals.
         for tenant in moving[:32]:
             if self._tg is not None:
                 self._tg.start_soon(self._hand_over, tenant)
+
+    def _logging_in(self, tenant: str) -> bool:
+        gateway = self._gateway
+        session = gateway.get(tenant) if gateway is not None else None
+        return (
+            session is not None
+            and session.account is None
+            and session.state in (State.CONNECTING, State.AWAITING_SCAN)
+        )
 
     async def _hand_over(self, tenant: str) -> None:
         token = self._owned.get(tenant)
