@@ -29,7 +29,7 @@ PYTHON = "3.11" if shutil.which("python3.11") else sys.executable
 # is a failure (CI) or a skip (a laptop without them).  See tests/conftest.py.
 SERVICE_ENV = ("WAGATE_REQUIRE_SERVICES", "WAGATE_TEST_POSTGRES_URL", "WAGATE_TEST_REDIS_URL")
 
-LINT_PATHS = ("src", "tests", "examples", "benchmarks", "noxfile.py")
+LINT_PATHS = ("src", "tests", "examples", "benchmarks", "docs/hooks", "noxfile.py")
 
 
 def _service_env() -> dict[str, str]:
