@@ -467,6 +467,42 @@ def test_cookie_alone_or_agreeing_with_the_header_is_accepted(server: Served, te
         assert http.get("/status").json()["tenant"] == tenant
 
 
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Sec-Fetch-Site": "same-site"}, False),
+        ({"Origin": "https://evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Sec-Fetch-Site": "same-origin"}, True),
+        ({"Sec-Fetch-Site": "none"}, True),
+        ({}, True),  # not a browser: no cookie is sent on its behalf by anyone else
+    ],
+)
+def test_cookie_changes_from_another_site_are_403(
+    server: Served, tenant: str, headers: dict[str, str], allowed: bool
+) -> None:
+    """A POST authenticated by the cookie alone must come from the same site (CSRF)."""
+    with server.client(cookies={"wagate_token": mint(tenant)}, headers=headers) as http:
+        response = http.post("/api/qr/generate")
+        assert http.get("/status").status_code == 200, "reads are not affected"
+    if allowed:
+        assert response.status_code == 202, response.text
+    else:
+        assert response.status_code == 403
+        assert error_code(response) == "cross_site_request"
+
+
+def test_same_origin_header_and_bearer_pass_the_site_check(server: Served, tenant: str) -> None:
+    """An Origin matching the server, or a bearer token, is not a cross-site request."""
+    same = {"Origin": server.url}
+    with server.client(cookies={"wagate_token": mint(tenant)}, headers=same) as http:
+        assert http.post("/api/qr/generate").status_code == 202
+    evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    with server.client(mint(tenant), headers=evil) as http:
+        assert http.post("/api/qr/generate").status_code == 202
+
+
 def test_non_bearer_authorization_is_401(server: Served, tenant: str) -> None:
     """Basic credentials are not a token: 401 missing_token."""
     with server.client(headers={"Authorization": "Basic dXNlcjpwYXNz"}) as http:

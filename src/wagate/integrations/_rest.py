@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -40,6 +41,7 @@ from .._validate import validate_text
 from ..adapters.auth import (
     DEFAULT_COOKIE,
     Authenticator,
+    Forbidden,
     InvalidToken,
     MissingToken,
     Principal,
@@ -98,6 +100,28 @@ class BodyTooLarge(ApiError):
 
     code = "body_too_large"
     status_code = 413
+
+
+class CrossSiteRequest(Forbidden):
+    """A change authenticated by the browser's cookie came from another site (HTTP 403)."""
+
+    code = "cross_site_request"
+
+
+def _same_site(fetch_site: str | None, origin: str | None, host: str | None) -> None:
+    refusal = (
+        "a request from another site may not use the cookie to change anything; "
+        "send the token in an 'Authorization: Bearer' header"
+    )
+    if fetch_site is not None:
+        if fetch_site.strip().lower() in ("same-origin", "none"):
+            return
+        raise CrossSiteRequest(refusal)
+    if origin is None:
+        return  # not a browser: browsers send Origin or Sec-Fetch-Site with every POST
+    if host is not None and origin != "null" and urlsplit(origin).netloc.lower() == host.lower():
+        return
+    raise CrossSiteRequest(refusal)
 
 
 class SendFailed(WagateError):
@@ -237,14 +261,28 @@ class RestApi:
                 gateway.commands.setdefault(name, handler)
 
     # ------------------------------------------------------------------ who is asking
-    def principal(self, *, authorization: str | None, cookie_header: str | None) -> Principal:
+    def principal(
+        self,
+        *,
+        authorization: str | None,
+        cookie_header: str | None,
+        method: str = "GET",
+        fetch_site: str | None = None,
+        origin: str | None = None,
+        host: str | None = None,
+    ) -> Principal:
         """Authenticate a request from its ``Authorization`` and ``Cookie`` headers.
 
         A token in both places must grant the same tenants; otherwise the request is
-        refused rather than guessing which one the client meant.
+        refused rather than guessing which one the client meant.  A request that
+        changes something and is authenticated by the cookie alone must come from
+        the same site (``Sec-Fetch-Site``, else ``Origin`` against ``Host``): a
+        browser sends the cookie with cross-site requests too, and another site
+        must not be able to log an account out or restart its login.
 
         Raises:
             AuthenticationError: no token, a bad one, or two that disagree.
+            CrossSiteRequest: a cookie-authenticated change from another site.
         """
         header = token_from_authorization(authorization)
         cookie = token_from_cookie(cookie_header, self.cookie_name) if self.cookie_name else None
@@ -253,6 +291,8 @@ class RestApi:
             if self.cookie_name:
                 where += f" or the {self.cookie_name!r} cookie"
             raise MissingToken(f"no token: send it in {where}")
+        if header is None and method.upper() not in ("GET", "HEAD"):
+            _same_site(fetch_site, origin, host)
         principals = [self.authenticator.authenticate(t) for t in (header, cookie) if t]
         if len(principals) == 2 and principals[0].tenants != principals[1].tenants:
             raise InvalidToken(

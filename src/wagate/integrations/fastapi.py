@@ -291,6 +291,10 @@ def router(
             principal = api.principal(
                 authorization=request.headers.get("authorization"),
                 cookie_header=request.headers.get("cookie"),
+                method=request.method,
+                fetch_site=request.headers.get("sec-fetch-site"),
+                origin=request.headers.get("origin"),
+                host=request.headers.get("host"),
             )
             chosen = request.headers.get("x-wagate-tenant") or request.query_params.get("tenant")
             tenant = api.tenant(principal, chosen)

@@ -101,6 +101,10 @@ def blueprint(
             principal = api.principal(
                 authorization=request.headers.get("Authorization"),
                 cookie_header=request.headers.get("Cookie"),
+                method=request.method,
+                fetch_site=request.headers.get("Sec-Fetch-Site"),
+                origin=request.headers.get("Origin"),
+                host=request.headers.get("Host"),
             )
             chosen = request.headers.get("X-Wagate-Tenant") or request.args.get("tenant")
             tenant = api.tenant(principal, chosen)
