@@ -146,6 +146,17 @@ def _row(row: tuple[Any, ...]) -> StoredSession:
     return StoredSession(tenant=tenant, account=account, state=parsed, seq=int(seq))
 
 
+def make_private(path: Path) -> None:
+    """Create ``path`` (if missing) readable by its owner only, before SQLite opens it.
+
+    Private from its first byte, and so are its ``-wal`` and ``-shm`` files, which
+    SQLite creates with the database file's mode.
+    """
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
+
+
 class SQLiteStore(SessionStore):
     """A store in one SQLite file, owned by one process at a time.
 
@@ -202,11 +213,7 @@ class SQLiteStore(SessionStore):
             ) from None
         self._lock_fd = fd
         try:
-            # It maps tenants to accounts: private from its first byte, and so are its
-            # -wal and -shm files, which SQLite creates with the database file's mode.
-            with contextlib.suppress(OSError):
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-                os.chmod(self.path, 0o600)
+            make_private(self.path)  # it maps tenants to accounts
             conn: sqlite3.Connection | None = None
             try:
                 conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

@@ -11,7 +11,6 @@ signature or a secret: a replay signs the body again with a fresh timestamp.
 from __future__ import annotations
 
 import abc
-import contextlib
 import os
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ import attrs
 
 from .._errors import InvalidInput, StoreError
 from .._events import utcnow
+from .._store import make_private
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -220,6 +220,7 @@ class SQLiteDeadLetters(DeadLetterStore):
             raise StoreError(
                 f"cannot open dead-letter store {self.path}: directory {directory} is not writable"
             )
+        make_private(self.path)  # message texts are private, and so are its -wal files
         conn = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=10.0
         )
@@ -233,8 +234,6 @@ class SQLiteDeadLetters(DeadLetterStore):
                 f"dead-letter store {self.path} is not a usable SQLite database ({exc}); "
                 "it was left untouched: move it aside or point wagate at another file"
             ) from None
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)  # message texts are private
         self._conn = conn
 
     async def open(self) -> None:

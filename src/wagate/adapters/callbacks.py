@@ -812,7 +812,13 @@ class WebhookDispatcher:
         try:
             _, body = webhook_body(event)
         except Exception as exc:
-            log.exception("webhook %r: could not encode %r", worker.endpoint.name, event)
+            log.exception(  # the event's type and seq only: its text may be private
+                "webhook %r: could not encode %s (tenant %r, seq %d)",
+                worker.endpoint.name,
+                type(event).__name__,
+                event.tenant,
+                event.seq,
+            )
             await self._bury(worker, event, f"could not encode the event: {exc}", 0)
             return
         async with worker.lock:
