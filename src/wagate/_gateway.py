@@ -31,6 +31,7 @@ from ._events import (
     Status,
 )
 from ._hub import Hub, Overflow, Subscription
+from ._lifecycle import ClosingStack
 from ._session import (
     Backoff,
     Callback,
@@ -43,8 +44,6 @@ from ._store import MemoryStore, SessionStore
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
 __all__ = ["CommandHandler", "DriverFactory", "Gateway", "Ownership"]
@@ -162,7 +161,7 @@ class Ownership(abc.ABC):
         """
 
 
-class Gateway:
+class Gateway(ClosingStack):
     """Sessions for many tenants, sharing one hub and one store.
 
     ``async with gateway:`` opens the store and reconnects every tenant that was
@@ -246,19 +245,6 @@ class Gateway:
                 await self.__aexit__(None, None, None)
                 raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            assert self._stack is not None
-            await self._stack.__aexit__(exc_type, exc, tb)
 
     async def _restore(self) -> None:
         rows = await self.store.load_all()

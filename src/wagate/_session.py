@@ -48,12 +48,11 @@ from ._events import (
     utcnow,
 )
 from ._hub import Hub, Overflow, Subscription
+from ._lifecycle import ClosingStack
 from ._store import MemoryStore, SessionStore
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
 __all__ = [
@@ -256,7 +255,7 @@ class _Sink:
         self._session._on_message(message)
 
 
-class Session:
+class Session(ClosingStack):
     """One tenant's WhatsApp session.
 
     Use it as an async context manager; it owns its background work.
@@ -391,19 +390,6 @@ class Session:
             raise RuntimeError("a Session can be started once")
         await self._load()
         self._tg = tg
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            assert self._stack is not None
-            await self._stack.__aexit__(exc_type, exc, tb)
 
     async def _load(self) -> None:
         stored = await self._store.load(self.tenant)

@@ -157,6 +157,31 @@ def make_private(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+async def sqlite_call(
+    label: str,
+    connection: Callable[[], sqlite3.Connection | None],
+    lock: threading.Lock,
+    fn: Callable[[sqlite3.Connection], Any],
+) -> Any:
+    """Run ``fn`` on a SQLite connection in a worker thread, one call at a time.
+
+    Raises:
+        StoreError: the connection is closed, or SQLite failed (``label`` names it).
+    """
+
+    def call() -> Any:
+        conn = connection()
+        if conn is None:
+            raise StoreError(f"{label} is not open")
+        with lock:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"{label}: {exc}") from None
+
+    return await anyio.to_thread.run_sync(call)
+
+
 class SQLiteStore(SessionStore):
     """A store in one SQLite file, owned by one process at a time.
 
@@ -252,17 +277,7 @@ class SQLiteStore(SessionStore):
         self._release_lock()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        def call() -> Any:
-            conn = self._conn
-            if conn is None:
-                raise StoreError(f"session store {self.path} is not open")
-            with self._lock:
-                try:
-                    return fn(conn)
-                except sqlite3.Error as exc:
-                    raise StoreError(f"session store {self.path}: {exc}") from None
-
-        return await anyio.to_thread.run_sync(call)
+        return await sqlite_call(f"session store {self.path}", lambda: self._conn, self._lock, fn)
 
     _COLUMNS = "tenant, account_jid, account_phone, account_name, state, seq"
 

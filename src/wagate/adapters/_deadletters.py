@@ -24,7 +24,7 @@ import attrs
 
 from .._errors import InvalidInput, StoreError
 from .._events import utcnow
-from .._store import make_private
+from .._store import make_private, sqlite_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -246,17 +246,8 @@ class SQLiteDeadLetters(DeadLetterStore):
             await anyio.to_thread.run_sync(conn.close)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        def call() -> Any:
-            conn = self._conn
-            if conn is None:
-                raise StoreError(f"dead-letter store {self.path} is not open")
-            with self._lock:
-                try:
-                    return fn(conn)
-                except sqlite3.Error as exc:
-                    raise StoreError(f"dead-letter store {self.path}: {exc}") from None
-
-        return await anyio.to_thread.run_sync(call)
+        label = f"dead-letter store {self.path}"
+        return await sqlite_call(label, lambda: self._conn, self._lock, fn)
 
     async def add(self, letter: DeadLetter) -> DeadLetter:
         values = (

@@ -72,14 +72,13 @@ from .._events import (
 )
 from .._gateway import Gateway
 from .._hub import Hub, Overflow, Subscription
+from .._lifecycle import ClosingStack
 from .._session import Backoff
 from .._validate import validate_tenant
 from .._version import __version__
 from ._deadletters import DeadLetter, DeadLetterStore, MemoryDeadLetters, SQLiteDeadLetters
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     import httpx
     from typing_extensions import Self
 
@@ -525,7 +524,7 @@ class _Worker:
         self.dead = 0
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(ClosingStack):
     """Posts every event of its endpoints' tenants to their URLs, signed, in order.
 
     Each endpoint has its own worker reading its own bounded subscription of the
@@ -655,19 +654,6 @@ class WebhookDispatcher:
             await stack.aclose()
             raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-        finally:
-            assert self._stack is not None
-            await self._stack.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Let each endpoint drain for ``close_timeout`` s, keep the rest as dead letters.
