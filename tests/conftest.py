@@ -9,6 +9,8 @@ import os
 import socket
 import struct
 import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -179,3 +181,29 @@ def redis_url() -> str:
     if why is not None:
         _service_missing("WAGATE_TEST_REDIS_URL", url, why)
     return url
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Make throwaway PostgreSQL databases; each is dropped at the end of the run.
+
+    Call it with a name prefix; it returns the new database's URL.  Needs psycopg
+    (the ``postgres`` extra): without it, the test asking is skipped.
+    """
+    psycopg = pytest.importorskip("psycopg")
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        parts = urllib.parse.urlsplit(postgres_url)
+        return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+    try:
+        yield make
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            for name in made:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,9 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
-import urllib.parse
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -301,18 +299,9 @@ async def test_database_damaged_after_construction_is_reported_by_run(tmp_path: 
 
 
 @pytest.fixture
-def engine_pg_url(postgres_url: str) -> Iterator[str]:
-    """A throwaway PostgreSQL database for the engine's tables, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"wagate_engine_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(postgres_url)
-    try:
-        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def engine_pg_url(new_postgres_database: Callable[[str], str]) -> str:
+    """A throwaway PostgreSQL database for the engine's tables (dropped at the end of the run)."""
+    return new_postgres_database("wagate_engine")
 
 
 @pytest.mark.postgres

@@ -12,9 +12,7 @@ import json
 import signal
 import sys
 import textwrap
-import urllib.parse
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -81,18 +79,9 @@ async def _run(location: str, mode: str) -> tuple[History, int]:
 
 
 @pytest.fixture
-def postgres_location(postgres_url: str) -> Iterator[str]:
-    """Create a throwaway PostgreSQL database for one test and drop it afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"wagate_restart_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(postgres_url)
-    try:
-        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_location(new_postgres_database: Callable[[str], str]) -> str:
+    """A throwaway PostgreSQL database for one test (dropped at the end of the run)."""
+    return new_postgres_database("wagate_restart")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

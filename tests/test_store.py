@@ -8,9 +8,7 @@ answers).  PostgreSQL tests run in a throwaway database created for the test run
 from __future__ import annotations
 
 import itertools
-import urllib.parse
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +44,9 @@ ACCOUNT = Account(jid="628123456789@s.whatsapp.net", phone="+628123456789", name
 
 
 @pytest.fixture(scope="module")
-def postgres_database(postgres_url: str) -> Iterator[str]:
-    """Create a throwaway database for this module's tests and drop it afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"wagate_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(postgres_url)
-    try:
-        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_database(new_postgres_database: Callable[[str], str]) -> str:
+    """A throwaway database for this module's tests (dropped at the end of the run)."""
+    return new_postgres_database("wagate_test")
 
 
 _tables = itertools.count(1)
