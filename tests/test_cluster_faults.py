@@ -31,6 +31,7 @@ from test_cluster_support import (
 from wagate import (
     Connected,
     Disconnected,
+    Gap,
     MessageReceived,
     MessageSent,
     NoOwner,
@@ -213,3 +214,36 @@ async def test_postgres_down_mid_run_stops_sessions_and_resumes_them_when_back(
             assert isinstance(back, Connected), back
             status = await other.status("acme")
             assert status.state is State.CONNECTED
+
+
+async def test_events_beyond_the_outbox_reach_the_others_as_a_gap(
+    redis_url: str, cluster_database: str, cluster_name: str
+) -> None:
+    """Events dropped while Redis was away too long reach the others as one Gap, then the rest."""
+    async with Proxy(server_port(redis_url, 6379)) as proxy:
+        via_proxy = with_port(redis_url, proxy.port)
+        async with (
+            member(via_proxy, cluster_database, cluster_name, outbox=3) as a,
+            member(via_proxy, cluster_database, cluster_name, outbox=3) as b,
+        ):
+            await link(a, "acme")
+            owner, other = (a, b) if "acme" in cluster_of(a).owned else (b, a)
+            await wait_until(lambda: cluster_of(owner).backplane.pending == 0)
+            remote = other.hub.subscribe("acme", initial=False, overflow=Overflow.GAP)
+            proxy.cut()
+            texts = [f"m{i}" for i in range(8)]
+            for text in texts:
+                await owner.command("acme", "simulator.receive", {"from": SENDER, "text": text})
+            assert cluster_of(owner).backplane.dropped == 5
+            await proxy.restore()
+            seen = []
+            with anyio.fail_after(30):
+                async for event in remote:
+                    seen.append(event)
+                    if isinstance(event, MessageReceived) and event.text == texts[-1]:
+                        break
+            gap = seen[0]
+            assert isinstance(gap, Gap), seen
+            assert gap.missed == 5
+            assert [e.text for e in seen[1:] if isinstance(e, MessageReceived)] == texts[5:]
+            assert gap.last_seq < seen[1].seq

@@ -480,61 +480,70 @@ class SSEClient:
 class Proxy:
     """A TCP proxy on 127.0.0.1 (a port from the OS) to a server; :meth:`cut` and :meth:`restore`.
 
-    Cutting closes the listener and every connection through it, as a server that
-    went down would; restoring listens again on the same port.
+    Cutting drops every connection through it and hangs up on new ones at once,
+    as a server that went down would; restoring forwards new connections again.
+    (The port stays bound: a port let go could be taken meanwhile, even by a
+    client's own connection attempt to it.)
     """
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = 0
-        self._scope: anyio.CancelScope | None = None
+        self.down = False
+        self._connections: set[anyio.CancelScope] = set()
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> Proxy:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        await self.restore()
+        self._tg.start_soon(self._serve, listener)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.cut()
         assert self._tg is not None
+        self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
 
-    async def restore(self) -> None:
-        """Listen (again) and forward new connections."""
-        assert self._tg is not None
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._scope = anyio.CancelScope()
-        self._tg.start_soon(self._serve, listener, self._scope)
-
     def cut(self) -> None:
-        """Stop listening and drop every connection."""
-        if self._scope is not None:
-            self._scope.cancel()
-            self._scope = None
+        """Drop every connection, and hang up on new ones until :meth:`restore`."""
+        self.down = True
+        for scope in list(self._connections):
+            scope.cancel()
 
-    async def _serve(self, listener: anyio.abc.Listener[Any], scope: anyio.CancelScope) -> None:
-        with scope:
-            async with listener:
-                await listener.serve(self._pipe)
+    async def restore(self) -> None:
+        """Forward new connections again."""
+        self.down = False
+
+    async def _serve(self, listener: anyio.abc.Listener[Any]) -> None:
+        async with listener:
+            await listener.serve(self._pipe)
 
     async def _pipe(self, client: anyio.abc.SocketStream) -> None:
         async with client:
-            try:
-                server = await anyio.connect_tcp("127.0.0.1", self.target_port)
-            except OSError:
+            if self.down:
                 return
-            async with server, anyio.create_task_group() as tg:
+            with anyio.CancelScope() as scope:
+                self._connections.add(scope)
+                try:
+                    try:
+                        server = await anyio.connect_tcp("127.0.0.1", self.target_port)
+                    except OSError:
+                        return
+                    async with server, anyio.create_task_group() as tg:
 
-                async def copy(
-                    source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream
-                ) -> None:
-                    with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                        async for chunk in source:
-                            await sink.send(chunk)
-                    tg.cancel_scope.cancel()
+                        async def copy(
+                            source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream
+                        ) -> None:
+                            with contextlib.suppress(
+                                anyio.EndOfStream, anyio.BrokenResourceError, OSError
+                            ):
+                                async for chunk in source:
+                                    await sink.send(chunk)
+                            tg.cancel_scope.cancel()
 
-                tg.start_soon(copy, client, server)
-                tg.start_soon(copy, server, client)
+                        tg.start_soon(copy, client, server)
+                        tg.start_soon(copy, server, client)
+                finally:
+                    self._connections.discard(scope)

@@ -83,7 +83,7 @@ DEFAULT_NAME = "wagate"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _READ_ONLY = frozenset({"status"})
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_REDIS_DOWN = (redis.exceptions.RedisError, OSError)
 
 
 class BackplaneError(WagateError):

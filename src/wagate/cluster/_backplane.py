@@ -74,7 +74,8 @@ if tonumber(ARGV[2]) > fence then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) 
 return fence
 """
 
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# Any failure of Redis: the loops report it and try again, they never stop the gateway.
+_REDIS_DOWN = (redis.exceptions.RedisError, OSError)
 
 
 def _seq(entry_id: bytes | str) -> int:
@@ -253,13 +254,13 @@ class RedisBackplane(Backplane):
                 batches: Any = await self.client.xread(
                     {stream: self._position}, count=1000, block=1000
                 )
+                if not self.connected:
+                    await self._check_loss(stream)
             except _REDIS_DOWN as exc:
                 self._down(exc)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            if not self.connected:
-                await self._check_loss(stream)
             self._up()
             delay = 0.1
             for _, entries in batches:

@@ -32,7 +32,7 @@ log = logging.getLogger("wagate.cluster")
 
 Execute = Callable[[str, str, Mapping[str, Any]], Awaitable[Any]]
 
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_REDIS_DOWN = (redis.exceptions.RedisError, OSError)
 
 
 class _Pending:
