@@ -299,7 +299,7 @@ async def test_a_stale_lease_can_neither_write_nor_publish(
     redis_url: str, cluster_database: str, cluster_name: str
 ) -> None:
     """After a takeover the old token's writes raise LeaseLost and Redis refuses its events."""
-    async with member(redis_url, cluster_database, cluster_name) as gateway:
+    async with member(redis_url, cluster_database, cluster_name, lease_ttl=2.0) as gateway:
         cluster = cluster_of(gateway)
         leases, store = cluster.leases, cluster.store
         old, new = f"{cluster.member}-old", f"{cluster.member}-new"

@@ -191,8 +191,8 @@ async def test_postgres_down_mid_run_stops_sessions_and_resumes_them_when_back(
     async with Proxy(server_port(cluster_database, 5432)) as proxy:
         via_proxy = with_port(cluster_database, proxy.port)
         async with (
-            member(redis_url, via_proxy, cluster_name) as a,
-            member(redis_url, via_proxy, cluster_name) as b,
+            member(redis_url, via_proxy, cluster_name, lease_ttl=2.0) as a,
+            member(redis_url, via_proxy, cluster_name, lease_ttl=2.0) as b,
         ):
             await link(a, "acme")
             owner, other = (a, b) if "acme" in cluster_of(a).owned else (b, a)
