@@ -43,6 +43,7 @@ PYTHON = {"python", "py", "python3"}
 
 # What the examples may import that an environment without extras lacks.
 OPTIONAL_PACKAGES = {
+    "cryptography",  # PyJWT[crypto], for RS256/ES256 keys
     "fastapi",
     "flask",
     "httpx",

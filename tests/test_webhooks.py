@@ -741,12 +741,21 @@ async def test_a_hanging_endpoint_blocks_neither_the_session_nor_another_endpoin
             phones["acme"].receive_message("+628111222333", f"m{i}")
         sent = await session.send_text("+628111222333", "still sending")
         assert sent.success
-        fine = await receiver.wait_texts("/fine", "m19")
+        await receiver.wait_texts("/fine", "m19")
+        await receiver.wait_for(lambda: _sent(receiver.accepted("/fine")) == ["still sending"])
+        fine = receiver.accepted("/fine")
         assert len(receiver.to("/stuck")) == 1  # still on its first event
         receiver.release.set()
-        stuck = await receiver.wait_texts("/stuck", "m19")
+        await receiver.wait_for(lambda: _sent(receiver.accepted("/stuck")) == ["still sending"])
+        stuck = receiver.accepted("/stuck")
     assert _texts(fine) == [f"m{i}" for i in range(20)]
     assert [r.seq for r in stuck] == [r.seq for r in fine]
+
+
+def _sent(requests: list[Request]) -> list[str]:
+    return [
+        r.envelope["data"]["message"] for r in requests if r.envelope["event"] == "message:sent"
+    ]
 
 
 async def test_an_endpoint_that_falls_behind_gets_a_gap_dead_letter(
