@@ -52,18 +52,9 @@ Tests that wait for a lease to run out use 2 s."""
 
 
 @pytest.fixture(scope="session", name="cluster_database")
-def cluster_database_fixture(postgres_url: str) -> Iterator[str]:
-    """A PostgreSQL database of this test run, dropped at its end; yields its URL."""
-    name = f"wagate_cluster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urllib.parse.urlsplit(postgres_url)
-    url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    try:
-        yield url
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def cluster_database_fixture(new_postgres_database: Callable[[str], str]) -> str:
+    """The PostgreSQL database of this test run's clusters (dropped at its end); its URL."""
+    return new_postgres_database("wagate_cluster")
 
 
 @pytest.fixture(name="cluster_name")
