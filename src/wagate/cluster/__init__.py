@@ -505,10 +505,13 @@ class Cluster(Ownership):
             # taking tenants, instead of the first one taking them all.
             while True:
                 await anyio.sleep(self.interval)
-                try:
-                    await self._tick()
-                except Exception:
-                    log.exception("cluster upkeep failed; trying again")
+                # A stop waits for the renewal in flight (bounded by the leases' timeout)
+                # rather than cutting a query off.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self._tick()
+                    except Exception:
+                        log.exception("cluster upkeep failed; trying again")
 
     async def _tick(self) -> None:
         try:
@@ -556,7 +559,8 @@ class Cluster(Ownership):
 
     async def _rejoin(self) -> None:
         self.member = _new_member()
-        await self.router.listen_as(self.member)
+        with anyio.fail_after(self.connect_timeout):
+            await self.router.listen_as(self.member)
         self._deadline = await self._join()
         self._members = await self.leases.live_members()
         log.info("joined cluster %r again as %s", self.name, self.member)
