@@ -224,8 +224,14 @@ async def test_a_member_leaving_hands_its_tenants_over_without_a_new_qr(
             moved = sorted(t for t in tenants if rendezvous(t, members) == members[1])
             assert moved, "rendezvous gave the leaving member nothing: add tenants"
             await wait_until(lambda: sorted(cluster_of(leaves).owned) == moved, timeout=20)
+            await wait_until(lambda: all(_connected_here(leaves, t) for t in moved), timeout=20)
             watch = {tenant: stays.hub.subscribe(tenant, initial=False) for tenant in moved}
         for tenant in moved:
+            # The leaving member's last word, then the new holder's resume.
+            await next_event(
+                watch[tenant],
+                lambda e: isinstance(e, Disconnected) and e.reason is DisconnectReason.CLOSED,
+            )
             event = await next_event(
                 watch[tenant], lambda e: isinstance(e, (Connected, QrGenerated))
             )
@@ -358,6 +364,11 @@ async def test_a_stale_lease_can_neither_write_nor_publish(
         log = redis_log(redis_url, cluster_name, "acme")
         assert [(seq, token) for seq, token, _, _ in log] == [(201, second)]
         assert Tables(cluster_database, cluster_name).check_no_overlap() == 2
+
+
+def _connected_here(gateway: Gateway, tenant: str) -> bool:
+    session = gateway.get(tenant)
+    return session is not None and session.status.connected
 
 
 def _always(token: int) -> Callable[[str], int]:
