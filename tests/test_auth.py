@@ -360,3 +360,33 @@ def test_find_token_order_and_query_opt_in() -> None:
     assert find_token(cookie_header="wagate_token=c", cookie_name=None) is None
     assert find_token(query_string="token=q") is None
     assert find_token(query_string="token=q", query_param="token") == "q"
+
+
+def test_a_remembered_token_still_expires() -> None:
+    """A token verified once is answered from memory, but refused once its exp passes."""
+    auth = JWTAuthenticator(SECRET)
+    exp = int(time.time()) + 1
+    token = jwt.encode({"sub": "u1", "tenant": "acme", "exp": exp}, SECRET, algorithm="HS256")
+    first = auth.authenticate(token)
+    assert auth.authenticate(token) is first  # remembered, not decoded again
+    while time.time() < exp:  # expiry is a matter of the wall clock
+        time.sleep(0.05)
+    with pytest.raises(TokenExpired):
+        auth.authenticate(token)
+    with pytest.raises(TokenExpired):
+        auth.authenticate(token)
+
+
+def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
+    """Remembering a token does not let a token with other bytes through."""
+    auth = JWTAuthenticator(SECRET)
+    token = jwt.encode(
+        {"sub": "u1", "tenant": "acme", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"
+    )
+    auth.authenticate(token)
+    head, payload, signature = token.split(".")
+    forged = jwt.encode(
+        {"sub": "u1", "tenant": "globex", "exp": int(time.time()) + 60}, "x" * 48, algorithm="HS256"
+    )
+    with pytest.raises(InvalidToken):
+        auth.authenticate(".".join((head, forged.split(".")[1], signature)))

@@ -6,6 +6,7 @@ Every function either returns the normalised value or raises an
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ._errors import InvalidPhoneNumber, InvalidRecipient, InvalidTenant, InvalidText
@@ -93,6 +94,11 @@ def normalize_recipient(to: object) -> str:
     """
     if not isinstance(to, str):
         raise InvalidRecipient(f"a recipient must be a string, got {type(to).__name__}")
+    return _recipient(to)
+
+
+@functools.lru_cache(maxsize=4096)  # parsing a number is the costly part of a send
+def _recipient(to: str) -> str:
     value = to.strip()
     if not value:
         raise InvalidRecipient("the recipient is empty: give a phone number like +628123456789")
