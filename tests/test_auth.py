@@ -384,7 +384,7 @@ def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
         {"sub": "u1", "tenant": "acme", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"
     )
     auth.authenticate(token)
-    head, payload, signature = token.split(".")
+    head, _payload, signature = token.split(".")
     forged = jwt.encode(
         {"sub": "u1", "tenant": "globex", "exp": int(time.time()) + 60}, "x" * 48, algorithm="HS256"
     )
