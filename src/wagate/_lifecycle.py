@@ -10,7 +10,9 @@ import anyio
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["ClosingStack"]
+    from typing_extensions import Self
+
+__all__ = ["ClosingStack", "OpenClose"]
 
 
 class ClosingStack:
@@ -40,3 +42,27 @@ class ClosingStack:
         finally:
             assert self._stack is not None
             await self._stack.__aexit__(exc_type, exc, tb)
+
+
+class OpenClose:
+    """A mixin for stores: ``async with store:`` calls :meth:`open`, then :meth:`close`."""
+
+    __slots__ = ()
+
+    async def open(self) -> None:
+        """Open the store (create tables, take locks); nothing by default."""
+
+    async def close(self) -> None:
+        """Close the store; nothing by default."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -22,12 +22,11 @@ import attrs
 
 from ._errors import StoreError, StoreLocked
 from ._events import Account, State
+from ._lifecycle import OpenClose
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import TracebackType
 
-    from typing_extensions import Self
 
 __all__ = ["MemoryStore", "SQLiteStore", "SessionStore", "StoredSession"]
 
@@ -49,14 +48,8 @@ class StoredSession:
     seq: int = 0
 
 
-class SessionStore(abc.ABC):
+class SessionStore(OpenClose, abc.ABC):
     """The session store interface.  Use it as an async context manager."""
-
-    async def open(self) -> None:  # noqa: B027 - optional hook
-        """Open the store (create tables, take locks)."""
-
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Close the store."""
 
     @abc.abstractmethod
     async def load_all(self) -> list[StoredSession]:
@@ -77,18 +70,6 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     async def delete(self, tenant: str) -> None:
         """Forget ``tenant``'s account (after logout); the seq high-water mark stays."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class MemoryStore(SessionStore):

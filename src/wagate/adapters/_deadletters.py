@@ -24,13 +24,12 @@ import attrs
 
 from .._errors import InvalidInput, StoreError
 from .._events import utcnow
+from .._lifecycle import OpenClose
 from .._store import make_private, sqlite_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import TracebackType
 
-    from typing_extensions import Self
 
 __all__ = ["DeadLetter", "DeadLetterStore", "MemoryDeadLetters", "SQLiteDeadLetters"]
 
@@ -73,30 +72,12 @@ def _check_limit(limit: int | None) -> None:
         raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}")
 
 
-class DeadLetterStore(abc.ABC):
+class DeadLetterStore(OpenClose, abc.ABC):
     """The dead-letter store interface.  Use it as an async context manager.
 
     A :class:`~wagate.adapters.callbacks.WebhookDispatcher` opens the store it is
     given when it starts and closes it when it stops.
     """
-
-    async def open(self) -> None:  # noqa: B027 - optional hook
-        """Open the store (create tables)."""
-
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Close the store."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @abc.abstractmethod
     async def add(self, letter: DeadLetter) -> DeadLetter:
