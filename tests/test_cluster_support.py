@@ -33,6 +33,7 @@ import redis.asyncio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from test_isolation_support import SECRET, token
+from test_isolation_support import wait_until as _wait_until
 from wagate import Event, Gateway, Overflow, QrGenerated
 from wagate.cli import simulated_phone_number
 from wagate.cluster import Cluster
@@ -146,15 +147,8 @@ async def link(gateway: Gateway, tenant: str) -> None:
 
 
 async def wait_until(check: Callable[[], Any], timeout: float = 15, step: float = 0.05) -> Any:
-    """Wait until ``await check()`` (or ``check()``) is truthy; return it."""
-    with anyio.fail_after(timeout):
-        while True:
-            value = check()
-            if hasattr(value, "__await__"):
-                value = await value
-            if value:
-                return value
-            await anyio.sleep(step)
+    """Wait until ``await check()`` (or ``check()``) is truthy; return it (cluster pace)."""
+    return await _wait_until(check, timeout, step)
 
 
 # ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -28,6 +28,22 @@ SECRET = secrets.token_urlsafe(48)
 """The HMAC secret the tests' authenticator accepts (random per run)."""
 
 WRONG_SECRET = secrets.token_urlsafe(48)
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 5.0, step: float = 0.01) -> Any:
+    """Wait until ``check()`` (awaited if it is a coroutine) is truthy; return its value.
+
+    For conditions nothing can notify about (a count on a remote server, state in
+    another process): it polls, bounded by ``timeout``.
+    """
+    with anyio.fail_after(timeout):
+        while True:
+            value = check()
+            if hasattr(value, "__await__"):
+                value = await value
+            if value:
+                return value
+            await anyio.sleep(step)
 
 
 def authenticator(**options: Any) -> JWTAuthenticator:

@@ -24,6 +24,7 @@ from test_isolation_support import (
     serve,
     token,
     unsigned_token,
+    wait_until,
 )
 from wagate import Gateway, QrGenerated
 from wagate.adapters.auth import Authenticator, JWTAuthenticator
@@ -141,13 +142,6 @@ async def sio_server(
             finally:
                 for client in server.clients:
                     await client.sio.disconnect()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait (polling the event loop) until ``predicate()`` holds."""
-    with anyio.fail_after(timeout):
-        while not predicate():  # noqa: ASYNC110 - nothing to wait on but the condition
-            await anyio.sleep(0.01)
 
 
 # ------------------------------------------------------------------ connect and welcome

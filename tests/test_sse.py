@@ -6,7 +6,7 @@ import contextlib
 import json
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from test_isolation_support import (
     serve,
     token,
     unsigned_token,
+    wait_until,
 )
 from wagate import Gateway, Hub, MessageReceived
 from wagate.adapters.sse import (
@@ -134,13 +135,6 @@ async def sse_server(
         app = Starlette(routes=[Route("/events", sse.starlette_endpoint)])
         async with serve(app) as url:
             yield Server(gateway, phones, sse, url)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait (polling the event loop) until ``predicate()`` holds."""
-    with anyio.fail_after(timeout):
-        while not predicate():  # noqa: ASYNC110 - nothing to wait on but the condition
-            await anyio.sleep(0.01)
 
 
 # ------------------------------------------------------------------ the encoder
