@@ -31,16 +31,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 import attrs
 
 from .._errors import InvalidInput, InvalidTenant, WagateError
 from .._validate import validate_tenant
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 __all__ = [
     "DEFAULT_COOKIE",
@@ -187,7 +184,9 @@ _MIN_HMAC_BYTES = 32  # RFC 7518 3.2: a key at least as long as the hash output
 _MIN_RSA_BITS = 2048
 
 
-def _load_asymmetric(key: str | bytes) -> PublicKeyTypes:
+def _load_asymmetric(key: str | bytes) -> object:
+    # ``object``: cryptography adds key types from release to release; the algorithm check
+    # below decides what is usable, so the exact union does not matter here.
     from cryptography import x509  # noqa: PLC0415 - the crypto extra, needed only here
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 

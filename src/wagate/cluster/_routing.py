@@ -97,7 +97,7 @@ class Router:
                 delay = min(delay * 2, 2.0)
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def _receive(self, pubsub: Any, tg: anyio.abc.TaskGroup) -> None:
         await pubsub.subscribe(self.inbox)
