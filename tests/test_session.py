@@ -633,3 +633,29 @@ async def test_connected_is_heard_only_after_the_link_is_stored(phone: Simulated
         assert stored is not None and stored.account == connected.account
         received = await wait_for(events, MessageReceived)
         assert received.seq == connected.seq + 1
+
+
+@pytest.mark.parametrize(
+    ("backoff", "capped_after"),
+    [
+        (Backoff(initial=0.001, maximum=0.002), 2),
+        (Backoff(), 1025),
+        # 1.000001 ** 10**9 is about e**1000, past a float, yet 1e-300 times it is
+        # about 1e134, well under the cap: the delay grows without overflowing.
+        (Backoff(initial=1e-300, maximum=1e300, multiplier=1.000001), None),
+        (Backoff(initial=5, maximum=1, jitter=0), 1),
+        (Backoff(multiplier=1), None),
+    ],
+)
+def test_backoff_after_an_outage_of_days_stays_at_its_cap(
+    backoff: Backoff, capped_after: int | None
+) -> None:
+    """Thousands of failures (the n-th power of 2 overflows a float past 1,024) wait the cap."""
+    rng = random.Random(7)
+    for failures in (1, 2, 1025, 5000, 10**9):
+        delay = backoff.delay(failures, rng)
+        assert 0 <= delay <= backoff.maximum
+        if capped_after is not None and failures >= capped_after:
+            assert delay >= backoff.maximum * (1 - backoff.jitter)
+    if capped_after is None:
+        assert backoff.delay(10**9, rng) < backoff.maximum * (1 - backoff.jitter)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 import random
 import weakref
 from collections.abc import Awaitable, Callable
@@ -94,7 +95,10 @@ class Backoff:
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait after ``failures`` consecutive failures (1 or more)."""
-        base = min(self.maximum, self.initial * self.multiplier ** max(0, failures - 1))
+        # Worked out in logarithms, so that a session that has failed thousands of
+        # times (an outage of days) reaches the cap instead of overflowing a float.
+        log_base = math.log(self.initial) + max(0, failures - 1) * math.log(self.multiplier)
+        base = self.maximum if log_base >= math.log(self.maximum) else math.exp(log_base)
         spread = base * self.jitter
         return max(0.0, min(self.maximum, base + rng.uniform(-spread, spread)))
 
