@@ -3,6 +3,10 @@
 ``python3 -m nox`` runs every session; ``python3 -m nox -s lint`` runs one
 (``python3 -m nox -l`` lists them).  Arguments after ``--`` go to the tool, e.g.
 ``python3 -m nox -s tests -- -k hub -x``.
+
+Every session installs from ``constraints.txt``, the committed pins of every
+dependency and tool (pytest, mypy, ruff included), so that a fresh clone builds the
+same environments on any day.  ``python3 -m nox -s lock`` refreshes it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,15 @@ PYTHON = "3.11" if shutil.which("python3.11") else sys.executable
 # is a failure (CI) or a skip (a laptop without them).  See tests/conftest.py.
 SERVICE_ENV = ("WAGATE_REQUIRE_SERVICES", "WAGATE_TEST_POSTGRES_URL", "WAGATE_TEST_REDIS_URL")
 
+# The pins every session installs from; `nox -s lock` rewrites it.
+CONSTRAINTS = ROOT / "constraints.txt"
+LOCK_COMMAND = ("uv", "pip", "compile", "pyproject.toml", "--all-extras", "--universal")
+
 LINT_PATHS = ("src", "tests", "examples", "benchmarks", "docs/hooks", "noxfile.py")
+
+
+def _install(session: nox.Session, *args: str) -> None:
+    session.install("-c", str(CONSTRAINTS), *args)
 
 
 def _service_env() -> dict[str, str]:
@@ -45,7 +57,7 @@ def _existing(paths: list[str] | tuple[str, ...]) -> list[str]:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite with every optional extra installed."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     # The dashboard's browser tests drive Debian's chromium: install it when missing.
     session.run("bash", str(ROOT / "tests" / "browser_setup.sh"), external=True)
     session.run("pytest", *session.posargs, env=_service_env())
@@ -54,14 +66,14 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests_core(session: nox.Session) -> None:
     """Run the suite with no optional extra: tests of extras must skip cleanly."""
-    session.install("-e", ".[test]")
+    _install(session, "-e", ".[test]")
     session.run("pytest", *session.posargs, env=_service_env())
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff (configured in pyproject.toml)."""
-    session.install("ruff")
+    _install(session, "ruff")
     paths = _existing(LINT_PATHS)
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
@@ -70,7 +82,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Type-check with ``mypy --strict`` over the paths pyproject.toml names."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     config = nox.project.load_toml(ROOT / "pyproject.toml")
     paths = _existing(config["tool"]["mypy"]["files"])
     session.run("mypy", "--strict", *session.posargs, *paths)
@@ -79,7 +91,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the documentation with ``mkdocs build --strict`` (warnings are errors)."""
-    session.install("-e", ".[docs]")
+    _install(session, "-e", ".[docs]")
     # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its successor on every build.
     session.run(
         "mkdocs",
@@ -90,3 +102,17 @@ def docs(session: nox.Session) -> None:
         *session.posargs,
         env={"NO_MKDOCS_2_WARNING": "1"},
     )
+
+
+@nox.session(python=PYTHON, default=False)
+def lock(session: nox.Session) -> None:
+    """Refresh ``constraints.txt`` to the newest releases pyproject.toml allows.
+
+    Not run by default: run it, then the whole suite, then commit the new file.
+    """
+    # uv from the current pins; the very first lock has none yet.
+    if CONSTRAINTS.exists():
+        _install(session, "uv")
+    else:
+        session.install("uv")
+    session.run(*LOCK_COMMAND, "--upgrade", "-o", CONSTRAINTS.name, *session.posargs)

@@ -582,6 +582,8 @@ def test_flask_blueprint_falls_back_to_server_sent_events(browser: Browser) -> N
         page = new_page(context)
         page.goto(served.url)
         expect(page.get_by_test_id("qr-image")).to_be_visible()
+        # The QR comes over REST; the live transport is known once one came up.
+        page.wait_for_function("document.querySelector('wagate-connection').transport !== null")
         transport = page.evaluate("document.querySelector('wagate-connection').transport")
         assert transport == "sse"
         scan(page)

@@ -101,7 +101,6 @@ export class LiveConnection {
     const auth = {};
     if (token) auth.token = token;
     if (tenant) auth.tenants = [tenant];
-    this.transport = "socketio";
     const socket = io(url, {
       path,
       auth,
@@ -118,6 +117,8 @@ export class LiveConnection {
     let connectedOnce = false;
     socket.on("connect", () => {
       connectedOnce = true;
+      // Known only once it works: "auto" may still fall back to SSE before that.
+      this.transport = "socketio";
       this._setState("up");
     });
     socket.on("disconnect", (reason) => {
@@ -157,11 +158,11 @@ export class LiveConnection {
     const { base, tenant } = this.options;
     const url = new URL("api/events", new URL(base, location.href));
     if (tenant) url.searchParams.set("tenant", tenant);
-    this.transport = "sse";
     const source = new EventSource(url, { withCredentials: true });
     this._source = source;
     source.onopen = () => {
       this._sseDelay = SSE_RETRY_MIN_MS;
+      this.transport = "sse";
       this._setState("up");
     };
     source.onerror = () => {

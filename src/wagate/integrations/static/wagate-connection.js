@@ -256,7 +256,7 @@ export class WagateConnection extends HTMLElement {
     return this.#lang;
   }
 
-  /** The transport in use: "socketio", "sse", or null before it is known. */
+  /** The transport that carried the live connection: "socketio", "sse", or null before one came up. */
   get transport() {
     return this.#live?.transport ?? null;
   }
