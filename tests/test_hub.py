@@ -235,3 +235,57 @@ async def test_cancelled_read_loses_nothing() -> None:
             scope.cancel()  # every await in this read is cancelled at once
             got.append((await sub.__anext__()).seq)
     assert got == list(range(1, 201))
+
+
+# Seqs of a tenant across a crash: 1..3 in the run that died, then the next run's
+# block (the dead run had reserved up to 1000).
+ACROSS_A_CRASH = [1, 2, 3, 1001, 1002, 1003, 1004, 1005]
+
+
+async def test_a_lagging_subscriber_counts_events_not_seqs_across_a_jump() -> None:
+    """A Gap whose span holds a seq jump counts the events it lost, not the seqs."""
+    hub = Hub(buffer=4)
+    slow = hub.subscribe("a", overflow=Overflow.GAP)
+    for seq in ACROSS_A_CRASH:
+        hub.publish(sent("a", seq))
+    gap, *rest = drain(slow)
+    assert isinstance(gap, Gap)
+    assert (gap.first_seq, gap.last_seq, gap.missed) == (1, 1001, 4)
+    assert [e.seq for e in rest] == [1002, 1003, 1004, 1005]
+
+
+async def test_a_replay_counts_only_the_trimmed_events_across_a_jump() -> None:
+    """A resume from before what the log holds: missed is the trimmed events, exactly."""
+    hub = Hub(buffer=4)
+    hub.begin("a", 1)
+    for seq in ACROSS_A_CRASH:
+        hub.publish(sent("a", seq))
+    gap, *kept = hub.replay("a", 2)
+    assert isinstance(gap, Gap)
+    assert (gap.first_seq, gap.last_seq, gap.missed) == (3, 1001, 2)  # seqs 3 and 1001
+    assert [e.seq for e in kept] == [1002, 1003, 1004, 1005]
+    # The log holds the seq asked for: the jump after it is no loss.
+    hub = Hub(buffer=100)
+    for seq in ACROSS_A_CRASH:
+        hub.publish(sent("a", seq))
+    assert [e.seq for e in hub.replay("a", 3)] == [1001, 1002, 1003, 1004, 1005]
+
+
+async def test_a_resume_from_before_the_hubs_first_event_is_a_gap_of_unknown_size() -> None:
+    """After a restart the hub cannot know what the old process published: missed is None."""
+    hub = Hub()
+    hub.begin("a", 1001)  # the session's first seq in this process
+    assert hub.position("a") == 1000
+    assert hub.replay("a", 1000) == []
+    [gap] = hub.replay("a", 3)
+    assert isinstance(gap, Gap)
+    assert (gap.first_seq, gap.last_seq, gap.missed) == (4, 1000, None)
+    hub.publish(sent("a", 1001))
+    assert [e.seq for e in hub.replay("a", 1000)] == [1001]
+    gap, event = hub.replay("a", 3)
+    assert isinstance(gap, Gap) and gap.missed is None and event.seq == 1001
+    resumed = hub.resume_nowait("a", 3)
+    assert resumed is not None
+    assert [type(e) for e in resumed[0]] == [Gap, MessageSent]
+    assert hub.resume_nowait("a", 1002) is None  # from the future: start afresh
+    assert Hub().position("nobody") == 0

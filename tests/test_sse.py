@@ -185,14 +185,14 @@ def test_data_stays_on_one_line() -> None:
 
 
 async def test_stream_starts_with_the_current_state_then_live_events() -> None:
-    """A new stream gets connection:status first (no id), then live events with their seq as id."""
+    """A new stream gets connection:status first (the newest seq as id), then live events."""
     async with sse_server() as server, server.stream(token("acme")) as (response, frames):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"].startswith("no-cache")
         [status] = await take(frames, 1)
         assert status.event == "connection:status"
-        assert status.id is None
+        assert status.id == str(server.gateway.hub.last_seq("acme"))
         assert status.data["status"] == "connected"
         assert status.data["tenant"] == "acme"
         server.message("acme", "hello")
@@ -218,7 +218,9 @@ async def test_pending_qr_is_sent_on_connect() -> None:
             status, qr = await take(frames, 2)
         assert status.event == "connection:status"
         assert status.data["state"] == "awaiting_scan"
+        assert status.id is None  # the id goes on the snapshot's last frame only
         assert qr.event == "qr:generated"
+        assert qr.id == str(server.gateway.hub.last_seq("acme"))
         assert qr.data["qrCode"].startswith("data:image/png;base64,")
         assert qr.data["qr"] == session.status.qr.code  # type: ignore[union-attr]
         assert 0 < qr.data["expiresIn"] <= 60
@@ -272,6 +274,41 @@ async def test_resume_with_last_event_id_gets_exactly_the_missed_events() -> Non
         assert seqs == list(range(int(last_id) + 1, int(last_id) + 6))
         assert live.data["text"] == "live"
         assert int(live.id or 0) == seqs[-1] + 1
+
+
+async def test_a_stream_that_saw_only_the_snapshot_resumes_from_it() -> None:
+    """The snapshot's last frame carries the newest seq: a reconnect gets what came meanwhile."""
+    async with sse_server() as server:
+        async with server.stream(token("acme")) as (_, frames):
+            [status] = await take(frames, 1)
+        assert status.event == "connection:status"
+        assert status.id == str(server.gateway.hub.last_seq("acme"))
+        for i in range(3):
+            server.message("acme", f"while away {i}")
+        async with server.stream(token("acme"), headers={"Last-Event-ID": status.id}) as (
+            _,
+            frames,
+        ):
+            replayed = await take(frames, 3)
+        assert [f.event for f in replayed] == ["message:received"] * 3
+        assert [f.data["text"] for f in replayed] == [f"while away {i}" for i in range(3)]
+
+
+async def test_a_snapshot_before_any_event_carries_id_zero_and_resumes() -> None:
+    """A tenant with no event yet: id 0, and a reconnect gets every event since, no gap."""
+    async with sse_server(link=()) as server:
+        async with server.stream(token("acme")) as (_, frames):
+            [status] = await take(frames, 1)
+        assert (status.event, status.id) == ("connection:status", "0")
+        await server.phones.link(server.gateway, "acme")
+        newest = server.gateway.hub.last_seq("acme")
+        assert newest is not None
+        async with server.stream(token("acme"), headers={"Last-Event-ID": "0"}) as (_, frames):
+            replayed = [await anext(frames)]
+            while replayed[-1].id != str(newest):
+                replayed.append(await anext(frames))
+        assert "stream:gap" not in [f.event for f in replayed]
+        assert [int(f.id) for f in replayed if f.id is not None] == list(range(1, newest + 1))
 
 
 async def test_resume_at_the_head_sends_nothing_old() -> None:

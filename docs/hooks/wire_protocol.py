@@ -78,7 +78,10 @@ MEANINGS: dict[str, str] = {
     "pairing:code.phone": "the number (E.164) the code was requested for",
     "stream:gap.from": "the first seq that was not delivered",
     "stream:gap.to": "the last seq that was not delivered (also the message's `seq`)",
-    "stream:gap.missed": "how many events were missed",
+    "stream:gap.missed": (
+        "how many events were missed (events, not seqs: seqs skipped after a crash were "
+        "never events); `null` when unknown, for a client last seen before a restart"
+    ),
     "connection-status.phoneNumber": "the linked number (E.164) while connected, else `null`",
     "snapshot.qr": "the pending login, while a QR code waits to be scanned",
     "snapshot.qr.qrCode": "the QR code as a PNG data URL",
@@ -194,7 +197,14 @@ def labelled_events() -> list[tuple[str, Any]]:
             "success": False,
             "error": "server returned error 479",
         },
-        {"type": Gap, "first_seq": 12, "last_seq": 14},
+        {"type": Gap, "label": "lagged", "first_seq": 12, "last_seq": 14},
+        {
+            "type": Gap,
+            "label": "across a restart",
+            "first_seq": 9,
+            "last_seq": 1000,
+            "missed": None,
+        },
     ]
     events = []
     for seq, fields in enumerate(made, start=1):

@@ -309,19 +309,27 @@ class Gap(Event):
 
     ``seq`` is the last missed seq, so a stream stays in order.
 
+    Seqs go up by one while a session runs and across a clean close; after a
+    crash they jump (past the block the process had reserved), so a span of seqs
+    is not always a count of events.  ``missed`` counts only events that were
+    really published and not delivered; it is ``None`` when nobody can know, which
+    happens across a restart whose replay log is gone (the client was last seen
+    before this process started), where seqs may have been skipped.
+
     Attributes:
         first_seq: The first seq that was not delivered.
         last_seq: The last seq that was not delivered.
+        missed: How many events were missed, or ``None`` when unknown (a restart).
     """
 
     first_seq: int
     last_seq: int
+    missed: int | None = attrs.field()
 
     wire_name: ClassVar[str] = "stream:gap"
 
-    @property
-    def missed(self) -> int:
-        """How many events were missed."""
+    @missed.default
+    def _every_seq_of_the_span(self) -> int | None:
         return self.last_seq - self.first_seq + 1
 
 
@@ -716,7 +724,10 @@ def from_wire(name: str, data: Mapping[str, Any]) -> Event:
     if name == "pairing:code":
         return PairingCode(**common, code=_get(data, "code", str), phone=_get(data, "phone", str))
     if name == "stream:gap":
-        return Gap(**common, first_seq=_get(data, "from", int), last_seq=_get(data, "to", int))
+        first, last = _get(data, "from", int), _get(data, "to", int)
+        if "missed" not in data:
+            return Gap(**common, first_seq=first, last_seq=last)
+        return Gap(**common, first_seq=first, last_seq=last, missed=_opt(data, "missed", int))
     raise InvalidInput(f"unknown event name {name!r}")
 
 

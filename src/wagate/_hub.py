@@ -57,15 +57,31 @@ class Overflow(str, enum.Enum):
     """A :class:`~wagate.Gap` event per tenant names the missed seqs; iteration goes on."""
 
 
+_LOST_RUNS = 32
+"""How many runs of trimmed seqs a tenant's log tells apart (a run ends where seqs jump)."""
+
+
+class _Lost:
+    """A run of consecutive seqs trimmed from a log (or several runs merged, inexact)."""
+
+    __slots__ = ("count", "exact", "first", "last")
+
+    def __init__(self, first: int, last: int, count: int, *, exact: bool) -> None:
+        self.first = first
+        self.last = last
+        self.count = count
+        self.exact = exact
+
+
 class _Log:
     """A bounded run of events that subscribers read with cursors.
 
     Positions count from 1 and never repeat; ``entries[0]`` is at ``base``.
     """
 
-    __slots__ = ("base", "capacity", "entries", "subscribers", "waiter")
+    __slots__ = ("base", "capacity", "entries", "lost", "origin", "subscribers", "waiter")
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, track: bool = False) -> None:
         # A list, not a deque: most tenants hold a handful of events, and a deque
         # starts at 64 slots.  Trimming is batched, so deleting its head is cheap.
         self.entries: list[Event] = []
@@ -73,6 +89,12 @@ class _Log:
         self.capacity = capacity
         self.subscribers: weakref.WeakSet[Subscription] | None = None  # made on first use
         self.waiter: anyio.Event | None = None
+        # A tenant's log also remembers what it no longer holds, so that a resume
+        # counts exactly the events it missed, even where seqs jump (after a crash):
+        # `origin` is the first seq this log could hold (earlier ones: unknown), and
+        # `lost` the trimmed events as runs of consecutive seqs.
+        self.origin: int | None = None
+        self.lost: list[_Lost] | None = [] if track else None
 
     def add(self, subscriber: Subscription) -> None:
         if self.subscribers is None:
@@ -92,6 +114,8 @@ class _Log:
         return self.base + len(self.entries)
 
     def append(self, event: Event) -> None:
+        if self.origin is None:
+            self.origin = event.seq
         self.entries.append(event)
         # Trim in batches (at twice the capacity) so the O(subscribers) check of who
         # lags is paid once per `capacity` events, not per event.
@@ -115,8 +139,37 @@ class _Log:
             if subscriber.position < cut:
                 missed = self.entries[subscriber.position - self.base : count]
                 subscriber.lagged(missed, cut)
+        if self.lost is not None:
+            for event in self.entries[:count]:
+                self._note_lost(event.seq)
         del self.entries[:count]
         self.base = cut
+
+    def _note_lost(self, seq: int) -> None:
+        lost = self.lost
+        assert lost is not None
+        if lost and lost[-1].last + 1 == seq:
+            lost[-1].last = seq
+            lost[-1].count += 1
+            return
+        lost.append(_Lost(seq, seq, 1, exact=True))
+        if len(lost) > _LOST_RUNS:  # many jumps: merge the oldest runs, keeping the count
+            first, second = lost[0], lost[1]
+            lost[:2] = [_Lost(first.first, second.last, first.count + second.count, exact=False)]
+
+    def lost_after(self, seq: int) -> int | None:
+        """How many trimmed events had a seq above ``seq`` (``None``: not known exactly)."""
+        total = 0
+        for run in self.lost or ():
+            if run.last <= seq:
+                continue
+            if run.first > seq:
+                total += run.count
+            elif run.exact:
+                total += run.last - seq
+            else:
+                return None
+        return total
 
     def since(self, position: int) -> Iterable[Event]:
         start = position - self.base
@@ -177,15 +230,17 @@ class Subscription:
             else:  # it has not read the error yet and keeps losing events
                 self._error.missed += len(missed)
             return
-        # One Gap per tenant, in the order the tenants' missed events began.
+        # One Gap per tenant, in the order the tenants' missed events began, counting
+        # the events themselves (seqs may jump within the span).
         spans: dict[str, list[int]] = {}
         for event in missed:
-            span = spans.setdefault(event.tenant, [event.seq, event.seq])
+            span = spans.setdefault(event.tenant, [event.seq, event.seq, 0])
             span[1] = event.seq
+            span[2] += 1
         now = utcnow()
-        for tenant, (first, last) in spans.items():
+        for tenant, (first, last, count) in spans.items():
             self._pending.append(
-                Gap(tenant=tenant, seq=last, at=now, first_seq=first, last_seq=last)
+                Gap(tenant=tenant, seq=last, at=now, first_seq=first, last_seq=last, missed=count)
             )
 
     # -- the iterator --------------------------------------------------------------
@@ -360,8 +415,33 @@ class Hub:
     def _log(self, tenant: str) -> _Log:
         log = self._logs.get(tenant)
         if log is None:
-            log = self._logs[tenant] = _Log(self._buffer)
+            log = self._logs[tenant] = _Log(self._buffer, track=True)
         return log
+
+    def begin(self, tenant: str, next_seq: int) -> None:
+        """Say that ``tenant``'s events in this hub start at ``next_seq``.
+
+        A session calls it as it starts, so that a client last seen before a
+        restart is told that what happened in between is unknown (its seqs may have
+        been skipped), and a client that saw ``next_seq - 1`` misses nothing.
+        """
+        log = self._log(tenant)
+        if log.origin is None:
+            log.origin = next_seq
+
+    def position(self, tenant: str) -> int:
+        """The seq a client that sees ``tenant``'s current state now has seen up to.
+
+        The newest event's seq; before any event, the seq before the first one the
+        session will publish (:meth:`begin`); 0 when the hub knows nothing.  A
+        snapshot sent with this id resumes with nothing lost.
+        """
+        log = self._logs.get(tenant)
+        if log is None:
+            return 0
+        if log.entries:
+            return log.entries[-1].seq
+        return max(0, (log.origin or 1) - 1)
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to its tenant's subscribers and to every-tenant subscribers.
@@ -443,27 +523,42 @@ class Hub:
         """The tenant's events with ``seq > after_seq``, oldest first.
 
         When the log no longer holds every such event (pruned by size or by
-        ``replay_age``), the list starts with a :class:`Gap` naming what is lost.
+        ``replay_age``), the list starts with a :class:`Gap` naming what is lost:
+        with its exact count, or with ``missed=None`` when ``after_seq`` is from
+        before this hub's first event of the tenant (a restart: nobody knows).
         """
         log = self._logs.get(tenant)
-        if log is None:
+        top = self.position(tenant)
+        if log is None or top <= after_seq:
             return []
         horizon = utcnow() - self.replay_age
-        kept = [e for e in log.since(log.base) if e.seq > after_seq and e.at >= horizon]
-        newest = log.entries[-1].seq if log.entries else None
-        if newest is None or newest <= after_seq:
-            return []
-        first_kept = kept[0].seq if kept else newest + 1
-        if first_kept > after_seq + 1:
-            gap = Gap(
-                tenant=tenant,
-                seq=first_kept - 1,
-                at=utcnow(),
-                first_seq=after_seq + 1,
-                last_seq=first_kept - 1,
-            )
-            return [gap, *kept]
-        return kept
+        kept: list[Event] = []
+        aged = 0
+        for event in log.since(log.base):
+            if event.seq <= after_seq:
+                continue
+            if event.at < horizon:
+                aged += 1
+            else:
+                kept.append(event)
+        first_kept = kept[0].seq if kept else top + 1
+        missed: int | None
+        if log.origin is not None and after_seq < log.origin - 1:
+            missed = None
+        else:
+            lost = log.lost_after(after_seq)
+            missed = None if lost is None else lost + aged
+        if missed == 0:
+            return kept
+        gap = Gap(
+            tenant=tenant,
+            seq=first_kept - 1,
+            at=utcnow(),
+            first_seq=after_seq + 1,
+            last_seq=first_kept - 1,
+            missed=missed,
+        )
+        return [gap, *kept]
 
     def resume_nowait(
         self, tenant: str, after_seq: int, *, overflow: Overflow = Overflow.GAP
@@ -472,10 +567,9 @@ class Hub:
 
         Returns the replayed events (a :class:`Gap` first when some are lost) and a
         subscription to what follows, with nothing lost or repeated between them;
-        ``None`` when this hub has no event as new as ``after_seq`` (start afresh).
+        ``None`` when ``after_seq`` is ahead of :meth:`position` (start afresh).
         """
-        newest = self.last_seq(tenant)
-        if newest is None or after_seq > newest:
+        if after_seq > self.position(tenant):
             return None
         replayed = self.replay(tenant, after_seq)
         return replayed, self.subscribe(tenant, overflow=overflow, initial=False)
@@ -500,8 +594,7 @@ class Hub:
             subscription.close()
             raise
         if shared is None:
-            newest = self.last_seq(tenant)
-            if newest is None or after_seq > newest:
+            if after_seq > self.position(tenant):
                 subscription.close()
                 return None
             replayed = self.replay(tenant, after_seq)

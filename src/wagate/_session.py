@@ -404,6 +404,7 @@ class Session(ClosingStack):
                 self._status = attrs.evolve(self._status, account=stored.account)
         self._reserved = self._next_seq - 1 + self._seq_block
         await self._store.reserve_seq(self.tenant, self._reserved)
+        self._hub.begin(self.tenant, self._next_seq)
 
     async def aclose(self) -> None:
         """Close the connection, deliver what is buffered, and stop.
@@ -423,6 +424,7 @@ class Session(ClosingStack):
             if was_active or self._status.state is not State.DISCONNECTED:
                 self._set_disconnected(DisconnectReason.CLOSED, will_retry=False)
             await self._flush_persist()
+            await self._release_seqs()
             with contextlib.suppress(Exception):
                 await self.driver.aclose()
             for subscription in list(self._subscriptions or ()):
@@ -662,6 +664,16 @@ class Session(ClosingStack):
         held, self._held = self._held, None
         for event in held or ():
             self._hub.publish(event)
+
+    async def _release_seqs(self) -> None:
+        # Nothing is emitted after this: give back the unused seqs, so the next run
+        # numbers on by one (after a crash it skips them, which resumes allow for).
+        if self._reserving:
+            return  # a reservation is in flight: its mark is not ours to lower
+        try:
+            await self._store.release_seq(self.tenant, self._reserved, self._next_seq - 1)
+        except Exception:
+            log.exception("tenant %r: could not give back the unused seqs", self.tenant)
 
     def _reserve_more(self) -> None:
         # Persist the next block of seqs ahead of use, so that a restart never

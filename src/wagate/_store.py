@@ -67,6 +67,17 @@ class SessionStore(OpenClose, abc.ABC):
     async def reserve_seq(self, tenant: str, upto: int) -> None:
         """Raise ``tenant``'s seq high-water mark to ``upto`` (never lowers it)."""
 
+    async def release_seq(self, tenant: str, reserved: int, last: int) -> None:
+        """Lower ``tenant``'s high-water mark from ``reserved`` to ``last`` (a clean close).
+
+        A session reserves seqs in blocks so that a crash never reuses one; when it
+        closes cleanly it gives back what it did not use, so that the next run
+        numbers on from ``last + 1``.  Only if the mark is still ``reserved``: a
+        mark raised meanwhile (another process, a reservation in flight) stays.
+        The default does nothing (the next run then skips the unused block).
+        """
+        del tenant, reserved, last
+
     @abc.abstractmethod
     async def delete(self, tenant: str) -> None:
         """Forget ``tenant``'s account (after logout); the seq high-water mark stays."""
@@ -91,6 +102,11 @@ class MemoryStore(SessionStore):
     async def reserve_seq(self, tenant: str, upto: int) -> None:
         row = self._rows.get(tenant) or StoredSession(tenant=tenant)
         self._rows[tenant] = attrs.evolve(row, seq=max(row.seq, upto))
+
+    async def release_seq(self, tenant: str, reserved: int, last: int) -> None:
+        row = self._rows.get(tenant)
+        if row is not None and row.seq == reserved and last < reserved:
+            self._rows[tenant] = attrs.evolve(row, seq=last)
 
     async def delete(self, tenant: str) -> None:
         row = self._rows.get(tenant)
@@ -305,6 +321,14 @@ class SQLiteStore(SessionStore):
                 "INSERT INTO wagate_sessions (tenant, seq) VALUES (?, ?) ON CONFLICT(tenant)"
                 " DO UPDATE SET seq = MAX(seq, excluded.seq)",
                 (tenant, upto),
+            )
+        )
+
+    async def release_seq(self, tenant: str, reserved: int, last: int) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE wagate_sessions SET seq = ? WHERE tenant = ? AND seq = ? AND ? < seq",
+                (last, tenant, reserved, last),
             )
         )
 

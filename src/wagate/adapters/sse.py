@@ -9,9 +9,12 @@ of the event, so a resume never splits one)::
     data: {"tenant":"acme","seq":42,"id":"3EB0...","from":"6281...@s.whatsapp.net",...}
 
 A stream opens with the tenant's current state (:func:`~wagate.adapters.current_messages`:
-``connection:status``, then a pending ``qr:generated``; these frames carry no
-``id:``), then every live event.  A comment (``: ping``) is sent after 15 s
-without an event so proxies keep the connection open.
+``connection:status``, then a pending ``qr:generated``; the last of these frames
+carries as ``id:`` the seq the state is current as of, :meth:`wagate.Hub.position`,
+0 when there has been no event), then every live event.  So a client that saw
+only the snapshot and reconnects resumes from it, and learns of what it missed.
+A comment (``: ping``) is sent after 15 s without an event so proxies keep the
+connection open.
 
 **Resume.**  A client that reconnects with ``Last-Event-ID: <seq>`` (browsers do
 it by themselves) gets exactly the events after that seq from the hub's replay
@@ -226,9 +229,9 @@ class SSEEncoder:
                 self._cache.popitem(last=False)
         return encoded
 
-    def snapshot(self, gateway: Gateway, tenant: str) -> bytes:
-        """The frames of :func:`~wagate.adapters.current_messages` (without ``id:``)."""
-        return self.frames(current_messages(gateway, tenant, naming=self.naming))
+    def snapshot(self, gateway: Gateway, tenant: str, event_id: int | None = None) -> bytes:
+        """The frames of :func:`~wagate.adapters.current_messages`, ``event_id`` on the last."""
+        return self.frames(current_messages(gateway, tenant, naming=self.naming), event_id)
 
 
 class EventStream:
@@ -485,7 +488,10 @@ class ServerSentEvents:
             stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
             first = head + b"".join(stream._encode(event) for event in replayed)
         else:
-            first = head + self.encoder.snapshot(self.gateway, tenant)
+            # The snapshot's last frame carries the seq it is current as of, so that
+            # a client that saw nothing else resumes from there instead of afresh.
+            position = hub.position(tenant)
+            first = head + self.encoder.snapshot(self.gateway, tenant, position)
             subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
             stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
         stream._first = first or None

@@ -133,6 +133,9 @@ class PostgresStore(SessionStore):
             "INSERT INTO {0} AS s (tenant, seq) VALUES (%s, %s) ON CONFLICT (tenant)"
             " DO UPDATE SET seq = GREATEST(s.seq, excluded.seq)"
         ).format(ident)
+        self._sql_release = sql.SQL(
+            "UPDATE {} SET seq = %s WHERE tenant = %s AND seq = %s AND %s < seq"
+        ).format(ident)
         self._sql_delete = sql.SQL(
             "UPDATE {} SET account_jid = NULL, account_phone = NULL, account_name = NULL,"
             " state = 'disconnected', updated_at = now() WHERE tenant = %s"
@@ -245,6 +248,11 @@ class PostgresStore(SessionStore):
         """Raise ``tenant``'s seq high-water mark to ``upto`` (never lowers it)."""
         await self._run(lambda c: c.execute(self._sql_reserve, (tenant, upto)))
 
+    async def release_seq(self, tenant: str, reserved: int, last: int) -> None:
+        """Lower the high-water mark from ``reserved`` to ``last``, if it is still ``reserved``."""
+        params = (last, tenant, reserved, last)
+        await self._run(lambda c: c.execute(self._sql_release, params))
+
     async def delete(self, tenant: str) -> None:
         """Forget ``tenant``'s account; the seq high-water mark stays."""
         await self._run(lambda c: c.execute(self._sql_delete, (tenant,)))
@@ -300,6 +308,9 @@ class _FencedView(SessionStore):
             "INSERT INTO {0} AS s (tenant, seq) SELECT %s, %s WHERE {1} ON CONFLICT (tenant)"
             " DO UPDATE SET seq = GREATEST(s.seq, excluded.seq) WHERE {1}"
         ).format(ident, guard)
+        self._release = sql.SQL(
+            "UPDATE {0} SET seq = %s WHERE tenant = %s AND seq = %s AND %s < seq AND {1}"
+        ).format(ident, guard)
         self._delete = sql.SQL(
             "INSERT INTO {0} (tenant) SELECT %s WHERE {1} ON CONFLICT (tenant) DO UPDATE SET"
             " account_jid = NULL, account_phone = NULL, account_name = NULL,"
@@ -331,6 +342,12 @@ class _FencedView(SessionStore):
         self._check(tenant)
         params = (tenant, upto, *self._guard, *self._guard)
         await self.store._write_fenced(tenant, self._reserve, params)
+
+    async def release_seq(self, tenant: str, reserved: int, last: int) -> None:
+        self._check(tenant)
+        # No row changed is no error: the mark moved on, or the lease did.
+        params = (last, tenant, reserved, last, *self._guard)
+        await self.store._run(lambda c: c.execute(self._release, params))
 
     async def delete(self, tenant: str) -> None:
         self._check(tenant)
