@@ -27,6 +27,7 @@ from test_cluster_support import (
     redis_log,
     wait_until,
 )
+from test_isolation_support import authenticator
 from test_webhooks import SECRET as WEBHOOK_SECRET
 from test_webhooks import Receiver
 from wagate import (
@@ -49,7 +50,9 @@ from wagate import (
     QrGenerated,
     State,
 )
+from wagate.adapters.auth import Principal
 from wagate.adapters.callbacks import WebhookDispatcher, WebhookEndpoint
+from wagate.adapters.sse import ServerSentEvents
 from wagate.cluster import Cluster
 from wagate.cluster._backplane import RedisBackplane
 from wagate.cluster._lease import rendezvous
@@ -164,6 +167,16 @@ async def test_a_member_that_starts_late_knows_the_state_and_resumes_from_the_sh
         await wait_until(lambda: len(redis_log(redis_url, cluster_name, "acme")) >= len(history))
         async with member(redis_url, cluster_database, cluster_name) as late:
             assert late.known_status("acme").state is State.CONNECTED
+            # It has seen none of the tenant's events, yet a snapshot it sends is current
+            # as of the newest seq in the shared log (the SSE snapshot's id).
+            assert late.hub.last_seq("acme") is None
+            assert await late.hub.aposition("acme") == history[-1].seq
+            stream = await ServerSentEvents(late, authenticator()).aopen(
+                Principal(subject="t", tenants=frozenset({"acme"})), "acme", None
+            )
+            snapshot = await stream.next_chunk(heartbeat=False)
+            stream.close()
+            assert snapshot is not None and f"id: {history[-1].seq}\n".encode() in snapshot
             after = history[1].seq
             resumed = await late.hub.resume("acme", after)
             assert resumed is not None
@@ -444,3 +457,49 @@ async def test_disconnects_reach_other_members_as_the_owner_saw_them(
         assert gone.reason.value == "logged_out"
         assert other.known_status("acme").state is State.DISCONNECTED
         assert not isinstance(other.hub.current("acme")[0], (Connected, Connecting))
+
+
+async def test_a_gap_in_the_trimmed_redis_log_counts_events_not_skipped_seqs(
+    redis_url: str, cluster_name: str
+) -> None:
+    """An owner died after seq 3, the next started at 1001: a resume from 1 misses 2 + trimmed."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    backplane = RedisBackplane(
+        client,
+        prefix=f"{cluster_name}:",
+        token_for=_always(1),
+        member=lambda: "test",
+        log_length=10,
+        stream_length=1000,
+        replay_age=timedelta(minutes=5),
+        outbox=1000,
+    )
+    # Redis trims `MAXLEN ~` a whole node (100 entries) at a time: enough to trim past
+    # the jump.  The dead run published 1..3; the new owner 1001..1300.
+    seqs = [1, 2, 3, *range(1001, 1301)]
+    try:
+        async with anyio.create_task_group() as tg:
+            backplane.hub = Hub()
+            tg.start_soon(backplane.flush_forever)
+            for seq in seqs:
+                assert backplane.publish(_received(seq, f"m{seq}"))
+            assert await backplane.flushed(10)
+            tg.cancel_scope.cancel()
+        replayed = await backplane.history("acme", 1)
+        assert replayed is not None
+        gap, *kept = replayed
+        assert isinstance(gap, Gap)
+        assert gap.first_seq == 2
+        assert [e.seq for e in kept] == list(range(gap.last_seq + 1, 1301))
+        trimmed = [seq for seq in seqs if 1 < seq <= gap.last_seq]
+        assert gap.last_seq > 1001  # the trim went past the jump
+        assert gap.missed == len(trimmed)  # 2, 3, and the new owner's trimmed events
+        # A gap that starts after the jump counts every seq: all were events.
+        replayed = await backplane.history("acme", 1001)
+        assert replayed is not None
+        assert isinstance(replayed[0], Gap)
+        assert replayed[0].missed == replayed[0].last_seq - 1001
+    finally:
+        await client.aclose()

@@ -375,6 +375,15 @@ class Backplane(abc.ABC):
         ``None`` when the log holds nothing as new as ``after_seq``.
         """
 
+    async def newest(self, tenant: str) -> int | None:
+        """The seq of the tenant's newest event in the shared log (``None``: not known).
+
+        What a snapshot sent now is current as of, even on a process that has not
+        seen the tenant's events itself.  The default knows nothing.
+        """
+        del tenant
+        return None
+
 
 class Hub:
     """Fan-out of every tenant's events to subscribers, with a replay log.
@@ -518,6 +527,23 @@ class Hub:
         if log is None or not log.entries:
             return None
         return log.entries[-1].seq
+
+    async def aposition(self, tenant: str) -> int:
+        """:meth:`position`, or the backplane's newest seq when that is newer.
+
+        In a cluster, a process that has seen none of a tenant's events still
+        answers with the seq the tenant's state is current as of.  If the shared log
+        cannot be read, this hub's position is used.
+        """
+        position = self.position(tenant)
+        if self.backplane is None:
+            return position
+        try:
+            shared = await self.backplane.newest(tenant)
+        except Exception as exc:  # noqa: BLE001 - the local position is the fallback
+            log.warning("tenant %r: the shared replay log is unavailable (%s)", tenant, exc)
+            return position
+        return position if shared is None else max(position, shared)
 
     def replay(self, tenant: str, after_seq: int) -> list[Event]:
         """The tenant's events with ``seq > after_seq``, oldest first.

@@ -470,8 +470,23 @@ class ServerSentEvents:
         principal.check(tenant)
         after = parse_last_event_id(last_event_id)
         hub = self.gateway.hub
-        resumed = None if after is None else await hub.resume(tenant, after)
-        return self._stream(principal, tenant, resumed)
+        if after is not None:
+            return self._stream(principal, tenant, await hub.resume(tenant, after))
+        if hub.backplane is None:
+            return self._stream(principal, tenant, None)
+        # In a cluster this process may not have seen the tenant's newest events: ask
+        # the shared log which seq the snapshot is current as of.  Subscribed first,
+        # so that what is published meanwhile is delivered after the snapshot.
+        subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+        try:
+            position = await hub.aposition(tenant)
+        except BaseException:
+            subscription.close()
+            raise
+        return self._fresh(principal, tenant, subscription, position)
+
+    def _head(self) -> bytes:
+        return f"retry: {self.retry_ms}\n\n".encode() if self.retry_ms is not None else b""
 
     def _stream(
         self,
@@ -479,23 +494,25 @@ class ServerSentEvents:
         tenant: str,
         resumed: tuple[list[Event], Subscription] | None,
     ) -> EventStream:
-        hub = self.gateway.hub
-        head = f"retry: {self.retry_ms}\n\n".encode() if self.retry_ms is not None else b""
         # No await from here to the subscription: the replay (or snapshot) and the
         # live stream meet exactly, with nothing lost or repeated between them.
-        if resumed is not None:
-            replayed, subscription = resumed
-            stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
-            first = head + b"".join(stream._encode(event) for event in replayed)
-        else:
-            # The snapshot's last frame carries the seq it is current as of, so that
-            # a client that saw nothing else resumes from there instead of afresh.
-            position = hub.position(tenant)
-            first = head + self.encoder.snapshot(self.gateway, tenant, position)
+        hub = self.gateway.hub
+        if resumed is None:
             subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
-            stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
-        stream._first = first or None
+            return self._fresh(principal, tenant, subscription, hub.position(tenant))
+        replayed, subscription = resumed
+        stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
+        stream._first = self._head() + b"".join(stream._encode(event) for event in replayed)
+        stream._first = stream._first or None
         return stream
+
+    def _fresh(
+        self, principal: Principal, tenant: str, subscription: Subscription, position: int
+    ) -> EventStream:
+        # The snapshot's last frame carries the seq it is current as of, so that a
+        # client that saw nothing else resumes from there instead of afresh.
+        first = self._head() + self.encoder.snapshot(self.gateway, tenant, position)
+        return EventStream(self, tenant, subscription, first, expires_at=principal.expires_at)
 
     # ------------------------------------------------------------------ ASGI (Starlette)
     async def starlette_endpoint(self, request: Request) -> Response:

@@ -44,19 +44,32 @@ __all__ = ["RedisBackplane"]
 
 log = logging.getLogger("wagate.cluster")
 
-# KEYS: fence, log, events, current, pairing.
+# KEYS: fence, log, events, current, pairing, jumps.
 # ARGV: tenant, token, seq, name, data, kind (s: state, p: pairing, -), log length,
 #       stream length, log ttl (ms), member.
+# A seq more than one above the log's newest is a jump (a new owner after a crash
+# starts past the dead one's reserved block): the jumps set remembers it (score: the
+# seq after the jump, member: the seq before), so that a gap in the trimmed log counts
+# events, never the skipped seqs.
 _PUBLISH = """
 local tenant = ARGV[1]
 local token = tonumber(ARGV[2])
 local fence = tonumber(redis.call('HGET', KEYS[1], tenant) or '0')
 if token < fence then return 0 end
 if token > fence then redis.call('HSET', KEYS[1], tenant, ARGV[2]) end
+local newest = nil
+if redis.call('EXISTS', KEYS[2]) == 1 then
+    local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+    if last then newest = tonumber(string.match(last[1], '^(%d+)')) end
+end
 local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], ARGV[3] .. '-0',
     'n', ARGV[4], 'd', ARGV[5], 'k', ARGV[2], 'm', ARGV[10])
 if type(added) == 'table' and added.err then return -1 end
 redis.call('PEXPIRE', KEYS[2], ARGV[9])
+if newest and tonumber(ARGV[3]) > newest + 1 then
+    redis.call('ZADD', KEYS[6], ARGV[3], newest)
+end
+redis.call('PEXPIRE', KEYS[6], ARGV[9])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 't', tenant, 'n', ARGV[4], 'd', ARGV[5])
 if ARGV[6] == 's' then
     redis.call('HSET', KEYS[4], tenant, ARGV[4] .. '\\n' .. ARGV[5])
@@ -184,26 +197,56 @@ class RedisBackplane(Backplane):
         if after_seq > newest:
             return None
         entries: Any = await self.client.xrange(key, min=f"{after_seq + 1}-0", max="+")
-        lost_up_to = _seq(info.get("max-deleted-entry-id") or b"0-0")
         horizon = utcnow() - self.replay_age
         events: list[Event] = []
         for _, fields in entries:
             event = decode_event(fields[b"n"], fields[b"d"])
             if event.at < horizon:
-                lost_up_to = max(lost_up_to, event.seq)
-                continue
+                continue  # too old to replay: counted as missed below
             events.append(event)
-        if lost_up_to > after_seq:
-            first_kept = events[0].seq if events else newest + 1
-            gap = Gap(
-                tenant=tenant,
-                seq=first_kept - 1,
-                at=utcnow(),
-                first_seq=after_seq + 1,
-                last_seq=first_kept - 1,
-            )
-            return [gap, *events]
-        return events
+        first_kept = events[0].seq if events else newest + 1
+        if first_kept == after_seq + 1:
+            return events
+        missed = await self._missed(tenant, info, after_seq, first_kept)
+        if missed == 0:
+            return events  # the seqs in between were skipped (a jump), never events
+        gap = Gap(
+            tenant=tenant,
+            seq=first_kept - 1,
+            at=utcnow(),
+            first_seq=after_seq + 1,
+            last_seq=first_kept - 1,
+            missed=missed,
+        )
+        return [gap, *events]
+
+    async def newest(self, tenant: str) -> int | None:
+        """The seq of the tenant's newest event in its log in Redis (``None``: no log)."""
+        entries: Any = await self.client.xrevrange(self.key("log", tenant), count=1)
+        return _seq(entries[0][0]) if entries else None
+
+    async def _missed(self, tenant: str, info: Any, after_seq: int, before_seq: int) -> int | None:
+        """How many events had seqs strictly between the two (``None``: unknown).
+
+        Within the log's lifetime every seq was an event, trimmed or not, or was
+        skipped by a jump, which the jumps set records.  Before the log's first
+        event (it expired, or Redis lost it) nobody knows.
+        """
+        jumps: Any = await self.client.zrange(self.key("jumps", tenant), 0, -1, withscores=True)
+        skips = [(int(before) + 1, int(after) - 1) for before, after in jumps]
+
+        def skipped(low: int, high: int) -> int:  # skipped seqs within [low, high]
+            return sum(max(0, min(last, high) - max(first, low) + 1) for first, last in skips)
+
+        added, length = info.get("entries-added"), info.get("length", 0)
+        if added is None:
+            return None  # a Redis before 7.0 does not say how many were trimmed
+        first_entry = _seq(info["recorded-first-entry-id"]) if length else before_seq
+        trimmed = int(added) - int(length)
+        first_ever = first_entry - trimmed - skipped(0, first_entry - 1)
+        if after_seq + 1 < first_ever:
+            return None
+        return before_seq - after_seq - 1 - skipped(after_seq + 1, before_seq - 1)
 
     # ------------------------------------------------------------------ cluster's use
     async def check(self) -> None:
@@ -377,6 +420,7 @@ class RedisBackplane(Backplane):
                 self.key("events"),
                 self.key("current"),
                 self.key("pairing"),
+                self.key("jumps", tenant),
             ],
             args=[
                 tenant,
