@@ -138,10 +138,10 @@ def test_generate_answers_202_with_the_new_qr(client: httpx.Client) -> None:
     qr = client.get("/api/qr")
     assert qr.status_code == 200
     pending = qr.json()
-    assert set(pending) == {"tenant", "qrCode", "qr", "expiresIn", "expiresAt"}
+    assert set(pending) == {"tenant", "qrCode", "qr", "expiresIn", "expired", "expiresAt"}
     assert pending["qr"] == body["qr"]["qr"]
     assert pending["qrCode"].startswith("data:image/png;base64,")
-    assert 0 < pending["expiresIn"] <= 60
+    assert 0 < pending["expiresIn"] <= 60 and pending["expired"] is False
     assert pending["expiresAt"].endswith("Z")
 
 

@@ -32,6 +32,7 @@ from wagate import (
     status_payload,
     to_wire,
 )
+from wagate._events import utcnow
 
 AT = datetime(2026, 11, 21, 10, 30, 15, 123456, tzinfo=timezone.utc)
 ACCOUNT = Account(jid="628123456789@s.whatsapp.net", phone="+628123456789", name="Budi")
@@ -120,7 +121,7 @@ def test_round_trip_every_message(event: Event) -> None:
 def test_wire_names_and_keys_follow_the_design() -> None:
     """Names and payload keys are exactly the ones existing frontends listen to."""
     qr, _, connecting, connected, _, lost, _, received, _, sent, failed, _ = EVENTS
-    (m,) = to_wire(qr)
+    (m,) = to_wire(qr, now=AT)
     assert m.name == "qr:generated"
     assert m.data["qrCode"].startswith("data:image/png;base64,")
     assert m.data["qr"] == CODE and m.data["expiresIn"] == 60.0
@@ -156,7 +157,7 @@ def test_wire_names_and_keys_follow_the_design() -> None:
 def test_dash_naming() -> None:
     """The NestJS naming sends qr-code and connection-status with their own keys."""
     qr, _, connecting, connected, _, lost, *_ = EVENTS
-    (m,) = to_wire(qr, naming="dash")
+    (m,) = to_wire(qr, naming="dash", now=AT)
     assert (
         m.name == "qr-code"
         and m.data["qrCode"].startswith("data:image/png")
@@ -185,6 +186,25 @@ def test_expires_in_counts_from_now() -> None:
     assert m.data["expiresIn"] == 15.0
     (m,) = to_wire(qr, now=AT + timedelta(seconds=90))
     assert m.data["expiresIn"] == 0.0
+
+
+def test_every_encoding_of_a_qr_counts_from_the_moment_of_encoding() -> None:
+    """Without ``now``, a QR's expiresIn counts from the encoding, and an expired one says so."""
+    fresh = QrGenerated(
+        tenant="acme", seq=1, at=utcnow(), code=CODE, expires_at=utcnow() + timedelta(seconds=60)
+    )
+    (m,) = to_wire(fresh)
+    assert 59 < m.data["expiresIn"] <= 60 and m.data["expired"] is False
+    old = EVENTS[0]  # created at AT, expired long ago
+    assert isinstance(old, QrGenerated) and old.expires_at < utcnow()
+    (m,) = to_wire(old)
+    assert (m.data["expiresIn"], m.data["expired"]) == (0.0, True)
+    (m,) = to_wire(old, naming="dash")
+    assert (m.data["expiresIn"], m.data["expired"]) == (0.0, True)
+    status = status_payload(Status(tenant="acme", state=State.AWAITING_SCAN, qr=old, since=AT))
+    assert (status["qr"]["expiresIn"], status["qr"]["expired"]) == (0.0, True)
+    (m,) = to_wire(old, now=AT + timedelta(seconds=45))
+    assert (m.data["expiresIn"], m.data["expired"]) == (15.0, False)
 
 
 def test_status_payload() -> None:

@@ -28,6 +28,7 @@ from test_isolation_support import (
     wait_until,
 )
 from wagate import Gateway, Hub, MessageReceived
+from wagate._events import utcnow
 from wagate.adapters.sse import (
     HEARTBEAT_FRAME,
     InvalidLastEventId,
@@ -35,6 +36,7 @@ from wagate.adapters.sse import (
     SSEEncoder,
     parse_last_event_id,
 )
+from wagate.drivers.simulator import SimulatedClock, SimulatedDriver
 
 pytestmark = pytest.mark.anyio
 
@@ -309,6 +311,35 @@ async def test_a_snapshot_before_any_event_carries_id_zero_and_resumes() -> None
                 replayed.append(await anext(frames))
         assert "stream:gap" not in [f.event for f in replayed]
         assert [int(f.id) for f in replayed if f.id is not None] == list(range(1, newest + 1))
+
+
+async def test_resumed_qr_says_its_expiry_as_of_the_resume() -> None:
+    """A qr:generated replayed by a Last-Event-ID resume after it expired says expired, 0 s left."""
+    clock = SimulatedClock()  # never advanced: the simulator keeps the code pending
+
+    def driver(tenant: str) -> SimulatedDriver:
+        return SimulatedDriver(clock=clock, qr_timeouts=(0.5,))
+
+    async with Gateway(driver) as gateway:
+        sse = ServerSentEvents(gateway, authenticator())
+        async with serve(Starlette(routes=[Route("/events", sse.starlette_endpoint)])) as url:
+            server = Server(gateway, Phones(), sse, url)
+            session = await gateway.session("acme")
+            async with server.stream(token("acme")) as (_, frames):
+                await take(frames, 1)  # the status
+                await session.connect()
+                connecting, live = await take(frames, 2)
+            assert live.event == "qr:generated" and live.data["expired"] is False
+            assert 0 < live.data["expiresIn"] <= 0.5
+            qr = session.status.qr
+            assert qr is not None
+            await wait_until(lambda: utcnow() >= qr.expires_at)
+            assert connecting.id is not None
+            resume = {"Last-Event-ID": connecting.id}
+            async with server.stream(token("acme"), headers=resume) as (_, frames):
+                [replayed] = await take(frames, 1)
+        assert replayed.event == "qr:generated" and replayed.id == live.id
+        assert (replayed.data["expiresIn"], replayed.data["expired"]) == (0.0, True)
 
 
 async def test_resume_at_the_head_sends_nothing_old() -> None:

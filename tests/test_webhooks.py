@@ -34,6 +34,7 @@ from wagate import (
     StoreError,
     to_wire,
 )
+from wagate._events import utcnow
 from wagate.adapters.callbacks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -45,7 +46,7 @@ from wagate.adapters.callbacks import (
     WebhookEndpoint,
     verify_signature,
 )
-from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
+from wagate.drivers.simulator import SimulatedClock, SimulatedDriver, SimulatedPhone
 
 pytest.importorskip("httpx", reason="webhooks need the 'webhooks' extra (httpx)")
 
@@ -341,7 +342,11 @@ async def test_events_are_posted_signed_in_seq_order_with_the_wire_payload(
     assert [r.seq for r in requests] == [e.seq for e in events]
     for request, event in zip(requests, events, strict=True):
         wire = to_wire(event)[0]
-        assert request.envelope == {
+        posted = request.envelope
+        if isinstance(event, QrGenerated):  # counted from the post, not from this line
+            assert 0 < posted["data"].pop("expiresIn") <= 60
+            wire.data.pop("expiresIn")
+        assert posted == {
             "event": wire.name,
             "tenant": "acme",
             "seq": event.seq,
@@ -577,6 +582,37 @@ async def test_500_forever_fills_the_dead_letters_and_replay_delivers_them_in_or
     warnings = [r.getMessage() for r in caplog.records if "dead letter" in r.getMessage()]
     assert len(warnings) == 7
     assert all("'acme'" in w for w in warnings)
+
+
+async def test_a_replayed_qr_says_its_expiry_as_of_the_replay(receiver: Receiver) -> None:
+    """A qr:generated dead letter replayed after its code expired is posted as expired, 0 s left."""
+    receiver.script("/down", then=500)
+    store = WatchedDeadLetters()
+    clock = SimulatedClock()  # never advanced: the simulator keeps the code pending
+
+    def driver(tenant: str) -> SimulatedDriver:
+        return SimulatedDriver(clock=clock, qr_timeouts=(0.5,))
+
+    async with (
+        Gateway(driver) as gateway,
+        dispatcher(
+            gateway, endpoint(receiver, "/down"), attempts=1, dead_letters=store
+        ) as webhooks,
+    ):
+        session = await gateway.session("acme")
+        await session.connect()
+        letters = await store.wait_count(2)  # connecting, then the QR
+        [letter] = [letter for letter in letters if letter.event == "qr:generated"]
+        assert json.loads(letter.body)["data"]["expired"] is False
+        qr = session.status.qr
+        assert qr is not None
+        await anyio.sleep((qr.expires_at - utcnow()).total_seconds() + 0.05)  # wall time
+        assert utcnow() >= qr.expires_at
+        receiver.script("/down", then=200)
+        await webhooks.replay()
+    [posted] = [r for r in receiver.accepted("/down") if r.envelope["event"] == "qr:generated"]
+    assert posted.signature_error is None and posted.seq == letter.seq
+    assert (posted.envelope["data"]["expiresIn"], posted.envelope["data"]["expired"]) == (0.0, True)
 
 
 async def test_replay_stops_at_the_first_failure_to_keep_order(

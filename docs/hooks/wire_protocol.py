@@ -59,7 +59,9 @@ MEANINGS: dict[str, str] = {
     "detail": "the engine's own words about the disconnection, when it gave any",
     "qrCode": "the QR code as a PNG data URL, ready for `<img src>`",
     "qr": "the raw QR payload (what the code encodes)",
-    "expiresIn": "seconds until WhatsApp stops accepting the code",
+    "expiresIn": "seconds until WhatsApp stops accepting the code, counted when the message is"
+    " sent (a replay counts from the replay); 0 once it expired",
+    "expired": "whether the code had expired when the message was sent (`expiresIn` is then 0)",
     "expiresAt": "when WhatsApp stops accepting the code (ISO 8601, UTC)",
     "message:received.id": "WhatsApp's message id",
     "message:received.from": "the sender's JID",
@@ -86,7 +88,8 @@ MEANINGS: dict[str, str] = {
     "snapshot.qr": "the pending login, while a QR code waits to be scanned",
     "snapshot.qr.qrCode": "the QR code as a PNG data URL",
     "snapshot.qr.qr": "the raw QR payload",
-    "snapshot.qr.expiresIn": "seconds until WhatsApp stops accepting the code",
+    "snapshot.qr.expiresIn": "seconds until WhatsApp stops accepting the code, as of this message",
+    "snapshot.qr.expired": "whether the code had expired when this message was made",
     "snapshot.qr.expiresAt": "when WhatsApp stops accepting the code (ISO 8601, UTC)",
     "snapshot.reason": "why the session was last disconnected (absent until it has been)",
     "snapshot.willRetry": "whether it reconnects by itself",
@@ -337,7 +340,7 @@ def encoded(naming: str) -> dict[str, Message]:
 
     messages: dict[str, Message] = {}
     for label, event in labelled_events():
-        for message in to_wire(event, naming=naming):  # type: ignore[arg-type]
+        for message in to_wire(event, naming=naming, now=AT):  # type: ignore[arg-type]
             messages.setdefault(message.name, Message(message.name)).add(
                 type(event).__name__, label, message.data
             )

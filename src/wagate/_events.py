@@ -188,7 +188,11 @@ class QrGenerated(Event):
         return self._render.terminal()
 
     def expires_in(self, now: datetime | None = None) -> float:
-        """Seconds until the code expires (never negative)."""
+        """Seconds until the code expires (never negative), counted from ``now``.
+
+        Args:
+            now: The moment to count from; by default the current time.
+        """
         return max(0.0, (self.expires_at - (now or utcnow())).total_seconds())
 
     def _repr_png_(self) -> bytes:
@@ -408,7 +412,7 @@ def status_payload(status: Status, now: datetime | None = None) -> JSON:
         data["qr"] = {
             "qrCode": status.qr.data_url,
             "qr": status.qr.code,
-            "expiresIn": _seconds(status.qr.expires_in(now)),
+            **_expiry(status.qr, now),
             "expiresAt": _iso(status.qr.expires_at),
         }
     return data
@@ -435,6 +439,17 @@ def _seconds(value: float) -> float:
     return round(value, 3)
 
 
+def _expiry(qr: QrGenerated, now: datetime | None) -> JSON:
+    """``expiresIn`` and ``expired`` as of ``now`` (default: this moment, not the event's).
+
+    A QR event is encoded again when it is replayed (an SSE resume, a snapshot, a
+    webhook retry); counting from the event's own time would promise a full minute
+    for a code that expired long ago.
+    """
+    left = _seconds(qr.expires_in(now or utcnow()))
+    return {"expiresIn": left, "expired": left <= 0}
+
+
 def _base(event: Event) -> JSON:
     return {"tenant": event.tenant, "seq": event.seq, "at": _iso(event.at)}
 
@@ -449,7 +464,7 @@ def _encode(event: Event, now: datetime | None) -> list[WireMessage]:
                     **base,
                     "qrCode": event.data_url,
                     "qr": event.code,
-                    "expiresIn": _seconds(event.expires_in(now or event.at)),
+                    **_expiry(event, now),
                     "expiresAt": _iso(event.expires_at),
                     "timestamp": _iso(event.at),
                 },
@@ -564,7 +579,7 @@ def _dash(messages: list[WireMessage], event: Event, now: datetime | None) -> li
                     {
                         **_base(event),
                         "qrCode": event.data_url,
-                        "expiresIn": _seconds(event.expires_in(now or event.at)),
+                        **_expiry(event, now),
                     },
                 )
             )
@@ -596,7 +611,10 @@ def to_wire(
         event: The event.
         naming: ``"colon"`` (``qr:generated``...) or ``"dash"`` (``qr-code``,
             ``connection-status``), the naming of NestJS-style frontends.
-        now: The moment ``expiresIn`` is counted from; by default the event's time.
+        now: The moment a QR code's ``expiresIn`` (and ``expired``) is counted
+            from; by default the moment of this call, so a replayed
+            ``qr:generated`` says how long its code is still valid, or that it
+            has expired.
 
     Example:
         >>> [m.name for m in to_wire(event)]  # doctest: +SKIP

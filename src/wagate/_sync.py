@@ -2,7 +2,11 @@
 
 One background thread runs an event loop (an anyio blocking portal); every
 blocking call is sent to it.  These classes add no behaviour of their own: each
-method calls the async one of the same name.
+method calls the async one of the same name.  A coroutine method becomes a
+blocking one by one line, ``send_text = Blocking(Gateway.send_text)``, which keeps
+its signature for mypy and for ``help()``; :func:`facade_gaps` (run by the tests)
+finds a public call of :class:`~wagate.Gateway` or :class:`~wagate.Session` that
+the facade lacks.
 
 Example:
     ```python
@@ -17,14 +21,25 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._errors import SessionClosed
-from ._events import Event, MessageSent, PairingCode, Status
+from ._events import Account, Event, State, Status
 from ._gateway import DriverFactory, Gateway
 from ._hub import Overflow, Subscription
 from ._session import Callback, CallbackSubscription, Session
@@ -36,11 +51,104 @@ if TYPE_CHECKING:
 
     from ._driver import Driver
 
-__all__ = ["SyncGateway", "SyncSession", "SyncSubscription"]
+__all__ = ["Blocking", "SyncGateway", "SyncSession", "SyncSubscription", "facade_gaps"]
 
 T = TypeVar("T")
+A = TypeVar("A")
+A_co = TypeVar("A_co", covariant=True)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _END = object()
+
+_RENAMED = {"aclose": "close"}
+"""Async calls whose blocking twin has another name (``with`` closes it too)."""
+
+
+class _Facade(Protocol[A_co]):
+    """A blocking class: a portal, and the async object whose calls it runs."""
+
+    @property
+    def portal(self) -> BlockingPortal: ...
+
+    @property
+    def _target(self) -> A_co: ...
+
+
+class Blocking(Generic[A, P, R]):
+    """A blocking method made of the coroutine method ``method`` of the object underneath.
+
+    On a facade class, ``send_text = Blocking(Gateway.send_text)`` gives
+    ``sync.send_text(tenant, to, text) -> MessageSent``: the same parameters and
+    result (for mypy too), run in the facade's loop thread through its portal.
+
+    Args:
+        method: The coroutine function, taken from the async class.
+    """
+
+    def __init__(self, method: Callable[Concatenate[A, P], Awaitable[R]]) -> None:
+        self.method = method
+        """The coroutine function it runs."""
+        qualname = getattr(method, "__qualname__", repr(method))
+        self.__doc__ = f"Blocking :meth:`~wagate.{qualname}`, run in the loop thread."
+        own = inspect.signature(method)
+        self.__signature__ = own.replace(parameters=list(own.parameters.values())[1:])
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if name != self.method.__name__:
+            raise TypeError(f"{owner.__name__}.{name} must be named {self.method.__name__}")
+
+    @overload
+    def __get__(self, facade: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, facade: _Facade[A], owner: type | None = None) -> Callable[P, R]: ...
+
+    def __get__(
+        self, facade: _Facade[A] | None, owner: type | None = None
+    ) -> Self | Callable[P, R]:
+        if facade is None:
+            return self
+        method = self.method
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            target = facade._target
+
+            async def run() -> R:
+                return await method(target, *args, **kwargs)
+
+            return facade.portal.call(run)
+
+        functools.update_wrapper(call, method)
+        del call.__wrapped__  # type: ignore[attr-defined]  # show the signature without self
+        call.__signature__ = self.__signature__  # type: ignore[attr-defined]
+        call.__doc__ = self.__doc__
+        return call
+
+
+def _public_calls(cls: type) -> dict[str, object]:
+    return {
+        name: member
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_") and (callable(member) or isinstance(member, property))
+    }
+
+
+def facade_gaps(async_cls: type, sync_cls: type) -> list[str]:
+    """The public calls of ``async_cls`` that its blocking twin ``sync_cls`` lacks, sorted.
+
+    A coroutine method counts as present when the twin has a :class:`Blocking` of
+    it, or a method of its own of the same name (one that wraps its result, as
+    :meth:`SyncGateway.session` does); ``aclose`` is the twin's ``close``.  A plain
+    method or property counts as present when the twin has the name.
+    """
+    missing = []
+    for async_name, member in _public_calls(async_cls).items():
+        name = _RENAMED.get(async_name, async_name)
+        mine = inspect.getattr_static(sync_cls, name, None)
+        if mine is None or (isinstance(mine, Blocking) and mine.method is not member):
+            missing.append(name)  # a Blocking of another class's method of that name
+    return sorted(missing)
 
 
 class SyncSubscription:
@@ -65,7 +173,9 @@ class SyncSession:
     """The blocking twin of a :class:`~wagate.Session`, driven through a portal.
 
     Get one from :meth:`SyncGateway.session`, or make a standalone one with
-    :meth:`open`.
+    :meth:`open`.  Every public call of :class:`~wagate.Session` is here under
+    the same name, with the same parameters and result, blocking until it is
+    done (``aclose`` is :meth:`close`).
     """
 
     def __init__(self, session: Session, portal: BlockingPortal) -> None:
@@ -92,6 +202,10 @@ class SyncSession:
         return sync
 
     @property
+    def _target(self) -> Session:
+        return self.session
+
+    @property
     def tenant(self) -> str:
         """The tenant id."""
         return self.session.tenant
@@ -101,29 +215,31 @@ class SyncSession:
         """The current status."""
         return self.session.status
 
+    @property
+    def state(self) -> State:
+        """The current state (``status.state``)."""
+        return self.session.state
+
+    @property
+    def account(self) -> Account | None:
+        """The linked account, if any."""
+        return self.session.account
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is closed."""
+        return self.session.closed
+
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain or async function in the session's loop thread and return its result."""
         return self.portal.call(fn, *args)
 
-    def connect(self) -> None:
-        """Blocking :meth:`Session.connect`."""
-        self.portal.call(self.session.connect)
-
-    def restart(self) -> None:
-        """Blocking :meth:`Session.restart`."""
-        self.portal.call(self.session.restart)
-
-    def logout(self) -> None:
-        """Blocking :meth:`Session.logout`."""
-        self.portal.call(self.session.logout)
-
-    def send_text(self, to: str, text: str) -> MessageSent:
-        """Blocking :meth:`Session.send_text`."""
-        return self.portal.call(self.session.send_text, to, text)
-
-    def request_pairing_code(self, phone: str) -> PairingCode:
-        """Blocking :meth:`Session.request_pairing_code`."""
-        return self.portal.call(self.session.request_pairing_code, phone)
+    connect = Blocking(Session.connect)
+    restart = Blocking(Session.restart)
+    logout = Blocking(Session.logout)
+    send_text = Blocking(Session.send_text)
+    request_pairing_code = Blocking(Session.request_pairing_code)
+    wait_closed = Blocking(Session.wait_closed)
 
     def subscribe(self, callback: Callback, **options: Any) -> SyncSubscription:
         """:meth:`Session.subscribe`; plain callbacks run in worker threads."""
@@ -189,7 +305,18 @@ def _iterate(
 class SyncGateway:
     """The blocking twin of a :class:`~wagate.Gateway`, with its own loop thread.
 
-    Use it as a context manager (or call :meth:`start` and :meth:`close`).
+    Use it as a context manager (or call :meth:`start` and :meth:`close`).  Every
+    public call of :class:`~wagate.Gateway` is here under the same name, with the
+    same parameters and result, blocking until it is done (``aclose`` is
+    :meth:`close`); :meth:`session` and :meth:`get` give a :class:`SyncSession`.
+
+    Example:
+        ```python
+        with SyncGateway(driver_factory) as gateway:
+            gateway.restart("acme")  # start a login; the QR code comes as an event
+            print(gateway.status("acme").state)
+            gateway.send_text("acme", "+628123456789", "hello")
+        ```
     """
 
     def __init__(self, driver_factory: DriverFactory, **options: Any) -> None:
@@ -204,6 +331,10 @@ class SyncGateway:
         if self._portal is None:
             raise RuntimeError("the gateway is not started")
         return self._portal
+
+    @property
+    def _target(self) -> Gateway:
+        return self.gateway
 
     def start(self) -> Self:
         """Start the loop thread and the gateway (restoring linked tenants)."""
@@ -223,6 +354,28 @@ class SyncGateway:
     def session(self, tenant: str) -> SyncSession:
         """Blocking :meth:`Gateway.session`."""
         return SyncSession(self.portal.call(self.gateway.session, tenant), self.portal)
+
+    def get(self, tenant: str) -> SyncSession | None:
+        """:meth:`Gateway.get`: ``tenant``'s session if it exists, without creating it."""
+        session = self.portal.call(self.gateway.get, tenant)
+        return None if session is None else SyncSession(session, self.portal)
+
+    @property
+    def tenants(self) -> list[str]:
+        """:attr:`Gateway.tenants`: the tenants that have a session now, sorted."""
+        return self.portal.call(lambda: self.gateway.tenants)
+
+    def known_status(self, tenant: str) -> Status:
+        """:meth:`Gateway.known_status`: ``tenant``'s status as this process knows it."""
+        return self.portal.call(self.gateway.known_status, tenant)
+
+    command = Blocking(Gateway.command)
+    execute = Blocking(Gateway.execute)
+    status = Blocking(Gateway.status)
+    send_text = Blocking(Gateway.send_text)
+    restart = Blocking(Gateway.restart)
+    logout = Blocking(Gateway.logout)
+    request_pairing_code = Blocking(Gateway.request_pairing_code)
 
     def events(
         self,

@@ -48,7 +48,22 @@ def normalize_phone(number: object) -> str:
     """Return an international phone number in E.164 form (``+628123456789``).
 
     Accepts ``+`` and digits, or digits alone (taken as international), with
-    spaces, dots, dashes and brackets between them.
+    spaces, dots, dashes and brackets between them.  The result is the number
+    as phonenumbers parses it, so a national trunk prefix written in brackets
+    is dropped: ``+62 (0)812-3456-789`` is ``+628123456789`` and
+    ``+44 (0)20 7946 0958`` is ``+442079460958`` (where the leading zero belongs
+    to the number, as in Italy's ``+39 06 ...``, it stays).
+
+    A number is refused when phonenumbers says it is not *possible* (its length
+    fits no number of its country code).  A possible number that is not
+    assigned (``+1 000 000 0000``) passes: whether a number is assigned changes
+    as carriers open new ranges, faster than the metadata bundled with a
+    release, and WhatsApp itself answers whether a number has an account, so
+    refusing "invalid" numbers would refuse some real ones and protect no one.
+
+    Example:
+        >>> normalize_phone("+62 (0)812-3456-789")
+        '+628123456789'
 
     Raises:
         InvalidPhoneNumber: not a possible international number.
@@ -80,14 +95,17 @@ def normalize_phone(number: object) -> str:
         raise InvalidPhoneNumber(
             f"{number!r} is not a possible number for country code +{parsed.country_code}"
         )
-    return "+" + digits
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_recipient(to: object) -> str:
     """Return the JID to send to for a phone number or a JID.
 
-    A phone number becomes ``<digits>@s.whatsapp.net``; user JIDs
-    (``@s.whatsapp.net``, ``@c.us``, ``@lid``) and group JIDs (``@g.us``) pass.
+    A phone number becomes ``<digits of its E.164 form>@s.whatsapp.net``, as
+    :func:`normalize_phone` reads it (``+62 (0)812-3456-789`` is
+    ``628123456789@s.whatsapp.net``; possible but unassigned numbers pass);
+    user JIDs (``@s.whatsapp.net``, ``@c.us``, ``@lid``) and group JIDs
+    (``@g.us``) pass.
 
     Raises:
         InvalidRecipient: neither a possible phone number nor a well-formed JID.

@@ -49,7 +49,7 @@ import math
 import random
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -67,6 +67,7 @@ from .._events import (
     MessageSent,
     PairingCode,
     QrGenerated,
+    from_wire,
     to_wire,
     utcnow,
 )
@@ -349,6 +350,24 @@ def webhook_body(event: Event) -> tuple[str, bytes]:
     }
     body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return message.name, body.encode("utf-8")
+
+
+def _letter_body(letter: DeadLetter) -> Callable[[], bytes]:
+    """What to post for ``letter`` at each try: a QR code encoded anew, anything else as kept.
+
+    A QR's ``expiresIn`` counts from the moment it is encoded, so the stored body of
+    a ``qr:generated`` would promise a code that expired long ago; the event is
+    decoded from its body and encoded again.  A body that does not decode (written
+    by another version) is posted as it was kept.
+    """
+    if letter.event == QrGenerated.wire_name:
+        try:
+            event = from_wire(letter.event, json.loads(letter.body)["data"])
+        except (ValueError, KeyError, TypeError, InvalidInput):
+            pass
+        else:
+            return lambda: webhook_body(event)[1]
+    return lambda: letter.body
 
 
 # ---------------------------------------------------------------------------------
@@ -797,6 +816,7 @@ class WebhookDispatcher(ClosingStack):
             return
         try:
             _, body = webhook_body(event)
+            encode = (lambda: webhook_body(event)[1]) if isinstance(event, QrGenerated) else None
         except Exception as exc:
             log.exception(  # the event's type and seq only: its text may be private
                 "webhook %r: could not encode %s (tenant %r, seq %d)",
@@ -808,16 +828,25 @@ class WebhookDispatcher(ClosingStack):
             await self._bury(worker, event, f"could not encode the event: {exc}", 0)
             return
         async with worker.lock:
-            outcome, tries = await self._deliver(worker.endpoint, body, self.attempts, worker)
+            outcome, tries = await self._deliver(
+                worker.endpoint, encode or (lambda: body), self.attempts, worker
+            )
         if outcome.ok:
             worker.delivered += 1
             return
         await self._bury(worker, event, outcome.error or "failed", tries, status=outcome.status)
 
     async def _deliver(
-        self, endpoint: WebhookEndpoint, body: bytes, attempts: int, live: _Worker | None = None
+        self,
+        endpoint: WebhookEndpoint,
+        body: Callable[[], bytes],
+        attempts: int,
+        live: _Worker | None = None,
     ) -> tuple[_Outcome, int]:
-        """Post ``body`` up to ``attempts`` times; return the last outcome and the tries made.
+        """Post ``body()`` up to ``attempts`` times; return the last outcome and the tries made.
+
+        ``body`` is called at each try: a QR code's body is encoded anew, so that its
+        ``expiresIn`` counts from that try.
 
         ``live`` is the worker whose in-flight event this is (its try count is kept
         for the dead letter written if the dispatcher stops mid-way).
@@ -827,7 +856,7 @@ class WebhookDispatcher(ClosingStack):
         for attempt in range(1, attempts + 1):
             if live is not None:
                 live.tries = attempt
-            outcome = await self._post(endpoint, body)
+            outcome = await self._post(endpoint, body())
             if outcome.ok or not outcome.retry or attempt == attempts:
                 break
             delay = self.backoff.delay(attempt, self._rng)
@@ -987,7 +1016,9 @@ class WebhookDispatcher(ClosingStack):
                     return
                 for index, letter in enumerate(group):
                     async with worker.lock:
-                        outcome, tries = await self._deliver(worker.endpoint, letter.body, attempts)
+                        outcome, tries = await self._deliver(
+                            worker.endpoint, _letter_body(letter), attempts
+                        )
                     if outcome.ok:
                         await self.dead_letters.remove(letter.id)
                         worker.delivered += 1

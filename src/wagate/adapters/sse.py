@@ -42,7 +42,9 @@ when the token expires.  Errors are JSON ``{"error": {"code", "message"}}`` with
 
 **Cost.**  Each event is encoded once per :class:`ServerSentEvents` (a cache
 keyed by the event), not once per client; a stream is a cursor into the hub's
-per-tenant log.
+per-tenant log.  The exception is ``qr:generated``, encoded for each client so
+that ``expiresIn`` counts from when it is sent (a resume after the code expired
+reads ``expiresIn: 0, expired: true``).
 
 Example (Starlette / FastAPI):
     ```python
@@ -75,7 +77,7 @@ import anyio
 import anyio.lowlevel
 
 from .._errors import InvalidInput, InvalidTenant, SessionClosed, WagateError
-from .._events import Event, Gap, WireMessage, WireNaming, to_wire
+from .._events import Event, Gap, QrGenerated, WireMessage, WireNaming, to_wire
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from . import current_messages
@@ -216,14 +218,20 @@ class SSEEncoder:
         return "".join(out).encode()
 
     def event(self, event: Event) -> bytes:
-        """The frames of one event (encoded once, then served from the cache)."""
+        """The frames of one event (encoded once, then served from the cache).
+
+        A ``qr:generated`` is encoded anew each time, so that its ``expiresIn``
+        counts from the moment it is sent.
+        """
         key = id(event)
         hit = self._cache.get(key)
         if hit is not None and hit[0] is event:
             return hit[1]
         encoded = self.frames(to_wire(event, naming=self.naming), event.seq)
         self.encoded += 1
-        if not isinstance(event, Gap):  # gaps are per subscriber, never shared
+        # Gaps are per subscriber, never shared; a QR's expiresIn counts from each
+        # encoding (its image is cached on the event, so a new encoding is cheap).
+        if not isinstance(event, (Gap, QrGenerated)):
             self._cache[key] = (event, encoded)
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)

@@ -89,7 +89,8 @@ class PendingQr(BaseModel):
 
     qrCode: str = Field(description="A data:image/png;base64 URL of the QR image.")
     qr: str = Field(description="The raw payload the phone reads.")
-    expiresIn: float = Field(description="Seconds until the code expires.")
+    expiresIn: float = Field(description="Seconds until the code expires, as of this answer.")
+    expired: bool = Field(description="Whether the code had expired when this answer was made.")
     expiresAt: str = Field(description="When the code expires (ISO 8601, UTC).")
 
 
