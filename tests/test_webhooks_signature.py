@@ -20,7 +20,7 @@ from wagate.adapters.callbacks import (
     verify_signature,
 )
 
-SECRET = "whsec_test_0123456789abcdef"
+SECRET = "whsec_d2FnYXRlLXRlc3Qta2V5LTAxMjM0NTY3ODlhYmNkZWY="
 BODY = b'{"event":"message:received","tenant":"acme","seq":7,"data":{"text":"hi"}}'
 NOW = 1_750_000_000
 
