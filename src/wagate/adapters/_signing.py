@@ -299,7 +299,6 @@ def verify_signature(
 
 def _standard_key(secret: object) -> bytes:
     """The HMAC key of the Standard Webhooks signature for ``secret``."""
-    raw = _secret_bytes(secret)
     if isinstance(secret, str) and secret.startswith(STANDARD_SECRET_PREFIX):
         encoded = secret[len(STANDARD_SECRET_PREFIX) :]
         try:
@@ -315,7 +314,7 @@ def _standard_key(secret: object) -> bytes:
                 f"at least {MIN_SECRET_BYTES} are needed"
             )
         return key
-    return raw
+    return _secret_bytes(secret)
 
 
 def standard_secret(secret: str | bytes) -> str:
