@@ -13,10 +13,14 @@ attached to a :class:`~wagate.Gateway` posts every event of the tenants each
     {"event": "message:received", "tenant": "acme", "seq": 42, "data": {...}}
 
 ``event`` and ``data`` are the first message of :func:`wagate.to_wire`, the same
-payload Socket.IO and SSE carry.  Each request has a ``Wagate-Timestamp`` header
-(Unix seconds) and a ``Wagate-Signature`` header, ``v1=`` followed by the hex
-HMAC-SHA256 of ``timestamp + "." + body`` under the endpoint's secret; receivers
-check both with :func:`verify_signature`.
+payload Socket.IO and SSE carry.  Each request is signed the Standard Webhooks
+way (``webhook-id``: ``tenant:seq``, the same on every try; ``webhook-timestamp``;
+``webhook-signature``: ``v1,`` and the base64 HMAC-SHA256 of ``id.timestamp.body``),
+which the ``standardwebhooks`` library checks given :func:`standard_secret`, and
+wagate's own way (``Wagate-Timestamp``; ``Wagate-Signature``: ``v1=`` and the hex
+HMAC-SHA256 of ``timestamp + "." + body``), which :func:`verify_signature` checks.
+Receivers deduplicate by ``webhook-id``.  Each endpoint's events wait in a
+durable backlog in the dead-letter store until they are delivered or dead-lettered.
 
 Example:
     ```python
@@ -35,6 +39,7 @@ On the receiving side:
 
     ```python
     verify_signature(SECRET, request.headers, await request.body())  # raises SignatureError
+    # or: standardwebhooks.Webhook(standard_secret(SECRET)).verify(body, dict(request.headers))
     ```
 """
 
