@@ -24,7 +24,8 @@ import pytest
 
 _EXTRA_PACKAGES = {
     "aiohttp", "fastapi", "flask", "httpx", "jwt", "nbclient", "nbformat", "playwright",
-    "psycopg", "redis", "schemathesis", "socketio", "starlette", "uvicorn", "werkzeug",
+    "psycopg", "redis", "schemathesis", "socketio", "standardwebhooks", "starlette", "uvicorn",
+    "werkzeug",
 }  # fmt: skip
 _EXTRA_MODULES = {
     "wagate.adapters.socketio": "socketio",

@@ -1,9 +1,9 @@
-"""The dead-letter store contract, for the in-memory and the SQLite store."""
+"""The dead-letter store contract (backlogs and dead letters): memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 
 from wagate import InvalidInput, StoreError
 from wagate.adapters.callbacks import (
+    BacklogEntry,
     DeadLetter,
     DeadLetterStore,
     MemoryDeadLetters,
@@ -36,14 +37,71 @@ def letter(seq: int, *, endpoint: str = "crm", tenant: str = "acme") -> DeadLett
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def entry(seq: int, *, endpoint: str = "crm", node: str = "main") -> BacklogEntry:
+    return BacklogEntry(
+        node=node,
+        endpoint=endpoint,
+        tenant="acme",
+        seq=seq,
+        event="message:received",
+        body=f'{{"seq":{seq},"text":"h\u00e9llo"}}'.encode(),
+        queued_at=datetime(2025, 6, 15, 9, 30, seq % 60, 123456, tzinfo=timezone.utc),
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeadLetterStore]:
     """Each store implementation, opened."""
-    made: DeadLetterStore = (
-        MemoryDeadLetters() if request.param == "memory" else SQLiteDeadLetters(tmp_path / "dl.db")
-    )
+    made: DeadLetterStore
+    if request.param == "memory":
+        made = MemoryDeadLetters()
+    elif request.param == "sqlite":
+        made = SQLiteDeadLetters(tmp_path / "dl.db")
+    else:
+        make: Callable[[str], str] = request.getfixturevalue("new_postgres_database")
+        from wagate.stores.postgres import PostgresDeadLetters  # needs psycopg
+
+        made = PostgresDeadLetters(make("wagate_dead_letters"))
     async with made:
         yield made
+
+
+async def test_a_backlog_keeps_order_per_endpoint_and_node(store: DeadLetterStore) -> None:
+    """Appended entries come back oldest first, intact, and filtered by node and endpoint."""
+    await store.append([entry(1), entry(2, endpoint="tickets"), entry(3)])
+    await store.append([entry(4, node="web-2"), entry(5)])
+    await store.append([])
+    everything = await store.backlog()
+    assert [e.seq for e in everything] == [1, 2, 3, 4, 5]
+    assert [e.id for e in everything] == sorted(e.id for e in everything)
+    assert everything[0] == attrs.evolve(entry(1), id=everything[0].id)
+    assert [e.seq for e in await store.backlog(node="main", endpoint="crm")] == [1, 3, 5]
+    assert [e.seq for e in await store.backlog(node="main", endpoint="crm", limit=2)] == [1, 3]
+    assert [e.seq for e in await store.backlog(node="web-2")] == [4]
+    assert [e.seq for e in await store.backlog(endpoint="tickets")] == [2]
+
+
+async def test_delivered_and_buried_entries_leave_the_backlog(store: DeadLetterStore) -> None:
+    """delivered() drops an entry; bury() turns one into a dead letter in the same step."""
+    await store.append([entry(1), entry(2), entry(3)])
+    first, second, third = await store.backlog()
+    await store.delivered(first.id)
+    await store.delivered(first.id)  # gone already: nothing happens
+    kept = await store.bury(second.id, letter(2))
+    assert kept.id > 0
+    assert await store.backlog() == [third]
+    assert await store.letters() == [attrs.evolve(letter(2), id=kept.id)]
+    await store.bury(0, letter(9))  # no entry: the letter is just kept
+    assert [x.seq for x in await store.letters()] == [2, 9]
+
+
+async def test_a_sqlite_backlog_survives_reopening(tmp_path: Path) -> None:
+    """A SQLite store's backlog is still there, in order, after closing and opening the file."""
+    path = tmp_path / "dl.db"
+    async with SQLiteDeadLetters(path) as first:
+        await first.append([entry(1), entry(2)])
+    async with SQLiteDeadLetters(path) as second:
+        assert [e.seq for e in await second.backlog(node="main", endpoint="crm")] == [1, 2]
 
 
 async def test_letters_come_back_as_added_in_order_with_ids(store: DeadLetterStore) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import secrets
 import time
 from email.message import Message
 
@@ -12,15 +14,22 @@ import pytest
 from wagate import InvalidInput, WagateError
 from wagate.adapters.callbacks import (
     SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,
     StaleTimestamp,
+    WebhookEndpoint,
+    delivery_id,
     sign,
+    sign_standard,
     signature_headers,
+    standard_secret,
     verify_signature,
 )
 
-SECRET = "whsec_test_0123456789abcdef"
+SECRET = "whsec_d2FnYXRlLXRlc3Qta2V5LTAxMjM0NTY3ODlhYmNkZWY="
 BODY = b'{"event":"message:received","tenant":"acme","seq":7,"data":{"text":"hi"}}'
 NOW = 1_750_000_000
 
@@ -159,3 +168,51 @@ def test_sign_refuses_a_negative_or_non_integer_timestamp() -> None:
     for stamp in (-1, 1.5, "1"):
         with pytest.raises(InvalidInput):
             sign(SECRET, BODY, stamp)  # type: ignore[arg-type]
+
+
+def test_the_standard_webhooks_signature_is_base64_hmac_of_id_timestamp_body() -> None:
+    """webhook-signature is v1, and the base64 HMAC-SHA256 of "id.timestamp.body" under the key."""
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    digest = hmac.new(key, f"acme:7.{NOW}.".encode() + BODY, hashlib.sha256).digest()
+    expected = "v1," + base64.b64encode(digest).decode()
+    assert sign_standard(SECRET, "acme:7", BODY, NOW) == expected
+    headers = signature_headers(SECRET, BODY, timestamp=NOW, msg_id=delivery_id("acme", 7))
+    assert headers[STANDARD_ID_HEADER] == "acme:7"
+    assert headers[STANDARD_TIMESTAMP_HEADER] == str(NOW)
+    assert headers[STANDARD_SIGNATURE_HEADER] == expected
+    verify_signature(SECRET, headers, BODY, now=NOW)  # wagate's own signature rides along
+
+
+def test_standard_secret_gives_the_whsec_form_of_any_secret() -> None:
+    """A plain secret's key is its UTF-8 bytes, in whsec_ form; a whsec_ secret is kept as is."""
+    plain = "plain-secret-of-more-than-16-bytes"
+    assert standard_secret(plain) == "whsec_" + base64.b64encode(plain.encode()).decode()
+    assert standard_secret(plain.encode()) == standard_secret(plain)
+    assert standard_secret(SECRET) == SECRET
+    made = standard_secret(secrets.token_bytes(32))
+    assert made.startswith("whsec_")
+    assert sign_standard(made, "acme:1", BODY, NOW) == sign_standard(
+        base64.b64decode(made.removeprefix("whsec_")), "acme:1", BODY, NOW
+    )
+    assert sign_standard(plain, "acme:1", BODY, NOW) == sign_standard(
+        standard_secret(plain), "acme:1", BODY, NOW
+    )
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["whsec_not base64 at all!!", "whsec_" + base64.b64encode(b"short").decode(), "whsec_"],
+)
+def test_a_malformed_or_short_whsec_secret_is_refused(secret: str) -> None:
+    """A whsec_ secret must be base64 of at least 16 bytes: refused at once with InvalidInput."""
+    with pytest.raises(InvalidInput, match="whsec_"):
+        standard_secret(secret)
+    with pytest.raises(InvalidInput):
+        WebhookEndpoint(url="https://example.com/hook", secret=secret)
+
+
+def test_delivery_ids_are_tenant_colon_seq() -> None:
+    """The webhook-id of an event is tenant:seq; a gap notice's is apart from the event's."""
+    assert delivery_id("acme", 42) == "acme:42"
+    assert delivery_id("acme", 42, "message:received") == "acme:42"
+    assert delivery_id("acme", 42, "stream:gap") == "acme:gap:42"

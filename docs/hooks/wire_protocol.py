@@ -98,7 +98,7 @@ MEANINGS: dict[str, str] = {
 }
 
 
-RECEIVER_SIDE = {"wagate.adapters.callbacks"}
+RECEIVER_SIDE = {"wagate.adapters.callbacks", "wagate.adapters._signing"}
 """Modules whose errors are raised where webhooks are received, never sent to a client."""
 
 

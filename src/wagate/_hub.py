@@ -29,7 +29,7 @@ import enum
 import logging
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -414,6 +414,7 @@ class Hub:
         self._closed = False
         self.backplane = backplane
         self._delivered: dict[str, int] = {}
+        self._listeners: dict[str | None, list[Callable[[Event], None]]] = {}
         self.local: Hub = (
             self
             if backplane is None
@@ -486,6 +487,13 @@ class Hub:
                 self._current[tenant] = (current[0], event)
         self._log(tenant).append(event)
         self._all.append(event)
+        for listener in (*self._listeners.get(tenant, ()), *self._listeners.get(None, ())):
+            try:
+                listener(event)
+            except Exception:
+                log.exception(
+                    "hub listener %r failed on tenant %r seq %d", listener, tenant, event.seq
+                )
 
     def current(self, tenant: str) -> tuple[Event, ...]:
         """The events that describe ``tenant``'s current state (empty if none yet)."""
@@ -516,10 +524,39 @@ class Hub:
         """
         if self._closed:
             raise SessionClosed("the hub is closed", tenant=tenant)
+        stream = self._all if tenant is None else self._log(tenant)
+        return Subscription(stream, self._state(tenant) if initial else (), overflow)
+
+    def _state(self, tenant: str | None) -> list[Event]:
         if tenant is None:
-            state: list[Event] = [e for events in self._current.values() for e in events]
-            return Subscription(self._all, state if initial else (), overflow)
-        return Subscription(self._log(tenant), self.current(tenant) if initial else (), overflow)
+            return [e for events in self._current.values() for e in events]
+        return list(self.current(tenant))
+
+    def listen(
+        self, listener: Callable[[Event], None], tenant: str | None = None
+    ) -> tuple[list[Event], Callable[[], None]]:
+        """Call ``listener`` with each event of ``tenant`` (or every tenant) from now on.
+
+        For a consumer that keeps every event itself, such as a webhook endpoint's
+        durable backlog: the hub buffers nothing for it, so nothing can overflow.
+        ``listener`` runs inside :meth:`deliver`, in order, and must be quick; what
+        it raises is logged.
+
+        Returns:
+            The current state (what a subscriber would receive first) and a
+            function that stops the calls.
+        """
+        if self._closed:
+            raise SessionClosed("the hub is closed", tenant=tenant)
+        state = self._state(tenant)
+        listeners = self._listeners.setdefault(tenant, [])
+        listeners.append(listener)
+
+        def stop() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return state, stop
 
     def last_seq(self, tenant: str) -> int | None:
         """The seq of ``tenant``'s newest event in the log (``None`` if it has none)."""

@@ -1,11 +1,15 @@
-"""Where webhook deliveries that finally failed are kept: the dead-letter stores.
+"""Each webhook endpoint's durable backlog, and the deliveries that finally failed.
 
 :class:`DeadLetterStore` is the plug point; :class:`MemoryDeadLetters` lives as long
-as the process and :class:`SQLiteDeadLetters` (stdlib ``sqlite3``) survives restarts.
+as the process and :class:`SQLiteDeadLetters` (stdlib ``sqlite3``) survives restarts
+(:class:`wagate.stores.postgres.PostgresDeadLetters` is the one for a cluster).
 Public through :mod:`wagate.adapters.callbacks`.
 
-A dead letter keeps the JSON body that was (or would have been) posted, never a
-signature or a secret: a replay signs the body again with a fresh timestamp.
+A store holds two tables: the **backlog** of each endpoint (every event accepted
+for it and not yet delivered, oldest first: an outage of hours fills it, nothing
+overflows) and the **dead letters** (what was given up on).  Both keep the JSON
+body that was (or would have been) posted, never a signature or a secret: each
+try signs the body again with a fresh timestamp.
 """
 
 from __future__ import annotations
@@ -28,10 +32,16 @@ from .._lifecycle import OpenClose
 from .._store import make_private, sqlite_call
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 
-__all__ = ["DeadLetter", "DeadLetterStore", "MemoryDeadLetters", "SQLiteDeadLetters"]
+__all__ = [
+    "BacklogEntry",
+    "DeadLetter",
+    "DeadLetterStore",
+    "MemoryDeadLetters",
+    "SQLiteDeadLetters",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -67,17 +77,77 @@ class DeadLetter:
     id: int = 0
 
 
-def _check_limit(limit: int | None) -> None:
+@attrs.frozen(kw_only=True)
+class BacklogEntry:
+    """An event accepted for an endpoint and not yet delivered: one row of its backlog.
+
+    Attributes:
+        node: The dispatcher's node name (see ``WebhookDispatcher(node=...)``):
+            the backlog of each endpoint is kept per node.
+        endpoint: The name of the endpoint it is for.
+        tenant: The tenant of the event.
+        seq: The event's seq.
+        event: The wire name of the event, e.g. ``"message:received"``.
+        body: The JSON body, exactly as it is posted (unsigned).
+        queued_at: When it entered the backlog (UTC).
+        id: The store's id for it: ascending in the order entries were appended;
+            0 until a store assigns one.
+    """
+
+    node: str
+    endpoint: str
+    tenant: str
+    seq: int
+    event: str
+    body: bytes = attrs.field(repr=False)
+    queued_at: datetime = attrs.field(factory=utcnow)
+    id: int = 0
+
+
+def check_limit(limit: int | None) -> None:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}")
 
 
 class DeadLetterStore(OpenClose, abc.ABC):
-    """The dead-letter store interface.  Use it as an async context manager.
+    """The dead-letter store interface: endpoints' backlogs and dead letters.
 
-    A :class:`~wagate.adapters.callbacks.WebhookDispatcher` opens the store it is
+    Use it as an async context manager.  A
+    :class:`~wagate.adapters.callbacks.WebhookDispatcher` opens the store it is
     given when it starts and closes it when it stops.
     """
+
+    durable: bool = True
+    """Whether what the store holds survives the process (``False`` for memory)."""
+
+    @abc.abstractmethod
+    async def append(self, entries: Sequence[BacklogEntry]) -> None:
+        """Add ``entries`` to the end of their endpoints' backlogs, in the order given, at once.
+
+        Raises:
+            StoreError: nothing was added.
+        """
+
+    @abc.abstractmethod
+    async def backlog(
+        self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
+    ) -> list[BacklogEntry]:
+        """Return the backlog, oldest first, optionally of one node and/or endpoint.
+
+        Raises:
+            InvalidInput: ``limit`` is not a positive integer.
+        """
+
+    @abc.abstractmethod
+    async def delivered(self, entry_id: int) -> None:
+        """Drop the backlog entry ``entry_id`` (it was delivered); no-op if gone."""
+
+    @abc.abstractmethod
+    async def bury(self, entry_id: int, letter: DeadLetter) -> DeadLetter:
+        """Replace backlog entry ``entry_id`` by ``letter`` in one step; return the letter kept.
+
+        With ``entry_id`` 0 (or gone) the letter is just added.
+        """
 
     @abc.abstractmethod
     async def add(self, letter: DeadLetter) -> DeadLetter:
@@ -103,11 +173,49 @@ class DeadLetterStore(OpenClose, abc.ABC):
 
 
 class MemoryDeadLetters(DeadLetterStore):
-    """Dead letters kept in memory, for as long as the process lives (the default)."""
+    """Backlogs and dead letters kept in memory, for as long as the process lives (the default)."""
+
+    durable = False
 
     def __init__(self) -> None:
         self._letters: dict[int, DeadLetter] = {}
         self._next_id = 1
+        self._queues: dict[tuple[str, str], dict[int, BacklogEntry]] = {}
+        self._next_entry = 1
+
+    async def append(self, entries: Sequence[BacklogEntry]) -> None:
+        for entry in entries:
+            queue = self._queues.setdefault((entry.node, entry.endpoint), {})
+            queue[self._next_entry] = attrs.evolve(entry, id=self._next_entry)
+            self._next_entry += 1
+
+    async def backlog(
+        self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
+    ) -> list[BacklogEntry]:
+        check_limit(limit)
+        found: list[BacklogEntry] = []
+        for (queue_node, queue_endpoint), queue in self._queues.items():
+            if node not in (None, queue_node) or endpoint not in (None, queue_endpoint):
+                continue
+            for entry in queue.values():
+                found.append(entry)
+                if limit is not None and len(found) >= limit and None not in (node, endpoint):
+                    break  # one queue, in id order: the rest is newer
+        found.sort(key=lambda entry: entry.id)
+        return found[:limit] if limit is not None else found
+
+    def _take(self, entry_id: int) -> None:
+        for queue in self._queues.values():
+            if queue.pop(entry_id, None) is not None:
+                return
+
+    async def delivered(self, entry_id: int) -> None:
+        self._take(entry_id)
+
+    async def bury(self, entry_id: int, letter: DeadLetter) -> DeadLetter:
+        kept = await self.add(letter)
+        self._take(entry_id)
+        return kept
 
     async def add(self, letter: DeadLetter) -> DeadLetter:
         kept = attrs.evolve(letter, id=self._next_id)
@@ -118,7 +226,7 @@ class MemoryDeadLetters(DeadLetterStore):
     async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        _check_limit(limit)
+        check_limit(limit)
         found = [
             letter
             for letter in self._letters.values()
@@ -148,13 +256,88 @@ CREATE TABLE IF NOT EXISTS wagate_dead_letters (
     attempts INTEGER NOT NULL,
     status INTEGER,
     failed_at TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS wagate_webhook_backlog (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    node TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    body BLOB NOT NULL,
+    queued_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wagate_webhook_backlog_queue
+    ON wagate_webhook_backlog (node, endpoint, id);
 """
 
-_COLUMNS = "id, endpoint, url, tenant, seq, event, body, error, attempts, status, failed_at"
+LETTER_COLUMNS = "id, endpoint, url, tenant, seq, event, body, error, attempts, status, failed_at"
+BACKLOG_COLUMNS = "id, node, endpoint, tenant, seq, event, body, queued_at"
+_INSERT_LETTER = (
+    "INSERT INTO wagate_dead_letters (endpoint, url, tenant, seq, event, body,"
+    " error, attempts, status, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _letter(row: tuple[Any, ...]) -> DeadLetter:
+def letter_values(letter: DeadLetter) -> tuple[Any, ...]:
+    """The values of a dead letter's row, in the order of the insert statements."""
+    return (
+        letter.endpoint,
+        letter.url,
+        letter.tenant,
+        letter.seq,
+        letter.event,
+        letter.body,
+        letter.error,
+        letter.attempts,
+        letter.status,
+        letter.failed_at.isoformat(),
+    )
+
+
+def entry_values(entry: BacklogEntry) -> tuple[Any, ...]:
+    """The values of a backlog entry's row (without its id)."""
+    return (
+        entry.node,
+        entry.endpoint,
+        entry.tenant,
+        entry.seq,
+        entry.event,
+        entry.body,
+        entry.queued_at.isoformat(),
+    )
+
+
+def backlog_entry(row: Sequence[Any]) -> BacklogEntry:
+    """A backlog entry from its row (``id`` first, as selected by the stores)."""
+    entry_id, node, endpoint, tenant, seq, event, body, queued_at = row
+    return BacklogEntry(
+        id=int(entry_id),
+        node=node,
+        endpoint=endpoint,
+        tenant=tenant,
+        seq=int(seq),
+        event=event,
+        body=bytes(body),
+        queued_at=datetime.fromisoformat(queued_at),
+    )
+
+
+def backlog_filter(
+    node: str | None, endpoint: str | None, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (or nothing) and its parameters that select a backlog."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("node", node), ("endpoint", endpoint)):
+        if value is not None:
+            where.append(f"{column} = {placeholder}")
+            params.append(value)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def dead_letter(row: Sequence[Any]) -> DeadLetter:
+    """A dead letter from its row (``id`` first, as selected by the stores)."""
     letter_id, endpoint, url, tenant, seq, event, body, error, attempts, status, failed_at = row
     return DeadLetter(
         id=int(letter_id),
@@ -208,7 +391,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(
@@ -231,33 +414,58 @@ class SQLiteDeadLetters(DeadLetterStore):
         return await sqlite_call(label, lambda: self._conn, self._lock, fn)
 
     async def add(self, letter: DeadLetter) -> DeadLetter:
-        values = (
-            letter.endpoint,
-            letter.url,
-            letter.tenant,
-            letter.seq,
-            letter.event,
-            letter.body,
-            letter.error,
-            letter.attempts,
-            letter.status,
-            letter.failed_at.isoformat(),
-        )
-        letter_id = await self._run(
-            lambda c: (
-                c.execute(
-                    "INSERT INTO wagate_dead_letters (endpoint, url, tenant, seq, event, body,"
-                    " error, attempts, status, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
-                ).lastrowid
-            )
-        )
+        values = letter_values(letter)
+        letter_id = await self._run(lambda c: c.execute(_INSERT_LETTER, values).lastrowid)
         return attrs.evolve(letter, id=int(letter_id))
+
+    async def append(self, entries: Sequence[BacklogEntry]) -> None:
+        rows = [entry_values(entry) for entry in entries]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with conn:  # one transaction: all of them or none
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT INTO wagate_webhook_backlog (node, endpoint, tenant, seq, event,"
+                    " body, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+        if rows:
+            await self._run(insert)
+
+    async def backlog(
+        self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
+    ) -> list[BacklogEntry]:
+        check_limit(limit)
+        where, params = backlog_filter(node, endpoint, "?")
+        sql = f"SELECT {BACKLOG_COLUMNS} FROM wagate_webhook_backlog{where} ORDER BY id"  # noqa: S608 - constant columns
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = await self._run(lambda c: c.execute(sql, params).fetchall())
+        return [backlog_entry(row) for row in rows]
+
+    async def delivered(self, entry_id: int) -> None:
+        await self._run(
+            lambda c: c.execute("DELETE FROM wagate_webhook_backlog WHERE id = ?", (entry_id,))
+        )
+
+    async def bury(self, entry_id: int, letter: DeadLetter) -> DeadLetter:
+        values = letter_values(letter)
+
+        def move(conn: sqlite3.Connection) -> int:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                letter_id = conn.execute(_INSERT_LETTER, values).lastrowid
+                conn.execute("DELETE FROM wagate_webhook_backlog WHERE id = ?", (entry_id,))
+            return int(letter_id or 0)
+
+        return attrs.evolve(letter, id=await self._run(move))
 
     async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        _check_limit(limit)
+        check_limit(limit)
         where: list[str] = []
         params: list[Any] = []
         if endpoint is not None:
@@ -266,7 +474,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         if tenant is not None:
             where.append("tenant = ?")
             params.append(tenant)
-        sql = f"SELECT {_COLUMNS} FROM wagate_dead_letters"  # noqa: S608 - constant columns
+        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters"  # noqa: S608 - constant columns
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
@@ -274,7 +482,7 @@ class SQLiteDeadLetters(DeadLetterStore):
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
-        return [_letter(row) for row in rows]
+        return [dead_letter(row) for row in rows]
 
     async def update(self, letter: DeadLetter) -> None:
         values = (

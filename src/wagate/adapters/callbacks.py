@@ -13,10 +13,14 @@ attached to a :class:`~wagate.Gateway` posts every event of the tenants each
     {"event": "message:received", "tenant": "acme", "seq": 42, "data": {...}}
 
 ``event`` and ``data`` are the first message of :func:`wagate.to_wire`, the same
-payload Socket.IO and SSE carry.  Each request has a ``Wagate-Timestamp`` header
-(Unix seconds) and a ``Wagate-Signature`` header, ``v1=`` followed by the hex
-HMAC-SHA256 of ``timestamp + "." + body`` under the endpoint's secret; receivers
-check both with :func:`verify_signature`.
+payload Socket.IO and SSE carry.  Each request is signed the Standard Webhooks
+way (``webhook-id``: ``tenant:seq``, the same on every try; ``webhook-timestamp``;
+``webhook-signature``: ``v1,`` and the base64 HMAC-SHA256 of ``id.timestamp.body``),
+which the ``standardwebhooks`` library checks given :func:`standard_secret`, and
+wagate's own way (``Wagate-Timestamp``; ``Wagate-Signature``: ``v1=`` and the hex
+HMAC-SHA256 of ``timestamp + "." + body``), which :func:`verify_signature` checks.
+Receivers deduplicate by ``webhook-id``.  Each endpoint's events wait in a
+durable backlog in the dead-letter store until they are delivered or dead-lettered.
 
 Example:
     ```python
@@ -35,22 +39,20 @@ On the receiving side:
 
     ```python
     verify_signature(SECRET, request.headers, await request.body())  # raises SignatureError
+    # or: standardwebhooks.Webhook(standard_secret(SECRET)).verify(body, dict(request.headers))
     ```
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import math
 import random
-import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -72,22 +74,54 @@ from .._events import (
     utcnow,
 )
 from .._gateway import Gateway
-from .._hub import Hub, Overflow, Subscription
+from .._hub import Hub
 from .._lifecycle import ClosingStack
 from .._session import Backoff
 from .._validate import validate_tenant
 from .._version import __version__
-from ._deadletters import DeadLetter, DeadLetterStore, MemoryDeadLetters, SQLiteDeadLetters
+from ._deadletters import (
+    BacklogEntry,
+    DeadLetter,
+    DeadLetterStore,
+    MemoryDeadLetters,
+    SQLiteDeadLetters,
+)
+from ._signing import (
+    ATTEMPT_HEADER,
+    DEFAULT_TOLERANCE,
+    MIN_SECRET_BYTES,
+    REPLAY_HEADER,
+    SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    TIMESTAMP_HEADER,
+    HeaderLookup,
+    SignatureError,
+    StaleTimestamp,
+    delivery_id,
+    sign,
+    sign_standard,
+    signature_headers,
+    standard_secret,
+    verify_signature,
+)
 
 if TYPE_CHECKING:
     import httpx
     from typing_extensions import Self
 
 __all__ = [
+    "ATTEMPT_HEADER",
     "DEFAULT_TOLERANCE",
     "MIN_SECRET_BYTES",
+    "REPLAY_HEADER",
     "SIGNATURE_HEADER",
+    "STANDARD_ID_HEADER",
+    "STANDARD_SIGNATURE_HEADER",
+    "STANDARD_TIMESTAMP_HEADER",
     "TIMESTAMP_HEADER",
+    "BacklogEntry",
     "DeadLetter",
     "DeadLetterStore",
     "HeaderLookup",
@@ -98,25 +132,17 @@ __all__ = [
     "StaleTimestamp",
     "WebhookDispatcher",
     "WebhookEndpoint",
+    "delivery_id",
     "sign",
+    "sign_standard",
     "signature_headers",
+    "standard_secret",
     "verify_signature",
     "webhook_body",
 ]
 
 log = logging.getLogger("wagate.webhooks")
 
-TIMESTAMP_HEADER = "Wagate-Timestamp"
-"""The request header holding the Unix time (seconds) at which a delivery was signed."""
-
-SIGNATURE_HEADER = "Wagate-Signature"
-"""The request header holding ``v1=<hex HMAC-SHA256 of timestamp + "." + body>``."""
-
-MIN_SECRET_BYTES = 16
-"""The shortest secret accepted, in bytes (make one with ``secrets.token_urlsafe(32)``)."""
-
-DEFAULT_TOLERANCE = 300
-"""How far (seconds) a signed timestamp may be from the receiver's clock by default."""
 
 _POSTED = frozenset(
     kind.wire_name
@@ -131,208 +157,8 @@ _POSTED = frozenset(
     )
 )
 _MAX_URL_LENGTH = 2048
-_MAX_TIMESTAMP_DIGITS = 12
 _RESPONSE_READ_LIMIT = 64 * 1024
-
-
-# ---------------------------------------------------------------------------------
-# Signing and verifying
-
-
-class SignatureError(WagateError):
-    """A webhook request's signature is missing, malformed or wrong: reject the request."""
-
-    code = "invalid_signature"
-
-
-class StaleTimestamp(SignatureError):
-    """A webhook request was signed too long ago (or in the future): possibly a replay.
-
-    Attributes:
-        age: Seconds between the signed timestamp and the receiver's clock
-            (negative when the timestamp is in the future).
-    """
-
-    code = "stale_timestamp"
-
-    def __init__(self, message: str, *, age: float) -> None:
-        super().__init__(message)
-        self.age = age
-
-
-class HeaderLookup(Protocol):
-    """Anything with a ``get(name)`` for header values.
-
-    Starlette's, Werkzeug's and ``http.server``'s headers qualify, and so does a dict.
-    """
-
-    def get(self, key: str, /) -> str | None:
-        """Return the value of header ``key``, or ``None``."""
-
-
-def _secret_bytes(secret: object) -> bytes:
-    if isinstance(secret, str):
-        raw = secret.encode("utf-8")
-    elif isinstance(secret, (bytes, bytearray)):
-        raw = bytes(secret)
-    else:
-        raise InvalidInput(f"a webhook secret must be str or bytes, got {type(secret).__name__}")
-    if len(raw) < MIN_SECRET_BYTES or not raw.strip():
-        raise InvalidInput(
-            f"a webhook secret must be at least {MIN_SECRET_BYTES} bytes; "
-            "generate one with secrets.token_urlsafe(32)"
-        )
-    return raw
-
-
-def _body_bytes(body: object) -> bytes:
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        return bytes(body)
-    raise InvalidInput(f"the body must be the raw request bytes, got {type(body).__name__}")
-
-
-def _digest(key: bytes, timestamp: int, body: bytes) -> str:
-    return hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def sign(secret: str | bytes, body: bytes, timestamp: int) -> str:
-    """Return the ``Wagate-Signature`` value for ``body`` signed at ``timestamp``.
-
-    Args:
-        secret: The endpoint's secret.
-        body: The exact request body.
-        timestamp: Unix time in whole seconds.
-
-    Raises:
-        InvalidInput: the secret is too short or not str/bytes.
-    """
-    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
-        raise InvalidInput(f"timestamp must be a non-negative integer, got {timestamp!r}")
-    return "v1=" + _digest(_secret_bytes(secret), timestamp, _body_bytes(body))
-
-
-def signature_headers(
-    secret: str | bytes, body: bytes, *, timestamp: int | None = None
-) -> dict[str, str]:
-    """Return the timestamp and signature headers for posting ``body``.
-
-    What the dispatcher sends; also handy to test a receiver.
-
-    Args:
-        secret: The endpoint's secret.
-        body: The exact request body.
-        timestamp: Unix time in whole seconds (default: now).
-    """
-    stamp = int(time.time()) if timestamp is None else timestamp
-    return {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(secret, body, stamp)}
-
-
-def _header(headers: object, name: str) -> str | None:
-    value: object = None
-    get = getattr(headers, "get", None)
-    if callable(get):
-        value = get(name)
-    if value is None and isinstance(headers, Mapping):
-        wanted = name.lower()
-        for key, item in headers.items():
-            if isinstance(key, str) and key.lower() == wanted:
-                value = item
-                break
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    if not isinstance(value, str):
-        raise SignatureError(f"the {name} header is not text")
-    return value
-
-
-def verify_signature(
-    secret: str | bytes,
-    headers: HeaderLookup | Mapping[str, str] | tuple[str, str],
-    body: bytes | str,
-    *,
-    tolerance: float = DEFAULT_TOLERANCE,
-    now: float | None = None,
-) -> None:
-    """Check that a webhook request was signed with ``secret``, recently.
-
-    Use it on the raw body, before parsing it.
-
-    Example:
-        ```python
-        @app.post("/wa-hook")
-        async def hook(request: Request) -> Response:
-            body = await request.body()
-            try:
-                verify_signature(SECRET, request.headers, body)
-            except SignatureError as exc:
-                return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, 401)
-            event = json.loads(body)
-            ...
-        ```
-
-    Args:
-        secret: The endpoint's secret.
-        headers: The request's headers (anything with ``get``, looked up
-            case-insensitively), or the pair ``(timestamp, signature)`` of their values.
-        body: The raw request body.
-        tolerance: How many seconds the timestamp may differ from ``now``.
-        now: The receiver's Unix time (default: the clock).
-
-    Raises:
-        SignatureError: a header is missing or malformed, or the signature does not match.
-        StaleTimestamp: the timestamp is more than ``tolerance`` seconds old or ahead.
-        InvalidInput: the secret or the tolerance is invalid.
-    """
-    key = _secret_bytes(secret)
-    if (
-        isinstance(tolerance, bool)
-        or not isinstance(tolerance, (int, float))
-        or not math.isfinite(tolerance)
-        or tolerance <= 0
-    ):
-        raise InvalidInput(f"tolerance must be a positive number of seconds, got {tolerance!r}")
-    if isinstance(headers, tuple):
-        if len(headers) != 2:
-            raise InvalidInput("give the headers, or the pair (timestamp, signature)")
-        stamp_value, signature_value = headers
-        if not isinstance(stamp_value, str) or not isinstance(signature_value, str):
-            raise SignatureError("the timestamp and signature must be strings")
-    else:
-        stamp_value = _header(headers, TIMESTAMP_HEADER) or ""
-        signature_value = _header(headers, SIGNATURE_HEADER) or ""
-    if not stamp_value:
-        raise SignatureError(f"the {TIMESTAMP_HEADER} header is missing")
-    if not signature_value:
-        raise SignatureError(f"the {SIGNATURE_HEADER} header is missing")
-    stamp_text = stamp_value.strip()
-    if not (
-        stamp_text.isascii() and stamp_text.isdigit() and len(stamp_text) <= _MAX_TIMESTAMP_DIGITS
-    ):
-        raise SignatureError(f"the {TIMESTAMP_HEADER} header is not a Unix time in seconds")
-    stamp = int(stamp_text)
-    expected = _digest(key, stamp, _body_bytes(body))
-    candidates = [part.strip() for part in signature_value.split(",")]
-    versioned = [c[3:] for c in candidates if c.startswith("v1=")]
-    if not versioned:
-        raise SignatureError(f"the {SIGNATURE_HEADER} header has no v1= signature")
-    # Compare against every candidate, so the time taken does not tell which matched.
-    matched = False
-    for candidate in versioned:
-        matched |= hmac.compare_digest(candidate.encode("ascii", "replace"), expected.encode())
-    if not matched:
-        raise SignatureError("the signature does not match the body and timestamp")
-    age = (time.time() if now is None else now) - stamp
-    if abs(age) > tolerance:
-        when = f"{age:.0f} s old" if age > 0 else f"{-age:.0f} s in the future"
-        raise StaleTimestamp(
-            f"the request was signed {when}; at most {tolerance:g} s is accepted "
-            "(a replayed request, or a clock out of sync)",
-            age=age,
-        )
+_BATCH = 100  # backlog entries read at a time
 
 
 def webhook_body(event: Event) -> tuple[str, bytes]:
@@ -352,22 +178,23 @@ def webhook_body(event: Event) -> tuple[str, bytes]:
     return message.name, body.encode("utf-8")
 
 
-def _letter_body(letter: DeadLetter) -> Callable[[], bytes]:
-    """What to post for ``letter`` at each try: a QR code encoded anew, anything else as kept.
+def _fresh_body(name: str, body: bytes) -> Callable[[], bytes]:
+    """What to post for a kept body (backlog, dead letter) at each try.
 
-    A QR's ``expiresIn`` counts from the moment it is encoded, so the stored body of
-    a ``qr:generated`` would promise a code that expired long ago; the event is
-    decoded from its body and encoded again.  A body that does not decode (written
-    by another version) is posted as it was kept.
+    A QR code is encoded anew: its ``expiresIn`` counts from the moment it is
+    encoded, so the stored body of a ``qr:generated`` would promise a code that
+    expired long ago; the event is decoded from its body and encoded again.
+    Anything else, and a body that does not decode (written by another version),
+    is posted as it was kept.
     """
-    if letter.event == QrGenerated.wire_name:
+    if name == QrGenerated.wire_name:
         try:
-            event = from_wire(letter.event, json.loads(letter.body)["data"])
+            event = from_wire(name, json.loads(body)["data"])
         except (ValueError, KeyError, TypeError, InvalidInput):
             pass
         else:
             return lambda: webhook_body(event)[1]
-    return lambda: letter.body
+    return lambda: body
 
 
 # ---------------------------------------------------------------------------------
@@ -411,7 +238,7 @@ def _check_url(instance: object, attribute: attrs.Attribute[str], url: object) -
 def _check_secret(
     instance: object, attribute: attrs.Attribute[str | bytes], secret: object
 ) -> None:
-    _secret_bytes(secret)
+    standard_secret(secret)  # type: ignore[arg-type]  # checks the type, the length, a whsec_ key
 
 
 def _check_tenant(instance: object, attribute: attrs.Attribute[str | None], tenant: object) -> None:
@@ -419,9 +246,13 @@ def _check_tenant(instance: object, attribute: attrs.Attribute[str | None], tena
         validate_tenant(tenant)
 
 
-def _check_name(instance: object, attribute: attrs.Attribute[str], name: object) -> None:
+def _check_label(name: object, what: str) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > _MAX_URL_LENGTH:
-        raise InvalidInput(f"an endpoint name must be a non-empty string, got {name!r}")
+        raise InvalidInput(f"{what} must be a non-empty string, got {name!r}")
+
+
+def _check_name(instance: object, attribute: attrs.Attribute[str], name: object) -> None:
+    _check_label(name, "an endpoint name")
 
 
 def _event_names(value: Iterable[str] | None) -> frozenset[str] | None:
@@ -529,55 +360,85 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class _Worker:
-    """One endpoint's FIFO: its subscription, what is being posted, its lock."""
+    """One endpoint: what the hub handed over, the task keeping it, the task posting it."""
 
-    def __init__(self, endpoint: WebhookEndpoint, subscription: Subscription) -> None:
+    def __init__(self, endpoint: WebhookEndpoint) -> None:
         self.endpoint = endpoint
-        self.subscription = subscription
-        self.lock = anyio.Lock()
+        self.incoming: list[Event] = []  # taken from the hub, not yet in the backlog
+        self.arrived = anyio.Event()
+        self.appended = 0  # how many writes to the backlog were made (wakes the sender)
+        self.queued = anyio.Event()
+        self.stop_listening: Callable[[], None] = _nothing
+        self.lock = anyio.Lock()  # one post at a time: live events and replays
         self.scope = anyio.CancelScope()
+        self.intake_scope = anyio.CancelScope()
         self.done = anyio.Event()
-        self.inflight: Event | None = None
-        self.tries = 0
+        self.intake_done = anyio.Event()
+        self.stopping = False
         self.delivered = 0
         self.dead = 0
+        self.store_failures = 0
+
+    def take(self, event: Event) -> None:
+        """The hub's listener: keep the event for the backlog (never blocks, never drops)."""
+        if self.endpoint.wants(event):
+            self.incoming.append(event)
+            self.arrived.set()
+
+    def wake(self) -> None:
+        self.arrived.set()
+        self.queued.set()
+
+
+def _nothing() -> None:
+    pass
 
 
 class WebhookDispatcher(ClosingStack):
     """Posts every event of its endpoints' tenants to their URLs, signed, in order.
 
-    Each endpoint has its own worker reading its own bounded subscription of the
-    gateway's hub, and posts one event at a time (first in, first out), so order
-    is kept per endpoint and a slow or dead endpoint holds up neither the
-    sessions nor the other endpoints.  A failed post is retried with exponential
-    backoff on timeouts, connection errors, 5xx, 408 and 429; other answers
-    (4xx, and any redirect, which is never followed) fail at once.  What still
-    fails becomes a :class:`DeadLetter` in ``dead_letters``; :meth:`replay` posts
-    those again, in order.  An endpoint that falls so far behind that its buffer
-    overflows gets a ``stream:gap`` dead letter naming the seqs it missed: nothing
-    is lost silently.
+    Each endpoint has a **durable backlog** in ``dead_letters`` (the store's
+    database): every event meant for it is written there as it happens, and a
+    worker posts the backlog one event at a time, oldest first.  So order is
+    kept per endpoint, a slow or dead endpoint holds up neither the sessions nor
+    the other endpoints, and an endpoint that is down for hours finds every
+    event waiting when it is back; with a persistent store
+    (:class:`SQLiteDeadLetters`, or
+    :class:`~wagate.stores.postgres.PostgresDeadLetters` in a cluster) the
+    backlog survives a restart too, and the next dispatcher on the store posts
+    it first.
+
+    A failed post is retried with exponential backoff on timeouts, connection
+    errors, 5xx, 408 and 429; other answers (4xx, and any redirect, which is
+    never followed) fail at once.  What still fails becomes a
+    :class:`DeadLetter`, body included; :meth:`replay` posts those again, in order.
+
+    Each request carries the Standard Webhooks headers (``webhook-id``: ``tenant:seq``,
+    the same on every try and replay; ``webhook-timestamp``; ``webhook-signature``)
+    beside wagate's own, and ``Wagate-Attempt`` / ``Wagate-Replay``.  Deliveries are
+    at least once: receivers deduplicate by ``webhook-id``.
 
     Each endpoint first receives its tenants' current state (as every
-    subscriber does), then every new event; receivers should treat
-    ``(tenant, seq)`` as the delivery's identity (a delivery may repeat after a
-    timeout whose request did arrive).
+    subscriber does), then every new event.
 
     In a cluster (:mod:`wagate.cluster`) run one dispatcher with the same
     endpoints in every process: each posts only the events of its own sessions
     (:attr:`wagate.Hub.local`), so an event is posted once cluster-wide, by the
-    process that holds its tenant.
+    process that holds its tenant.  Give each process its own ``node`` name,
+    the same after a restart, when they share one store.
 
     The host owns the dispatcher: use it as an async context manager inside the
     gateway's (with a :class:`~wagate.SyncGateway`, enter it through
     ``sync_gateway.portal.wrap_async_context_manager``).  On exit each endpoint
-    gets ``close_timeout`` seconds to take what is queued; what remains becomes
-    dead letters.
+    gets ``close_timeout`` seconds to post what is waiting; what remains stays in
+    the backlog for the next dispatcher on the same store.
 
     Args:
         source: The gateway (or hub) whose events are posted.
         endpoints: The endpoints to start with; see :meth:`add`.
-        dead_letters: Where failed deliveries are kept (default: in memory).  The
-            dispatcher opens it on start and closes it on exit.
+        dead_letters: The store of the backlogs and of failed deliveries
+            (default: in memory, which a restart loses).  The dispatcher opens
+            it on start and closes it on exit.
         attempts: Tries per event, the first one included.
         backoff: The delay between tries (a ``Retry-After`` of 408/429/5xx
             answers is honoured up to ``backoff.maximum``).
@@ -585,9 +446,12 @@ class WebhookDispatcher(ClosingStack):
         close_timeout: Seconds each endpoint gets to drain on exit or removal.
         client: An ``httpx.AsyncClient`` to post with (proxies, TLS settings);
             the dispatcher then never closes it.  Redirects are never followed.
+        node: Whose backlogs these are in the store: one dispatcher per node
+            name at a time (processes sharing a store need names of their own).
 
     Raises:
-        InvalidInput: a number is out of range or two endpoints share a name.
+        InvalidInput: a number is out of range, the node name is invalid or two
+            endpoints share a name.
     """
 
     def __init__(
@@ -602,6 +466,7 @@ class WebhookDispatcher(ClosingStack):
         close_timeout: float = 5.0,
         client: httpx.AsyncClient | None = None,
         rng: random.Random | None = None,
+        node: str = "main",
     ) -> None:
         if not isinstance(source, (Gateway, Hub)):
             raise InvalidInput(f"source must be a Gateway or a Hub, got {type(source).__name__}")
@@ -616,15 +481,18 @@ class WebhookDispatcher(ClosingStack):
                 or (label == "timeout" and value == 0)
             ):
                 raise InvalidInput(f"{label} must be a finite number of seconds > 0, got {value!r}")
+        _check_label(node, "a node name")
         self.source = source
         self.dead_letters: DeadLetterStore = (
             dead_letters if dead_letters is not None else MemoryDeadLetters()
         )
-        """The store of failed deliveries: list them with ``await dead_letters.letters()``."""
+        """The store of backlogs and failed deliveries: ``await dead_letters.letters()``."""
         self.attempts = attempts
         self.backoff = backoff if backoff is not None else Backoff()
         self.timeout = float(timeout)
         self.close_timeout = float(close_timeout)
+        self.node = node
+        """The name this dispatcher's backlogs have in the store."""
         self._client = client
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._endpoints: dict[str, WebhookEndpoint] = {}
@@ -666,7 +534,7 @@ class WebhookDispatcher(ClosingStack):
                 self._start(endpoint)
         except BaseException:
             for worker in self._workers.values():
-                worker.subscription.close()
+                worker.stop_listening()
             self._workers.clear()
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
@@ -675,7 +543,7 @@ class WebhookDispatcher(ClosingStack):
         return self
 
     async def aclose(self) -> None:
-        """Let each endpoint drain for ``close_timeout`` s, keep the rest as dead letters.
+        """Let each endpoint drain for ``close_timeout`` s; the rest stays in its backlog.
 
         Safe to call twice.
         """
@@ -686,7 +554,7 @@ class WebhookDispatcher(ClosingStack):
         try:
             async with anyio.create_task_group() as tg:
                 for worker in list(self._workers.values()):
-                    tg.start_soon(self._stop, worker)
+                    tg.start_soon(self._stop, worker, False)
         finally:
             self._closed.set()
 
@@ -716,7 +584,7 @@ class WebhookDispatcher(ClosingStack):
         self._endpoints[endpoint.name] = endpoint
 
     def add(self, endpoint: WebhookEndpoint) -> None:
-        """Start posting to ``endpoint``, from its tenants' current state on.
+        """Start posting to ``endpoint``: its backlog first, then its tenants' state and events.
 
         May be called before the dispatcher starts, too.
 
@@ -737,8 +605,8 @@ class WebhookDispatcher(ClosingStack):
     async def remove(self, name: str) -> None:
         """Stop posting to the endpoint called ``name``.
 
-        It gets ``close_timeout`` seconds to take what is queued; what remains
-        becomes dead letters (which :meth:`replay` skips while it is gone).
+        It gets ``close_timeout`` seconds to post its backlog; what remains becomes
+        dead letters (which :meth:`replay` skips while it is gone).
 
         Raises:
             InvalidInput: there is no endpoint of that name.
@@ -748,115 +616,220 @@ class WebhookDispatcher(ClosingStack):
             raise InvalidInput(f"there is no endpoint named {name!r}")
         worker = self._workers.get(name)
         if worker is not None:
-            await self._stop(worker)
+            await self._stop(worker, True)
 
     def _start(self, endpoint: WebhookEndpoint) -> None:
         tg = self._check_open()
         # In a cluster every process's hub has every event; each is posted once, by
         # the process whose session produced it (the hub's local events).
-        if isinstance(self.source, Gateway):
-            subscription = self.source.events(endpoint.tenant, overflow=Overflow.GAP, local=True)
-        else:
-            subscription = self.source.local.subscribe(endpoint.tenant, overflow=Overflow.GAP)
-        worker = _Worker(endpoint, subscription)
+        hub = self.source.hub.local if isinstance(self.source, Gateway) else self.source.local
+        worker = _Worker(endpoint)
+        state, worker.stop_listening = hub.listen(worker.take, endpoint.tenant)
+        for event in state:
+            worker.take(event)
         self._workers[endpoint.name] = worker
-        tg.start_soon(self._run, worker)
+        tg.start_soon(self._intake, worker)
+        tg.start_soon(self._send, worker)
 
-    async def _stop(self, worker: _Worker) -> None:
-        worker.subscription.finish()
+    async def _stop(self, worker: _Worker, remove: bool) -> None:
+        worker.stop_listening()
+        worker.stopping = True
+        worker.wake()
         with anyio.move_on_after(self.close_timeout):
+            await worker.intake_done.wait()
             await worker.done.wait()
-        if not worker.done.is_set():
-            worker.scope.cancel()
-            await worker.done.wait()
-        leftover: list[Event] = [] if worker.inflight is None else [worker.inflight]
-        while (event := worker.subscription.receive_nowait()) is not None:
-            if worker.endpoint.wants(event):
-                leftover.append(event)
-        worker.subscription.close()
+        for scope, done in ((worker.intake_scope, worker.intake_done), (worker.scope, worker.done)):
+            scope.cancel()
+            await done.wait()
         if self._workers.get(worker.endpoint.name) is worker:
             del self._workers[worker.endpoint.name]
-        for event in leftover:
-            tries = worker.tries if event is worker.inflight else 0
-            await self._bury(worker, event, "the dispatcher stopped before it was delivered", tries)
-        worker.inflight = None
+        with anyio.CancelScope(shield=True):
+            if worker.incoming:
+                log.error(
+                    "webhook %r: %d event(s) could not be written to the backlog",
+                    worker.endpoint.name,
+                    len(worker.incoming),
+                )
+                for event in worker.incoming:
+                    await self._bury_event(worker, event, "the backlog could not be written")
+                worker.incoming.clear()
+            await self._leave_backlog(worker, remove)
 
-    # ------------------------------------------------------------------ the worker
-    async def _run(self, worker: _Worker) -> None:
+    async def _leave_backlog(self, worker: _Worker, remove: bool) -> None:
+        name = worker.endpoint.name
+        try:
+            left = await self.dead_letters.backlog(node=self.node, endpoint=name)
+        except WagateError as exc:
+            log.error("webhook %r: the backlog could not be read on stopping: %s", name, exc)  # noqa: TRY400
+            return
+        if not left:
+            return
+        if remove:
+            for entry in left:
+                await self._bury(worker, entry, "the endpoint was removed before it was delivered")
+            return
+        if self.dead_letters.durable:
+            log.info("webhook %r: %d event(s) stay in the backlog", name, len(left))
+        else:
+            log.warning(
+                "webhook %r: %d event(s) wait in the backlog of an in-memory store, which "
+                "ends with the process: use SQLiteDeadLetters to keep them across restarts",
+                name,
+                len(left),
+            )
+
+    # ------------------------------------------------------------------ the backlog
+    async def _intake(self, worker: _Worker) -> None:
+        """Write what the hub handed over to the endpoint's backlog, in batches."""
+        try:
+            with worker.intake_scope:
+                failures = 0
+                while True:
+                    while not worker.incoming:
+                        if worker.stopping:
+                            return
+                        worker.arrived = anyio.Event()
+                        await worker.arrived.wait()
+                    count = len(worker.incoming)
+                    entries = await self._entries(worker, worker.incoming[:count])
+                    try:
+                        await self.dead_letters.append(entries)
+                    except WagateError as exc:
+                        failures += 1
+                        delay = self.backoff.delay(failures, self._rng)
+                        log.error(  # noqa: TRY400 - the store's message says it all
+                            "webhook %r: could not write %d event(s) to the backlog (%s); "
+                            "they are kept in memory, next try in %.1f s",
+                            worker.endpoint.name,
+                            count,
+                            exc,
+                            delay,
+                        )
+                        await anyio.sleep(delay)
+                        continue
+                    failures = 0
+                    del worker.incoming[:count]
+                    worker.appended += 1
+                    worker.queued.set()
+        finally:
+            worker.intake_done.set()
+            worker.queued.set()
+
+    async def _entries(self, worker: _Worker, events: list[Event]) -> list[BacklogEntry]:
+        entries: list[BacklogEntry] = []
+        for event in events:
+            try:
+                name, body = webhook_body(event)
+            except Exception as exc:
+                log.exception(  # the event's type and seq only: its text may be private
+                    "webhook %r: could not encode %s (tenant %r, seq %d)",
+                    worker.endpoint.name,
+                    type(event).__name__,
+                    event.tenant,
+                    event.seq,
+                )
+                await self._bury_event(worker, event, f"could not encode the event: {exc}")
+                continue
+            entries.append(
+                BacklogEntry(
+                    node=self.node,
+                    endpoint=worker.endpoint.name,
+                    tenant=event.tenant,
+                    seq=event.seq,
+                    event=name,
+                    body=body,
+                )
+            )
+        return entries
+
+    async def _send(self, worker: _Worker) -> None:
+        """Post the endpoint's backlog, oldest first, one event at a time."""
         try:
             with worker.scope:
-                async for event in worker.subscription:
-                    worker.inflight = event
-                    worker.tries = 0
-                    await self._handle(worker, event)
-                    worker.inflight = None
+                failures = 0
+                while True:
+                    seen = worker.appended
+                    try:
+                        batch = await self.dead_letters.backlog(
+                            node=self.node, endpoint=worker.endpoint.name, limit=_BATCH
+                        )
+                    except WagateError as exc:
+                        failures += 1
+                        delay = self.backoff.delay(failures, self._rng)
+                        log.error(  # noqa: TRY400
+                            "webhook %r: could not read the backlog (%s); next try in %.1f s",
+                            worker.endpoint.name,
+                            exc,
+                            delay,
+                        )
+                        await anyio.sleep(delay)
+                        continue
+                    failures = 0
+                    if not batch:
+                        if worker.intake_done.is_set() and worker.appended == seen:
+                            return  # stopping, and everything written was posted
+                        while worker.appended == seen and not worker.intake_done.is_set():
+                            worker.queued = anyio.Event()
+                            await worker.queued.wait()
+                        continue
+                    for entry in batch:
+                        await self._handle(worker, entry)
         finally:
             worker.done.set()
 
-    async def _handle(self, worker: _Worker, event: Event) -> None:
-        if not worker.endpoint.wants(event):
-            return
-        if isinstance(event, Gap):
-            log.error(
-                "webhook %r fell behind: tenant %r seq %d-%d (%d events) were dropped "
-                "before delivery",
-                worker.endpoint.name,
-                event.tenant,
-                event.first_seq,
-                event.last_seq,
-                event.missed,
-            )
-            await self._bury(
-                worker,
-                event,
-                f"the endpoint fell behind its buffer: {event.missed} event(s), "
-                f"seq {event.first_seq} to {event.last_seq}, were dropped before delivery",
-                0,
-            )
-            return
-        try:
-            _, body = webhook_body(event)
-            encode = (lambda: webhook_body(event)[1]) if isinstance(event, QrGenerated) else None
-        except Exception as exc:
-            log.exception(  # the event's type and seq only: its text may be private
-                "webhook %r: could not encode %s (tenant %r, seq %d)",
-                worker.endpoint.name,
-                type(event).__name__,
-                event.tenant,
-                event.seq,
-            )
-            await self._bury(worker, event, f"could not encode the event: {exc}", 0)
-            return
+    async def _handle(self, worker: _Worker, entry: BacklogEntry) -> None:
+        msg_id = delivery_id(entry.tenant, entry.seq, entry.event)
         async with worker.lock:
             outcome, tries = await self._deliver(
-                worker.endpoint, encode or (lambda: body), self.attempts, worker
+                worker.endpoint, _fresh_body(entry.event, entry.body), self.attempts, msg_id
             )
-        if outcome.ok:
-            worker.delivered += 1
+        if not outcome.ok:
+            error = outcome.error or "failed"
+            if not await self._bury(worker, entry, error, tries, status=outcome.status):
+                # It stays in the backlog, first in line: wait before posting it again.
+                worker.store_failures += 1
+                await anyio.sleep(self.backoff.delay(worker.store_failures, self._rng))
+            else:
+                worker.store_failures = 0
             return
-        await self._bury(worker, event, outcome.error or "failed", tries, status=outcome.status)
+        worker.delivered += 1
+        try:
+            await self.dead_letters.delivered(entry.id)
+        except WagateError as exc:
+            # It stays in the backlog and will be posted again: receivers deduplicate by id.
+            log.error(  # noqa: TRY400
+                "webhook %r: could not mark tenant %r seq %d delivered: %s",
+                worker.endpoint.name,
+                entry.tenant,
+                entry.seq,
+                exc,
+            )
 
+    # ------------------------------------------------------------------ posting
     async def _deliver(
         self,
         endpoint: WebhookEndpoint,
         body: Callable[[], bytes],
         attempts: int,
-        live: _Worker | None = None,
+        msg_id: str,
+        *,
+        tried: int = 0,
+        replay: bool = False,
     ) -> tuple[_Outcome, int]:
         """Post ``body()`` up to ``attempts`` times; return the last outcome and the tries made.
 
         ``body`` is called at each try: a QR code's body is encoded anew, so that its
         ``expiresIn`` counts from that try.
 
-        ``live`` is the worker whose in-flight event this is (its try count is kept
-        for the dead letter written if the dispatcher stops mid-way).
+        ``tried`` is how many tries the delivery had before (a dead letter's), so
+        ``Wagate-Attempt`` counts on across replays.
         """
         outcome = _Outcome(ok=False, error="not attempted")
         attempt = 0
         for attempt in range(1, attempts + 1):
-            if live is not None:
-                live.tries = attempt
-            outcome = await self._post(endpoint, body())
+            outcome = await self._post(
+                endpoint, body(), msg_id, attempt=tried + attempt, replay=replay
+            )
             if outcome.ok or not outcome.retry or attempt == attempts:
                 break
             delay = self.backoff.delay(attempt, self._rng)
@@ -873,14 +846,18 @@ class WebhookDispatcher(ClosingStack):
             await anyio.sleep(delay)
         return outcome, attempt
 
-    async def _post(self, endpoint: WebhookEndpoint, body: bytes) -> _Outcome:
+    async def _post(
+        self, endpoint: WebhookEndpoint, body: bytes, msg_id: str, *, attempt: int, replay: bool
+    ) -> _Outcome:
         import httpx  # noqa: PLC0415 - the optional extra, loaded by __aenter__ already
 
         client = self._client
         assert client is not None
         headers = {
             "Content-Type": "application/json",
-            **signature_headers(endpoint.secret, body),
+            **signature_headers(endpoint.secret, body, msg_id=msg_id),
+            ATTEMPT_HEADER: str(attempt),
+            REPLAY_HEADER: "true" if replay else "false",
         }
         try:
             with anyio.fail_after(self.timeout):
@@ -923,44 +900,71 @@ class WebhookDispatcher(ClosingStack):
         )
 
     async def _bury(
-        self, worker: _Worker, event: Event, error: str, attempts: int, *, status: int | None = None
-    ) -> None:
+        self,
+        worker: _Worker,
+        entry: BacklogEntry,
+        error: str,
+        attempts: int = 0,
+        *,
+        status: int | None = None,
+    ) -> bool:
+        """Move ``entry`` from the backlog to the dead letters, with its body; say if it was."""
         endpoint = worker.endpoint
+        letter = DeadLetter(
+            endpoint=endpoint.name,
+            url=endpoint.url,
+            tenant=entry.tenant,
+            seq=entry.seq,
+            event=entry.event,
+            body=entry.body,
+            error=error,
+            attempts=attempts,
+            status=status,
+        )
+        return await self._keep(worker, letter, entry.id)
+
+    async def _bury_event(self, worker: _Worker, event: Event, error: str) -> None:
+        """Keep ``event``, which never reached the backlog, as a dead letter."""
         try:
             name, body = webhook_body(event)
         except Exception:  # noqa: BLE001 - keep what can be kept
             name, body = event.wire_name, b""
         letter = DeadLetter(
-            endpoint=endpoint.name,
-            url=endpoint.url,
+            endpoint=worker.endpoint.name,
+            url=worker.endpoint.url,
             tenant=event.tenant,
             seq=event.seq,
             event=name,
             body=body,
             error=error,
-            attempts=attempts,
-            status=status,
+            attempts=0,
         )
-        if not isinstance(event, Gap):
-            log.warning(
-                "webhook %r: tenant %r seq %d (%s) not delivered: %s; kept as a dead letter",
-                endpoint.name,
-                event.tenant,
-                event.seq,
-                name,
-                error,
-            )
-        worker.dead += 1
+        await self._keep(worker, letter, 0)
+
+    async def _keep(self, worker: _Worker, letter: DeadLetter, entry_id: int) -> bool:
+        log.warning(
+            "webhook %r: tenant %r seq %d (%s) not delivered: %s; kept as a dead letter",
+            letter.endpoint,
+            letter.tenant,
+            letter.seq,
+            letter.event,
+            letter.error,
+        )
         with anyio.CancelScope(shield=True):
             try:
-                await self.dead_letters.add(letter)
+                await self.dead_letters.bury(entry_id, letter)
             except Exception:
+                what = "it stays in the backlog, to be posted again" if entry_id else "it is lost"
                 log.exception(
-                    "webhook %r: could not keep the dead letter of tenant %r seq %d; it is lost",
-                    endpoint.name,
-                    event.tenant,
-                    event.seq,
+                    "webhook %r: could not keep the dead letter of tenant %r seq %d; %s",
+                    letter.endpoint,
+                    letter.tenant,
+                    letter.seq,
+                    what,
                 )
+                return False
+        worker.dead += 1
+        return True
 
     # ------------------------------------------------------------------ replay
     async def replay(
@@ -1015,9 +1019,15 @@ class WebhookDispatcher(ClosingStack):
                     skipped += len(group)
                     return
                 for index, letter in enumerate(group):
+                    msg_id = delivery_id(letter.tenant, letter.seq, letter.event)
                     async with worker.lock:
                         outcome, tries = await self._deliver(
-                            worker.endpoint, _letter_body(letter), attempts
+                            worker.endpoint,
+                            _fresh_body(letter.event, letter.body),
+                            attempts,
+                            msg_id,
+                            tried=letter.attempts,
+                            replay=True,
                         )
                     if outcome.ok:
                         await self.dead_letters.remove(letter.id)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+import attrs
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -29,11 +30,24 @@ from psycopg.conninfo import conninfo_to_dict
 from .._errors import InvalidInput, LeaseLost, StoreError
 from .._events import Account, State
 from .._store import SessionStore, StoredSession, _row
+from ..adapters._deadletters import (
+    BACKLOG_COLUMNS,
+    LETTER_COLUMNS,
+    BacklogEntry,
+    DeadLetter,
+    DeadLetterStore,
+    backlog_entry,
+    backlog_filter,
+    check_limit,
+    dead_letter,
+    entry_values,
+    letter_values,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresDeadLetters", "PostgresStore"]
 
 _TABLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COLUMNS = sql.SQL("tenant, account_jid, account_phone, account_name, state, seq")
@@ -51,6 +65,130 @@ def _display(params: dict[str, Any]) -> str:
 def _words(exc: BaseException) -> str:
     # libpq's messages span several indented lines; one line reads better in a log.
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _checked_url(url: object) -> tuple[str, str]:
+    """Return ``url`` and how it is shown (without its password), or raise InvalidInput."""
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput("a PostgreSQL store needs a 'postgresql://' URL")
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        # psycopg's message quotes the URL, password included: say less.
+        raise InvalidInput("the PostgreSQL URL is malformed; check its syntax") from None
+    if not params.get("dbname") and not os.environ.get("PGDATABASE"):
+        # libpq would pick a default database (the user's name): tables would appear
+        # wherever that happens to be.
+        raise InvalidInput(
+            "the PostgreSQL URL names no database; add one, e.g. "
+            "postgresql://wagate@db.example/wagate"
+        )
+    return url, _display(params)
+
+
+def _checked_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not _TABLE.fullmatch(name):
+        raise InvalidInput(
+            f"{what} {name!r} is invalid: use up to 63 lower-case letters, digits and '_'"
+        )
+    return name
+
+
+class _Link:
+    """One psycopg connection, used from worker threads one call at a time.
+
+    It creates its tables when it connects, and is reopened once when the server
+    dropped it (every statement the stores run is safe to run once more).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        what: str,
+        display_url: str,
+        tables: str,
+        connect_timeout: float,
+        setup: Sequence[sql.Composed],
+        check: Sequence[sql.Composed],
+    ) -> None:
+        if connect_timeout <= 0:
+            raise InvalidInput("connect_timeout must be positive")
+        self._url = url
+        self.what = what
+        self.display_url = display_url
+        self.tables = tables
+        self.connect_timeout = connect_timeout
+        self._setup = tuple(setup)
+        self._check = tuple(check)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._opened = False
+        self._lock = threading.Lock()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=max(2, round(self.connect_timeout)),
+                application_name="wagate",
+                # A server that vanishes mid-query is noticed instead of waited on forever.
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
+            )
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL {self.what} {self.display_url}: {_words(exc)}"
+            ) from None
+        try:
+            with conn.transaction():
+                # Two processes creating the tables at once would race in the catalog.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.tables,))
+                for statement in self._setup:
+                    conn.execute(statement)
+            for statement in self._check:
+                conn.execute(statement)
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreError(
+                f"the PostgreSQL {self.what} {self.display_url} (table {self.tables}) "
+                f"is not usable: {_words(exc)}"
+            ) from None
+        return conn
+
+    def open(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            self._opened = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._opened = False
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    def run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        with self._lock:
+            if not self._opened:
+                raise StoreError(f"{self.what} {self.display_url} is not open")
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                try:
+                    return fn(self._conn)
+                except psycopg.OperationalError as exc:
+                    if attempt == 1 and self._conn.broken:
+                        self._conn.close()
+                        self._conn = None
+                        continue
+                    raise StoreError(f"{self.what} {self.display_url}: {_words(exc)}") from None
+                except psycopg.Error as exc:
+                    raise StoreError(f"{self.what} {self.display_url}: {_words(exc)}") from None
+            raise AssertionError("unreachable")  # pragma: no cover
 
 
 class PostgresStore(SessionStore):
@@ -84,33 +222,9 @@ class PostgresStore(SessionStore):
         table: str = "wagate_sessions",
         connect_timeout: float = 10.0,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise InvalidInput("a PostgreSQL store needs a 'postgresql://' URL")
-        try:
-            params = conninfo_to_dict(url)
-        except psycopg.Error:
-            # psycopg's message quotes the URL, password included: say less.
-            raise InvalidInput("the PostgreSQL URL is malformed; check its syntax") from None
-        if not params.get("dbname") and not os.environ.get("PGDATABASE"):
-            # libpq would pick a default database (the user's name): tables would appear
-            # wherever that happens to be.
-            raise InvalidInput(
-                "the PostgreSQL URL names no database; add one, e.g. "
-                "postgresql://wagate@db.example/wagate"
-            )
-        self.display_url = _display(params)
-        if not isinstance(table, str) or not _TABLE.fullmatch(table):
-            raise InvalidInput(
-                f"table name {table!r} is invalid: use up to 63 lower-case letters, digits and '_'"
-            )
-        if connect_timeout <= 0:
-            raise InvalidInput("connect_timeout must be positive")
-        self._url = url
-        self.table = table
+        url, self.display_url = _checked_url(url)
+        self.table = _checked_name(table, "table name")
         self.connect_timeout = connect_timeout
-        self._conn: psycopg.Connection[Any] | None = None
-        self._opened = False
-        self._lock = threading.Lock()
         ident = sql.Identifier(table)
         self._sql_create = sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} ("
@@ -140,87 +254,26 @@ class PostgresStore(SessionStore):
             "UPDATE {} SET account_jid = NULL, account_phone = NULL, account_name = NULL,"
             " state = 'disconnected', updated_at = now() WHERE tenant = %s"
         ).format(ident)
-
-    # ------------------------------------------------------------------ connection
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self._url,
-                autocommit=True,
-                connect_timeout=max(2, round(self.connect_timeout)),
-                application_name="wagate",
-                # A server that vanishes mid-query is noticed instead of waited on forever.
-                keepalives=1,
-                keepalives_idle=30,
-                keepalives_interval=10,
-                keepalives_count=3,
-            )
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"cannot connect to the PostgreSQL session store {self.display_url}: {_words(exc)}"
-            ) from None
-        try:
-            with conn.transaction():
-                # Two processes creating the table at once would race in the catalog.
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
-                conn.execute(self._sql_create)
-            conn.execute(self._sql_check)
-        except psycopg.Error as exc:
-            conn.close()
-            raise StoreError(
-                f"the PostgreSQL session store {self.display_url} (table {self.table}) "
-                f"is not usable: {_words(exc)}"
-            ) from None
-        return conn
-
-    def _open_sync(self) -> None:
-        with self._lock:
-            if self._conn is None:
-                self._conn = self._connect()
-            self._opened = True
-
-    def _close_sync(self) -> None:
-        with self._lock:
-            self._opened = False
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+        self._link = _Link(
+            url,
+            what="session store",
+            display_url=self.display_url,
+            tables=table,
+            connect_timeout=connect_timeout,
+            setup=(self._sql_create,),
+            check=(self._sql_check,),
+        )
 
     async def open(self) -> None:
         """Connect, and create the table if it is missing."""
-        await anyio.to_thread.run_sync(self._open_sync)
+        await anyio.to_thread.run_sync(self._link.open)
 
     async def close(self) -> None:
         """Close the connection."""
-        await anyio.to_thread.run_sync(self._close_sync)
+        await anyio.to_thread.run_sync(self._link.close)
 
     async def _run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
-        def call() -> Any:
-            with self._lock:
-                if not self._opened:
-                    raise StoreError(f"session store {self.display_url} is not open")
-                for attempt in (1, 2):
-                    if self._conn is None or self._conn.closed:
-                        self._conn = self._connect()
-                    try:
-                        return fn(self._conn)
-                    except psycopg.OperationalError as exc:
-                        # Every statement here is idempotent: after a dropped connection
-                        # it is safe to run it once more on a new one.
-                        if attempt == 1 and self._conn.broken:
-                            self._conn.close()
-                            self._conn = None
-                            continue
-                        raise StoreError(
-                            f"session store {self.display_url}: {_words(exc)}"
-                        ) from None
-                    except psycopg.Error as exc:
-                        raise StoreError(
-                            f"session store {self.display_url}: {_words(exc)}"
-                        ) from None
-                raise AssertionError("unreachable")  # pragma: no cover
-
-        return await anyio.to_thread.run_sync(call)
+        return await anyio.to_thread.run_sync(self._link.run, fn)
 
     # ------------------------------------------------------------------ SessionStore
     async def load_all(self) -> list[StoredSession]:
@@ -355,3 +408,193 @@ class _FencedView(SessionStore):
 
     def __repr__(self) -> str:
         return f"<fenced view of {self.store!r} for tenant {self.tenant!r}>"
+
+
+class PostgresDeadLetters(DeadLetterStore):
+    """Webhook backlogs and dead letters in PostgreSQL: the store for a cluster.
+
+    Two tables, created if missing: ``<prefix>_webhook_backlog`` (each endpoint's
+    events not yet delivered) and ``<prefix>_dead_letters``.  Every process of a
+    cluster may use the same database; give each dispatcher its own ``node``
+    name (see :class:`~wagate.adapters.callbacks.WebhookDispatcher`), the same
+    one after a restart, so that it takes over the backlog it left.
+
+    Example:
+        ```python
+        from wagate.adapters.callbacks import WebhookDispatcher
+        from wagate.stores.postgres import PostgresDeadLetters
+
+        store = PostgresDeadLetters("postgresql://wagate@db.internal/wagate")
+        async with WebhookDispatcher(gateway, endpoints, dead_letters=store, node="web-1"):
+            ...
+        ```
+
+    Args:
+        url: A ``postgresql://`` (or ``postgres://``) URL, as libpq reads it.
+        prefix: What the tables' names start with: lower-case letters, digits and ``_``.
+        connect_timeout: Seconds to wait for the server before giving up.
+
+    Raises:
+        InvalidInput: the URL or prefix is malformed (raised at once).
+
+    Raises on :meth:`open`:
+        StoreError: the server cannot be reached in time, refuses the login, or
+            the database does not exist; the message names the server, never the
+            password.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "wagate", connect_timeout: float = 10.0) -> None:
+        url, self.display_url = _checked_url(url)
+        self.prefix = _checked_name(prefix, "table prefix")
+        if len(prefix) > 40:
+            raise InvalidInput(f"table prefix {prefix!r} is too long: at most 40 characters")
+        letters = sql.Identifier(f"{prefix}_dead_letters")
+        backlog = sql.Identifier(f"{prefix}_webhook_backlog")
+        queue = sql.Identifier(f"{prefix}_webhook_backlog_queue")
+        create = (
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, endpoint TEXT NOT NULL,"
+                " url TEXT NOT NULL, tenant TEXT NOT NULL, seq BIGINT NOT NULL,"
+                " event TEXT NOT NULL, body BYTEA NOT NULL, error TEXT NOT NULL,"
+                " attempts INTEGER NOT NULL, status INTEGER, failed_at TEXT NOT NULL)"
+            ).format(letters),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, node TEXT NOT NULL,"
+                " endpoint TEXT NOT NULL, tenant TEXT NOT NULL, seq BIGINT NOT NULL,"
+                " event TEXT NOT NULL, body BYTEA NOT NULL, queued_at TEXT NOT NULL)"
+            ).format(backlog),
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (node, endpoint, id)").format(
+                queue, backlog
+            ),
+        )
+        self._letters = letters
+        self._backlog = backlog
+        self._insert_letter = sql.SQL(
+            "INSERT INTO {} (endpoint, url, tenant, seq, event, body, error, attempts, status,"
+            " failed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        ).format(letters)
+        self._insert_entry = sql.SQL(
+            "INSERT INTO {} (node, endpoint, tenant, seq, event, body, queued_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        ).format(backlog)
+        self._delete_entry = sql.SQL("DELETE FROM {} WHERE id = %s").format(backlog)
+        self._link = _Link(
+            url,
+            what="dead-letter store",
+            display_url=self.display_url,
+            tables=f"{prefix}_dead_letters",
+            connect_timeout=connect_timeout,
+            setup=create,
+            check=(),
+        )
+
+    async def open(self) -> None:
+        """Connect, and create the tables if they are missing."""
+        await anyio.to_thread.run_sync(self._link.open)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await anyio.to_thread.run_sync(self._link.close)
+
+    async def _run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        return await anyio.to_thread.run_sync(self._link.run, fn)
+
+    async def add(self, letter: DeadLetter) -> DeadLetter:
+        """Keep ``letter`` and return it with the ``id`` the store gave it."""
+        values = letter_values(letter)
+
+        def insert(conn: psycopg.Connection[Any]) -> int:
+            row = conn.execute(self._insert_letter, values).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        return attrs.evolve(letter, id=await self._run(insert))
+
+    async def letters(
+        self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
+    ) -> list[DeadLetter]:
+        """Return the letters kept, oldest first, optionally of one endpoint and/or tenant."""
+        check_limit(limit)
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        for column, value in (("endpoint", endpoint), ("tenant", tenant)):
+            if value is not None:
+                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+                params.append(value)
+        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(LETTER_COLUMNS), self._letters)
+        if where:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+        query += sql.SQL(" ORDER BY id")
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params.append(limit)
+        rows = await self._run(lambda c: c.execute(query, params).fetchall())
+        return [dead_letter(row) for row in rows]
+
+    async def update(self, letter: DeadLetter) -> None:
+        """Replace the letter with ``letter.id`` (after a failed replay); no-op if gone."""
+        query = sql.SQL(
+            "UPDATE {} SET url = %s, error = %s, attempts = %s, status = %s, failed_at = %s"
+            " WHERE id = %s"
+        ).format(self._letters)
+        values = (
+            letter.url,
+            letter.error,
+            letter.attempts,
+            letter.status,
+            letter.failed_at.isoformat(),
+            letter.id,
+        )
+        await self._run(lambda c: c.execute(query, values))
+
+    async def remove(self, letter_id: int) -> bool:
+        """Forget a letter (after it was delivered); return whether it was there."""
+        query = sql.SQL("DELETE FROM {} WHERE id = %s").format(self._letters)
+        count = await self._run(lambda c: c.execute(query, (letter_id,)).rowcount)
+        return bool(count)
+
+    async def append(self, entries: Sequence[BacklogEntry]) -> None:
+        """Add ``entries`` to the end of their endpoints' backlogs, at once."""
+        rows = [entry_values(entry) for entry in entries]
+
+        def insert(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(self._insert_entry, rows)
+
+        if rows:
+            await self._run(insert)
+
+    async def backlog(
+        self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
+    ) -> list[BacklogEntry]:
+        """Return the backlog, oldest first, optionally of one node and/or endpoint."""
+        check_limit(limit)
+        where, params = backlog_filter(node, endpoint, "%s")
+        query = sql.SQL("SELECT {} FROM {}{} ORDER BY id").format(
+            sql.SQL(BACKLOG_COLUMNS), self._backlog, sql.SQL(where)
+        )
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params.append(limit)
+        rows = await self._run(lambda c: c.execute(query, params).fetchall())
+        return [backlog_entry(row) for row in rows]
+
+    async def delivered(self, entry_id: int) -> None:
+        """Drop the backlog entry ``entry_id`` (it was delivered)."""
+        await self._run(lambda c: c.execute(self._delete_entry, (entry_id,)))
+
+    async def bury(self, entry_id: int, letter: DeadLetter) -> DeadLetter:
+        """Replace backlog entry ``entry_id`` by ``letter`` in one transaction."""
+        values = letter_values(letter)
+
+        def move(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                row = conn.execute(self._insert_letter, values).fetchone()
+                conn.execute(self._delete_entry, (entry_id,))
+            assert row is not None
+            return int(row[0])
+
+        return attrs.evolve(letter, id=await self._run(move))
+
+    def __repr__(self) -> str:
+        return f"<PostgresDeadLetters {self.display_url} prefix={self.prefix}>"
