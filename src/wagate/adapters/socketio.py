@@ -16,7 +16,12 @@ A python-socketio ``AsyncServer`` (ASGI) that
   tenants, with the ack ``{"ok": true, "tenant"}``; anything else gets an
   ``error`` event (and ack) ``{"error": {"code", "message"}}``;
 - disconnects a socket when its token expires (after an ``error`` event with the
-  code ``token_expired``).
+  code ``token_expired``);
+- refuses, with an ``error`` event and ack, every other client event: one named
+  ``connect``, ``disconnect`` or ``connect_error`` (:data:`RESERVED_EVENTS`:
+  python-socketio would run its own handlers for them) is ``reserved_event``, an
+  unknown one ``unknown_event``, extra arguments or a malformed packet
+  ``invalid_input``.
 
 **Fan-out.**  The adapter reads the hub once (one subscription for every
 tenant), encodes each event once, and emits it to the tenant's room, never per
@@ -65,6 +70,13 @@ from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import validate_tenant
 from . import current_messages
+from ._socketio_protocol import (
+    MALFORMED,
+    RENAMED,
+    RESERVED_EVENTS,
+    InvalidRecoveryState,
+    packet_class,
+)
 from .auth import (
     DEFAULT_COOKIE,
     Authenticator,
@@ -79,12 +91,32 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["ERROR_EVENT", "SocketIOAdapter"]
+__all__ = [
+    "ERROR_EVENT",
+    "RESERVED_EVENTS",
+    "InvalidRecoveryState",
+    "ReservedEvent",
+    "SocketIOAdapter",
+    "UnknownEvent",
+]
 
 log = logging.getLogger("wagate")
 
 ERROR_EVENT = "error"
 """The event that carries ``{"error": {"code", "message"}}`` to one socket."""
+
+
+class ReservedEvent(InvalidInput):
+    """A client sent an event named ``connect``, ``disconnect`` or ``connect_error``."""
+
+    code = "reserved_event"
+
+
+class UnknownEvent(InvalidInput):
+    """A client sent an event that the server does not answer (only ``join`` and ``leave``)."""
+
+    code = "unknown_event"
+
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -113,6 +145,14 @@ def _requested_tenants(auth: object) -> set[str] | None:
     if "tenant" in auth:
         return {validate_tenant(auth["tenant"])}
     return None
+
+
+def _one_argument(event: str, args: tuple[Any, ...]) -> object:
+    if len(args) > 1:
+        raise InvalidInput(
+            f"{event!r} takes one argument, a tenant id or {{tenant}}; got {len(args)}"
+        )
+    return args[0] if args else None
 
 
 def _tenant_of(data: object) -> str:
@@ -187,10 +227,15 @@ class SocketIOAdapter:
         self._tg: anyio.abc.TaskGroup | None = None
         self._expiry: list[tuple[float, str]] = []
         self._expiry_changed = anyio.Event()
+        self._pids: dict[str, str] = {}
+        # The packet class is python-socketio's seam for its wire format ("serializer"):
+        # ours keeps client events away from the reserved handlers and adds the pid.
+        server.packet_class = packet_class(server.packet_class, self._pids)
         server.on("connect", self._on_connect, namespace=namespace)
         server.on("disconnect", self._on_disconnect, namespace=namespace)
         server.on("join", self._on_join, namespace=namespace)
         server.on("leave", self._on_leave, namespace=namespace)
+        server.on("*", self._on_other, namespace=namespace)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -406,10 +451,10 @@ class SocketIOAdapter:
             raise TokenExpired("the token has expired; reconnect with a fresh one")
         return principal
 
-    async def _on_join(self, sid: str, data: object = None) -> dict[str, Any]:
+    async def _on_join(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
             principal = self._principal(sid)
-            tenant = _tenant_of(data)
+            tenant = _tenant_of(_one_argument("join", args))
             principal.check(tenant)
         except WagateError as exc:
             return await self._refuse(sid, exc)
@@ -418,15 +463,29 @@ class SocketIOAdapter:
             await self._join(sid, tenant)
         return {"ok": True, "tenant": tenant}
 
-    async def _on_leave(self, sid: str, data: object = None) -> dict[str, Any]:
+    async def _on_leave(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
             self._principal(sid)
-            tenant = _tenant_of(data)
+            tenant = _tenant_of(_one_argument("leave", args))
         except WagateError as exc:
             return await self._refuse(sid, exc)
         await self.server.leave_room(sid, _room(tenant), namespace=self.namespace)
         self._rooms.get(sid, set()).discard(tenant)
         return {"ok": True, "tenant": tenant}
+
+    async def _on_other(self, event: object, sid: str, *args: Any) -> dict[str, Any]:
+        error: WagateError
+        if event == MALFORMED:
+            error = InvalidInput("an event must be a JSON list whose first item is its name")
+        elif isinstance(event, str) and event.startswith(RENAMED):
+            name = event.removeprefix(RENAMED)
+            error = ReservedEvent(
+                f"{name!r} is a name Socket.IO reserves: a client may not send it as an event"
+            )
+        else:
+            shown = repr(event) if len(repr(event)) <= 40 else repr(event)[:40] + "..."
+            error = UnknownEvent(f"unknown event {shown}: this server answers 'join' and 'leave'")
+        return await self._refuse(sid, error)
 
     # ------------------------------------------------------------------ token expiry
     def _expire_at(self, when: float, sid: str) -> None:
@@ -445,7 +504,11 @@ class SocketIOAdapter:
             while self._expiry and self._expiry[0][0] <= now:
                 _, sid = heapq.heappop(self._expiry)
                 principal = self._principals.get(sid)
-                if principal is not None and principal.expired():
+                if principal is None:
+                    # Its principal is gone but the socket may not be: it goes too.
+                    if self.server.manager.is_connected(sid, self.namespace):
+                        await self._drop_expired(sid)
+                elif principal.expired():
                     await self._drop_expired(sid)
             delay = self._expiry[0][0] - now if self._expiry else math.inf
             with anyio.move_on_after(delay):
