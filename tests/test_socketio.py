@@ -50,7 +50,7 @@ class Client:
         self.sio.on("connect_error", self._refused)
         self.sio.on("disconnect", self._gone)
 
-    async def _record(self, event: str, data: Any = None) -> None:
+    async def _record(self, event: str, data: Any = None, *offset: str) -> None:
         self.messages.append((event, data))
         self._changed.set()
         self._changed = anyio.Event()

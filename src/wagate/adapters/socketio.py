@@ -56,7 +56,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -65,18 +65,19 @@ import socketio
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from .._errors import InvalidInput, SessionClosed, WagateError
-from .._events import Event, Gap, WireNaming, to_wire
+from .._events import Event, WireNaming
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import validate_tenant
-from . import current_messages
 from ._socketio_protocol import (
     MALFORMED,
     RENAMED,
     RESERVED_EVENTS,
     InvalidRecoveryState,
     packet_class,
+    parse_recovery,
 )
+from ._socketio_recovery import Welcome, emits, fresh, welcomes
 from .auth import (
     DEFAULT_COOKIE,
     Authenticator,
@@ -182,6 +183,11 @@ class SocketIOAdapter:
         cookie_name: The cookie holding the token (``None``: do not read cookies).
         query_param: A query parameter that may hold the token; off unless named.
         namespace: The Socket.IO namespace.
+        recovery: Speak socket.io's connection-state recovery: a pid at connect
+            and an offset as the last argument of every event, so that a client
+            that reconnects gets what it missed (python-socketio clients' handlers
+            then receive the offset as a second argument).  ``False``: no pid, no
+            offsets, a snapshot after every reconnect.
         server_options: More ``AsyncServer`` options (``ping_interval``...).
     """
 
@@ -197,6 +203,7 @@ class SocketIOAdapter:
         cookie_name: str | None = DEFAULT_COOKIE,
         query_param: str | None = None,
         namespace: str = "/",
+        recovery: bool = True,
         **server_options: Any,
     ) -> None:
         if naming not in ("colon", "dash"):
@@ -216,6 +223,7 @@ class SocketIOAdapter:
         self.server: Any = server
         """The python-socketio ``AsyncServer``."""
         self.namespace = namespace
+        self.recovery = recovery
         self.cookie_name = cookie_name
         self.query_param = query_param
         self._pubsub = isinstance(server.manager, AsyncPubSubManager)
@@ -364,37 +372,52 @@ class SocketIOAdapter:
         room = _room(event.tenant)
         if not self._has_listeners(room):
             return
-        messages = list(to_wire(event, naming=self.naming))
-        if isinstance(event, Gap):
-            messages.extend(current_messages(self.gateway, event.tenant, naming=self.naming))
-        for message in messages:
-            await self.server.emit(message.name, message.data, room=room, namespace=self.namespace)
+        for name, args in emits(self.gateway, event, self.naming, offsets=self.recovery):
+            await self.server.emit(name, args, room=room, namespace=self.namespace)
 
-    async def _join(self, sid: str, tenant: str) -> bool:
-        async with self._lock:
-            await self._flush()
-            if sid not in self._principals:
-                return False  # disconnected meanwhile
-            messages = current_messages(self.gateway, tenant, naming=self.naming)
-            await self.server.enter_room(sid, _room(tenant), namespace=self.namespace)
-            self._rooms.setdefault(sid, set()).add(tenant)
-            for message in messages:
-                await self.server.emit(message.name, message.data, to=sid, namespace=self.namespace)
+    async def _enter(self, sid: str, welcome: Welcome) -> bool:
+        """Send a socket its welcome to a tenant, then let it into the tenant's room."""
+        try:
+            async with self._lock:
+                # Everything the fan-out read is sent to the room (without this socket);
+                # the welcome's subscription holds what came since the welcome began.
+                await self._flush()
+                if sid not in self._principals:
+                    return False  # disconnected meanwhile
+                first = list(welcome.first)
+                while (event := welcome.subscription.receive_nowait()) is not None:
+                    first.extend(emits(self.gateway, event, self.naming, offsets=self.recovery))
+                await self.server.enter_room(sid, _room(welcome.tenant), namespace=self.namespace)
+                self._rooms.setdefault(sid, set()).add(welcome.tenant)
+                for name, args in first:
+                    await self.server.emit(name, args, to=sid, namespace=self.namespace)
+        finally:
+            welcome.subscription.close()
         return True
 
-    async def _welcome(self, sid: str, tenants: Iterable[str]) -> None:
-        for tenant in sorted(tenants):
-            try:
-                if not await self._join(sid, tenant):
-                    return
-            except Exception:
-                log.exception("Socket.IO: could not welcome socket %s to tenant %r", sid, tenant)
+    async def _join(self, sid: str, tenant: str) -> bool:
+        return await self._enter(sid, fresh(self.gateway, tenant, self.naming))
+
+    async def _welcome(self, sid: str, starts: list[Welcome]) -> None:
+        try:
+            for welcome in starts:
+                try:
+                    if not await self._enter(sid, welcome):
+                        return
+                except Exception:
+                    log.exception(
+                        "Socket.IO: could not welcome socket %s to tenant %r", sid, welcome.tenant
+                    )
+        finally:
+            for welcome in starts:
+                welcome.subscription.close()
 
     # ------------------------------------------------------------------ handlers
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> None:
         tg = self._tg
         try:
             principal, tenants = self._authenticate(environ, auth)
+            recovery = parse_recovery(auth) if self.recovery else None
         except WagateError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, _error(exc)) from None
         except Exception:
@@ -405,12 +428,15 @@ class SocketIOAdapter:
         if tg is None:
             error = SessionClosed("the server is not ready: the Socket.IO adapter is not running")
             raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error))
+        pid, starts = await welcomes(self.gateway, tenants, self.naming, recovery)
+        if self.recovery:
+            self._pids[sid] = pid  # python-socketio's CONNECT answer carries it
         self._principals[sid] = principal
         if principal.expires_at is not None:
             self._expire_at(principal.expires_at.timestamp(), sid)
         # After the handler returns python-socketio sends CONNECT; the welcome runs
         # after that, so the client sees its snapshot once it is connected.
-        tg.start_soon(self._welcome, sid, tenants)
+        tg.start_soon(self._welcome, sid, starts)
 
     def _authenticate(self, environ: Mapping[str, Any], auth: object) -> tuple[Principal, set[str]]:
         token = find_token(
@@ -435,6 +461,7 @@ class SocketIOAdapter:
         return principal, requested
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
+        self._pids.pop(sid, None)
         self._principals.pop(sid, None)
         self._rooms.pop(sid, None)
 
