@@ -251,10 +251,20 @@ async def test_dash_naming() -> None:
         ({"token": token("acme"), "tenants": ["globex"]}, "forbidden"),
         ({"token": token("acme"), "tenants": "acme"}, "invalid_input"),
         ({"token": token("acme"), "tenant": "../x"}, "invalid_tenant"),
+        ({"token": token("acme"), "pid": "made-up"}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": 5}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": "wagate1:acme=x"}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": "wagate1:acme=1,acme=2"}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": "wagate1:acme=1", "offset": 5}, "invalid_recovery_state"),
+        (
+            {"token": token("acme"), "pid": "wagate1:", "offset": "acme:-1"},
+            "invalid_recovery_state",
+        ),
+        ({"token": token("acme"), "offset": "acme:1"}, "invalid_recovery_state"),
     ],
 )
 async def test_bad_connects_are_refused_with_a_json_error(auth: Any, code: str) -> None:
-    """No token, garbage, expired, wrong signature, alg none, 64 KB, foreign tenant: refused."""
+    """No token, garbage, expired, bad signature, alg none, 64 KB, other tenant, bad pid."""
     async with sio_server() as server:
         error = await server.refused(auth)
         assert error["code"] == code

@@ -23,6 +23,13 @@ A python-socketio ``AsyncServer`` (ASGI) that
   unknown one ``unknown_event``, extra arguments or a malformed packet
   ``invalid_input``.
 
+**Recovery.**  socket.io's connection-state recovery, over the hub's replay log:
+the CONNECT answer carries a ``pid`` and each event an offset ``"<tenant>:<seq>"``
+as its last argument; a client that reconnects with ``{pid, offset}`` in its auth
+(a stock ``socket.io-client`` does) gets exactly what it missed and
+``socket.recovered``; when the log lost some of it, ``stream:gap`` and the
+current state.  A pid or offset wagate did not make: ``invalid_recovery_state``.
+
 **Fan-out.**  The adapter reads the hub once (one subscription for every
 tenant), encodes each event once, and emits it to the tenant's room, never per
 socket.  A client that joins takes its snapshot and its room in one step with
