@@ -60,6 +60,8 @@ def tests(session: nox.Session) -> None:
     _install(session, "-e", ".[dev]")
     # The dashboard's browser tests drive Debian's chromium: install it when missing.
     session.run("bash", str(ROOT / "tests" / "browser_setup.sh"), external=True)
+    # The Socket.IO recovery tests drive a stock socket.io-client under node.
+    session.run("bash", str(ROOT / "tests" / "node_setup.sh"), external=True)
     session.run("pytest", *session.posargs, env=_service_env())
 
 

@@ -6,6 +6,7 @@ import ast
 import functools
 import importlib.util
 import os
+import shutil
 import socket
 import struct
 import urllib.parse
@@ -208,3 +209,28 @@ def new_postgres_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             for name in made:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------------------------
+# Node: the Socket.IO recovery tests run a stock socket.io-client (tests/node, installed
+# by tests/node_setup.sh).  Missing, it skips the tests, or fails them under
+# WAGATE_REQUIRE_SERVICES=1, like the services above.
+
+NODE_CLIENT = _TESTS / "node" / "recover.mjs"
+
+
+@pytest.fixture(scope="session")
+def node_socketio_client() -> list[str]:
+    """The command that runs the stock socket.io-client script (``node recover.mjs``)."""
+    node = shutil.which("node")
+    installed = _TESTS / "node" / "node_modules" / "socket.io-client" / "package.json"
+    if node is None:
+        why = "node is not installed"
+    elif not installed.exists():
+        why = "socket.io-client is not installed in tests/node"
+    else:
+        return [node, str(NODE_CLIENT)]
+    message = f"{why}: run 'bash tests/node_setup.sh'"
+    if services_required():
+        pytest.fail(f"{message}; WAGATE_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
+    pytest.skip(message)

@@ -175,7 +175,7 @@ async def test_socketio_carries_the_users_tenant_only(example: Example) -> None:
     got_qr = anyio.Event()
     client = socketio.AsyncClient()
 
-    async def any_event(event: str, data: Any) -> None:
+    async def any_event(event: str, data: Any, *offset: str) -> None:
         seen.append((event, data))
         if event == "connection:status":
             got_status.set()

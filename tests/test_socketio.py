@@ -50,7 +50,7 @@ class Client:
         self.sio.on("connect_error", self._refused)
         self.sio.on("disconnect", self._gone)
 
-    async def _record(self, event: str, data: Any = None) -> None:
+    async def _record(self, event: str, data: Any = None, *offset: str) -> None:
         self.messages.append((event, data))
         self._changed.set()
         self._changed = anyio.Event()
@@ -251,10 +251,20 @@ async def test_dash_naming() -> None:
         ({"token": token("acme"), "tenants": ["globex"]}, "forbidden"),
         ({"token": token("acme"), "tenants": "acme"}, "invalid_input"),
         ({"token": token("acme"), "tenant": "../x"}, "invalid_tenant"),
+        ({"token": token("acme"), "pid": "made-up"}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": 5}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": "wagate1:acme=x"}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": "wagate1:acme=1,acme=2"}, "invalid_recovery_state"),
+        ({"token": token("acme"), "pid": "wagate1:acme=1", "offset": 5}, "invalid_recovery_state"),
+        (
+            {"token": token("acme"), "pid": "wagate1:", "offset": "acme:-1"},
+            "invalid_recovery_state",
+        ),
+        ({"token": token("acme"), "offset": "acme:1"}, "invalid_recovery_state"),
     ],
 )
 async def test_bad_connects_are_refused_with_a_json_error(auth: Any, code: str) -> None:
-    """No token, garbage, expired, wrong signature, alg none, 64 KB, foreign tenant: refused."""
+    """No token, garbage, expired, bad signature, alg none, 64 KB, other tenant, bad pid."""
     async with sio_server() as server:
         error = await server.refused(auth)
         assert error["code"] == code
@@ -445,3 +455,150 @@ async def test_lifespan_runs_the_adapter_and_the_gateway() -> None:
         await client.wait_for(bool)
         assert client.messages[0][1]["status"] == "disconnected"
         await client.sio.disconnect()
+
+
+# ------------------------------------------------------------------ raw packets
+
+
+class RawSocket:
+    """A Socket.IO client made of raw Engine.IO / Socket.IO packets over one websocket.
+
+    It answers pings, and records every Socket.IO packet the server sends; a test
+    sends any packet it likes, well-formed or not.
+    """
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.packets: list[str] = []
+        self.closed = anyio.Event()
+        self._changed = anyio.Event()
+
+    async def read(self) -> None:
+        """Record packets until the websocket closes (run in a task group)."""
+        try:
+            async for frame in self.ws:
+                text = str(frame)
+                if text == "2":
+                    await self.ws.send("3")
+                    continue
+                if text.startswith("4"):
+                    self.packets.append(text[1:])
+                    self._changed.set()
+                    self._changed = anyio.Event()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            self._changed.set()
+
+    async def send(self, packet: str) -> None:
+        """Send one Socket.IO packet (without the Engine.IO message prefix ``4``)."""
+        await self.ws.send("4" + packet)
+
+    async def wait_for(self, predicate: Callable[[str], bool], timeout: float = 5) -> str:
+        """Wait for a packet that satisfies ``predicate``; return it."""
+        with anyio.fail_after(timeout):
+            while True:
+                changed = self._changed
+                for packet in self.packets:
+                    if predicate(packet):
+                        return packet
+                if self.closed.is_set():
+                    raise AssertionError(f"closed before the packet came; got {self.packets}")
+                await changed.wait()
+
+    def events(self, name: str) -> list[Any]:
+        """The first arguments of the ``name`` events received, in order."""
+        found = []
+        for packet in self.packets:
+            if packet.startswith("2"):
+                args = json.loads(packet[packet.index("[") :])
+                if args[0] == name:
+                    found.append(args[1] if len(args) > 1 else None)
+        return found
+
+    async def ack(self, ack_id: int, packet: str) -> Any:
+        """Send ``packet`` (an event with ack id ``ack_id``) and return the ack's first argument."""
+        await self.send(packet)
+        prefix = f"3{ack_id}["
+        answer = await self.wait_for(lambda p: p.startswith(prefix))
+        return json.loads(answer[len(prefix) - 1 :])[0]
+
+
+@contextlib.asynccontextmanager
+async def raw_socket(server: Server, auth: Any) -> AsyncIterator[RawSocket]:
+    """A raw websocket client connected (Socket.IO CONNECT done) with ``auth``."""
+    ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    async with websockets.connect(ws_url) as ws, anyio.create_task_group() as tg:
+        assert str(await ws.recv()).startswith("0")
+        raw = RawSocket(ws)
+        tg.start_soon(raw.read)
+        await raw.send("0" + json.dumps(auth))
+        await raw.wait_for(lambda p: p.startswith("0{"))
+        await raw.wait_for(lambda p: '"connection:status"' in p)
+        try:
+            yield raw
+        finally:
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("name", ["disconnect", "connect", "connect_error"])
+async def test_reserved_event_names_from_a_client_are_refused(name: str) -> None:
+    """A client's event named connect, disconnect or connect_error is refused, changing nothing."""
+    async with sio_server() as server, raw_socket(server, {"token": token("acme")}) as raw:
+        other = json.dumps({"token": token("acme", exp_in=3600)})
+        for packet in (
+            f'2["{name}"]',
+            f'2["{name}",{other}]',
+            f'2["{name}","transport close"]',
+        ):
+            await raw.send(packet)
+        ack = await raw.ack(7, f'27["{name}"]')
+        assert ack["error"]["code"] == "reserved_event"
+        await wait_until(lambda: len(raw.events("error")) == 4)
+        assert {e["error"]["code"] for e in raw.events("error")} == {"reserved_event"}
+        assert server.adapter.connected == 1
+        server.message("acme", "still here")
+        await raw.wait_for(lambda p: "still here" in p)
+
+
+async def test_a_client_disconnect_event_does_not_outlive_the_token() -> None:
+    """After `42["disconnect"]` and `42["connect", fresher token]` the socket still expires."""
+    async with (
+        sio_server() as server,
+        raw_socket(server, {"token": token("acme", exp_in=2)}) as raw,
+    ):
+        await raw.send('2["disconnect"]')
+        await raw.send('2["connect",' + json.dumps({"token": token("acme")}) + "]")
+        await wait_until(lambda: len(raw.events("error")) == 2)
+        await raw.wait_for(lambda p: p == "1", timeout=10)  # the server's DISCONNECT
+        codes = [e["error"]["code"] for e in raw.events("error")]
+        assert codes == ["reserved_event", "reserved_event", "token_expired"]
+        await wait_until(lambda: server.adapter.connected == 0)
+
+
+@pytest.mark.parametrize(
+    ("packet", "code"),
+    [
+        ('21["join","acme","extra"]', "invalid_input"),
+        ('21["leave","acme",1,2]', "invalid_input"),
+        ('21["join"]', "invalid_tenant"),
+        ('21["join",{"tenant":["acme"]}]', "invalid_tenant"),
+        ('21["nope",1]', "unknown_event"),
+        ('21["message","hi"]', "unknown_event"),
+        ("21[5]", "invalid_input"),
+        ("21[]", "invalid_input"),
+        ('21{"a":1}', "invalid_input"),
+        ('21"join"', "invalid_input"),
+    ],
+)
+async def test_bad_client_events_get_a_typed_error(packet: str, code: str) -> None:
+    """Extra arguments, unknown names and malformed events get an error event and ack."""
+    async with sio_server() as server, raw_socket(server, {"token": token("acme")}) as raw:
+        ack = await raw.ack(1, packet)
+        assert ack["error"]["code"] == code
+        assert ack["error"]["message"]
+        await wait_until(lambda: raw.events("error") == [ack])
+        assert await raw.ack(2, '22["join","acme"]') == {"ok": True, "tenant": "acme"}
+        server.message("acme", "fine")
+        await raw.wait_for(lambda p: "fine" in p)

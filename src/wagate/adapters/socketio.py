@@ -16,7 +16,19 @@ A python-socketio ``AsyncServer`` (ASGI) that
   tenants, with the ack ``{"ok": true, "tenant"}``; anything else gets an
   ``error`` event (and ack) ``{"error": {"code", "message"}}``;
 - disconnects a socket when its token expires (after an ``error`` event with the
-  code ``token_expired``).
+  code ``token_expired``);
+- refuses, with an ``error`` event and ack, every other client event: one named
+  ``connect``, ``disconnect`` or ``connect_error`` (:data:`RESERVED_EVENTS`:
+  python-socketio would run its own handlers for them) is ``reserved_event``, an
+  unknown one ``unknown_event``, extra arguments or a malformed packet
+  ``invalid_input``.
+
+**Recovery.**  socket.io's connection-state recovery, over the hub's replay log:
+the CONNECT answer carries a ``pid`` and each event an offset ``"<tenant>:<seq>"``
+as its last argument; a client that reconnects with ``{pid, offset}`` in its auth
+(a stock ``socket.io-client`` does) gets exactly what it missed and
+``socket.recovered``; when the log lost some of it, ``stream:gap`` and the
+current state.  A pid or offset wagate did not make: ``invalid_recovery_state``.
 
 **Fan-out.**  The adapter reads the hub once (one subscription for every
 tenant), encodes each event once, and emits it to the tenant's room, never per
@@ -51,7 +63,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -60,11 +72,19 @@ import socketio
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from .._errors import InvalidInput, SessionClosed, WagateError
-from .._events import Event, Gap, WireNaming, to_wire
+from .._events import Event, WireNaming
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import validate_tenant
-from . import current_messages
+from ._socketio_protocol import (
+    MALFORMED,
+    RENAMED,
+    RESERVED_EVENTS,
+    InvalidRecoveryState,
+    packet_class,
+    parse_recovery,
+)
+from ._socketio_recovery import Welcome, emits, fresh, welcomes
 from .auth import (
     DEFAULT_COOKIE,
     Authenticator,
@@ -79,12 +99,32 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["ERROR_EVENT", "SocketIOAdapter"]
+__all__ = [
+    "ERROR_EVENT",
+    "RESERVED_EVENTS",
+    "InvalidRecoveryState",
+    "ReservedEvent",
+    "SocketIOAdapter",
+    "UnknownEvent",
+]
 
 log = logging.getLogger("wagate")
 
 ERROR_EVENT = "error"
 """The event that carries ``{"error": {"code", "message"}}`` to one socket."""
+
+
+class ReservedEvent(InvalidInput):
+    """A client sent an event named ``connect``, ``disconnect`` or ``connect_error``."""
+
+    code = "reserved_event"
+
+
+class UnknownEvent(InvalidInput):
+    """A client sent an event that the server does not answer (only ``join`` and ``leave``)."""
+
+    code = "unknown_event"
+
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -115,6 +155,14 @@ def _requested_tenants(auth: object) -> set[str] | None:
     return None
 
 
+def _one_argument(event: str, args: tuple[Any, ...]) -> object:
+    if len(args) > 1:
+        raise InvalidInput(
+            f"{event!r} takes one argument, a tenant id or {{tenant}}; got {len(args)}"
+        )
+    return args[0] if args else None
+
+
 def _tenant_of(data: object) -> str:
     if isinstance(data, Mapping):
         data = data.get("tenant")
@@ -142,6 +190,11 @@ class SocketIOAdapter:
         cookie_name: The cookie holding the token (``None``: do not read cookies).
         query_param: A query parameter that may hold the token; off unless named.
         namespace: The Socket.IO namespace.
+        recovery: Speak socket.io's connection-state recovery: a pid at connect
+            and an offset as the last argument of every event, so that a client
+            that reconnects gets what it missed (python-socketio clients' handlers
+            then receive the offset as a second argument).  ``False``: no pid, no
+            offsets, a snapshot after every reconnect.
         server_options: More ``AsyncServer`` options (``ping_interval``...).
     """
 
@@ -157,6 +210,7 @@ class SocketIOAdapter:
         cookie_name: str | None = DEFAULT_COOKIE,
         query_param: str | None = None,
         namespace: str = "/",
+        recovery: bool = True,
         **server_options: Any,
     ) -> None:
         if naming not in ("colon", "dash"):
@@ -176,6 +230,7 @@ class SocketIOAdapter:
         self.server: Any = server
         """The python-socketio ``AsyncServer``."""
         self.namespace = namespace
+        self.recovery = recovery
         self.cookie_name = cookie_name
         self.query_param = query_param
         self._pubsub = isinstance(server.manager, AsyncPubSubManager)
@@ -187,10 +242,15 @@ class SocketIOAdapter:
         self._tg: anyio.abc.TaskGroup | None = None
         self._expiry: list[tuple[float, str]] = []
         self._expiry_changed = anyio.Event()
+        self._pids: dict[str, str] = {}
+        # The packet class is python-socketio's seam for its wire format ("serializer"):
+        # ours keeps client events away from the reserved handlers and adds the pid.
+        server.packet_class = packet_class(server.packet_class, self._pids)
         server.on("connect", self._on_connect, namespace=namespace)
         server.on("disconnect", self._on_disconnect, namespace=namespace)
         server.on("join", self._on_join, namespace=namespace)
         server.on("leave", self._on_leave, namespace=namespace)
+        server.on("*", self._on_other, namespace=namespace)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -319,37 +379,52 @@ class SocketIOAdapter:
         room = _room(event.tenant)
         if not self._has_listeners(room):
             return
-        messages = list(to_wire(event, naming=self.naming))
-        if isinstance(event, Gap):
-            messages.extend(current_messages(self.gateway, event.tenant, naming=self.naming))
-        for message in messages:
-            await self.server.emit(message.name, message.data, room=room, namespace=self.namespace)
+        for name, args in emits(self.gateway, event, self.naming, offsets=self.recovery):
+            await self.server.emit(name, args, room=room, namespace=self.namespace)
 
-    async def _join(self, sid: str, tenant: str) -> bool:
-        async with self._lock:
-            await self._flush()
-            if sid not in self._principals:
-                return False  # disconnected meanwhile
-            messages = current_messages(self.gateway, tenant, naming=self.naming)
-            await self.server.enter_room(sid, _room(tenant), namespace=self.namespace)
-            self._rooms.setdefault(sid, set()).add(tenant)
-            for message in messages:
-                await self.server.emit(message.name, message.data, to=sid, namespace=self.namespace)
+    async def _enter(self, sid: str, welcome: Welcome) -> bool:
+        """Send a socket its welcome to a tenant, then let it into the tenant's room."""
+        try:
+            async with self._lock:
+                # Everything the fan-out read is sent to the room (without this socket);
+                # the welcome's subscription holds what came since the welcome began.
+                await self._flush()
+                if sid not in self._principals:
+                    return False  # disconnected meanwhile
+                first = list(welcome.first)
+                while (event := welcome.subscription.receive_nowait()) is not None:
+                    first.extend(emits(self.gateway, event, self.naming, offsets=self.recovery))
+                await self.server.enter_room(sid, _room(welcome.tenant), namespace=self.namespace)
+                self._rooms.setdefault(sid, set()).add(welcome.tenant)
+                for name, args in first:
+                    await self.server.emit(name, args, to=sid, namespace=self.namespace)
+        finally:
+            welcome.subscription.close()
         return True
 
-    async def _welcome(self, sid: str, tenants: Iterable[str]) -> None:
-        for tenant in sorted(tenants):
-            try:
-                if not await self._join(sid, tenant):
-                    return
-            except Exception:
-                log.exception("Socket.IO: could not welcome socket %s to tenant %r", sid, tenant)
+    async def _join(self, sid: str, tenant: str) -> bool:
+        return await self._enter(sid, fresh(self.gateway, tenant, self.naming))
+
+    async def _welcome(self, sid: str, starts: list[Welcome]) -> None:
+        try:
+            for welcome in starts:
+                try:
+                    if not await self._enter(sid, welcome):
+                        return
+                except Exception:
+                    log.exception(
+                        "Socket.IO: could not welcome socket %s to tenant %r", sid, welcome.tenant
+                    )
+        finally:
+            for welcome in starts:
+                welcome.subscription.close()
 
     # ------------------------------------------------------------------ handlers
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> None:
         tg = self._tg
         try:
             principal, tenants = self._authenticate(environ, auth)
+            recovery = parse_recovery(auth) if self.recovery else None
         except WagateError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, _error(exc)) from None
         except Exception:
@@ -360,12 +435,15 @@ class SocketIOAdapter:
         if tg is None:
             error = SessionClosed("the server is not ready: the Socket.IO adapter is not running")
             raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error))
+        pid, starts = await welcomes(self.gateway, tenants, self.naming, recovery)
+        if self.recovery:
+            self._pids[sid] = pid  # python-socketio's CONNECT answer carries it
         self._principals[sid] = principal
         if principal.expires_at is not None:
             self._expire_at(principal.expires_at.timestamp(), sid)
         # After the handler returns python-socketio sends CONNECT; the welcome runs
         # after that, so the client sees its snapshot once it is connected.
-        tg.start_soon(self._welcome, sid, tenants)
+        tg.start_soon(self._welcome, sid, starts)
 
     def _authenticate(self, environ: Mapping[str, Any], auth: object) -> tuple[Principal, set[str]]:
         token = find_token(
@@ -390,6 +468,7 @@ class SocketIOAdapter:
         return principal, requested
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
+        self._pids.pop(sid, None)
         self._principals.pop(sid, None)
         self._rooms.pop(sid, None)
 
@@ -406,10 +485,10 @@ class SocketIOAdapter:
             raise TokenExpired("the token has expired; reconnect with a fresh one")
         return principal
 
-    async def _on_join(self, sid: str, data: object = None) -> dict[str, Any]:
+    async def _on_join(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
             principal = self._principal(sid)
-            tenant = _tenant_of(data)
+            tenant = _tenant_of(_one_argument("join", args))
             principal.check(tenant)
         except WagateError as exc:
             return await self._refuse(sid, exc)
@@ -418,15 +497,29 @@ class SocketIOAdapter:
             await self._join(sid, tenant)
         return {"ok": True, "tenant": tenant}
 
-    async def _on_leave(self, sid: str, data: object = None) -> dict[str, Any]:
+    async def _on_leave(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
             self._principal(sid)
-            tenant = _tenant_of(data)
+            tenant = _tenant_of(_one_argument("leave", args))
         except WagateError as exc:
             return await self._refuse(sid, exc)
         await self.server.leave_room(sid, _room(tenant), namespace=self.namespace)
         self._rooms.get(sid, set()).discard(tenant)
         return {"ok": True, "tenant": tenant}
+
+    async def _on_other(self, event: object, sid: str, *args: Any) -> dict[str, Any]:
+        error: WagateError
+        if event == MALFORMED:
+            error = InvalidInput("an event must be a JSON list whose first item is its name")
+        elif isinstance(event, str) and event.startswith(RENAMED):
+            name = event.removeprefix(RENAMED)
+            error = ReservedEvent(
+                f"{name!r} is a name Socket.IO reserves: a client may not send it as an event"
+            )
+        else:
+            shown = repr(event) if len(repr(event)) <= 40 else repr(event)[:40] + "..."
+            error = UnknownEvent(f"unknown event {shown}: this server answers 'join' and 'leave'")
+        return await self._refuse(sid, error)
 
     # ------------------------------------------------------------------ token expiry
     def _expire_at(self, when: float, sid: str) -> None:
@@ -445,7 +538,11 @@ class SocketIOAdapter:
             while self._expiry and self._expiry[0][0] <= now:
                 _, sid = heapq.heappop(self._expiry)
                 principal = self._principals.get(sid)
-                if principal is not None and principal.expired():
+                if principal is None:
+                    # Its principal is gone but the socket may not be: it goes too.
+                    if self.server.manager.is_connected(sid, self.namespace):
+                        await self._drop_expired(sid)
+                elif principal.expired():
                     await self._drop_expired(sid)
             delay = self._expiry[0][0] - now if self._expiry else math.inf
             with anyio.move_on_after(delay):
