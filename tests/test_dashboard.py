@@ -35,6 +35,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Route,
+    WebSocketRoute,
     expect,
     sync_playwright,
 )
@@ -376,6 +377,49 @@ def test_messages_in_and_out_and_send_errors_inline(browser: Browser, server: Se
         expect(error).to_contain_text("12")
         expect(messages.locator("li")).to_have_count(2)
         shot(page, "05-messages-and-inline-error-light-desktop")
+        no_page_errors(page)
+
+
+def test_the_message_list_survives_a_blip_without_holes(browser: Browser, server: Server) -> None:
+    """The page's socket drops while messages arrive: after the reconnect every one is listed."""
+    import httpx
+
+    tenant = tenant_name("blip")
+    sockets: list[WebSocketRoute] = []
+
+    def relay(socket: WebSocketRoute) -> None:  # the page's websockets, through to the server
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    with new_context(browser) as context:
+        context.route_web_socket(re.compile(r"/socket\.io/"), relay)
+        page = open_dashboard(context, server.url, tenant)
+        scan(page)
+        messages = page.get_by_test_id("messages").locator("li")
+        auth = {"Authorization": f"Bearer {mint(tenant)}"}
+        with httpx.Client(base_url=server.url, headers=auth) as api:
+
+            def receive(text: str) -> None:
+                reply = api.post("/api/simulator/receive", json={"from": CONTACT, "text": text})
+                assert reply.status_code < 300, reply.text
+
+            receive("before 1")
+            receive("before 2")
+            expect(messages).to_have_count(2)
+            opened = len(sockets)
+            sockets[-1].close()  # the blip: the page's end closes, the server's lives on
+            for i in range(1, 6):
+                receive(f"during {i}")
+            expect(messages).to_have_count(7, timeout=15_000)
+            assert len(sockets) > opened  # it did reconnect: a new websocket
+            receive("after")
+            expect(messages).to_have_count(8)
+        texts = [text.strip() for text in messages.all_inner_texts()]
+        expected = ["before 1", "before 2", *(f"during {i}" for i in range(1, 6)), "after"]
+        # Newest first, each once, none missing.
+        assert [next(e for e in expected if e in text) for text in texts] == expected[::-1]
+        recovered = page.evaluate("document.querySelector('wagate-connection').recovered")
+        assert recovered is True
         no_page_errors(page)
 
 

@@ -40,6 +40,7 @@ export class LiveConnection {
     this.options = options;
     this.state = "connecting";
     this.transport = null;
+    this.recovered = false;
     this.everUp = false;
     this._socket = null;
     this._source = null;
@@ -119,6 +120,8 @@ export class LiveConnection {
       connectedOnce = true;
       // Known only once it works: "auto" may still fall back to SSE before that.
       this.transport = "socketio";
+      // After a blip the server replays what was missed (connection-state recovery).
+      this.recovered = socket.recovered === true;
       this._setState("up");
     });
     socket.on("disconnect", (reason) => {

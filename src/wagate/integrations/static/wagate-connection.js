@@ -261,6 +261,11 @@ export class WagateConnection extends HTMLElement {
     return this.#live?.transport ?? null;
   }
 
+  /** Whether the last Socket.IO reconnect got every event missed meanwhile (no snapshot needed). */
+  get recovered() {
+    return this.#live?.recovered ?? false;
+  }
+
   get #base() {
     return new URL(this.getAttribute("base") || scriptBase(), location.href).href;
   }
