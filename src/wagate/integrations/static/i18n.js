@@ -75,6 +75,7 @@ const en = {
   send: "Send",
   sending: "Sending…",
   send_needs_connection: "Link an account to send messages.",
+  send_needs_live: "Sending waits for the live connection to the gateway, which is reconnecting.",
   // Simulated phone
   sim_title: "Simulated phone",
   sim_text: "No WhatsApp is contacted: this simulated phone scans the code and writes in as a contact.",
@@ -145,6 +146,7 @@ const id = {
   send: "Kirim",
   sending: "Mengirim…",
   send_needs_connection: "Tautkan akun untuk mengirim pesan.",
+  send_needs_live: "Pengiriman menunggu koneksi langsung ke gateway, yang sedang menyambung kembali.",
   sim_title: "Ponsel simulasi",
   sim_text: "WhatsApp tidak dihubungi: ponsel simulasi ini memindai kode dan mengirim pesan sebagai kontak.",
   sim_scan: "Pindai kode QR",
