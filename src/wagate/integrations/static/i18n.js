@@ -25,6 +25,7 @@ const en = {
   reason_closed: "Stopped",
   reason_engine_crashed: "The WhatsApp engine stopped",
   reason_outdated: "This WhatsApp client is outdated; upgrade wagate",
+  reason_owner_lost: "The gateway process running this account stopped; another one takes over",
   retry_in: "Retrying in {time}",
   retry_now: "Retrying now…",
   // QR code
@@ -102,6 +103,7 @@ const id = {
   reason_closed: "Dihentikan",
   reason_engine_crashed: "Mesin WhatsApp berhenti",
   reason_outdated: "Klien WhatsApp ini sudah usang; perbarui wagate",
+  reason_owner_lost: "Proses gateway yang menjalankan akun ini berhenti; proses lain mengambil alih",
   retry_in: "Mencoba lagi dalam {time}",
   retry_now: "Mencoba lagi…",
   qr_title: "Tautkan akun WhatsApp",
