@@ -240,6 +240,118 @@ async def test_three_processes_thirty_tenants_clients_elsewhere_and_a_kill_9(
         streams.cancel_scope.cancel()
 
 
+@pytest.mark.timeout(180)
+async def test_clients_elsewhere_see_owner_lost_at_once_after_a_kill_9_then_connected(
+    redis_url: str, cluster_database: str, cluster_name: str, tmp_path: Path
+) -> None:
+    """Kill -9 a tenant's owner: clients on the other process get Disconnected(owner_lost).
+
+    They get it when the owner is seen gone, while its lease still runs (so before
+    any takeover), with ``willRetry`` true; then Connected once a survivor holds it.
+    """
+    lease = 8.0  # long enough that "before the takeover" cannot be a coincidence
+    tables = Tables(cluster_database, cluster_name)
+    async with (
+        serve(redis_url, cluster_database, cluster_name, tmp_path, count=2, lease_ttl=lease) as (
+            processes
+        ),
+        httpx.AsyncClient() as client,
+        anyio.create_task_group() as streams,
+    ):
+        await wait_until(lambda: len(tables.live_members()) == 2, timeout=30)
+        tenants = [f"tenant-{i}" for i in range(4)]
+        for tenant in tenants:
+            await link_over_rest(client, processes[0].url, processes[1].url, tenant)
+        holders = await settled(tables, tenants, 2)
+        victim = holder_index(processes, holders, tenants[0])
+        survivor = processes[1 - victim]
+        tenant = tenants[0]
+        dead_member = holders[tenant]
+        watcher = SSEClient(tenant)
+        await streams.start(watcher.run, client, survivor.url)
+        socket = Client()
+        await socket.connect(survivor.url, {"token": token(tenant)})
+        await watcher.wait_for(lambda fs: any(f.name == "connection:status" for f in fs))
+        await socket.wait_for(lambda ms: any(n == "connection:status" for n, _ in ms))
+        assert next(f for f in watcher.frames if f.name == "connection:status").data["state"] == (
+            "connected"
+        )
+
+        os.kill(processes[victim].pid, signal.SIGKILL)
+        await processes[victim].process.wait()
+        await watcher.wait_for(_owner_lost, timeout=lease)
+        # Seen before the lease ran out: the dead process still holds the tenant.
+        assert tables.holders()[tenant] == dead_member
+        at = next(i for i, f in enumerate(watcher.frames) if f.name == "whatsapp:disconnected")
+        lost, status = watcher.frames[at : at + 2]
+        assert (lost.data["reason"], lost.data["willRetry"]) == ("owner_lost", True)
+        assert status.name == "connection:status" and status.id == lost.data["seq"]
+        assert (status.data["status"], status.data["reason"]) == ("disconnected", "owner_lost")
+        await socket.wait_for(
+            lambda ms: any(
+                n == "whatsapp:disconnected" and d["reason"] == "owner_lost" for n, d in ms
+            ),
+            timeout=lease,
+        )
+        # A client that connects now is told the same, though no process holds the tenant.
+        late = SSEClient(tenant)
+        await streams.start(late.run, client, survivor.url)
+        await late.wait_for(lambda fs: any(f.name == "connection:status" for f in fs))
+        welcome = next(f for f in late.frames if f.name == "connection:status").data
+        assert (welcome["state"], welcome["reason"], welcome["willRetry"]) == (
+            "disconnected",
+            "owner_lost",
+            True,
+        )
+
+        # The takeover: Connected again, after the owner_lost, with higher seqs.
+        await watcher.wait_for(_connected_after_owner_lost, timeout=TAKEOVER_BOUND + lease)
+        await socket.wait_for(
+            lambda ms: _connected_after_owner_lost([_Named(n, d) for n, d in ms]),
+            timeout=TAKEOVER_BOUND + lease,
+        )
+        assert survivor.owns(tables.holders()[tenant])
+        seqs = watcher.event_seqs()
+        assert seqs == sorted(set(seqs)), seqs
+        logged = [seq for seq, _, _, _ in redis_log(redis_url, cluster_name, tenant)]
+        assert seqs == [s for s in logged if seqs[0] <= s <= seqs[-1]], (seqs, logged)
+        # Only the tenants of the killed process were reported lost, each once.
+        for other in tenants[1:]:
+            reasons = [
+                data.get("reason")
+                for _, _, name, data in redis_log(redis_url, cluster_name, other)
+                if name == "whatsapp:disconnected"
+            ]
+            expected = 1 if holders[other] == dead_member else 0
+            assert reasons.count("owner_lost") == expected, (other, reasons)
+        with contextlib.suppress(Exception):
+            await socket.sio.disconnect()
+        streams.cancel_scope.cancel()
+
+
+class _Named:
+    """A Socket.IO message shaped like an SSE frame (``name``, ``data``)."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        self.name = name
+        self.data = data if isinstance(data, dict) else {}
+
+
+def _owner_lost(frames: list[Any]) -> bool:
+    return any(
+        f.name == "whatsapp:disconnected" and f.data.get("reason") == "owner_lost" for f in frames
+    )
+
+
+def _connected_after_owner_lost(frames: list[Any]) -> bool:
+    lost = next(
+        i
+        for i, f in enumerate(frames)
+        if f.name == "whatsapp:disconnected" and f.data.get("reason") == "owner_lost"
+    )
+    return any(f.name == "whatsapp:connected" for f in frames[lost + 1 :])
+
+
 def _texts(frames: list[Any]) -> list[str]:
     return [f.data["text"] for f in frames if f.name == "message:received"]
 

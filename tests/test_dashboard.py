@@ -481,6 +481,77 @@ def test_notice_when_the_server_goes_away_and_comes_back(browser: Browser, tmp_p
         no_page_errors(page)
 
 
+class LiveCut:
+    """Routes a page's live connection (Socket.IO: WebSocket and polling) so a test can cut it.
+
+    While cut, open sockets are closed from the page's side and new attempts fail,
+    as when a proxy drops the connection; the server itself keeps running.
+    """
+
+    PATTERN = re.compile(r"/socket\.io/")
+
+    def __init__(self, page: Page) -> None:
+        self.cut = False
+        self.sockets: list[WebSocketRoute] = []
+        page.route_web_socket(self.PATTERN, self._socket)
+        page.route(self.PATTERN, self._request)
+
+    def _socket(self, ws: WebSocketRoute) -> None:
+        if self.cut:
+            ws.close()
+            return
+        ws.connect_to_server()
+        self.sockets.append(ws)
+
+    def _request(self, route: Route) -> None:
+        if self.cut:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    def down(self) -> None:
+        self.cut = True
+        sockets, self.sockets = self.sockets, []
+        for ws in sockets:
+            ws.close()
+
+    def up(self) -> None:
+        self.cut = False
+
+
+def test_send_waits_for_the_live_connection(browser: Browser, server: Server) -> None:
+    """While the live connection is down, Send is disabled and says why; back up, it works."""
+    tenant = tenant_name("send-live")
+    with new_context(browser) as context:
+        page = new_page(context)
+        live = LiveCut(page)
+        page.goto(f"{server.url}/login?token={mint(tenant)}")
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        scan(page)
+        form = page.get_by_test_id("send-form")
+        button = form.get_by_role("button")
+        hint = page.locator("[data-part=send-hint]")
+        form.get_by_label("To").fill(CONTACT)
+        form.locator("textarea").fill("Sudah dikirim.")
+        expect(button).to_be_enabled()
+        expect(hint).to_be_hidden()
+
+        live.down()
+        expect(page.get_by_test_id("connection-notice")).to_have_attribute("data-state", "lost")
+        expect(button).to_be_disabled()
+        expect(hint).to_be_visible()
+        expect(hint).to_have_text(re.compile("live connection"))
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")  # the account is
+        shot(page, "15-send-paused-while-live-connection-is-down")
+
+        live.up()
+        expect(button).to_be_enabled(timeout=20_000)
+        expect(hint).to_be_hidden()
+        button.click()
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(1)
+        no_page_errors(page)
+
+
 def test_indonesian_words_from_the_browser_language(browser: Browser, server: Server) -> None:
     """A browser set to Indonesian reads "Menunggu scan", then "Terhubung"."""
     tenant = tenant_name("id")

@@ -330,10 +330,12 @@ def test_enums_are_strings() -> None:
         "closed",
         "engine_crashed",
         "outdated",
+        "owner_lost",
     }
     assert [r for r in DisconnectReason if r.retryable] == [
         DisconnectReason.NETWORK,
         DisconnectReason.ENGINE_CRASHED,
+        DisconnectReason.OWNER_LOST,
     ]
 
 

@@ -88,6 +88,8 @@ class DisconnectReason(str, enum.Enum):
     """The WhatsApp engine (or its child process) died; retried."""
     OUTDATED = "outdated"
     """WhatsApp refused this client version; upgrade the engine."""
+    OWNER_LOST = "owner_lost"
+    """(Cluster) the process running the session is gone; another one takes it over."""
 
     def __str__(self) -> str:
         return self.value
@@ -95,7 +97,11 @@ class DisconnectReason(str, enum.Enum):
     @property
     def retryable(self) -> bool:
         """Whether a session reconnects by itself after this reason."""
-        return self in (DisconnectReason.NETWORK, DisconnectReason.ENGINE_CRASHED)
+        return self in (
+            DisconnectReason.NETWORK,
+            DisconnectReason.ENGINE_CRASHED,
+            DisconnectReason.OWNER_LOST,
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -20,6 +20,12 @@ PostgreSQL URL and cluster ``name``.  Then:
   their membership every ``lease_ttl / 4`` seconds; one that stops (even
   ``kill -9``) loses its tenants ``lease_ttl`` seconds later, and live processes
   take them over and resume them from the store, without a new QR code.
+  A process seen gone from Redis (its command channel has had no listener for
+  :attr:`Cluster.presence_grace` seconds: a killed process's connections close
+  at once) is reported before that: one survivor publishes
+  ``Disconnected(owner_lost, will_retry=True)`` for each of its tenants, so
+  clients anywhere stop showing them connected; ``Connected`` follows the
+  takeover.
   Tenants are spread over the live processes by rendezvous hashing, and spread
   again when a process joins or leaves.  Each lease carries a *fencing token*:
   the session store refuses a write, and Redis refuses an event, made with a
@@ -61,7 +67,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from .._errors import InvalidInput, NotOwner, OwnerTimeout, StoreError, WagateError
-from .._events import State
+from .._events import Disconnected, DisconnectReason, State, utcnow
 from .._gateway import Ownership
 from .._hub import Hub
 from .._store import SessionStore
@@ -277,6 +283,7 @@ class Cluster(Ownership):
         self._done = anyio.Event()
         self._pg_down = False
         self._limiter = anyio.CapacityLimiter(16)
+        self._lost: set[str] = set()
 
     # ------------------------------------------------------------------ facts
     @property
@@ -288,6 +295,15 @@ class Cluster(Ownership):
     def takeover_bound(self) -> float:
         """Seconds within which a crashed process's tenants are held elsewhere again."""
         return self.lease_ttl + 2 * self.interval
+
+    @property
+    def presence_grace(self) -> float:
+        """Seconds a member must be seen gone from Redis before its tenants are reported lost.
+
+        Longer than a live process takes to subscribe again after a dropped Redis
+        connection, so that a blip is not mistaken for a death.
+        """
+        return min(3.0, self.lease_ttl / 2)
 
     @property
     def owned(self) -> dict[str, int]:
@@ -347,6 +363,7 @@ class Cluster(Ownership):
                 task_status.started()
                 self._keeper = anyio.CancelScope()
                 tg.start_soon(self._keep, self._keeper)
+                tg.start_soon(self._watch)
                 await self._stop.wait()
                 tg.cancel_scope.cancel()
         finally:
@@ -543,6 +560,74 @@ class Cluster(Ownership):
                 await self._close_session(tenant)
         await self._adopt(await self.leases.orphans())
         await self._rebalance()
+
+    # ------------------------------------------------------------------ a holder seen gone
+    async def _watch(self) -> None:
+        """Report the tenants of a member seen gone from Redis, without waiting for its lease."""
+        gone_since: dict[str, float] = {}
+        while True:
+            await anyio.sleep(min(0.25, self.interval))
+            try:
+                await self._look_for_lost(gone_since)
+            except (StoreError, *_REDIS_DOWN) as exc:
+                log.debug("could not look for lost members (%s); trying again", exc)
+
+    async def _look_for_lost(self, gone_since: dict[str, float]) -> None:
+        self._lost &= set(self._members)  # forgotten once its lease is gone too
+        others = [m for m in self._members if m != self.member and m not in self._lost]
+        if not others or not self._valid() or self._stopping:
+            gone_since.clear()
+            return
+        counts: Any = await self._client.pubsub_numsub(*(self.router.channel(m) for m in others))
+        listened = {(c.decode() if isinstance(c, bytes) else c) for c, n in counts if n}
+        now = anyio.current_time()
+        for member in others:
+            if self.router.channel(member) in listened:
+                gone_since.pop(member, None)
+            elif now - gone_since.setdefault(member, now) >= self.presence_grace:
+                del gone_since[member]
+                self._lost.add(member)
+                await self._report_lost(member)
+
+    async def _report_lost(self, member: str) -> None:
+        survivors = [m for m in self._members if m not in self._lost] or [self.member]
+        held = await self.leases.held(member)
+        mine = [t for t in held if rendezvous(t, survivors) == self.member]  # one teller each
+        log.warning(
+            "cluster member %s is gone from Redis; its %d tenant(s) are reported owner_lost "
+            "until they are taken over",
+            member,
+            len(held),
+        )
+        for tenant in mine:
+            await self._tell_owner_lost(tenant, held[tenant], member)
+
+    async def _tell_owner_lost(self, tenant: str, token: int, member: str) -> None:
+        current = self.hub.current(tenant)
+        if current and isinstance(current[0], Disconnected):
+            return  # it already says so
+        # The holder's seqs stay at or below the stored high-water mark, and the next
+        # holder starts above it: the notice takes the mark itself.  Redis refuses it
+        # if the holder had used that seq (or if the takeover published first).
+        stored = await self.store.load(tenant)
+        seq = stored.seq if stored is not None else 0
+        if seq <= (self.hub.last_seq(tenant) or 0):
+            return  # no seq left to number it with
+        event = Disconnected(
+            tenant=tenant,
+            seq=seq,
+            at=utcnow(),
+            reason=DisconnectReason.OWNER_LOST,
+            will_retry=True,
+            detail=(
+                f"the process running the session (cluster member {member}) is gone; "
+                f"another takes it over within {self.takeover_bound:.0f} s"
+            ),
+        )
+        if await self.backplane.publish_for(event, token):
+            # Socket.IO (through its own Redis manager) and webhooks carry this
+            # process's events: the notice is this process's to send, once.
+            self.hub.local.publish(event)
 
     async def _renewal_failed(self, exc: StoreError) -> None:
         if not self._pg_down:

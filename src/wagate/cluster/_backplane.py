@@ -186,6 +186,23 @@ class RedisBackplane(Backplane):
         self._wake.set()
         return True
 
+    async def publish_for(self, event: Event, token: int) -> bool:
+        """Write an event of a tenant this process does not hold, under the holder's ``token``.
+
+        What the cluster says for a tenant whose holder is gone (``owner_lost``).
+        Returns whether Redis took it: it refuses it once a newer lease published
+        (the takeover came first), or when the tenant's log already holds its seq.
+        It reaches this process's subscribers when it comes back from Redis, as
+        other processes' events do.  Raises redis' own errors.
+        """
+        async with self.client.pipeline(transaction=False) as pipe:
+            await self._queue(pipe, event, token)
+            results: Any = await pipe.execute()
+        taken = bool(results[0] == 1)
+        if taken:
+            self.published += 1
+        return taken
+
     async def history(self, tenant: str, after_seq: int) -> list[Event] | None:
         """The tenant's events after ``after_seq``, from its log in Redis."""
         key = self.key("log", tenant)

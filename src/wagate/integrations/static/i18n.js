@@ -25,6 +25,7 @@ const en = {
   reason_closed: "Stopped",
   reason_engine_crashed: "The WhatsApp engine stopped",
   reason_outdated: "This WhatsApp client is outdated; upgrade wagate",
+  reason_owner_lost: "The gateway process running this account stopped; another one takes over",
   retry_in: "Retrying in {time}",
   retry_now: "Retrying now…",
   // QR code
@@ -75,6 +76,7 @@ const en = {
   send: "Send",
   sending: "Sending…",
   send_needs_connection: "Link an account to send messages.",
+  send_needs_live: "Sending waits for the live connection to the gateway, which is reconnecting.",
   // Simulated phone
   sim_title: "Simulated phone",
   sim_text: "No WhatsApp is contacted: this simulated phone scans the code and writes in as a contact.",
@@ -101,6 +103,7 @@ const id = {
   reason_closed: "Dihentikan",
   reason_engine_crashed: "Mesin WhatsApp berhenti",
   reason_outdated: "Klien WhatsApp ini sudah usang; perbarui wagate",
+  reason_owner_lost: "Proses gateway yang menjalankan akun ini berhenti; proses lain mengambil alih",
   retry_in: "Mencoba lagi dalam {time}",
   retry_now: "Mencoba lagi…",
   qr_title: "Tautkan akun WhatsApp",
@@ -145,6 +148,7 @@ const id = {
   send: "Kirim",
   sending: "Mengirim…",
   send_needs_connection: "Tautkan akun untuk mengirim pesan.",
+  send_needs_live: "Pengiriman menunggu koneksi langsung ke gateway, yang sedang menyambung kembali.",
   sim_title: "Ponsel simulasi",
   sim_text: "WhatsApp tidak dihubungi: ponsel simulasi ini memindai kode dan mengirim pesan sebagai kontak.",
   sim_scan: "Pindai kode QR",

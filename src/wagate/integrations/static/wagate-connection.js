@@ -698,10 +698,13 @@ export class WagateConnection extends HTMLElement {
 
     // Messages
     p["messages-card"].hidden = this.hasAttribute("hide-messages");
-    p["send-button"].disabled = !connected || this.#busy.has("send");
+    // Not while the live connection is down either: the message would go out, but
+    // its message:sent (and any reply) could not be shown until it is back.
+    const liveDown = this.#liveState === "down";
+    p["send-button"].disabled = !connected || liveDown || this.#busy.has("send");
     p["send-button"].textContent = this.#busy.has("send") ? t("sending") : t("send");
-    p["send-hint"].hidden = connected || s === null;
-    p["send-hint"].textContent = t("send_needs_connection");
+    p["send-hint"].hidden = s === null || (connected && !liveDown);
+    p["send-hint"].textContent = connected ? t("send_needs_live") : t("send_needs_connection");
     this.#renderMessages();
 
     // Simulated phone
