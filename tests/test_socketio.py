@@ -445,3 +445,12 @@ async def test_lifespan_runs_the_adapter_and_the_gateway() -> None:
         await client.wait_for(bool)
         assert client.messages[0][1]["status"] == "disconnected"
         await client.sio.disconnect()
+
+
+@pytest.mark.parametrize("exp", [10**20, 2**63, 253402300800])
+async def test_a_signed_exp_out_of_range_is_refused_as_an_invalid_token(exp: int) -> None:
+    """A well-signed token whose ``exp`` no date can hold is refused as invalid, not internal."""
+    async with sio_server() as server:
+        error = await server.refused({"token": token("acme", exp=exp)})
+        assert error["code"] == "invalid_token"
+        assert server.adapter.connected == 0
