@@ -859,3 +859,16 @@ def test_a_client_leaving_mid_body_is_not_logged_as_an_error(
     [gone] = [r for r in caplog.records if r.getMessage().endswith(LEFT_MID_BODY)]
     assert gone.levelno == logging.DEBUG
     assert gone.getMessage() == f"POST /api/send: {LEFT_MID_BODY}"
+
+
+@pytest.mark.parametrize("path", ["/status", "/api/events"])
+def test_a_malformed_token_is_refused_in_the_library_words(server: Served, path: str) -> None:
+    """A token whose header is not UTF-8 gets wagate's sentence, not the JSON decoder's."""
+    import base64
+
+    header = base64.urlsafe_b64encode(b"\xb7\xff{").rstrip(b"=").decode()
+    with server.client(f"{header}.e30.c2ln") as http:
+        response = http.get(path)
+    assert response.status_code == 401
+    assert error_code(response) == "invalid_token"
+    assert response.json()["error"]["message"] == "the token is not a well-formed JWT"
