@@ -445,7 +445,9 @@ class JWTAuthenticator:
 
     def _decode(self, token: str) -> Principal:
         jwt = self._jwt
-        required = [name for name, value in (("aud", self.audience), ("iss", self.issuer)) if value]
+        required = [
+            n for n, value in (("aud", self.audience), ("iss", self.issuer)) if value is not None
+        ]
         try:
             # The times are checked below, by wagate: PyJWT takes numeric strings for
             # times and fails on ones no date can hold.
