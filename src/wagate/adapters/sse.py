@@ -597,7 +597,10 @@ async def _until_client_leaves(sock: socket.socket) -> None:
     The bytes are peeked, never read, so the server's own reads are untouched.
     """
     while True:
-        await anyio.wait_readable(sock)
+        try:
+            await anyio.wait_readable(sock)
+        except (NotImplementedError, OSError):  # an event loop that cannot watch sockets
+            await anyio.sleep_forever()  # then the next write tells, as without a socket
         try:
             # The plain socket's recv, also for TLS: the TCP state is what matters here.
             data = socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
