@@ -28,6 +28,7 @@ from wagate.adapters.auth import (
     JWTAuthenticator,
     MissingToken,
     Principal,
+    TenantRequired,
     TokenExpired,
     TokenTooLarge,
     find_token,
@@ -390,3 +391,145 @@ def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
     )
     with pytest.raises(InvalidToken):
         auth.authenticate(".".join((head, forged.split(".")[1], signature)))
+
+
+# ------------------------------------------------------------------ edges (issue 11)
+
+OUT_OF_RANGE_TIMES = [10**20, 2**63, 253402300800, 10**400, -(10**20), float("inf"), float("nan")]
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES, ids=repr)
+def test_time_claims_out_of_range_are_invalid_tokens(claim: str, value: Any) -> None:
+    """A signed ``exp``, ``nbf`` or ``iat`` no date can hold is an InvalidToken, not a crash."""
+    payload = claims(**{claim: value})
+    with pytest.raises(InvalidToken) as caught:
+        JWTAuthenticator(SECRET).authenticate(hs256_with_key_bytes(SECRET.encode(), payload))
+    assert caught.value.message == f"the token's {claim!r} claim is not a time wagate can read"
+
+
+@pytest.mark.parametrize("value", ["9999999999", True, [1], {"t": 1}])
+def test_time_claims_must_be_numbers(value: Any) -> None:
+    """An ``exp`` that is a string, a boolean, a list or an object is not a time."""
+    payload = claims(exp=value)
+    with pytest.raises(InvalidToken, match="'exp' claim is not a time"):
+        JWTAuthenticator(SECRET).authenticate(hs256_with_key_bytes(SECRET.encode(), payload))
+
+
+def test_latest_representable_exp_is_accepted() -> None:
+    """The last second of year 9999 is still a time: the token is accepted."""
+    principal = JWTAuthenticator(SECRET).authenticate(token("acme", exp=253402300799))
+    assert principal.expires_at == datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+
+
+def test_not_yet_valid_tokens_are_refused_in_the_library_words() -> None:
+    """An ``nbf`` or ``iat`` in the future is refused with a sentence of wagate's own."""
+    auth = JWTAuthenticator(SECRET)
+    later = int(time.time()) + 3600
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(token("acme", nbf=later))
+    assert caught.value.message == "the token is not valid yet: its 'nbf' is in the future"
+    with pytest.raises(InvalidToken) as caught:
+        auth.authenticate(token("acme", iat=later))
+    assert caught.value.message == "the token is not valid yet: its 'iat' is in the future"
+    assert JWTAuthenticator(SECRET, leeway=7200).authenticate(token("acme", nbf=later))
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _signed_raw(payload: bytes) -> str:
+    """An HS256 token, correctly signed, whose payload segment is ``payload`` as given."""
+    import hashlib
+    import hmac
+
+    signing_input = _b64(b'{"alg":"HS256"}') + "." + _b64(payload)
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(signature)
+
+
+MALFORMED = "the token is not a well-formed JWT"
+MALFORMED_TOKENS = {
+    "bad-base64": "!!!.e30.c2ln",
+    "bad-json-header": _b64(b"{nope") + ".e30.c2ln",
+    "non-utf8-header": _b64(b"\xb7\xff\xfe") + ".e30.c2ln",
+    "header-not-an-object": _b64(b"[1]") + ".e30.c2ln",
+    "deeply-nested-header": _b64(b"[" * 5000) + ".e30.c2ln",
+    "two-segments": "eyJhbGciOiJIUzI1NiJ9.e30",
+    "payload-not-utf8": _signed_raw(b"\xb7\xff"),
+    "payload-not-json": _signed_raw(b"{nope"),
+    "payload-not-an-object": _signed_raw(b"[1]"),
+    "deeply-nested-payload": _signed_raw(b"[" * 5000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_TOKENS))
+def test_malformed_tokens_get_one_fixed_sentence(name: str) -> None:
+    """Whatever the parser choked on, the message is wagate's sentence, never the parser's."""
+    with pytest.raises(InvalidToken) as caught:
+        JWTAuthenticator(SECRET).authenticate(MALFORMED_TOKENS[name])
+    assert caught.value.message == MALFORMED
+
+
+def test_signature_algorithm_and_claim_refusals_are_fixed_sentences(
+    rsa_key: rsa.RSAPrivateKey,
+) -> None:
+    """A bad signature, a foreign algorithm, alg none and foreign aud/iss get fixed sentences."""
+    auth = JWTAuthenticator(SECRET, audience="wagate", issuer="https://id.example")
+    good = {"aud": "wagate", "iss": "https://id.example"}
+    expected = {
+        token("acme", secret=WRONG_SECRET, aud="wagate", iss="https://id.example"): (
+            "the token's signature does not verify: it was not signed with this server's key"
+        ),
+        jwt.encode(claims(**good), SECRET * 2, algorithm="HS512"): (
+            "the token's algorithm ('alg') is not HS256, the one this server accepts"
+        ),
+        unsigned_token("acme"): (
+            "the token's algorithm ('alg') is not HS256, the one this server accepts"
+        ),
+        jwt.encode(claims(**good), rsa_key, algorithm="RS256"): (
+            "the token's algorithm ('alg') is not HS256, the one this server accepts"
+        ),
+        token("acme", aud="other", iss="https://id.example"): (
+            "the token is for another audience (its 'aud' claim)"
+        ),
+        token("acme", aud="wagate", iss="https://evil.example"): (
+            "the token is from another issuer (its 'iss' claim)"
+        ),
+        token("acme", iss="https://id.example"): "the token has no 'aud' claim",
+    }
+    for signed, message in expected.items():
+        with pytest.raises(InvalidToken) as caught:
+            auth.authenticate(signed)
+        assert caught.value.message == message
+
+
+def test_a_long_tenant_name_is_echoed_cut_short() -> None:
+    """A 10 KB tenant name is quoted in a 403 by its first 64 characters and an ellipsis."""
+    principal = Principal(subject="u1", tenants=frozenset({"acme"}))
+    asked = "x" * 64 + "y" * 10_000
+    with pytest.raises(Forbidden) as caught:
+        principal.check(asked)
+    assert caught.value.message == f"these credentials do not grant tenant {'x' * 64 + '…'!r}"
+    with pytest.raises(Forbidden) as chosen:
+        principal.choose("b" * 10_000 + "!")
+    assert len(chosen.value.message) < 200
+
+
+def test_choosing_a_tenant() -> None:
+    """The one rule: a granted choice (header before query), else the only tenant, else refused."""
+    one = Principal(subject="u1", tenants=frozenset({"acme"}))
+    two = Principal(subject="u1", tenants=frozenset({"acme", "globex"}))
+    assert one.choose() == "acme"
+    assert two.choose("globex") == "globex"
+    assert two.choose(None, "acme") == "acme"
+    assert two.choose("globex", "acme") == "globex"
+    with pytest.raises(Forbidden):
+        one.choose("globex")
+    with pytest.raises(TenantRequired) as caught:
+        two.choose()
+    assert (caught.value.code, caught.value.status_code) == ("tenant_required", 422)
+    assert "X-Wagate-Tenant" in caught.value.message

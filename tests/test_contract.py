@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +31,8 @@ from test_contract_support import (
     serve,
 )
 from wagate import MAX_TEXT_LENGTH, ScanRejected
+
+LEFT_MID_BODY = "the client went away before sending the whole body"
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -607,7 +612,7 @@ def test_multi_tenant_token_must_choose(server: Served) -> None:
     with server.client(mint([a, b])) as http:
         response = http.get("/status")
         assert response.status_code == 422
-        assert error_code(response) == "invalid_input"
+        assert error_code(response) == "tenant_required"
         assert http.get("/status", headers={"X-Wagate-Tenant": b}).json()["tenant"] == b
         assert http.get("/status", params={"tenant": a}).json()["tenant"] == a
         other = http.get("/status", params={"tenant": "someone-else"})
@@ -727,3 +732,170 @@ def test_serve_socketio_on_a_taken_port_raises_oserror() -> None:
         finally:
             first.close()
             first.close()
+
+
+# ---------------------------------------------------------------------------------
+# Edges (issue 11)
+
+
+@pytest.mark.parametrize("exp", [10**20, 2**63, 253402300800])
+@pytest.mark.parametrize("path", ["/status", "/api/events"])
+def test_a_signed_exp_out_of_range_is_401_invalid_token(
+    server: Served, exp: int, path: str
+) -> None:
+    """A well-signed token whose ``exp`` no date can hold is refused (401), not a crash (500)."""
+    with server.client(mint("acme", exp=exp)) as http:
+        response = http.get(path)
+    assert response.status_code == 401, response.text
+    assert error_code(response) == "invalid_token"
+
+
+def test_several_tenants_and_no_choice_is_one_answer_on_rest_and_sse(server: Served) -> None:
+    """REST and SSE refuse a multi-tenant token that chose nothing alike; both read the header."""
+    a, b = f"choice-a-{next(_tenants)}", f"choice-b-{next(_tenants)}"
+    with server.client(mint([a, b])) as http:
+        rest = http.get("/status")
+        events = http.get("/api/events")
+        assert (rest.status_code, error_code(rest)) == (422, "tenant_required")
+        assert (events.status_code, error_code(events)) == (rest.status_code, error_code(rest))
+        assert events.json() == rest.json()
+        with http.stream("GET", "/api/events", headers={"X-Wagate-Tenant": b}) as stream:
+            assert stream.status_code == 200
+            frames = SSEReader(stream).until(lambda e, d: e == "connection:status")
+        assert frames[-1][1]["tenant"] == b
+        other = http.get("/api/events", headers={"X-Wagate-Tenant": "someone-else"})
+        assert (other.status_code, error_code(other)) == (403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("{scheme}://{host}:{port}", True),
+        ("https://{host}:{port}", False),
+        ("ws://{host}:{port}", False),
+        ("{scheme}://{host}:{other_port}", False),
+        ("{scheme}://{host}", False),
+        ("{scheme}://localhost:{port}", False),
+        ("{scheme}://{host}:{port}/path", False),
+        ("{scheme}://user@{host}:{port}", False),
+        ("{scheme}://{host}:99999", False),
+    ],
+)
+def test_origin_must_match_scheme_host_and_port(server: Served, origin: str, allowed: bool) -> None:
+    """A cookie POST whose Origin differs from the server in scheme, host or port is cross-site."""
+    scheme, _, address = server.url.partition("://")
+    host, _, port = address.partition(":")
+    headers = {
+        "Origin": origin.format(
+            scheme=scheme, host=host, port=port, other_port=int(port) % 65535 + 1
+        )
+    }
+    tenant = f"origin-{next(_tenants)}"
+    with server.client(cookies={"wagate_token": mint(tenant)}, headers=headers) as http:
+        response = http.post("/api/qr/generate")
+    if allowed:
+        assert response.status_code == 202, response.text
+    else:
+        assert response.status_code == 403, headers
+        assert error_code(response) == "cross_site_request"
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/status", "header"),
+        ("/status", "query"),
+        ("/api/events", "header"),
+        ("/api/events", "query"),
+    ],
+)
+def test_a_long_tenant_name_is_echoed_cut_short(server: Served, path: str, where: str) -> None:
+    """A 10 KB tenant name is quoted in the 403 by its first 64 characters only."""
+    asked = "n" * 64 + "z" * 10_000
+    chosen: dict[str, Any] = (
+        {"headers": {"X-Wagate-Tenant": asked}}
+        if where == "header"
+        else {"params": {"tenant": asked}}
+    )
+    with server.client(mint("acme")) as http:
+        response = http.get(path, **chosen)
+    assert response.status_code == 403
+    assert error_code(response) == "forbidden"
+    message = response.json()["error"]["message"]
+    assert "n" * 64 + "…" in message
+    assert "z" not in message
+    assert len(response.content) < 300
+
+
+def leave_mid_body(served: Served, path: str, caplog: pytest.LogCaptureFixture) -> None:
+    """POST headers with a Content-Length and half the body, close, and check the server's log.
+
+    It waits until the server is done with the request (it says so, or logs an
+    error), then checks that it logged no error, no traceback, only the debug line.
+    """
+    caplog.set_level(logging.DEBUG)
+    # uvicorn's loggers do not propagate to the root logger that caplog listens to.
+    server_logger = logging.getLogger("uvicorn")
+    server_logger.addHandler(caplog.handler)
+    try:
+        host, _, port = served.url.removeprefix("http://").partition(":")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {mint('acme')}\r\nContent-Length: 100\r\n\r\n"
+        )
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(head.encode() + b'{"to": "+62')
+        deadline = time.monotonic() + 10
+        while not any(
+            r.getMessage().endswith(LEFT_MID_BODY) or r.levelno >= logging.ERROR
+            for r in caplog.records
+        ):
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.01)
+    finally:
+        server_logger.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info], (
+        caplog.text
+    )
+    [gone] = [r for r in caplog.records if r.getMessage().endswith(LEFT_MID_BODY)]
+    assert gone.levelno == logging.DEBUG
+    assert gone.getMessage() == f"POST {path}: {LEFT_MID_BODY}"
+
+
+def test_a_client_leaving_mid_body_is_not_logged_as_an_error(
+    server: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Headers with a Content-Length, half the body, then a close: no error, no traceback."""
+    leave_mid_body(server, "/api/send", caplog)
+
+
+def test_a_host_route_whose_client_leaves_mid_body_is_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The FastAPI error handlers treat a host app's own route the same way."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    async def upload(request: Request) -> JSONResponse:
+        return JSONResponse({"size": len(await request.body())})
+
+    def upload_route(app: Any) -> None:
+        # A plain Starlette route: FastAPI would read the string annotations of a
+        # function defined here as query parameters.
+        app.add_route("/host/upload", upload, methods=["POST"])
+
+    with serve("fastapi", extra_routes=upload_route) as served:
+        leave_mid_body(served, "/host/upload", caplog)
+
+
+@pytest.mark.parametrize("path", ["/status", "/api/events"])
+def test_a_malformed_token_is_refused_in_the_library_words(server: Served, path: str) -> None:
+    """A token whose header is not UTF-8 gets wagate's sentence, not the JSON decoder's."""
+    import base64
+
+    header = base64.urlsafe_b64encode(b"\xb7\xff{").rstrip(b"=").decode()
+    with server.client(f"{header}.e30.c2ln") as http:
+        response = http.get(path)
+    assert response.status_code == 401
+    assert error_code(response) == "invalid_token"
+    assert response.json()["error"]["message"] == "the token is not a well-formed JWT"

@@ -234,7 +234,7 @@ def expected_status(plan: StreamPlan) -> tuple[int, str | None]:
     if plan.tenant is not None:
         return (200, plan.tenant) if plan.tenant in plan.granted else (403, None)
     if len(plan.granted) > 1:
-        return 400, None
+        return 422, None  # tenant_required, as on the REST routes
     return 200, next(iter(plan.granted))
 
 

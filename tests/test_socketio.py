@@ -602,3 +602,12 @@ async def test_bad_client_events_get_a_typed_error(packet: str, code: str) -> No
         assert await raw.ack(2, '22["join","acme"]') == {"ok": True, "tenant": "acme"}
         server.message("acme", "fine")
         await raw.wait_for(lambda p: "fine" in p)
+
+
+@pytest.mark.parametrize("exp", [10**20, 2**63, 253402300800])
+async def test_a_signed_exp_out_of_range_is_refused_as_an_invalid_token(exp: int) -> None:
+    """A well-signed token whose ``exp`` no date can hold is refused as invalid, not internal."""
+    async with sio_server() as server:
+        error = await server.refused({"token": token("acme", exp=exp)})
+        assert error["code"] == "invalid_token"
+        assert server.adapter.connected == 0

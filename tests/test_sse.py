@@ -592,8 +592,8 @@ async def test_multi_tenant_token_picks_one_tenant() -> None:
     """A principal granted several tenants must choose one; it then gets only that one."""
     async with sse_server(link=("acme", "globex")) as server:
         response = await server.get(token(["acme", "globex"]))
-        assert response.status_code == 400
-        assert response.json()["error"]["code"] == "invalid_tenant"
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "tenant_required"
         async with server.stream(token(["acme", "globex"]), params={"tenant": "globex"}) as (
             _,
             frames,
@@ -634,3 +634,61 @@ async def test_events_are_message_received_events() -> None:
         event = from_wire(frame.event, frame.data)
         assert isinstance(event, MessageReceived)
         assert event.text == "round trip"
+
+
+async def test_stream_reset_by_the_client_is_freed_before_any_heartbeat() -> None:
+    """A stream whose client resets the connection (RST) is freed at the disconnect, not later.
+
+    The heartbeat is a minute, so only the ``http.disconnect`` can free it within the
+    test's deadline.
+    """
+    async with sse_server(heartbeat=60) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        raw = await anyio.connect_tcp(host, int(port))
+        request = (
+            f"GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token('acme')}\r\n\r\n"
+        )
+        await raw.send(request.encode())
+        with anyio.fail_after(5):
+            assert (await raw.receive(64)).startswith(b"HTTP/1.1 200")
+        await wait_until(lambda: server.sse.open_streams == 1)
+        assert server.gateway.hub.subscribers("acme") == 1
+        sock = raw.extra(SocketAttribute.raw_socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await raw.aclose()
+        await wait_until(lambda: server.sse.open_streams == 0, timeout=20)
+        assert server.gateway.hub.subscribers("acme") == 0
+
+
+@pytest.mark.parametrize("exp", [10**20, 2**63, 253402300800])
+async def test_a_signed_exp_out_of_range_gets_401_invalid_token(exp: int) -> None:
+    """A well-signed token whose ``exp`` no date can hold is a 401, not a 500."""
+    async with sse_server() as server:
+        response = await server.get(token("acme", exp=exp))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+
+
+async def test_the_tenant_header_chooses_as_on_the_rest_routes() -> None:
+    """``X-Wagate-Tenant`` picks the tenant of a multi-tenant token, before ``?tenant=``."""
+    async with (
+        sse_server(link=("acme", "globex")) as server,
+        server.stream(
+            token(["acme", "globex"]),
+            headers={"X-Wagate-Tenant": "globex"},
+            params={"tenant": "acme"},
+        ) as (response, frames),
+    ):
+        assert response.status_code == 200
+        [status] = await take(frames, 1)
+        assert status.data["tenant"] == "globex"
+
+
+async def test_a_long_tenant_name_is_echoed_cut_short() -> None:
+    """A 10 KB ``?tenant=`` is quoted in the 403 by its first 64 characters only."""
+    async with sse_server() as server:
+        response = await server.get(token("acme"), params={"tenant": "t" * 64 + "u" * 10_000})
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert "t" * 64 + "…" in message
+    assert "u" * 10 not in message

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,12 +38,19 @@ def wsgi_server(app: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def flask_sse(**options: Any) -> Iterator[tuple[str, SyncGateway, Phones]]:
-    """A Flask app whose /events view streams a SyncGateway's events; 'acme' is linked."""
+def flask_sse(
+    *, served: list[ServerSentEvents] | None = None, **options: Any
+) -> Iterator[tuple[str, SyncGateway, Phones]]:
+    """A Flask app whose /events view streams a SyncGateway's events; 'acme' is linked.
+
+    The transport is appended to ``served`` when given, for tests that look inside.
+    """
     phones = Phones()
     with SyncGateway(phones) as sync:
         sync.portal.call(phones.link, sync.gateway, "acme")
         sse = ServerSentEvents(sync.gateway, authenticator(), **options)
+        if served is not None:
+            served.append(sse)
         app = Flask(__name__)
 
         @app.get("/events")
@@ -167,3 +176,25 @@ def test_wsgi_app_errors(headers: dict[str, str], status: int, code: str) -> Non
         response = client.get("/", headers=headers, params={"tenant": "acme"}, timeout=10)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.timeout(60)
+def test_flask_stream_reset_by_the_client_is_freed_before_any_heartbeat() -> None:
+    """A WSGI stream whose client resets the connection is freed without waiting for a write.
+
+    The heartbeat is a minute, so only noticing the reset itself frees it within the
+    deadline.
+    """
+    served: list[ServerSentEvents] = []
+    with flask_sse(heartbeat=60, served=served) as (url, sync, _):
+        [sse] = served
+        host, _, port = url.removeprefix("http://").partition(":")
+        raw = socket.create_connection((host, int(port)), timeout=10)
+        auth = f"Authorization: Bearer {token('acme')}"
+        raw.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\n{auth}\r\n\r\n".encode())
+        assert raw.recv(64).startswith(b"HTTP/1.1 200")
+        wait_until(lambda: sync.portal.call(lambda: sse.open_streams) == 1)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()
+        wait_until(lambda: sync.portal.call(lambda: sse.open_streams) == 0, timeout=20)
+        assert sync.portal.call(lambda: sync.gateway.hub.subscribers("acme")) == 0

@@ -12,7 +12,9 @@ import re
 from ._errors import InvalidPhoneNumber, InvalidRecipient, InvalidTenant, InvalidText
 
 __all__ = [
+    "MAX_ECHO",
     "MAX_TEXT_LENGTH",
+    "echo",
     "normalize_phone",
     "normalize_recipient",
     "validate_tenant",
@@ -22,10 +24,22 @@ __all__ = [
 MAX_TEXT_LENGTH = 65_536
 """The longest text :meth:`Session.send_text` accepts, in characters."""
 
+MAX_ECHO = 64
+"""The most characters of a client's value that an error message quotes."""
+
 _TENANT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _USER_JID = re.compile(r"(\d{5,20})(?::\d{1,3})?@(s\.whatsapp\.net|c\.us|lid)")
 _GROUP_JID = re.compile(r"\d{5,20}(?:-\d{5,20})?@g\.us")
 _PHONE_CHARS = re.compile(r"[\s().-]")
+
+
+def echo(value: str) -> str:
+    """``value`` quoted for an error message: its first :data:`MAX_ECHO` characters, then "…".
+
+    Every message that repeats what a client sent goes through here, so a 10 KB
+    name costs a client 10 KB to send and the server 64 characters to answer.
+    """
+    return repr(value if len(value) <= MAX_ECHO else value[:MAX_ECHO] + "…")
 
 
 def validate_tenant(tenant: object) -> str:
@@ -37,9 +51,9 @@ def validate_tenant(tenant: object) -> str:
     if not isinstance(tenant, str):
         raise InvalidTenant(f"a tenant id must be a string, got {type(tenant).__name__}")
     if not _TENANT.fullmatch(tenant):
-        shown = tenant if len(tenant) <= 40 else tenant[:40] + "..."
         raise InvalidTenant(
-            f"tenant id {shown!r} is invalid: use 1-128 characters of A-Z, a-z, 0-9, '.', '_', '-'"
+            f"tenant id {echo(tenant)} is invalid: "
+            "use 1-128 characters of A-Z, a-z, 0-9, '.', '_', '-'"
         )
     return tenant
 
@@ -74,26 +88,26 @@ def normalize_phone(number: object) -> str:
     digits = compact[1:] if compact.startswith("+") else compact
     if not digits.isascii() or not digits.isdigit():
         raise InvalidPhoneNumber(
-            f"{number!r} is not a phone number: use the international form, e.g. +628123456789"
+            f"{echo(number)} is not a phone number: use the international form, e.g. +628123456789"
         )
     if digits.startswith("0"):
         raise InvalidPhoneNumber(
-            f"{number!r} looks like a national number: write it with its country code, "
+            f"{echo(number)} looks like a national number: write it with its country code, "
             "e.g. +628123456789"
         )
     if not 7 <= len(digits) <= 15:
         raise InvalidPhoneNumber(
-            f"{number!r} has {len(digits)} digits; an international number has 7 to 15"
+            f"{echo(number)} has {len(digits)} digits; an international number has 7 to 15"
         )
     import phonenumbers  # noqa: PLC0415 - deferred: a large module, needed only here
 
     try:
         parsed = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(f"{number!r} is not a phone number: {exc}") from None
+        raise InvalidPhoneNumber(f"{echo(number)} is not a phone number: {exc}") from None
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidPhoneNumber(
-            f"{number!r} is not a possible number for country code +{parsed.country_code}"
+            f"{echo(number)} is not a possible number for country code +{parsed.country_code}"
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -128,7 +142,7 @@ def _recipient(to: str) -> str:
         if _GROUP_JID.fullmatch(value):
             return value
         raise InvalidRecipient(
-            f"{to!r} is not a WhatsApp JID: expected <number>@s.whatsapp.net or <id>@g.us"
+            f"{echo(to)} is not a WhatsApp JID: expected <number>@s.whatsapp.net or <id>@g.us"
         )
     try:
         phone = normalize_phone(value)

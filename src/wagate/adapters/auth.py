@@ -23,25 +23,31 @@ Errors::
      │    └── TokenTooLarge
      ├── Forbidden (403)                 authenticated, but not for that tenant
      └── InvalidInput
+          ├── TenantRequired (422)      several tenants granted, none chosen
           └── InvalidAuthConfig         the authenticator itself is misconfigured
+
+A refused token's message is one of wagate's own sentences ("the token is not a
+well-formed JWT"...), never the words of the parser underneath.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 import attrs
 
 from .._errors import InvalidInput, InvalidTenant, WagateError
-from .._validate import validate_tenant
+from .._validate import echo, validate_tenant
 
 __all__ = [
     "DEFAULT_COOKIE",
     "MAX_TOKEN_BYTES",
+    "TENANT_HEADER",
+    "TENANT_QUERY",
     "AuthenticationError",
     "Authenticator",
     "Forbidden",
@@ -50,6 +56,7 @@ __all__ = [
     "JWTAuthenticator",
     "MissingToken",
     "Principal",
+    "TenantRequired",
     "TokenExpired",
     "TokenTooLarge",
     "find_token",
@@ -67,6 +74,12 @@ MAX_TOKEN_BYTES = 8192
 
 DEFAULT_COOKIE = "wagate_token"
 """The cookie the adapters read a token from, unless told another name."""
+
+TENANT_HEADER = "X-Wagate-Tenant"
+"""The header naming the tenant a request acts on, for credentials granting several."""
+
+TENANT_QUERY = "tenant"
+"""The query parameter naming it, where a header cannot be set (``EventSource``)."""
 
 
 # ---------------------------------------------------------------------------------
@@ -109,6 +122,12 @@ class Forbidden(WagateError):
 
     code = "forbidden"
     status_code = 403
+
+
+class TenantRequired(InvalidInput):
+    """The credentials grant several tenants and the request chose none (HTTP 422)."""
+
+    code = "tenant_required"
 
 
 class InvalidAuthConfig(InvalidInput):
@@ -154,8 +173,29 @@ class Principal:
             Forbidden: it may not (the message does not say whether the tenant exists).
         """
         if not self.allows(tenant):
-            raise Forbidden(f"these credentials do not grant tenant {tenant!r}")
+            raise Forbidden(f"these credentials do not grant tenant {echo(tenant)}")
         return tenant
+
+    def choose(self, header: str | None = None, query: str | None = None) -> str:
+        """The tenant a request acts on: the one it names, else this principal's only one.
+
+        The one rule of every transport: the :data:`TENANT_HEADER` header, else the
+        :data:`TENANT_QUERY` parameter, must name a granted tenant; a request naming
+        none acts on the principal's tenant when it has exactly one.
+
+        Raises:
+            Forbidden: the tenant named is not granted.
+            TenantRequired: none was named and the principal has several.
+        """
+        requested = header or query
+        if requested:
+            return self.check(requested)
+        if len(self.tenants) == 1:
+            return next(iter(self.tenants))
+        raise TenantRequired(
+            "these credentials grant several tenants: choose one with the "
+            f"{TENANT_HEADER} header or ?{TENANT_QUERY}=<id>"
+        )
 
 
 @runtime_checkable
@@ -229,6 +269,24 @@ def _algorithm_for(public: object) -> str:
     raise InvalidAuthConfig(
         f"unsupported key type {type(public).__name__}: use an HMAC secret, an RSA or a P-256 key"
     )
+
+
+_MALFORMED = "the token is not a well-formed JWT"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _time_claim(claims: Mapping[str, Any], name: str) -> datetime | None:
+    """The time a claim holds (RFC 7519 NumericDate: a number of seconds since 1970)."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidToken(f"the token's {name!r} claim is not a time wagate can read")
+    try:
+        return _EPOCH + timedelta(seconds=value)
+    except (OverflowError, ValueError):  # past year 9999, before year 1, inf or nan
+        raise InvalidToken(f"the token's {name!r} claim is not a time wagate can read") from None
 
 
 def _tenants_from_claim(value: object, claim: str) -> frozenset[str]:
@@ -387,35 +445,75 @@ class JWTAuthenticator:
 
     def _decode(self, token: str) -> Principal:
         jwt = self._jwt
-        required = ["exp"]
-        if self.audience is not None:
-            required.append("aud")
-        if self.issuer is not None:
-            required.append("iss")
+        required = [
+            n for n, value in (("aud", self.audience), ("iss", self.issuer)) if value is not None
+        ]
         try:
+            # The times are checked below, by wagate: PyJWT takes numeric strings for
+            # times and fails on ones no date can hold.
             claims: dict[str, Any] = jwt.decode(
                 token,
                 self._key,
                 algorithms=[self.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
-                leeway=self.leeway,
-                options={"require": required, "verify_aud": self.audience is not None},
+                options={
+                    "require": required,
+                    "verify_aud": self.audience is not None,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenExpired("the token has expired; get a fresh one") from None
         except jwt.PyJWTError as exc:
-            raise InvalidToken(f"the token was refused: {exc}") from None
+            raise InvalidToken(self._refusal(exc)) from None
+        except (ValueError, TypeError):  # the parser's own failure on a strange token
+            raise InvalidToken(_MALFORMED) from None
+        expires_at = self._check_times(claims)
         if self.tenant_claim not in claims:
             raise InvalidToken(f"the token has no {self.tenant_claim!r} claim naming its tenant")
         tenants = _tenants_from_claim(claims[self.tenant_claim], self.tenant_claim)
         subject = claims.get(self.subject_claim)
-        exp = claims["exp"]
         return Principal(
             subject=str(subject) if subject is not None else "",
             tenants=tenants,
-            expires_at=datetime.fromtimestamp(float(exp), timezone.utc),
+            expires_at=expires_at,
         )
+
+    def _check_times(self, claims: Mapping[str, Any]) -> datetime:
+        expires_at, not_before, issued_at = (_time_claim(claims, n) for n in ("exp", "nbf", "iat"))
+        if expires_at is None:
+            raise InvalidToken(
+                "the token has no 'exp' claim: wagate accepts only tokens that expire"
+            )
+        now = datetime.now(timezone.utc)
+        leeway = timedelta(seconds=self.leeway)
+        for name, when in (("nbf", not_before), ("iat", issued_at)):
+            if when is not None and when > now + leeway:
+                raise InvalidToken(f"the token is not valid yet: its {name!r} is in the future")
+        if expires_at <= now - leeway:
+            raise TokenExpired("the token has expired; get a fresh one")
+        return expires_at
+
+    def _refusal(self, exc: Exception) -> str:
+        """The sentence for a token PyJWT refused (its own words name its internals)."""
+        jwt = self._jwt
+        if isinstance(exc, jwt.InvalidSignatureError):
+            return "the token's signature does not verify: it was not signed with this server's key"
+        if isinstance(exc, jwt.InvalidAlgorithmError):
+            return (
+                f"the token's algorithm ('alg') is not {self.algorithm}, "
+                "the one this server accepts"
+            )
+        if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim in ("aud", "iss"):
+            return f"the token has no {exc.claim!r} claim"
+        if isinstance(exc, jwt.InvalidAudienceError):
+            return "the token is for another audience (its 'aud' claim)"
+        if isinstance(exc, jwt.InvalidIssuerError):
+            return "the token is from another issuer (its 'iss' claim)"
+        if isinstance(exc, jwt.DecodeError):
+            return _MALFORMED
+        return "the token was refused: one of its claims is not what wagate accepts"
 
     def __repr__(self) -> str:
         return (

@@ -36,9 +36,16 @@ so a client resumes on whichever process it reconnects to.
 **Authentication.**  The token is read from ``Authorization: Bearer`` or a
 cookie (``wagate_token`` by default); from a query parameter only when the host
 app names one (``query_param="token"``), because URLs end up in logs.  A
-principal granted several tenants picks one with ``?tenant=``.  The stream ends
-when the token expires.  Errors are JSON ``{"error": {"code", "message"}}`` with
-401, 403 or 400.
+principal granted several tenants picks one with the ``X-Wagate-Tenant`` header
+or ``?tenant=``, as on the REST routes (:meth:`~wagate.adapters.auth.Principal.choose`:
+none chosen is a 422 ``tenant_required``).  The stream ends when the token
+expires.  Errors are JSON ``{"error": {"code", "message"}}`` with the status of
+the error's class (401, 403, 422, 400 for a malformed ``Last-Event-ID``).
+
+**A client that leaves** frees its stream at once: on ASGI when the server
+reports ``http.disconnect``; on WSGI servers that give the app the client's
+socket (werkzeug, gunicorn) as soon as the connection is closed or reset, else
+at the next write (a heartbeat at the latest).
 
 **Cost.**  Each event is encoded once per :class:`ServerSentEvents` (a cache
 keyed by the event), not once per client; a stream is a cursor into the hub's
@@ -68,24 +75,29 @@ import functools
 import json
 import logging
 import re
+import socket
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
-from .._errors import InvalidInput, InvalidTenant, SessionClosed, WagateError
+from .._errors import InvalidInput, SessionClosed, WagateError
 from .._events import Event, Gap, QrGenerated, WireMessage, WireNaming, to_wire
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
+from .._validate import echo
 from . import current_messages
 from .auth import (
     DEFAULT_COOKIE,
+    TENANT_HEADER,
+    TENANT_QUERY,
     AuthenticationError,
     Authenticator,
-    Forbidden,
     MissingToken,
     Principal,
     find_token,
@@ -132,6 +144,7 @@ class InvalidLastEventId(InvalidInput):
     """The ``Last-Event-ID`` header is not a seq (a non-negative integer of at most 18 digits)."""
 
     code = "invalid_last_event_id"
+    status_code = 400  # a header of HTTP itself, like a malformed request
 
 
 def parse_last_event_id(value: str | bytes | None) -> int | None:
@@ -151,9 +164,8 @@ def parse_last_event_id(value: str | bytes | None) -> int | None:
         return None
     text = value.strip()
     if not _LAST_EVENT_ID.fullmatch(text):
-        shown = text if len(text) <= 32 else text[:32] + "..."
         raise InvalidLastEventId(
-            f"Last-Event-ID {shown!r} is not an event id: send the id of the last event "
+            f"Last-Event-ID {echo(text)} is not an event id: send the id of the last event "
             "received (a non-negative integer), or none to start from the current state"
         )
     return int(text)
@@ -162,16 +174,6 @@ def parse_last_event_id(value: str | bytes | None) -> int | None:
 def error_body(error: WagateError) -> bytes:
     """The JSON body ``{"error": {"code", "message"}}`` for an error."""
     return json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
-
-
-def _status_of(error: WagateError) -> int:
-    if isinstance(error, (AuthenticationError, Forbidden)):
-        return error.status_code
-    if isinstance(error, InvalidInput):
-        return 400
-    if isinstance(error, SessionClosed):
-        return 503
-    return 500
 
 
 def _error_headers(error: WagateError) -> list[tuple[str, str]]:
@@ -403,6 +405,12 @@ class ServerSentEvents:
         self.query_param = query_param
         self.batch = batch
         self.retry_ms = retry_ms
+        self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
+
+    @property
+    def open_streams(self) -> int:
+        """How many streams are open now (read it in the event loop thread)."""
+        return sum(not stream.closed for stream in self._streams)
 
     # ------------------------------------------------------------------ neutral steps
     def authorize(
@@ -434,18 +442,21 @@ class ServerSentEvents:
         return self.authenticator.authenticate(token)
 
     @staticmethod
-    def choose_tenant(principal: Principal, requested: str | None) -> str:
-        """The tenant to stream: ``requested`` if granted, else the principal's only one.
+    def choose_tenant(
+        principal: Principal, requested: str | None, *, header: str | None = None
+    ) -> str:
+        """The tenant to stream, by the rule of every transport (:meth:`Principal.choose`).
+
+        Args:
+            principal: Who is asking.
+            requested: The ``?tenant=`` of the request.
+            header: Its ``X-Wagate-Tenant`` header, which wins over ``requested``.
 
         Raises:
-            Forbidden: ``requested`` is not granted.
-            InvalidTenant: none was requested and the principal has several.
+            Forbidden: the tenant named is not granted.
+            TenantRequired: none was named and the principal has several.
         """
-        if requested:
-            return principal.check(requested)
-        if len(principal.tenants) == 1:
-            return next(iter(principal.tenants))
-        raise InvalidTenant("these credentials grant several tenants: choose one with ?tenant=<id>")
+        return principal.choose(header, requested)
 
     def open(self, principal: Principal, tenant: str, last_event_id: str | None) -> EventStream:
         """Open a stream for ``tenant``.
@@ -512,6 +523,7 @@ class ServerSentEvents:
         stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)
         stream._first = self._head() + b"".join(stream._encode(event) for event in replayed)
         stream._first = stream._first or None
+        self._streams.add(stream)
         return stream
 
     def _fresh(
@@ -520,14 +532,16 @@ class ServerSentEvents:
         # The snapshot's last frame carries the seq it is current as of, so that a
         # client that saw nothing else resumes from there instead of afresh.
         first = self._head() + self.encoder.snapshot(self.gateway, tenant, position)
-        return EventStream(self, tenant, subscription, first, expires_at=principal.expires_at)
+        stream = EventStream(self, tenant, subscription, first, expires_at=principal.expires_at)
+        self._streams.add(stream)
+        return stream
 
     # ------------------------------------------------------------------ ASGI (Starlette)
     async def starlette_endpoint(self, request: Request) -> Response:
         """A Starlette / FastAPI endpoint: ``Route("/api/events", sse.starlette_endpoint)``.
 
         Query: ``tenant`` (for principals granted several).  Headers:
-        ``Authorization``, ``Cookie``, ``Last-Event-ID``.
+        ``Authorization``, ``Cookie``, ``Last-Event-ID``, ``X-Wagate-Tenant``.
         """
         from starlette.responses import Response  # noqa: PLC0415 - the sse extra
 
@@ -537,11 +551,15 @@ class ServerSentEvents:
                 cookie_header=request.headers.get("cookie"),
                 query_string=request.url.query,
             )
-            tenant = self.choose_tenant(principal, request.query_params.get("tenant"))
+            tenant = self.choose_tenant(
+                principal,
+                request.query_params.get(TENANT_QUERY),
+                header=request.headers.get(TENANT_HEADER),
+            )
             stream = await self.aopen(principal, tenant, request.headers.get("last-event-id"))
         except WagateError as exc:
             return Response(
-                error_body(exc), status_code=_status_of(exc), headers=dict(_error_headers(exc))
+                error_body(exc), status_code=exc.status_code, headers=dict(_error_headers(exc))
             )
         return _streaming_response(stream)
 
@@ -563,15 +581,17 @@ class ServerSentEvents:
                 cookie_header=environ.get("HTTP_COOKIE"),
                 query_string=environ.get("QUERY_STRING"),
             )
-            tenant = self.choose_tenant(principal, _query_value(environ, "tenant"))
+            tenant = self.choose_tenant(
+                principal, _query_value(environ, TENANT_QUERY), header=environ.get(_TENANT_ENVIRON)
+            )
             portal = sync.portal
             stream = portal.call(self.aopen, principal, tenant, environ.get("HTTP_LAST_EVENT_ID"))
         except WagateError as exc:
-            return _status_of(exc), _error_headers(exc), [error_body(exc)]
+            return exc.status_code, _error_headers(exc), [error_body(exc)]
         except RuntimeError:
             error = SessionClosed("the gateway is not running")
             return 503, _error_headers(error), [error_body(error)]
-        return 200, list(SSE_HEADERS.items()), _WSGIStream(portal, stream)
+        return 200, list(SSE_HEADERS.items()), _WSGIStream(portal, stream, _client_socket(environ))
 
     def wsgi_app(self, sync: SyncGateway) -> Callable[..., Iterable[bytes]]:
         """A WSGI application serving the stream.
@@ -582,20 +602,49 @@ class ServerSentEvents:
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             status, headers, body = self.wsgi_response(sync, environ)
-            start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+            start_response(f"{status} {HTTPStatus(status).phrase}", headers)
             return body
 
         return app
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+_TENANT_ENVIRON = "HTTP_" + TENANT_HEADER.upper().replace("-", "_")
+
+_CLIENT_SOCKETS = ("werkzeug.socket", "gunicorn.socket")
+"""Where WSGI servers put the client's connection in the environ."""
+
+
+def _client_socket(environ: Mapping[str, Any]) -> socket.socket | None:
+    for key in _CLIENT_SOCKETS:
+        sock = environ.get(key)
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
+
+
+async def _until_client_leaves(sock: socket.socket) -> None:
+    """Return once the client has closed or reset its connection.
+
+    A WSGI server hears of a client that left only when a write fails: without
+    this, an idle stream would hold its subscription until the next heartbeat.
+    The bytes are peeked, never read, so the server's own reads are untouched.
+    """
+    while True:
+        try:
+            await anyio.wait_readable(sock)
+        except (NotImplementedError, OSError):  # an event loop that cannot watch sockets
+            await anyio.sleep_forever()  # then the next write tells, as without a socket
+        try:
+            # The plain socket's recv, also for TLS: the TCP state is what matters here.
+            data = socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            return  # reset
+        if not data:
+            return  # closed
+        # The client sent more (a pipelined request): it is there; the next write will tell.
+        await anyio.sleep_forever()
 
 
 def _query_value(environ: Mapping[str, Any], name: str) -> str | None:
@@ -610,9 +659,12 @@ def _query_value(environ: Mapping[str, Any], name: str) -> str | None:
 class _WSGIStream:
     """A blocking iterator over an :class:`EventStream`, for WSGI servers' threads."""
 
-    def __init__(self, portal: BlockingPortal, stream: EventStream) -> None:
+    def __init__(
+        self, portal: BlockingPortal, stream: EventStream, client: socket.socket | None = None
+    ) -> None:
         self._portal = portal
         self._stream = stream
+        self._client = client
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -622,12 +674,29 @@ class _WSGIStream:
         if self._done:
             raise StopIteration
         try:
-            chunk = self._portal.call(self._stream.next_chunk)
+            chunk = self._portal.call(self._next_chunk)
         except RuntimeError:  # the portal (the gateway's loop) has stopped
             chunk = None
         if chunk is None:
             self.close()
             raise StopIteration
+        return chunk
+
+    async def _next_chunk(self) -> bytes | None:
+        client = self._client
+        if client is None:
+            return await self._stream.next_chunk()
+        chunk: bytes | None = None
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                await _until_client_leaves(client)
+                self._stream.close()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            chunk = await self._stream.next_chunk()
+            tg.cancel_scope.cancel()
         return chunk
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ from .._events import (
 from .._gateway import Gateway
 from .._hub import Overflow
 from .._session import Session
-from .._validate import validate_text
+from .._validate import echo, validate_text
 from ..adapters.auth import (
     DEFAULT_COOKIE,
     Authenticator,
@@ -54,11 +54,13 @@ __all__ = [
     "MAX_BODY_BYTES",
     "ApiError",
     "BodyTooLarge",
+    "ClientLeft",
     "InvalidJson",
     "Reply",
     "RestApi",
     "SendFailed",
     "UnsupportedMediaType",
+    "client_left",
     "encode_json",
     "error_reply",
     "http_error_reply",
@@ -102,13 +104,56 @@ class BodyTooLarge(ApiError):
     status_code = 413
 
 
+class ClientLeft(ApiError):
+    """The client closed the connection before sending the whole body (nobody reads the answer)."""
+
+    code = "client_left"
+    status_code = 400
+
+
+def client_left(method: str, path: str) -> ClientLeft:
+    """The error for a client that left mid-body, noted in the log at debug level only.
+
+    A client going away is no fault of the server's: logging it as an error would let
+    anyone with a token fill the log with tracebacks.
+    """
+    error = ClientLeft("the client went away before sending the whole body")
+    log.debug("%s %s: %s", method, path, error.message)
+    return error
+
+
 class CrossSiteRequest(Forbidden):
     """A change authenticated by the browser's cookie came from another site (HTTP 403)."""
 
     code = "cross_site_request"
 
 
-def _same_site(fetch_site: str | None, origin: str | None, host: str | None) -> None:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _site(scheme: str, authority: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of a scheme and ``host[:port]``; ``None`` when malformed."""
+    scheme = scheme.lower()
+    try:
+        parts = urlsplit(f"{scheme}://{authority}")
+        port = parts.port
+    except ValueError:  # a port out of range, a bracket left open...
+        return None
+    if parts.hostname is None or parts.username is not None or scheme not in _DEFAULT_PORTS:
+        return None
+    return scheme, parts.hostname, _DEFAULT_PORTS[scheme] if port is None else port
+
+
+def _same_origin(origin: str, scheme: str, host: str) -> bool:
+    # An Origin is exactly scheme://host[:port]: no path, no user, nothing else.
+    origin_scheme, sep, authority = origin.partition("://")
+    if not sep or not authority or any(c in authority for c in "/?#@"):
+        return False
+    mine = _site(scheme, host)
+    return mine is not None and _site(origin_scheme, authority) == mine
+
+
+def _same_site(fetch_site: str | None, origin: str | None, host: str | None, scheme: str) -> None:
     refusal = (
         "a request from another site may not use the cookie to change anything; "
         "send the token in an 'Authorization: Bearer' header"
@@ -119,7 +164,7 @@ def _same_site(fetch_site: str | None, origin: str | None, host: str | None) -> 
         raise CrossSiteRequest(refusal)
     if origin is None:
         return  # not a browser: browsers send Origin or Sec-Fetch-Site with every POST
-    if host is not None and origin != "null" and urlsplit(origin).netloc.lower() == host.lower():
+    if host is not None and _same_origin(origin.strip(), scheme, host.strip()):
         return
     raise CrossSiteRequest(refusal)
 
@@ -172,7 +217,7 @@ def parse_json_body(content_type: str | None, body: bytes) -> object:
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json":
         raise UnsupportedMediaType(
-            f"send the body as application/json (got {media or 'no content type'})"
+            f"send the body as application/json (got {echo(media) if media else 'no content type'})"
         )
     try:
         return json.loads(body)
@@ -270,15 +315,17 @@ class RestApi:
         fetch_site: str | None = None,
         origin: str | None = None,
         host: str | None = None,
+        scheme: str = "http",
     ) -> Principal:
         """Authenticate a request from its ``Authorization`` and ``Cookie`` headers.
 
         A token in both places must grant the same tenants; otherwise the request is
         refused rather than guessing which one the client meant.  A request that
         changes something and is authenticated by the cookie alone must come from
-        the same site (``Sec-Fetch-Site``, else ``Origin`` against ``Host``): a
-        browser sends the cookie with cross-site requests too, and another site
-        must not be able to log an account out or restart its login.
+        the same site (``Sec-Fetch-Site``, else ``Origin`` against the scheme,
+        host and port the request came to): a browser sends the cookie with
+        cross-site requests too, and another site must not be able to log an
+        account out or restart its login.
 
         Raises:
             AuthenticationError: no token, a bad one, or two that disagree.
@@ -292,7 +339,7 @@ class RestApi:
                 where += f" or the {self.cookie_name!r} cookie"
             raise MissingToken(f"no token: send it in {where}")
         if header is None and method.upper() not in ("GET", "HEAD"):
-            _same_site(fetch_site, origin, host)
+            _same_site(fetch_site, origin, host, scheme)
         principals = [self.authenticator.authenticate(t) for t in (header, cookie) if t]
         if len(principals) == 2 and principals[0].tenants != principals[1].tenants:
             raise InvalidToken(
@@ -302,21 +349,14 @@ class RestApi:
         return principals[0]
 
     @staticmethod
-    def tenant(principal: Principal, requested: str | None = None) -> str:
-        """The tenant a request acts on: its principal's only one, or a granted choice.
+    def tenant(principal: Principal, header: str | None = None, query: str | None = None) -> str:
+        """The tenant a request acts on (:meth:`Principal.choose`, the rule of every transport).
 
         Raises:
-            Forbidden: ``requested`` is not granted.
-            InvalidInput: the principal has several tenants and none was chosen.
+            Forbidden: the tenant named is not granted.
+            TenantRequired: the principal has several tenants and none was chosen.
         """
-        if requested:
-            return principal.check(requested)
-        if len(principal.tenants) == 1:
-            return next(iter(principal.tenants))
-        raise InvalidInput(
-            "these credentials grant several tenants: choose one with the "
-            "X-Wagate-Tenant header or ?tenant=<id>"
-        )
+        return principal.choose(header, query)
 
     async def session(self, tenant: str) -> Session:
         """The tenant's session, created on first use."""

@@ -33,11 +33,12 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .._errors import WagateError
 from .._gateway import Gateway
 from .._validate import MAX_TEXT_LENGTH
-from ..adapters.auth import DEFAULT_COOKIE, Authenticator
+from ..adapters.auth import DEFAULT_COOKIE, TENANT_HEADER, TENANT_QUERY, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
@@ -47,6 +48,7 @@ from ._rest import (
     BodyTooLarge,
     Reply,
     RestApi,
+    client_left,
     error_reply,
     http_error_reply,
     parse_json_body,
@@ -178,7 +180,8 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     403: {**_E, "description": "The token does not grant the chosen tenant."},
     422: {
         **_E,
-        "description": "The token grants several tenants and none was chosen; or bad input.",
+        "description": "The token grants several tenants and none was chosen "
+        "(tenant_required); or bad input.",
     },
     503: {**_E, "description": "The gateway is shutting down."},
 }
@@ -190,18 +193,18 @@ _BODY: dict[int | str, dict[str, Any]] = {
 
 _TENANT_CHOICE: list[dict[str, Any]] = [
     {
-        "name": "X-Wagate-Tenant",
+        "name": TENANT_HEADER,
         "in": "header",
         "required": False,
         "schema": {"type": "string"},
         "description": "For a token granting several tenants: the one to act on.",
     },
     {
-        "name": "tenant",
+        "name": TENANT_QUERY,
         "in": "query",
         "required": False,
         "schema": {"type": "string"},
-        "description": "Same as the X-Wagate-Tenant header.",
+        "description": f"Same as the {TENANT_HEADER} header (which wins when both are sent).",
     },
 ]
 
@@ -231,11 +234,14 @@ async def _read_body(request: Request) -> bytes:
         raise BodyTooLarge(f"the body has {int(length):,} bytes; the limit is {MAX_BODY_BYTES:,}")
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise client_left(request.method, request.url.path) from None
     return b"".join(chunks)
 
 
@@ -296,9 +302,13 @@ def router(
                 fetch_site=request.headers.get("sec-fetch-site"),
                 origin=request.headers.get("origin"),
                 host=request.headers.get("host"),
+                scheme=request.url.scheme,
             )
-            chosen = request.headers.get("x-wagate-tenant") or request.query_params.get("tenant")
-            tenant = api.tenant(principal, chosen)
+            tenant = api.tenant(
+                principal,
+                request.headers.get(TENANT_HEADER),
+                request.query_params.get(TENANT_QUERY),
+            )
             payload = (
                 parse_json_body(request.headers.get("content-type"), await _read_body(request))
                 if body
@@ -375,15 +385,13 @@ def router(
         response_class=Response,
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
-            400: {
-                **_E,
-                "description": "A malformed Last-Event-ID; or several tenants and none chosen.",
-            },
+            400: {**_E, "description": "A malformed Last-Event-ID."},
             401: _AUTH[401],
             403: _AUTH[403],
+            422: {**_E, "description": "The token grants several tenants and none was chosen."},
             503: _AUTH[503],
         },
-        openapi_extra={"parameters": _TENANT_CHOICE[1:]},
+        openapi_extra={"parameters": _TENANT_CHOICE},
         summary="The tenant's events as Server-Sent Events",
         tags=["wagate"],
     )
@@ -485,6 +493,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, WagateError)
         return _send(error_reply(exc))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # A host app's own route reading a body the client never finished sending.
+        return _send(error_reply(client_left(request.method, request.url.path)))
+
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _send(INTERNAL_ERROR)
@@ -492,6 +504,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(WagateError, wagate_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, crash)
 
 

@@ -30,11 +30,11 @@ from concurrent.futures import Future
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
 from .._errors import WagateError
 from .._sync import SyncGateway
-from ..adapters.auth import DEFAULT_COOKIE, Authenticator
+from ..adapters.auth import DEFAULT_COOKIE, TENANT_HEADER, TENANT_QUERY, Authenticator
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import (
@@ -43,6 +43,7 @@ from ._rest import (
     BodyTooLarge,
     Reply,
     RestApi,
+    client_left,
     http_error_reply,
     parse_json_body,
     reply_for,
@@ -65,10 +66,19 @@ def _read_body() -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise BodyTooLarge(f"the body has {length:,} bytes; the limit is {MAX_BODY_BYTES:,}")
-    data = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
-    return data
+    # One read may return part of the body; the stream says it ended with an empty read,
+    # and that the client left with ClientDisconnected.
+    chunks = []
+    size = 0
+    try:
+        while chunk := request.stream.read(65536):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnected:
+        raise client_left(request.method, request.path) from None
+    return b"".join(chunks)
 
 
 def blueprint(
@@ -105,9 +115,11 @@ def blueprint(
                 fetch_site=request.headers.get("Sec-Fetch-Site"),
                 origin=request.headers.get("Origin"),
                 host=request.headers.get("Host"),
+                scheme=request.scheme,
             )
-            chosen = request.headers.get("X-Wagate-Tenant") or request.args.get("tenant")
-            tenant = api.tenant(principal, chosen)
+            tenant = api.tenant(
+                principal, request.headers.get(TENANT_HEADER), request.args.get(TENANT_QUERY)
+            )
             payload = (
                 parse_json_body(request.headers.get("Content-Type"), _read_body()) if body else None
             )
