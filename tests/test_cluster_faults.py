@@ -41,6 +41,7 @@ from wagate import (
     StoreError,
 )
 from wagate.cluster import BackplaneError, check_redis
+from wagate.cluster._lease import rendezvous
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -247,3 +248,45 @@ async def test_events_beyond_the_outbox_reach_the_others_as_a_gap(
             assert gap.missed == 5
             assert [e.text for e in seen[1:] if isinstance(e, MessageReceived)] == texts[5:]
             assert gap.last_seq < seen[1].seq
+
+
+async def test_a_member_cut_off_from_redis_only_is_not_reported_lost(
+    redis_url: str, cluster_database: str, cluster_name: str
+) -> None:
+    """Silent on Redis but renewing in PostgreSQL is alive: no owner_lost, nothing refused.
+
+    A false owner_lost would be numbered above the seqs the live owner still uses, and
+    the shared log would then refuse the owner's events of the outage.
+    """
+    async with (
+        Proxy(server_port(redis_url, 6379)) as proxy,
+        member(with_port(redis_url, proxy.port), cluster_database, cluster_name) as cut,
+        member(redis_url, cluster_database, cluster_name) as other,
+    ):
+        members = await cluster_of(cut).leases.live_members()
+        owner = cluster_of(cut).member
+        tenant = next(  # a tenant that belongs to the member to cut off
+            t for t in (f"acme{i}" for i in range(200)) if rendezvous(t, members) == owner
+        )
+        await link(cut, tenant)
+        assert tenant in cluster_of(cut).owned
+        await wait_until(lambda: other.known_status(tenant).state is State.CONNECTED)
+        remote = other.hub.subscribe(tenant, initial=False, overflow=Overflow.GAP)
+        proxy.cut()
+        texts = [f"while cut off {i}" for i in range(3)]
+        for text in texts:
+            await cut.command(tenant, "simulator.receive", {"from": SENDER, "text": text})
+        watcher = cluster_of(other)
+        # Longer than it takes to report a member that is really gone.
+        await anyio.sleep(watcher.interval + 2 * watcher.presence_grace)
+        assert other.known_status(tenant).state is State.CONNECTED
+        await proxy.restore()
+        caught_up = []
+        with anyio.fail_after(30):
+            async for event in remote:
+                caught_up.append(event)
+                if isinstance(event, MessageReceived) and event.text == texts[-1]:
+                    break
+    assert not [e for e in caught_up if isinstance(e, Disconnected)]
+    assert [e.text for e in caught_up if isinstance(e, MessageReceived)] == texts
+    assert not [e for e in caught_up if isinstance(e, Gap)]

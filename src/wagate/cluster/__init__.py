@@ -20,9 +20,11 @@ PostgreSQL URL and cluster ``name``.  Then:
   their membership every ``lease_ttl / 4`` seconds; one that stops (even
   ``kill -9``) loses its tenants ``lease_ttl`` seconds later, and live processes
   take them over and resume them from the store, without a new QR code.
-  A process seen gone from Redis (its command channel has had no listener for
-  :attr:`Cluster.presence_grace` seconds: a killed process's connections close
-  at once) is reported before that: one survivor publishes
+  A process seen gone (its command channel in Redis has had no listener for
+  :attr:`Cluster.presence_grace` seconds, as a killed process's connections
+  close at once, *and* it has missed a renewal in PostgreSQL, so that a live
+  process cut off from Redis only is not taken for dead) is reported before
+  that: one survivor publishes
   ``Disconnected(owner_lost, will_retry=True)`` for each of its tenants, so
   clients anywhere stop showing them connected; ``Connected`` follows the
   takeover.
@@ -301,7 +303,8 @@ class Cluster(Ownership):
         """Seconds a member must be seen gone from Redis before its tenants are reported lost.
 
         Longer than a live process takes to subscribe again after a dropped Redis
-        connection, so that a blip is not mistaken for a death.
+        connection, so that a blip is not mistaken for a death.  It must also be
+        overdue for a renewal by this much (its last one ``interval`` + this ago).
         """
         return min(3.0, self.lease_ttl / 2)
 
@@ -584,10 +587,19 @@ class Cluster(Ownership):
         for member in others:
             if self.router.channel(member) in listened:
                 gone_since.pop(member, None)
-            elif now - gone_since.setdefault(member, now) >= self.presence_grace:
-                del gone_since[member]
-                self._lost.add(member)
-                await self._report_lost(member)
+                continue
+            silent = now - gone_since.setdefault(member, now)
+            if silent < self.presence_grace:
+                continue
+            # Silent on Redis is not dead: a live member cut off from Redis only still
+            # renews in PostgreSQL (every `interval`), and reporting it would number a
+            # notice above the seqs it is still using.  Dead is silent *and* overdue.
+            since_renewal = await self.leases.since_renewal(member)
+            if since_renewal is not None and since_renewal < self.interval + self.presence_grace:
+                continue
+            del gone_since[member]
+            self._lost.add(member)
+            await self._report_lost(member)
 
     async def _report_lost(self, member: str) -> None:
         survivors = [m for m in self._members if m not in self._lost] or [self.member]

@@ -125,6 +125,10 @@ class Leases:
             "DELETE FROM {0} m WHERE m.expires_at < clock_timestamp() - interval '1 day'"
             " AND NOT EXISTS (SELECT 1 FROM {1} l WHERE l.member = m.member)"
         ).format(members, leases)
+        self._since_renewal = sql.SQL(
+            "SELECT extract(epoch FROM clock_timestamp() - (expires_at - {}::interval))"
+            " FROM {} WHERE member = %s"
+        ).format(ttl_sql, members)
         self._live = sql.SQL(
             "SELECT member FROM {} WHERE NOT evicted AND expires_at > clock_timestamp()"
             " ORDER BY member"
@@ -278,6 +282,17 @@ class Leases:
             await conn.execute(self._leave, (member,))
 
         await self._run(steps)
+
+    async def since_renewal(self, member: str) -> float | None:
+        """Seconds since ``member`` last renewed, by the database's clock (``None``: unknown)."""
+
+        async def steps(conn: psycopg.AsyncConnection[Any]) -> float | None:
+            cursor = await conn.execute(self._since_renewal, (member,))
+            row = await cursor.fetchone()
+            return None if row is None else float(row[0])
+
+        result: float | None = await self._run(steps)
+        return result
 
     async def live_members(self) -> list[str]:
         """The members alive now, sorted."""
