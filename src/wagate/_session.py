@@ -95,10 +95,14 @@ class Backoff:
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait after ``failures`` consecutive failures (1 or more)."""
-        # Worked out in logarithms, so that a session that has failed thousands of
-        # times (an outage of days) reaches the cap instead of overflowing a float.
-        log_base = math.log(self.initial) + max(0, failures - 1) * math.log(self.multiplier)
-        base = self.maximum if log_base >= math.log(self.maximum) else math.exp(log_base)
+        exponent = max(0, failures - 1)
+        try:
+            base = min(self.maximum, self.initial * self.multiplier**exponent)
+        except OverflowError:
+            # Thousands of failures (an outage of days): worked out in logarithms, so
+            # that the session waits its cap instead of dying on a float overflow.
+            log_base = math.log(self.initial) + exponent * math.log(self.multiplier)
+            base = self.maximum if log_base >= math.log(self.maximum) else math.exp(log_base)
         spread = base * self.jitter
         return max(0.0, min(self.maximum, base + rng.uniform(-spread, spread)))
 
