@@ -29,7 +29,7 @@ import attrs
 from ..._errors import InvalidInput, StoreError
 from ..._events import utcnow
 from ..._lifecycle import OpenClose
-from ..._store import make_private, sqlite_call
+from ..._store import check_directory, make_private, sqlite_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -373,15 +373,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         self._lock = threading.Lock()
 
     def _open_sync(self) -> None:
-        directory = self.path.parent
-        if not directory.is_dir():
-            raise StoreError(
-                f"cannot open dead-letter store {self.path}: directory {directory} does not exist"
-            )
-        if not os.access(directory, os.W_OK):
-            raise StoreError(
-                f"cannot open dead-letter store {self.path}: directory {directory} is not writable"
-            )
+        check_directory(self.path, "dead-letter store")
         make_private(self.path)  # message texts are private, and so are its -wal files
         conn = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=10.0
