@@ -98,7 +98,7 @@ MEANINGS: dict[str, str] = {
 }
 
 
-RECEIVER_SIDE = {"wagate.adapters.callbacks", "wagate.adapters._signing"}
+RECEIVER_SIDE = {"wagate.adapters.webhooks._signing"}
 """Modules whose errors are raised where webhooks are received, never sent to a client."""
 
 
@@ -556,8 +556,8 @@ def _errors() -> list[str]:
 
 def _envelopes() -> list[str]:
     from wagate import MessageReceived, NotConnected, to_wire  # noqa: PLC0415
-    from wagate.adapters.callbacks import webhook_body  # noqa: PLC0415
     from wagate.adapters.sse import SSEEncoder, error_body  # noqa: PLC0415
+    from wagate.adapters.webhooks import webhook_body  # noqa: PLC0415
 
     received = next(e for e in sample_events() if isinstance(e, MessageReceived))
     frames = SSEEncoder.frames(to_wire(received), received.seq).decode()

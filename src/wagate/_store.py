@@ -143,6 +143,19 @@ def _row(row: tuple[Any, ...]) -> StoredSession:
     return StoredSession(tenant=tenant, account=account, state=parsed, seq=int(seq))
 
 
+def check_directory(path: Path, label: str) -> None:
+    """Check that the directory of ``path`` exists and is writable, before SQLite opens it.
+
+    Raises:
+        StoreError: it does not (``label`` names the store, e.g. ``"session store"``).
+    """
+    directory = path.parent
+    if not directory.is_dir():
+        raise StoreError(f"cannot open {label} {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise StoreError(f"cannot open {label} {path}: directory {directory} is not writable")
+
+
 def make_private(path: Path) -> None:
     """Create ``path`` (if missing) readable by its owner only, before SQLite opens it.
 
@@ -198,15 +211,7 @@ class SQLiteStore(SessionStore):
         self._lock = threading.Lock()
 
     def _open_sync(self) -> None:
-        directory = self.path.parent
-        if not directory.is_dir():
-            raise StoreError(
-                f"cannot open session store {self.path}: directory {directory} does not exist"
-            )
-        if not os.access(directory, os.W_OK):
-            raise StoreError(
-                f"cannot open session store {self.path}: directory {directory} is not writable"
-            )
+        check_directory(self.path, "session store")
         if self.path.is_dir():
             raise StoreError(
                 f"cannot open session store {self.path}: it is a directory, not a file"

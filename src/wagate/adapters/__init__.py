@@ -3,7 +3,8 @@
 - :mod:`wagate.adapters.auth`: authenticators (JWT) and where tokens come from.
 - :mod:`wagate.adapters.socketio`: a python-socketio (ASGI) server, one room per tenant.
 - :mod:`wagate.adapters.sse`: Server-Sent Events for Starlette/FastAPI and WSGI/Flask.
-- :mod:`wagate.adapters.callbacks`: callbacks and signed webhooks.
+- :mod:`wagate.adapters.callbacks`: callbacks, in the process.
+- :mod:`wagate.adapters.webhooks`: signed webhooks, with durable backlogs and dead letters.
 
 Every transport sends what :func:`wagate.to_wire` produces and starts a client
 with :func:`current_messages`, so a page that opens late shows the truth at once.

@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 from .._errors import InvalidInput, LeaseLost, StoreError
 from .._events import Account, State
 from .._store import SessionStore, StoredSession, _row
-from ..adapters._deadletters import (
+from ..adapters.webhooks._deadletters import (
     BACKLOG_COLUMNS,
     LETTER_COLUMNS,
     BacklogEntry,
@@ -416,12 +416,12 @@ class PostgresDeadLetters(DeadLetterStore):
     Two tables, created if missing: ``<prefix>_webhook_backlog`` (each endpoint's
     events not yet delivered) and ``<prefix>_dead_letters``.  Every process of a
     cluster may use the same database; give each dispatcher its own ``node``
-    name (see :class:`~wagate.adapters.callbacks.WebhookDispatcher`), the same
+    name (see :class:`~wagate.adapters.webhooks.WebhookDispatcher`), the same
     one after a restart, so that it takes over the backlog it left.
 
     Example:
         ```python
-        from wagate.adapters.callbacks import WebhookDispatcher
+        from wagate.adapters.webhooks import WebhookDispatcher
         from wagate.stores.postgres import PostgresDeadLetters
 
         store = PostgresDeadLetters("postgresql://wagate@db.internal/wagate")

@@ -3,7 +3,7 @@
 :class:`DeadLetterStore` is the plug point; :class:`MemoryDeadLetters` lives as long
 as the process and :class:`SQLiteDeadLetters` (stdlib ``sqlite3``) survives restarts
 (:class:`wagate.stores.postgres.PostgresDeadLetters` is the one for a cluster).
-Public through :mod:`wagate.adapters.callbacks`.
+Public through :mod:`wagate.adapters.webhooks`.
 
 A store holds two tables: the **backlog** of each endpoint (every event accepted
 for it and not yet delivered, oldest first: an outage of hours fills it, nothing
@@ -26,22 +26,13 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from .._errors import InvalidInput, StoreError
-from .._events import utcnow
-from .._lifecycle import OpenClose
-from .._store import make_private, sqlite_call
+from ..._errors import InvalidInput, StoreError
+from ..._events import utcnow
+from ..._lifecycle import OpenClose
+from ..._store import check_directory, make_private, sqlite_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-
-__all__ = [
-    "BacklogEntry",
-    "DeadLetter",
-    "DeadLetterStore",
-    "MemoryDeadLetters",
-    "SQLiteDeadLetters",
-]
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +104,7 @@ class DeadLetterStore(OpenClose, abc.ABC):
     """The dead-letter store interface: endpoints' backlogs and dead letters.
 
     Use it as an async context manager.  A
-    :class:`~wagate.adapters.callbacks.WebhookDispatcher` opens the store it is
+    :class:`~wagate.adapters.webhooks.WebhookDispatcher` opens the store it is
     given when it starts and closes it when it stops.
     """
 
@@ -323,17 +314,24 @@ def backlog_entry(row: Sequence[Any]) -> BacklogEntry:
     )
 
 
-def backlog_filter(
-    node: str | None, endpoint: str | None, placeholder: str
+def _equal_filter(
+    columns: Sequence[tuple[str, str | None]], placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or nothing) and its parameters that select a backlog."""
+    """The ``WHERE`` clause (or nothing) and its parameters: each column given equals its value."""
     where: list[str] = []
     params: list[Any] = []
-    for column, value in (("node", node), ("endpoint", endpoint)):
+    for column, value in columns:
         if value is not None:
             where.append(f"{column} = {placeholder}")
             params.append(value)
     return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def backlog_filter(
+    node: str | None, endpoint: str | None, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (or nothing) and its parameters that select a backlog."""
+    return _equal_filter((("node", node), ("endpoint", endpoint)), placeholder)
 
 
 def dead_letter(row: Sequence[Any]) -> DeadLetter:
@@ -375,15 +373,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         self._lock = threading.Lock()
 
     def _open_sync(self) -> None:
-        directory = self.path.parent
-        if not directory.is_dir():
-            raise StoreError(
-                f"cannot open dead-letter store {self.path}: directory {directory} does not exist"
-            )
-        if not os.access(directory, os.W_OK):
-            raise StoreError(
-                f"cannot open dead-letter store {self.path}: directory {directory} is not writable"
-            )
+        check_directory(self.path, "dead-letter store")
         make_private(self.path)  # message texts are private, and so are its -wal files
         conn = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=10.0
@@ -466,18 +456,8 @@ class SQLiteDeadLetters(DeadLetterStore):
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         check_limit(limit)
-        where: list[str] = []
-        params: list[Any] = []
-        if endpoint is not None:
-            where.append("endpoint = ?")
-            params.append(endpoint)
-        if tenant is not None:
-            where.append("tenant = ?")
-            params.append(tenant)
-        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters"  # noqa: S608 - constant columns
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
+        where, params = _equal_filter((("endpoint", endpoint), ("tenant", tenant)), "?")
+        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters{where} ORDER BY id"  # noqa: S608 - constant columns
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)

@@ -16,7 +16,7 @@ wagate secret written that way is read that way (its key is the decoded bytes);
 any other secret's key is its UTF-8 bytes, and :func:`standard_secret` gives the
 ``whsec_`` form of it for a Standard Webhooks library.  ``Wagate-Signature``
 always uses the secret's UTF-8 bytes as they are, as it always did.
-Public through :mod:`wagate.adapters.callbacks`.
+Public through :mod:`wagate.adapters.webhooks`.
 """
 
 from __future__ import annotations
@@ -30,28 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from .._errors import InvalidInput, WagateError
-
-__all__ = [
-    "ATTEMPT_HEADER",
-    "DEFAULT_TOLERANCE",
-    "MIN_SECRET_BYTES",
-    "REPLAY_HEADER",
-    "SIGNATURE_HEADER",
-    "STANDARD_ID_HEADER",
-    "STANDARD_SIGNATURE_HEADER",
-    "STANDARD_TIMESTAMP_HEADER",
-    "TIMESTAMP_HEADER",
-    "HeaderLookup",
-    "SignatureError",
-    "StaleTimestamp",
-    "delivery_id",
-    "sign",
-    "sign_standard",
-    "signature_headers",
-    "standard_secret",
-    "verify_signature",
-]
+from ..._errors import InvalidInput, WagateError
 
 TIMESTAMP_HEADER = "Wagate-Timestamp"
 """The request header holding the Unix time (seconds) at which a delivery was signed."""
