@@ -99,6 +99,14 @@ class Receiver:
             def do_POST(self) -> None:
                 receiver._handle(self)
 
+            def do_GET(self) -> None:  # how many posts it has had (for a child process)
+                with receiver.cond:
+                    payload = str(len(receiver.requests)).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -318,8 +326,8 @@ async def test_an_outage_of_500s_hangs_and_refusals_loses_nothing_and_keeps_orde
 
 CHILD = textwrap.dedent(
     """
-    import json, os, signal, sys
-    import anyio
+    import json, os, signal, sys, urllib.request
+    import anyio, anyio.to_thread
     from wagate import Backoff, Connected, Gateway, QrGenerated
     from wagate.adapters.callbacks import SQLiteDeadLetters, WebhookDispatcher, WebhookEndpoint
     from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
@@ -357,6 +365,13 @@ CHILD = textwrap.dedent(
                     backlog = await store.backlog()
                     if backlog and backlog[-1].seq == newest:
                         break
+                    await anyio.sleep(0.02)
+            # Killed while posting: once the receiver has had the first try.
+            def posts():
+                with urllib.request.urlopen(url, timeout=5) as reply:
+                    return int(reply.read())
+            with anyio.fail_after(60):
+                while await anyio.to_thread.run_sync(posts) == 0:
                     await anyio.sleep(0.02)
             print(json.dumps([entry.seq for entry in backlog]), flush=True)
             os.kill(os.getpid(), signal.SIGKILL)  # no clean exit: nothing flushed
