@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -196,6 +197,14 @@ class Field:
     compute: Callable[[Any, datetime], Any] | None = None
     read_back: bool = True
     when: Callable[[Any], bool] | None = None
+    plain: Callable[[Any], Any] | None = attrs.field(init=False, eq=False, repr=False)
+    """Reads the value when it is written as it is (the fast path of most keys)."""
+
+    @plain.default
+    def _getter(self) -> Callable[[Any], Any] | None:
+        if self.compute is None and self.attr is not None and self.codec.encode is _as_is:
+            return operator.attrgetter(self.attr)
+        return None
 
     def encode(self, obj: Any, now: datetime) -> Any:
         """The JSON value of this key for ``obj`` as of ``now``."""
@@ -208,7 +217,11 @@ class Field:
 
 
 def _encode(fields: tuple[Field, ...], obj: Any, now: datetime) -> JSON:
-    return {f.key: f.encode(obj, now) for f in fields if f.when is None or f.when(obj)}
+    data = {}
+    for f in fields:
+        if f.when is None or f.when(obj):
+            data[f.key] = f.encode(obj, now) if f.plain is None else f.plain(obj)
+    return data
 
 
 def _mapping(data: object) -> Mapping[str, Any]:
@@ -217,9 +230,15 @@ def _mapping(data: object) -> Mapping[str, Any]:
     return data
 
 
+_ARGUMENTS: dict[type, dict[str, attrs.Attribute[Any]]] = {}
+
+
 def _arguments(cls: type) -> dict[str, attrs.Attribute[Any]]:
-    """The constructor arguments of an attrs class, by name."""
-    return {a.alias: a for a in attrs.fields(cls) if a.init}
+    """The constructor arguments of an attrs class, by name (looked up once per class)."""
+    found = _ARGUMENTS.get(cls)
+    if found is None:
+        found = _ARGUMENTS[cls] = {a.alias: a for a in attrs.fields(cls) if a.init}
+    return found
 
 
 def _decode(cls: type, fields: tuple[Field, ...], data: object) -> Any:
