@@ -55,10 +55,6 @@ from ._events import (
     QrGenerated,
     State,
     Status,
-    WireMessage,
-    from_wire,
-    status_payload,
-    to_wire,
 )
 from ._gateway import CommandHandler, DriverFactory, Gateway, Ownership
 from ._hub import Backplane, Hub, Overflow, Subscription
@@ -67,6 +63,7 @@ from ._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
 from ._sync import SyncGateway, SyncSession, SyncSubscription
 from ._validate import MAX_TEXT_LENGTH
 from ._version import __version__
+from ._wire import WireMessage, from_wire, status_payload, to_wire
 
 __all__ = [
     "MAX_TEXT_LENGTH",

@@ -20,13 +20,8 @@ import anyio.abc
 from ._driver import Driver
 from ._errors import InvalidInput, SessionClosed
 from ._events import (
-    Connected,
-    Connecting,
-    Disconnected,
-    Event,
     MessageSent,
     PairingCode,
-    QrGenerated,
     State,
     Status,
 )
@@ -42,6 +37,7 @@ from ._session import (
 )
 from ._store import MemoryStore, SessionStore
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
+from ._wire import status_of as _status_from
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -93,27 +89,6 @@ _COMMANDS: dict[str, CommandHandler] = {
     "send_text": _send_text,
     "status": _status,
 }
-
-
-def _status_from(tenant: str, current: tuple[Event, ...]) -> Status:
-    """A tenant's status as its last published state event tells it (no session here)."""
-    event = current[0] if current else None
-    if isinstance(event, Connected):
-        return Status(tenant=tenant, state=State.CONNECTED, account=event.account, since=event.at)
-    if isinstance(event, QrGenerated):
-        return Status(tenant=tenant, state=State.AWAITING_SCAN, qr=event, since=event.at)
-    if isinstance(event, Connecting):
-        return Status(tenant=tenant, state=State.CONNECTING, since=event.at)
-    if isinstance(event, Disconnected):
-        return Status(
-            tenant=tenant,
-            state=State.DISCONNECTED,
-            reason=event.reason,
-            will_retry=event.will_retry,
-            retry_in=event.retry_in,
-            since=event.at,
-        )
-    return Status(tenant=tenant, state=State.DISCONNECTED)
 
 
 class Ownership(abc.ABC):

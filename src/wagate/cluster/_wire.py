@@ -1,10 +1,11 @@
 """What crosses between the processes of a cluster: events, statuses, command results, errors.
 
-Events travel as the first message of :func:`wagate.to_wire` (name + JSON
-payload) and come back with :func:`wagate.from_wire`, so the round trip is the
-one every transport already relies on.  One exception keeps QR codes cheap: a
-``qr:generated`` goes without its PNG data URL (``qrCode``), which only the
-process whose clients look at it renders.
+Events and statuses travel in the shapes of the wire table (:mod:`wagate._wire`):
+an event as its own message (name + JSON payload), read back with
+:func:`wagate.from_wire`, so the round trip is the one every transport already
+relies on.  One exception keeps QR codes cheap: a ``qr:generated`` goes without
+its PNG data URL (``qrCode``), which only the process whose clients look at it
+renders.
 """
 
 from __future__ import annotations
@@ -14,18 +15,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._errors import WagateError
-from .._events import (
-    Account,
-    DisconnectReason,
-    Event,
-    QrGenerated,
-    State,
-    Status,
-    _iso,
-    _parse_iso,
-    from_wire,
-    to_wire,
-)
+from .._events import Event, Status
+from .._wire import backplane_message, backplane_status, from_backplane_status, from_wire
 
 __all__ = [
     "decode_error",
@@ -45,15 +36,7 @@ def _dumps(value: object) -> str:
 
 def event_payload(event: Event) -> tuple[str, JSON]:
     """The wire name and payload of an event (a QR code without its rendered image)."""
-    if isinstance(event, QrGenerated):
-        return event.wire_name, {
-            "tenant": event.tenant,
-            "seq": event.seq,
-            "at": _iso(event.at),
-            "qr": event.code,
-            "expiresAt": _iso(event.expires_at),
-        }
-    message = to_wire(event)[0]
+    message = backplane_message(event)
     return message.name, message.data
 
 
@@ -74,43 +57,6 @@ def decode_event(name: str | bytes, data: str | bytes) -> Event:
     return from_wire(name, json.loads(data))
 
 
-def _account(value: Account | None) -> JSON | None:
-    if value is None:
-        return None
-    return {"jid": value.jid, "phone": value.phone, "name": value.name}
-
-
-def _status(status: Status) -> JSON:
-    return {
-        "tenant": status.tenant,
-        "state": status.state.value,
-        "account": _account(status.account),
-        "qr": None if status.qr is None else event_payload(status.qr)[1],
-        "reason": None if status.reason is None else status.reason.value,
-        "willRetry": status.will_retry,
-        "retryIn": status.retry_in,
-        "since": _iso(status.since),
-    }
-
-
-def _status_back(data: Mapping[str, Any]) -> Status:
-    account = data.get("account")
-    qr = data.get("qr")
-    reason = data.get("reason")
-    qr_event = from_wire(QrGenerated.wire_name, qr) if qr is not None else None
-    assert qr_event is None or isinstance(qr_event, QrGenerated)
-    return Status(
-        tenant=data["tenant"],
-        state=State(data["state"]),
-        account=None if account is None else Account(**account),
-        qr=qr_event,
-        reason=None if reason is None else DisconnectReason(reason),
-        will_retry=bool(data["willRetry"]),
-        retry_in=data.get("retryIn"),
-        since=_parse_iso(data["since"], "since"),
-    )
-
-
 def encode_result(value: object) -> JSON:
     """A command's result, ready for JSON: ``None``, an event, a status or a JSON object.
 
@@ -123,7 +69,7 @@ def encode_result(value: object) -> JSON:
         name, data = event_payload(value)
         return {"type": "event", "name": name, "data": data}
     if isinstance(value, Status):
-        return {"type": "status", "value": _status(value)}
+        return {"type": "status", "value": backplane_status(value)}
     if isinstance(value, Mapping):
         return {"type": "json", "value": dict(value)}
     raise TypeError(
@@ -139,7 +85,7 @@ def decode_result(data: Mapping[str, Any]) -> Any:
     if kind == "event":
         return from_wire(data["name"], data["data"])
     if kind == "status":
-        return _status_back(data["value"])
+        return from_backplane_status(data["value"])
     if kind == "json":
         return data["value"]
     raise ValueError(f"not a command result: {data!r}")

@@ -1,0 +1,197 @@
+"""The wire table: every kind of event is in it, and every kind round-trips through JSON."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import wagate
+from wagate import (
+    Account,
+    Connected,
+    Connecting,
+    Disconnected,
+    DisconnectReason,
+    Event,
+    Gap,
+    MessageReceived,
+    MessageSent,
+    PairingCode,
+    QrGenerated,
+    State,
+    Status,
+    from_wire,
+    to_wire,
+)
+from wagate._events import utcnow
+from wagate._wire import KINDS, kind_of, status_of
+from wagate.cluster._wire import decode_event, decode_result, encode_event, encode_result
+
+AT = datetime(2026, 11, 21, 10, 30, 15, 123456, tzinfo=timezone.utc)
+BUDI = Account(jid="628123456789@s.whatsapp.net", phone="+628123456789", name="Budi")
+SITI = "628111222333@s.whatsapp.net"
+
+
+def _samples() -> Iterator[Event]:
+    """Every kind of event, with its optional fields set and unset."""
+    now = utcnow()
+    yield QrGenerated(
+        tenant="acme", seq=1, at=now, code="2@abc,def", expires_at=now + timedelta(seconds=60)
+    )
+    yield QrGenerated(tenant="acme", seq=2, at=AT, code="2@old,code", expires_at=AT)  # expired
+    yield PairingCode(tenant="acme", seq=3, at=AT, code="ABCD-EFGH", phone="+628123456789")
+    yield Connecting(tenant="acme", seq=4, at=AT, attempt=3)
+    yield Connected(tenant="acme", seq=5, at=AT, account=BUDI)
+    yield Connected(
+        tenant="acme", seq=6, at=AT, account=Account(jid="1@s.whatsapp.net", phone="+1")
+    )
+    for seq, reason in enumerate(DisconnectReason, start=10):
+        retry = reason.retryable
+        yield Disconnected(
+            tenant="acme",
+            seq=seq,
+            at=AT,
+            reason=reason,
+            will_retry=retry,
+            retry_in=2.5 if retry else None,
+            detail=f"{reason.value} said the engine" if retry else None,
+        )
+    yield MessageReceived(
+        tenant="acme",
+        seq=30,
+        at=AT,
+        id="3EB0ABC",
+        chat="120363012345678901@g.us",
+        sender=SITI,
+        push_name="Siti",
+        text="halo",
+        is_group=True,
+        timestamp=AT - timedelta(seconds=3),
+    )
+    yield MessageReceived(
+        tenant="acme",
+        seq=31,
+        at=AT,
+        id="3EB0DEF",
+        chat=SITI,
+        sender=SITI,
+        push_name=None,
+        text=None,
+        is_group=False,
+        timestamp=AT,
+        kind="image",
+    )
+    yield MessageSent(tenant="acme", seq=32, at=AT, id="3EB0F", to=SITI, text="hi", success=True)
+    yield MessageSent(
+        tenant="acme", seq=33, at=AT, id=None, to=SITI, text="hi", success=False, error="479"
+    )
+    yield Gap(tenant="acme", seq=40, at=AT, first_seq=34, last_seq=40)
+    yield Gap(tenant="acme", seq=900, at=AT, first_seq=41, last_seq=900, missed=None)
+
+
+SAMPLES = list(_samples())
+
+
+def _event_classes() -> set[type[Event]]:
+    """Every event class that a module of wagate defines (every module, imported)."""
+    found = set()
+    for info in pkgutil.walk_packages(wagate.__path__, "wagate."):
+        if info.name == "wagate.__main__":  # runs the command line
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # an optional extra that is not installed defines no event
+            continue
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Event) and value is not Event:
+                found.add(value)
+    return found
+
+
+def test_every_event_class_is_in_the_table_and_has_a_sample() -> None:
+    """Each of wagate's event classes has exactly one kind in the table, and a sample here."""
+    in_table = [kind.cls for kind in KINDS]
+    assert sorted(in_table, key=str) == sorted(set(in_table), key=str)
+    assert _event_classes() == set(in_table)
+    assert {type(event) for event in SAMPLES} == set(in_table)
+    assert {r for e in SAMPLES if isinstance(e, Disconnected) for r in [e.reason]} == set(
+        DisconnectReason
+    )
+
+
+def test_an_events_own_message_is_its_wire_name() -> None:
+    """``wire_name`` is the name of the first message the table makes in the colon naming."""
+    for kind in KINDS:
+        assert kind.cls.wire_name == kind.colon[0].name
+    for event in SAMPLES:
+        assert to_wire(event)[0].name == event.wire_name == kind_of(event).colon[0].name
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{type(e).__name__}-{e.seq}")
+def test_every_message_round_trips_through_json(event: Event) -> None:
+    """Each colon message of each sample decodes back to an equal event, through JSON text."""
+    for message in to_wire(event):
+        data = json.loads(json.dumps(message.data, allow_nan=False))
+        assert from_wire(message.name, data) == event
+        assert (data["tenant"], data["seq"]) == (event.tenant, event.seq)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{type(e).__name__}-{e.seq}")
+def test_every_event_round_trips_through_the_cluster_form(event: Event) -> None:
+    """The backplane's encoding and a command result carrying the event both come back equal."""
+    name, data = encode_event(event)
+    assert name == event.wire_name
+    assert decode_event(name.encode(), data.encode()) == event
+    result = json.loads(json.dumps(encode_result(event)))
+    assert decode_result(result) == event
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{type(e).__name__}-{e.seq}")
+def test_the_status_an_event_leaves_round_trips_through_the_cluster_form(event: Event) -> None:
+    """The status a state event leaves (QR, account, reason) crosses the cluster unchanged."""
+    status = status_of("acme", (event,))
+    state = kind_of(event).state
+    assert status.state == (state or State.DISCONNECTED)
+    back = decode_result(json.loads(json.dumps(encode_result(status))))
+    assert isinstance(back, Status) and back == status
+    if isinstance(event, QrGenerated):
+        assert status.qr == event and "qrCode" not in encode_result(status)["value"]["qr"]
+
+
+def test_a_qr_counts_its_expiry_from_the_encoding() -> None:
+    """A pending code says how long it has left; an expired one says 0 and expired."""
+    fresh, old = (event for event in SAMPLES if isinstance(event, QrGenerated))
+    (message,) = to_wire(fresh)
+    assert 0 < message.data["expiresIn"] <= 3600 and message.data["expired"] is False
+    (message,) = to_wire(old)
+    assert (message.data["expiresIn"], message.data["expired"]) == (0.0, True)
+
+
+def test_a_gap_without_missed_counts_its_span() -> None:
+    """A stream:gap with no ``missed`` key means every seq of the span; ``null`` means unknown."""
+    lagged = next(e for e in SAMPLES if isinstance(e, Gap) and e.missed is not None)
+    data = dict(to_wire(lagged)[0].data)
+    del data["missed"]
+    assert from_wire("stream:gap", data) == lagged
+    unknown = next(e for e in SAMPLES if isinstance(e, Gap) and e.missed is None)
+    assert to_wire(unknown)[0].data["missed"] is None
+
+
+def test_every_payload_key_is_declared_once_in_the_source() -> None:
+    """The keys clients read (``pushName``, ``expiresIn``...) are written in one module only."""
+    from pathlib import Path
+
+    keys = {"pushName", "expiresIn", "expiresAt", "qrCode", "willRetry", "retryIn", "isGroup"}
+    keys |= {"phoneNumber", "expired", "missed", "attempt", "detail"}
+    sources = [
+        (path, path.read_text(encoding="utf-8"))
+        for path in Path(wagate.__file__).parent.rglob("*.py")
+    ]
+    for key in keys:
+        where = [path.name for path, text in sources if f'"{key}"' in text]
+        assert where == ["_wire.py"], (key, where)
