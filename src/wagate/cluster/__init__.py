@@ -676,9 +676,7 @@ class Cluster(Ownership):
         if gateway is None:
             return
         # A session being created now would start after the lease is gone: wait for it.
-        starting = gateway._starting.get(tenant)
-        if starting is not None:
-            await starting.wait()
+        await gateway.wait_started(tenant)
         session = gateway.get(tenant)
         if session is not None:
             await session.aclose()
