@@ -33,7 +33,7 @@ import time
 import anyio
 
 from wagate import Backoff, Connected, Disconnected, DisconnectReason, Gateway, QrGenerated
-from wagate.drivers.process import DriverProcess, ProcessDriver
+from wagate.drivers.process import EngineProcess, ProcessDriver
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
 
 
@@ -61,7 +61,7 @@ async def link_all(gateway: Gateway, tenants: list[str]) -> None:
     events.close()
 
 
-async def crash_round(gateway: Gateway, process: DriverProcess, count: int) -> tuple[float, ...]:
+async def crash_round(gateway: Gateway, process: EngineProcess, count: int) -> tuple[float, ...]:
     """Kill the child; return (s to all crashed, s to all connected, longest backoff drawn)."""
     events = gateway.events()
     crashed: dict[str, float] = {}

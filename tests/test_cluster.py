@@ -25,6 +25,7 @@ from test_cluster_support import (
     member,
     next_event,
     redis_log,
+    simulated,
     wait_until,
 )
 from test_isolation_support import authenticator
@@ -53,7 +54,7 @@ from wagate import (
 from wagate.adapters.auth import Principal
 from wagate.adapters.callbacks import WebhookDispatcher, WebhookEndpoint
 from wagate.adapters.sse import ServerSentEvents
-from wagate.cluster import Cluster
+from wagate.cluster import Cluster, ClusterParts
 from wagate.cluster._backplane import RedisBackplane
 from wagate.cluster._lease import rendezvous
 from wagate.cluster._wire import decode_event, encode_event
@@ -443,6 +444,28 @@ def test_cluster_options_are_checked(redis_url: str, postgres_url: str) -> None:
     cluster = Cluster(redis_url, postgres_url)
     with pytest.raises(InvalidInput, match="cluster"):
         Gateway(lambda tenant: None, cluster=cluster, hub=Hub())  # type: ignore[arg-type,return-value]
+
+
+async def test_a_cluster_assembled_from_its_parts_holds_tenants(
+    redis_url: str, cluster_database: str, cluster_name: str
+) -> None:
+    """Cluster(parts=...) runs on the parts it is given; URLs and parts together are refused."""
+    parts = ClusterParts.from_urls(redis_url, cluster_database, name=cluster_name, lease_ttl=2)
+    cluster = Cluster(parts=parts, name=cluster_name, connect_timeout=3.0)
+    assert (cluster.store, cluster.leases, cluster.router) == (
+        parts.store,
+        parts.leases,
+        parts.router,
+    )
+    assert cluster.lease_ttl == 2.0
+    assert cluster.hub.backplane is parts.backplane
+    async with Gateway(simulated, cluster=cluster) as gateway:
+        await gateway.session("acme")
+        assert set(cluster.owned) == {"acme"}
+        assert (await gateway.status("acme")).tenant == "acme"
+    with pytest.raises(InvalidInput, match="not both"):
+        Cluster(redis_url, cluster_database, parts=parts)
+    assert isinstance(Cluster.from_urls(redis_url, cluster_database, name=cluster_name), Cluster)
 
 
 async def test_disconnects_reach_other_members_as_the_owner_saw_them(

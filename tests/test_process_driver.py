@@ -39,7 +39,7 @@ from wagate import (
     State,
     Subscription,
 )
-from wagate.drivers.process import DriverProcess, ProcessDriver
+from wagate.drivers.process import EngineProcess, ProcessDriver
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
 from wagate.testing import wait_for
 
@@ -126,10 +126,19 @@ async def gateway() -> AsyncIterator[Gateway]:
         yield opened
 
 
-def engine(gateway: Gateway) -> DriverProcess:
+def engine(gateway: Gateway) -> EngineProcess:
     """The child process behind the gateway's drivers."""
-    assert isinstance(gateway.driver_factory, DriverProcess)
+    assert isinstance(gateway.driver_factory, EngineProcess)
     return gateway.driver_factory
+
+
+def test_the_former_name_of_the_engine_process_still_works_and_warns() -> None:
+    """``DriverProcess`` is the deprecated name of ``EngineProcess``: same class, a warning."""
+    import wagate.drivers.process as process
+
+    with pytest.warns(DeprecationWarning, match="EngineProcess"):
+        former = process.DriverProcess
+    assert former is EngineProcess
 
 
 # ------------------------------------------------------------------ crashes

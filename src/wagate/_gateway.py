@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from ._callback_group import Callback, CallbackGroup, CallbackSubscription
 from ._driver import Driver
 from ._errors import InvalidInput, SessionClosed
 from ._events import (
@@ -27,14 +28,7 @@ from ._events import (
 )
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
-from ._session import (
-    Backoff,
-    Callback,
-    CallbackSubscription,
-    Session,
-    drain_callbacks,
-    start_callback,
-)
+from ._session import Backoff, Session
 from ._store import MemoryStore, SessionStore
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
 from ._wire import status_of as _status_from
@@ -191,8 +185,7 @@ class Gateway(ClosingStack):
         self.close_timeout = close_timeout
         self._sessions: dict[str, Session] = {}
         self._starting: dict[str, anyio.Event] = {}
-        self._callbacks: set[CallbackSubscription] = set()
-        self._subscriptions: set[Subscription] = set()
+        self._callbacks = CallbackGroup()
         self._tg: anyio.abc.TaskGroup | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._closing = False
@@ -243,7 +236,7 @@ class Gateway(ClosingStack):
                 for session in list(self._sessions.values()):
                     tg.start_soon(session.aclose)
             self.hub.close()
-            await drain_callbacks(self._callbacks, self.close_timeout, None)
+            await self._callbacks.drain(self.close_timeout, None)
         finally:
             self._closed.set()
 
@@ -282,16 +275,26 @@ class Gateway(ClosingStack):
                 backoff=self.backoff,
                 hub=self.hub,
                 close_timeout=self.close_timeout,
+                on_closed=self._forget,
             )
             # The session runs in the gateway's task group: an idle tenant costs no
             # task of its own.
-            await session._start(tg)
-            session._on_closed = self._forget
+            await session.start_in(tg)
             self._sessions[tenant] = session
             return session
         finally:
             del self._starting[tenant]
             started.set()
+
+    async def wait_started(self, tenant: str) -> None:
+        """Wait until a session of ``tenant`` that is being created now has started.
+
+        Returns at once when none is.  A cluster that gives a tenant up waits so,
+        lest a session created meanwhile run after its lease is gone.
+        """
+        starting = self._starting.get(tenant)
+        if starting is not None:
+            await starting.wait()
 
     def _forget(self, session: Session) -> None:
         if self._sessions.get(session.tenant) is session:
@@ -419,11 +422,10 @@ class Gateway(ClosingStack):
         See :meth:`Session.subscribe` for how callbacks are run and isolated.
         """
         tg = self._check_open()
-        return start_callback(
+        return self._callbacks.start(
             tg,
             self.events(tenant, overflow=overflow),
             callback,
-            self._callbacks,
             tenant,
             sync_in_thread=sync_in_thread,
         )

@@ -9,19 +9,18 @@ after network losses with capped exponential backoff.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
-import math
 import random
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
-import anyio.to_thread
 import attrs
 
+from ._backoff import Backoff
+from ._callback_group import Callback, CallbackGroup, CallbackSubscription
 from ._driver import ConnectionEnded, Driver, IncomingMessage
 from ._errors import (
     AlreadyConnected,
@@ -30,7 +29,6 @@ from ._errors import (
     NotLinked,
     SessionClosed,
     SessionStateError,
-    SubscriberLagged,
 )
 from ._events import (
     Account,
@@ -50,190 +48,19 @@ from ._events import (
 )
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
+from ._linkstate import LinkStateWriter
+from ._seqs import SeqCounter
 from ._store import MemoryStore, SessionStore
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = [
-    "Backoff",
-    "Callback",
-    "CallbackSubscription",
-    "Session",
-    "drain_callbacks",
-    "start_callback",
-]
+__all__ = ["Backoff", "Callback", "CallbackSubscription", "Session"]
 
 log = logging.getLogger("wagate")
 
 E = TypeVar("E", bound=Event)
-Callback = Callable[[Event], Awaitable[None] | None]
-"""A subscriber callback: a plain or ``async`` function taking one event."""
-
-
-@attrs.frozen(kw_only=True)
-class Backoff:
-    """Capped exponential backoff with jitter, for reconnects after a network loss.
-
-    The n-th consecutive failure waits ``min(maximum, initial * multiplier**(n-1))``,
-    then spread by ``±jitter`` (a fraction) so that many sessions losing the
-    network together do not reconnect in lockstep.  The count restarts after a
-    connection that came up.
-
-    Example:
-        >>> Backoff(initial=1, maximum=30).delay(3, random.Random(0))  # doctest: +SKIP
-        3.9...
-    """
-
-    initial: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
-    maximum: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
-    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
-    jitter: float = attrs.field(
-        default=0.2, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
-    )
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        """Seconds to wait after ``failures`` consecutive failures (1 or more)."""
-        exponent = max(0, failures - 1)
-        try:
-            base = min(self.maximum, self.initial * self.multiplier**exponent)
-        except OverflowError:
-            # Thousands of failures (an outage of days): worked out in logarithms, so
-            # that the session waits its cap instead of dying on a float overflow.
-            log_base = math.log(self.initial) + exponent * math.log(self.multiplier)
-            base = self.maximum if log_base >= math.log(self.maximum) else math.exp(log_base)
-        spread = base * self.jitter
-        return max(0.0, min(self.maximum, base + rng.uniform(-spread, spread)))
-
-
-class CallbackSubscription:
-    """The handle :meth:`Session.subscribe` returns; :meth:`close` unsubscribes."""
-
-    def __init__(self, subscription: Subscription, callback: Callback) -> None:
-        self._subscription = subscription
-        self.callback = callback
-        self.error: SubscriberLagged | None = None
-        """Set when the callback fell behind its buffer and was unsubscribed."""
-        self._done = anyio.Event()
-        # Stops a callback still stuck when its session or gateway finishes closing.
-        self._scope = anyio.CancelScope()
-        # Its own thread token: blocked sync callbacks must not use up the default
-        # limiter that every other sync callback (and to_thread user) shares.
-        self._limiter = anyio.CapacityLimiter(1)
-
-    @property
-    def closed(self) -> bool:
-        """Whether the callback no longer receives events."""
-        return self._done.is_set()
-
-    def close(self) -> None:
-        """Stop delivering events to the callback (safe to call twice)."""
-        self._subscription.close()
-
-    async def wait_closed(self) -> None:
-        """Wait until the callback has received its last event."""
-        await self._done.wait()
-
-
-def _is_async(callback: Callback) -> bool:
-    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-        getattr(callback, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    )
-
-
-async def pump_callback(
-    handle: CallbackSubscription, tenant: str | None, *, sync_in_thread: bool
-) -> None:
-    """Feed a subscription's events to a callback, isolating its failures.
-
-    A callback that raises is logged (with the tenant) and keeps receiving; one
-    that blocks holds up only itself (sync callbacks run in a worker thread).
-    """
-    callback = handle.callback
-    is_async = _is_async(callback)
-    try:
-        async for event in handle._subscription:
-            try:
-                if is_async:
-                    await callback(event)  # type: ignore[misc]
-                else:
-                    if sync_in_thread:
-                        result = await anyio.to_thread.run_sync(
-                            callback, event, abandon_on_cancel=True, limiter=handle._limiter
-                        )
-                    else:
-                        result = callback(event)
-                    # A plain callable may hand back a coroutine (a lambda or partial
-                    # around an async function): run it rather than drop it.
-                    if inspect.isawaitable(result):
-                        await result
-            except Exception:
-                log.exception(
-                    "subscriber callback %r failed on %s (seq %d) for tenant %r",
-                    callback,
-                    type(event).__name__,
-                    event.seq,
-                    event.tenant,
-                )
-    except SubscriberLagged as exc:
-        handle.error = exc
-        log.error(  # noqa: TRY400 - the lag is the message, no traceback to show
-            "subscriber callback %r for tenant %r lagged: %s; it was unsubscribed",
-            callback,
-            tenant,
-            exc,
-        )
-    finally:
-        handle._subscription.close()
-        handle._done.set()
-
-
-def start_callback(
-    tg: anyio.abc.TaskGroup,
-    subscription: Subscription,
-    callback: Callback,
-    registry: set[CallbackSubscription],
-    tenant: str | None,
-    *,
-    sync_in_thread: bool,
-) -> CallbackSubscription:
-    """Run ``callback`` over ``subscription`` in ``tg``; the handle stays in ``registry``."""
-    handle = CallbackSubscription(subscription, callback)
-    registry.add(handle)
-
-    async def run() -> None:
-        try:
-            with handle._scope:
-                await pump_callback(handle, tenant, sync_in_thread=sync_in_thread)
-        finally:
-            registry.discard(handle)
-
-    tg.start_soon(run)
-    return handle
-
-
-async def drain_callbacks(
-    registry: set[CallbackSubscription], timeout: float, tenant: str | None
-) -> None:
-    """Let callbacks finish what is buffered for up to ``timeout`` s, then stop them."""
-    if not registry:
-        return
-    with anyio.move_on_after(timeout):
-        for handle in list(registry):
-            await handle.wait_closed()
-    for handle in list(registry):
-        if not handle.closed:
-            log.warning(
-                "tenant %r: callback %r did not finish within %.1fs of close; "
-                "%d event(s) undelivered",
-                tenant,
-                handle.callback,
-                timeout,
-                handle._subscription.backlog,
-            )
-        handle.close()
-        handle._scope.cancel()
 
 
 class _Sink:
@@ -285,6 +112,9 @@ class Session(ClosingStack):
         hub: The hub to publish on (a :class:`~wagate.Gateway` passes its own).
         close_timeout: Seconds that :meth:`aclose` lets callbacks drain.
         seq_block: How many seqs are reserved in the store at a time.
+        rng: The random numbers of the reconnect jitter (default: a new generator).
+        on_closed: Called with the session once it has closed (a
+            :class:`~wagate.Gateway` forgets its session this way).
     """
 
     # Slots: a gateway holds thousands of sessions; a dict each would cost ~1.5 KB.
@@ -298,20 +128,14 @@ class Session(ClosingStack):
         "_done_waiter",
         "_held",
         "_hub",
-        "_next_seq",
+        "_link_state",
         "_on_closed",
         "_own_hub",
         "_own_store",
         "_pairing",
-        "_persist_dirty",
-        "_persist_waiter",
-        "_persisting",
-        "_reserved",
-        "_reserving",
         "_restart_requested",
         "_rng",
-        "_seq_block",
-        "_sink",
+        "_seqs",
         "_stack",
         "_status",
         "_store",
@@ -336,6 +160,7 @@ class Session(ClosingStack):
         close_timeout: float = 5.0,
         seq_block: int = 1000,
         rng: random.Random | None = None,
+        on_closed: Callable[[Session], None] | None = None,
     ) -> None:
         self.tenant = validate_tenant(tenant)
         self.driver = driver
@@ -346,10 +171,8 @@ class Session(ClosingStack):
         self._own_store = store is None
         self._store = store if store is not None else MemoryStore()
         self._rng = rng  # made on the first reconnect: most sessions never need one
-        self._seq_block = max(2, seq_block)
-        self._next_seq = 1
-        self._reserved = 0
-        self._reserving = False
+        self._seqs = SeqCounter(self.tenant, self._store, self._hub, block=seq_block)
+        self._link_state = LinkStateWriter(self.tenant, self._store, self._current_link)
         self._account: Account | None = None
         self._status = Status(tenant=self.tenant, state=State.DISCONNECTED)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -358,17 +181,13 @@ class Session(ClosingStack):
         self._supervisor_waiter: anyio.Event | None = None
         self._attempt: anyio.CancelScope | None = None
         self._restart_requested = False
-        self._sink: _Sink | None = None
         self._pairing: PairingCode | None = None
         self._subscriptions: weakref.WeakSet[Subscription] | None = None
-        self._callbacks: set[CallbackSubscription] = set()
+        self._callbacks = CallbackGroup()
         self._closing = False
         self._done = False
         self._done_waiter: anyio.Event | None = None
-        self._on_closed: Callable[[Session], None] | None = None
-        self._persist_dirty = False
-        self._persisting = False
-        self._persist_waiter: anyio.Event | None = None
+        self._on_closed = on_closed
         self._held: list[Event] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -381,34 +200,36 @@ class Session(ClosingStack):
         tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
         try:
-            await self._start(tg)
+            await self.start_in(tg)
         except BaseException:
             tg.cancel_scope.cancel()
             await stack.aclose()
             raise
         return self
 
-    async def _start(self, tg: anyio.abc.TaskGroup) -> None:
-        """Load the stored state and run background work in ``tg``.
+    async def start_in(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Load the stored state and run the session's background work in ``task_group``.
 
-        A :class:`~wagate.Gateway` starts its sessions in its own task group this
-        way, so that an idle tenant costs no task of its own.
+        The alternative to ``async with session:`` for an owner of many sessions:
+        a :class:`~wagate.Gateway` starts each in its own task group this way, so
+        that an idle tenant costs no task of its own.  Whoever calls it closes the
+        session (:meth:`aclose`) before the task group ends, and opens the store.
+
+        Raises:
+            RuntimeError: the session was started before.
         """
         if self._tg is not None or self._closing:
             raise RuntimeError("a Session can be started once")
         await self._load()
-        self._tg = tg
+        self._tg = task_group
 
     async def _load(self) -> None:
         stored = await self._store.load(self.tenant)
         if stored is not None:
             self._account = stored.account
-            self._next_seq = stored.seq + 1
             if stored.account is not None:
                 self._status = attrs.evolve(self._status, account=stored.account)
-        self._reserved = self._next_seq - 1 + self._seq_block
-        await self._store.reserve_seq(self.tenant, self._reserved)
-        self._hub.begin(self.tenant, self._next_seq)
+        await self._seqs.start(stored.seq if stored is not None else 0)
 
     async def aclose(self) -> None:
         """Close the connection, deliver what is buffered, and stop.
@@ -423,17 +244,17 @@ class Session(ClosingStack):
         try:
             was_active = self._supervisor is not None
             await self._stop_supervisor()
-            await self._flush_persist()
+            await self._link_state.flush()
             self._release_held()
             if was_active or self._status.state is not State.DISCONNECTED:
                 self._set_disconnected(DisconnectReason.CLOSED, will_retry=False)
-            await self._flush_persist()
-            await self._release_seqs()
+            await self._link_state.flush()
+            await self._seqs.release()
             with contextlib.suppress(Exception):
                 await self.driver.aclose()
             for subscription in list(self._subscriptions or ()):
                 subscription.finish()
-            await drain_callbacks(self._callbacks, self.close_timeout, self.tenant)
+            await self._callbacks.drain(self.close_timeout, self.tenant)
             if self._own_hub:
                 self._hub.close()
         finally:
@@ -642,21 +463,17 @@ class Session(ClosingStack):
             SessionClosed: the session is closed.
         """
         tg = self._check_open()
-        return start_callback(
-            tg,
-            self.events(overflow=overflow),
-            callback,
-            self._callbacks,
-            self.tenant,
-            sync_in_thread=sync_in_thread,
+        return self._callbacks.start(
+            tg, self.events(overflow=overflow), callback, self.tenant, sync_in_thread=sync_in_thread
         )
 
     # ------------------------------------------------------------------ internals
+    def _running(self) -> anyio.abc.TaskGroup | None:
+        """The task group for background work, or ``None`` when not (or no longer) running."""
+        return self._tg if not self._done else None
+
     def _emit(self, cls: type[E], **fields: Any) -> E:
-        seq = self._next_seq
-        self._next_seq += 1
-        if not self._reserving and self._next_seq > self._reserved - self._seq_block // 2:
-            self._reserve_more()
+        seq = self._seqs.take(self._running())
         event = cls(tenant=self.tenant, seq=seq, at=utcnow(), **fields)
         if self._held is not None:
             self._held.append(event)
@@ -668,36 +485,6 @@ class Session(ClosingStack):
         held, self._held = self._held, None
         for event in held or ():
             self._hub.publish(event)
-
-    async def _release_seqs(self) -> None:
-        # Nothing is emitted after this: give back the unused seqs, so the next run
-        # numbers on by one (after a crash it skips them, which resumes allow for).
-        if self._reserving:
-            return  # a reservation is in flight: its mark is not ours to lower
-        try:
-            await self._store.release_seq(self.tenant, self._reserved, self._next_seq - 1)
-        except Exception:
-            log.exception("tenant %r: could not give back the unused seqs", self.tenant)
-
-    def _reserve_more(self) -> None:
-        # Persist the next block of seqs ahead of use, so that a restart never
-        # reuses a seq even if the process dies without warning.
-        self._reserving = True
-        upto = max(self._reserved, self._next_seq) + self._seq_block
-
-        async def reserve() -> None:
-            try:
-                await self._store.reserve_seq(self.tenant, upto)
-                self._reserved = max(self._reserved, upto)
-            except Exception:
-                log.exception("tenant %r: could not persist the seq high-water mark", self.tenant)
-            finally:
-                self._reserving = False
-
-        if self._tg is not None and not self._done:
-            self._tg.start_soon(reserve)
-        else:
-            self._reserving = False
 
     def _set_state(
         self,
@@ -736,7 +523,7 @@ class Session(ClosingStack):
         self._emit(
             Disconnected, reason=reason, will_retry=will_retry, retry_in=retry_in, detail=detail
         )
-        self._schedule_persist()
+        self._link_state.schedule(self._running())
 
     def _on_qr(self, code: str, valid_for: float) -> None:
         at = utcnow()
@@ -757,12 +544,12 @@ class Session(ClosingStack):
         if self._held is None:
             self._held = []
         self._emit(Connected, account=account)
-        self._persist_dirty = True
+        self._link_state.mark_dirty()
         self._tg.start_soon(self._save_then_release)
 
     async def _save_then_release(self) -> None:
         try:
-            await self._flush_persist()
+            await self._link_state.flush()
         finally:
             self._release_held()
 
@@ -785,7 +572,7 @@ class Session(ClosingStack):
     def _forget_account(self) -> None:
         self._account = None
         self._status = attrs.evolve(self._status, account=None)
-        self._schedule_persist()
+        self._link_state.schedule(self._running())
 
     async def _stop_supervisor(self) -> None:
         scope = self._supervisor
@@ -859,40 +646,9 @@ class Session(ClosingStack):
             if waiter is not None:
                 waiter.set()
 
-    # ------------------------------------------------------------------ persistence
-    def _schedule_persist(self) -> None:
-        # Writes are coalesced: one writer at a time, always writing the newest state.
-        self._persist_dirty = True
-        if not self._persisting and self._tg is not None and not self._done:
-            self._persisting = True
-            self._tg.start_soon(self._persist)
-
-    async def _persist(self) -> None:
-        try:
-            await self._save_dirty()
-        finally:
-            self._persisting = False
-            waiter, self._persist_waiter = self._persist_waiter, None
-            if waiter is not None:
-                waiter.set()
-
-    async def _flush_persist(self) -> None:
-        """Return once everything marked dirty so far is saved."""
-        while self._persisting:  # another writer is at it: wait for its turn to end
-            if self._persist_waiter is None:
-                self._persist_waiter = anyio.Event()
-            await self._persist_waiter.wait()
-        if self._persist_dirty:
-            self._persisting = True
-            await self._persist()
-
-    async def _save_dirty(self) -> None:
-        while self._persist_dirty:
-            self._persist_dirty = False
-            try:
-                await self._store.save(self.tenant, account=self._account, state=self._status.state)
-            except Exception:
-                log.exception("tenant %r: could not save the session state", self.tenant)
+    def _current_link(self) -> tuple[Account | None, State]:
+        """What the store keeps of the session: its account and state, as they are now."""
+        return self._account, self._status.state
 
     def __repr__(self) -> str:
         return f"<Session tenant={self.tenant!r} state={self._status.state.value}>"

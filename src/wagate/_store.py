@@ -127,13 +127,18 @@ CREATE TABLE IF NOT EXISTS wagate_sessions (
 """
 
 
-def _check_integrity(conn: sqlite3.Connection) -> None:
+def check_integrity(conn: sqlite3.Connection) -> None:
+    """Raise :class:`sqlite3.DatabaseError` unless SQLite finds ``conn``'s file sound."""
     check = conn.execute("PRAGMA quick_check").fetchone()
     if check is None or check[0] != "ok":
         raise sqlite3.DatabaseError(f"integrity check failed: {check}")
 
 
-def _row(row: tuple[Any, ...]) -> StoredSession:
+def stored_session(row: tuple[Any, ...]) -> StoredSession:
+    """A ``wagate_sessions`` row (tenant, account fields, state, seq) as a value.
+
+    A state this version does not know reads as ``disconnected``.
+    """
     tenant, jid, phone, name, state, seq = row
     account = Account(jid=jid, phone=phone, name=name) if jid else None
     try:
@@ -246,7 +251,7 @@ class SQLiteStore(SessionStore):
                 conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
                 # quick_check reads every page: a damaged file is refused here, before
                 # anything is written to it (session stores are small).
-                _check_integrity(conn)
+                check_integrity(conn)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
@@ -289,7 +294,7 @@ class SQLiteStore(SessionStore):
                 f"SELECT {self._COLUMNS} FROM wagate_sessions ORDER BY tenant"  # noqa: S608
             ).fetchall()
         )
-        return [_row(r) for r in rows]
+        return [stored_session(r) for r in rows]
 
     async def load(self, tenant: str) -> StoredSession | None:
         row = await self._run(
@@ -298,7 +303,7 @@ class SQLiteStore(SessionStore):
                 (tenant,),
             ).fetchone()
         )
-        return None if row is None else _row(row)
+        return None if row is None else stored_session(row)
 
     async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
         values = (

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import attrs
 import redis.asyncio
 import redis.exceptions
 from redis.asyncio.retry import Retry
@@ -82,7 +83,14 @@ from ._routing import Router
 if TYPE_CHECKING:
     from .._gateway import Gateway
 
-__all__ = ["DEFAULT_NAME", "BackplaneError", "Cluster", "check_redis", "redis_display_url"]
+__all__ = [
+    "DEFAULT_NAME",
+    "BackplaneError",
+    "Cluster",
+    "ClusterParts",
+    "check_redis",
+    "redis_display_url",
+]
 
 log = logging.getLogger("wagate.cluster")
 
@@ -169,6 +177,70 @@ def _new_member() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+@attrs.frozen(kw_only=True)
+class ClusterParts:
+    """What a :class:`Cluster` is made of: its Redis client, store, leases, backplane, router.
+
+    :meth:`from_urls` makes them as ``Cluster(redis_url, database)`` does; a test
+    can make its own (another table prefix, a client of its own) and pass them as
+    ``Cluster(parts=...)``.  The cluster binds the backplane and router to itself,
+    runs them, and closes the client and leases when it stops.
+    """
+
+    redis_url: str
+    """The Redis server's URL (for messages, shown without its password)."""
+    client: redis.asyncio.Redis
+    """The Redis client the backplane and router share."""
+    store: PostgresStore
+    """The sessions' store (table ``<name>_sessions``)."""
+    leases: Leases
+    """Which process holds which tenant, in PostgreSQL; its ``ttl`` is the cluster's."""
+    backplane: RedisBackplane
+    """Carries the events between processes; its replay settings are the hub's."""
+    router: Router
+    """Carries commands to the process holding a tenant."""
+
+    @classmethod
+    def from_urls(
+        cls,
+        redis_url: str,
+        database: str,
+        *,
+        name: str = DEFAULT_NAME,
+        lease_ttl: float = 15.0,
+        replay_length: int = 1024,
+        replay_age: timedelta = timedelta(hours=1),
+        stream_length: int = 100_000,
+        outbox: int = 10_000,
+        connect_timeout: float = 5.0,
+    ) -> ClusterParts:
+        """The parts on one Redis and one PostgreSQL database (see :class:`Cluster`'s args)."""
+        client = _redis_client(redis_url, connect_timeout)
+        store = PostgresStore(database, table=f"{name}_sessions", connect_timeout=connect_timeout)
+        ttl = float(lease_ttl)
+        return cls(
+            redis_url=redis_url,
+            client=client,
+            store=store,
+            leases=Leases(
+                database,
+                name=name,
+                sessions_table=store.table,
+                ttl=ttl,
+                timeout=max(1.0, min(connect_timeout, ttl / 2)),
+            ),
+            backplane=RedisBackplane(
+                client,
+                prefix=f"{name}:",
+                log_length=replay_length,
+                stream_length=stream_length,
+                replay_age=replay_age,
+                outbox=outbox,
+            ),
+            router=Router(client, prefix=f"{name}:", takeover_within=ttl + ttl / 2),
+        )
+
+
 class Cluster(Ownership):
     """The processes of one gateway on one Redis and one PostgreSQL (see the module).
 
@@ -195,15 +267,20 @@ class Cluster(Ownership):
             are dropped and reported as a ``stream:gap``).
         connect_timeout: Seconds to wait for Redis or PostgreSQL to answer.
 
+        parts: The collaborators, assembled already (instead of the two URLs):
+            what :meth:`from_urls` makes, or a test's own.  Their settings
+            (lease, replay log) are the cluster's then.
+
     Raises:
         InvalidInput: a URL, the name or a number is malformed.
     """
 
     def __init__(
         self,
-        redis_url: str,
-        database: str,
+        redis_url: str | None = None,
+        database: str | None = None,
         *,
+        parts: ClusterParts | None = None,
         name: str = DEFAULT_NAME,
         lease_ttl: float = 15.0,
         command_timeout: float = 10.0,
@@ -232,44 +309,42 @@ class Cluster(Ownership):
         ):
             if not isinstance(count, int) or count < 1:
                 raise InvalidInput(f"{label} must be a positive integer, got {count!r}")
+        if parts is None:
+            if redis_url is None or database is None:
+                raise InvalidInput("a Cluster needs a Redis URL and a PostgreSQL URL (or parts=)")
+            parts = ClusterParts.from_urls(
+                redis_url,
+                database,
+                name=name,
+                lease_ttl=lease_ttl,
+                replay_length=replay_length,
+                replay_age=replay_age,
+                stream_length=stream_length,
+                outbox=outbox,
+                connect_timeout=connect_timeout,
+            )
+        elif redis_url is not None or database is not None:
+            raise InvalidInput("give a Cluster either its two URLs or its parts, not both")
         self.name = name
-        self.redis_url = redis_display_url(redis_url)
+        self.redis_url = redis_display_url(parts.redis_url)
         """The Redis URL without its password."""
-        self.lease_ttl = float(lease_ttl)
+        self.lease_ttl = parts.leases.ttl
         self.command_timeout = float(command_timeout)
         self.connect_timeout = float(connect_timeout)
-        self._redis_url = redis_url
-        self._client = _redis_client(redis_url, connect_timeout)
-        self.store: PostgresStore = PostgresStore(
-            database, table=f"{name}_sessions", connect_timeout=connect_timeout
-        )
+        self._redis_url = parts.redis_url
+        self._client = parts.client
+        self.store: PostgresStore = parts.store
         self.member = _new_member()
         """This process's id in the cluster (host:pid:random; a new one after a lapse)."""
-        self.backplane = RedisBackplane(
-            self._client,
-            prefix=f"{name}:",
-            token_for=self._token_for,
-            member=lambda: self.member,
-            log_length=replay_length,
-            stream_length=stream_length,
-            replay_age=replay_age,
-            outbox=outbox,
+        self.backplane = parts.backplane
+        backplane = parts.backplane
+        self.hub: Hub = Hub(
+            buffer=backplane.log_length, replay_age=backplane.replay_age, backplane=backplane
         )
-        self.hub: Hub = Hub(buffer=replay_length, replay_age=replay_age, backplane=self.backplane)
-        self.backplane.hub = self.hub
-        self.leases = Leases(
-            database,
-            name=name,
-            sessions_table=self.store.table,
-            ttl=self.lease_ttl,
-            timeout=max(1.0, min(connect_timeout, self.lease_ttl / 2)),
-        )
-        self.router = Router(
-            self._client,
-            prefix=f"{name}:",
-            execute=self._execute_here,
-            takeover_within=self.takeover_bound,
-        )
+        backplane.bind(self.hub, token_for=self._token_for, member=lambda: self.member)
+        self.leases = parts.leases
+        self.router = parts.router
+        self.router.bind(self._execute_here)
         self._gateway: Gateway | None = None
         self._owned: dict[str, int] = {}
         self._leaving: set[str] = set()
@@ -286,6 +361,19 @@ class Cluster(Ownership):
         self._pg_down = False
         self._limiter = anyio.CapacityLimiter(16)
         self._lost: set[str] = set()
+
+    @classmethod
+    def from_urls(cls, redis_url: str, database: str, **options: Any) -> Cluster:
+        """The cluster of one Redis and one PostgreSQL database, its parts made from the URLs.
+
+        The same as ``Cluster(redis_url, database, **options)``.
+
+        Example:
+            ```python
+            cluster = Cluster.from_urls("redis://cache:6379/0", "postgresql://wagate@db/wagate")
+            ```
+        """
+        return cls(redis_url, database, **options)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -676,9 +764,7 @@ class Cluster(Ownership):
         if gateway is None:
             return
         # A session being created now would start after the lease is gone: wait for it.
-        starting = gateway._starting.get(tenant)
-        if starting is not None:
-            await starting.wait()
+        await gateway.wait_started(tenant)
         session = gateway.get(tenant)
         if session is not None:
             await session.aclose()

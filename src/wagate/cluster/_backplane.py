@@ -105,7 +105,8 @@ class RedisBackplane(Backplane):
         client: The Redis client (``decode_responses`` off).
         prefix: The keys' prefix, ``"<cluster name>:"``.
         token_for: The lease token this process may publish a tenant's events
-            with, or ``None`` when it holds no valid lease of the tenant.
+            with, or ``None`` when it holds no valid lease of the tenant (or
+            later, :meth:`bind`).
         member: This process's member id (recorded with each event in the logs).
         log_length: Events kept per tenant in the replay log.
         stream_length: Events kept in the stream every process reads.
@@ -118,8 +119,8 @@ class RedisBackplane(Backplane):
         client: redis.asyncio.Redis,
         *,
         prefix: str,
-        token_for: Callable[[str], int | None],
-        member: Callable[[], str],
+        token_for: Callable[[str], int | None] = lambda tenant: None,
+        member: Callable[[], str] = lambda: "",
         log_length: int,
         stream_length: int,
         replay_age: timedelta,
@@ -134,6 +135,7 @@ class RedisBackplane(Backplane):
         self.replay_age = replay_age
         self.outbox_limit = outbox
         self.hub: Hub | None = None
+        """The hub the events read from Redis go to (:meth:`bind` sets it)."""
         self._outbox: deque[tuple[Event, int]] = deque()
         self._gaps: dict[str, tuple[int, int, int]] = {}
         self._wake = anyio.Event()
@@ -153,6 +155,14 @@ class RedisBackplane(Backplane):
         """Events dropped because Redis was unreachable for too long (reported as gaps)."""
         self.received = 0
         """Events read from Redis (every process's)."""
+
+    def bind(
+        self, hub: Hub, *, token_for: Callable[[str], int | None], member: Callable[[], str]
+    ) -> None:
+        """Carry ``hub``'s events, publishing with ``token_for``'s tokens as ``member()``."""
+        self.hub = hub
+        self._token_for = token_for
+        self._member = member
 
     def key(self, *parts: str) -> str:
         """A Redis key under the cluster's prefix."""

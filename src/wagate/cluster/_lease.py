@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from .._errors import NotOwner, StoreError
-from ..stores.postgres import _display, _words
+from ..stores._libpq import display_url, one_line
 
 __all__ = ["Leases", "Orphan", "rendezvous"]
 
@@ -77,7 +77,7 @@ class Leases:
         self, url: str, *, name: str, sessions_table: str, ttl: float, timeout: float
     ) -> None:
         self._url = url
-        self.display_url = _display(psycopg.conninfo.conninfo_to_dict(url))
+        self.display_url = display_url(psycopg.conninfo.conninfo_to_dict(url))
         self.ttl = ttl
         self.timeout = timeout
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -202,7 +202,7 @@ class Leases:
                 await self._drop()
                 raise StoreError(
                     f"the cluster's lease tables in {self.display_url} are not usable: "
-                    f"{_words(exc) if isinstance(exc, psycopg.Error) else 'timed out'}"
+                    f"{one_line(exc) if isinstance(exc, psycopg.Error) else 'timed out'}"
                 ) from None
 
     async def close(self) -> None:
@@ -227,7 +227,7 @@ class Leases:
                         application_name="wagate-cluster",
                     )
             except (psycopg.Error, TimeoutError) as exc:
-                why = _words(exc) if isinstance(exc, psycopg.Error) else "timed out"
+                why = one_line(exc) if isinstance(exc, psycopg.Error) else "timed out"
                 raise StoreError(
                     f"cannot connect to PostgreSQL {self.display_url} for the cluster's leases: "
                     f"{why}"
@@ -245,7 +245,7 @@ class Leases:
                 raise
             except (psycopg.Error, TimeoutError) as exc:
                 await self._drop()
-                why = _words(exc) if isinstance(exc, psycopg.Error) else "timed out"
+                why = one_line(exc) if isinstance(exc, psycopg.Error) else "timed out"
                 raise StoreError(f"cluster leases in {self.display_url}: {why}") from None
 
     # ------------------------------------------------------------------ members

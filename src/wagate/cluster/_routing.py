@@ -43,13 +43,18 @@ class _Pending:
         self.reply: Mapping[str, Any] | None = None
 
 
+async def _nothing_runs_here(tenant: str, command: str, args: Mapping[str, Any]) -> Any:
+    raise NoOwner("this process runs no sessions yet", tenant=tenant)
+
+
 class Router:
     """Sends commands to other members and runs the ones sent to this member.
 
     Args:
         client: The Redis client.
         prefix: The cluster's key prefix, ``"<name>:"``.
-        execute: Runs a command here: ``await execute(tenant, command, args)``.
+        execute: Runs a command here: ``await execute(tenant, command, args)``
+            (or later, :meth:`bind`).
         takeover_within: Seconds until a dead holder's tenants are taken (for messages).
     """
 
@@ -58,12 +63,12 @@ class Router:
         client: redis.asyncio.Redis,
         *,
         prefix: str,
-        execute: Execute,
+        execute: Execute | None = None,
         takeover_within: float,
     ) -> None:
         self.client = client
         self.prefix = prefix
-        self._execute = execute
+        self._execute = execute or _nothing_runs_here
         self.takeover_within = takeover_within
         self._pending: dict[str, _Pending] = {}
         self._member: str | None = None
@@ -72,6 +77,10 @@ class Router:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.inbox = f"{prefix}inbox:{uuid.uuid4().hex}"
         """The channel this process's answers come back on."""
+
+    def bind(self, execute: Execute) -> None:
+        """Run the commands sent to this member with ``execute`` (the cluster's own)."""
+        self._execute = execute
 
     def channel(self, member: str) -> str:
         """The channel ``member`` listens on."""

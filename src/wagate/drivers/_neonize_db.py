@@ -23,7 +23,8 @@ import anyio
 import anyio.to_thread
 
 from .._errors import InvalidInput, StoreError
-from .._store import _check_integrity
+from .._store import check_integrity
+from ..stores._libpq import display_url, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -104,16 +105,15 @@ class EngineDatabase:
     @classmethod
     def _postgres(cls, url: str) -> EngineDatabase:
         try:
-            from ..stores.postgres import _display  # noqa: PLC0415 - the postgres extra
+            import psycopg  # noqa: PLC0415 - the postgres extra
+            from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
         except ImportError:
             raise InvalidInput(
                 "a PostgreSQL engine database needs psycopg: pip install 'wagate[postgres]'"
             ) from None
-        import psycopg  # noqa: PLC0415 - the postgres extra
-        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
 
         try:
-            shown = _display(conninfo_to_dict(url))
+            shown = display_url(conninfo_to_dict(url))
         except psycopg.Error:
             raise InvalidInput(
                 "the PostgreSQL URL of the engine database is malformed; check its syntax"
@@ -238,8 +238,6 @@ class EngineDatabase:
     async def _postgres_call(self, fn: Callable[[Any], Any]) -> Any:
         import psycopg  # noqa: PLC0415 - the postgres extra
 
-        from ..stores.postgres import _words  # noqa: PLC0415 - the postgres extra
-
         def call() -> Any:
             try:
                 with psycopg.connect(
@@ -251,7 +249,7 @@ class EngineDatabase:
                     return fn(conn)
             except psycopg.Error as exc:
                 raise StoreError(
-                    f"cannot use the WhatsApp engine database {self.shown}: {_words(exc)}"
+                    f"cannot use the WhatsApp engine database {self.shown}: {one_line(exc)}"
                 ) from None
 
         return await anyio.to_thread.run_sync(call)
@@ -308,7 +306,7 @@ def _check_sqlite_file(path: Path, *, integrity: bool = True) -> None:
         with contextlib.closing(
             sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=10)
         ) as conn:
-            _check_integrity(conn)
+            check_integrity(conn)
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"the WhatsApp engine database {path} is damaged ({exc}); "

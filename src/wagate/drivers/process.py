@@ -57,6 +57,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["DriverProcess", "ProcessDriver"]
+__all__ = ["EngineProcess", "ProcessDriver"]
 
 log = logging.getLogger("wagate")
 
@@ -512,7 +513,7 @@ def _check_factory(factory: object) -> DriverFactory:
     return cast("DriverFactory", factory)
 
 
-class DriverProcess:
+class EngineProcess:
     """One child process hosting the drivers of many sessions; a driver factory itself.
 
     Calling it with a tenant returns that tenant's :class:`ProcessDriver`, so it is
@@ -521,6 +522,7 @@ class DriverProcess:
     died, and stops when the last of its drivers is closed (or on :meth:`aclose`).
 
     Create it with :meth:`ProcessDriver.factory`.  Use it from one event loop.
+    Its former name, ``DriverProcess``, still works and warns (deprecated).
 
     Args:
         factory: ``factory(tenant) -> Driver``, called in the child; importable.
@@ -671,7 +673,7 @@ class DriverProcess:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<DriverProcess pid={self.pid} drivers={self.drivers} starts={self.starts}>"
+        return f"<EngineProcess pid={self.pid} drivers={self.drivers} starts={self.starts}>"
 
 
 class ProcessDriver(Driver):
@@ -685,26 +687,26 @@ class ProcessDriver(Driver):
             importable there (a module-level function or class, or a
             :func:`functools.partial` of one).
         tenant: The tenant passed to ``factory``.
-        **options: The :class:`DriverProcess` options (timeouts).
+        **options: The :class:`EngineProcess` options (timeouts).
 
     Raises:
         InvalidInput: ``factory`` cannot be imported by a child process, or the
             tenant id is malformed.
     """
 
-    _process: DriverProcess
+    _process: EngineProcess
     _owns_process: bool
 
     def __init__(self, factory: DriverFactory, tenant: str = "default", **options: float) -> None:
-        self._setup(DriverProcess(factory, **options), validate_tenant(tenant), owns=True)
+        self._setup(EngineProcess(factory, **options), validate_tenant(tenant), owns=True)
 
     @classmethod
-    def _attached(cls, process: DriverProcess, tenant: str) -> ProcessDriver:
+    def _attached(cls, process: EngineProcess, tenant: str) -> ProcessDriver:
         driver = cls.__new__(cls)
         driver._setup(process, tenant, owns=False)
         return driver
 
-    def _setup(self, process: DriverProcess, tenant: str, *, owns: bool) -> None:
+    def _setup(self, process: EngineProcess, tenant: str, *, owns: bool) -> None:
         self._process = process
         self._owns_process = owns
         self.tenant = tenant
@@ -713,7 +715,7 @@ class ProcessDriver(Driver):
         process._drivers.add(self._id)
 
     @staticmethod
-    def factory(factory: DriverFactory, **options: float) -> DriverProcess:
+    def factory(factory: DriverFactory, **options: float) -> EngineProcess:
         """Wrap a driver factory so that its drivers run in one shared child process.
 
         Example:
@@ -724,15 +726,15 @@ class ProcessDriver(Driver):
         Args:
             factory: ``factory(tenant) -> Driver``, importable by the child.
             **options: ``start_timeout``, ``call_timeout``, ``close_timeout``
-                (see :class:`DriverProcess`).
+                (see :class:`EngineProcess`).
 
         Returns:
-            A :class:`DriverProcess`: call it with a tenant to get a driver.
+            A :class:`EngineProcess`: call it with a tenant to get a driver.
         """
-        return DriverProcess(factory, **options)
+        return EngineProcess(factory, **options)
 
     @property
-    def process(self) -> DriverProcess:
+    def process(self) -> EngineProcess:
         """The child process this driver runs in."""
         return self._process
 
@@ -840,3 +842,22 @@ class ProcessDriver(Driver):
 
     def __repr__(self) -> str:
         return f"<ProcessDriver tenant={self.tenant!r} pid={self._process.pid}>"
+
+
+if TYPE_CHECKING:
+    DriverProcess = EngineProcess
+    """Deprecated: the former name of :class:`EngineProcess`."""
+else:
+
+    def __getattr__(name: str) -> object:
+        # The former name still imports, with a warning: it read too much like
+        # ProcessDriver for two different things.
+        if name == "DriverProcess":
+            warnings.warn(
+                "wagate.drivers.process.DriverProcess is now EngineProcess; "
+                "the old name will be removed",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return EngineProcess
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

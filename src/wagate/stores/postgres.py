@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .._errors import InvalidInput, LeaseLost, StoreError
 from .._events import Account, State
-from .._store import SessionStore, StoredSession, _row
+from .._store import SessionStore, StoredSession, stored_session
 from ..adapters.webhooks._deadletters import (
     BACKLOG_COLUMNS,
     LETTER_COLUMNS,
@@ -43,6 +43,7 @@ from ..adapters.webhooks._deadletters import (
     entry_values,
     letter_values,
 )
+from ._libpq import display_url, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -51,20 +52,6 @@ __all__ = ["PostgresDeadLetters", "PostgresStore"]
 
 _TABLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COLUMNS = sql.SQL("tenant, account_jid, account_phone, account_name, state, seq")
-
-
-def _display(params: dict[str, Any]) -> str:
-    """The URL's parts without its password, for messages and logs."""
-    user = params.get("user")
-    who = f"{user}@" if user else ""
-    host = params.get("host")
-    where = f"{host}:{params.get('port') or 5432}" if host else "(local socket)"
-    return f"postgresql://{who}{where}/{params.get('dbname') or ''}"
-
-
-def _words(exc: BaseException) -> str:
-    # libpq's messages span several indented lines; one line reads better in a log.
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _checked_url(url: object) -> tuple[str, str]:
@@ -83,7 +70,7 @@ def _checked_url(url: object) -> tuple[str, str]:
             "the PostgreSQL URL names no database; add one, e.g. "
             "postgresql://wagate@db.example/wagate"
         )
-    return url, _display(params)
+    return url, display_url(params)
 
 
 def _checked_name(name: object, what: str) -> str:
@@ -140,7 +127,7 @@ class _Link:
             )
         except psycopg.Error as exc:
             raise StoreError(
-                f"cannot connect to the PostgreSQL {self.what} {self.display_url}: {_words(exc)}"
+                f"cannot connect to the PostgreSQL {self.what} {self.display_url}: {one_line(exc)}"
             ) from None
         try:
             with conn.transaction():
@@ -154,7 +141,7 @@ class _Link:
             conn.close()
             raise StoreError(
                 f"the PostgreSQL {self.what} {self.display_url} (table {self.tables}) "
-                f"is not usable: {_words(exc)}"
+                f"is not usable: {one_line(exc)}"
             ) from None
         return conn
 
@@ -185,9 +172,9 @@ class _Link:
                         self._conn.close()
                         self._conn = None
                         continue
-                    raise StoreError(f"{self.what} {self.display_url}: {_words(exc)}") from None
+                    raise StoreError(f"{self.what} {self.display_url}: {one_line(exc)}") from None
                 except psycopg.Error as exc:
-                    raise StoreError(f"{self.what} {self.display_url}: {_words(exc)}") from None
+                    raise StoreError(f"{self.what} {self.display_url}: {one_line(exc)}") from None
             raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -279,12 +266,12 @@ class PostgresStore(SessionStore):
     async def load_all(self) -> list[StoredSession]:
         """Every tenant the store knows, in tenant order."""
         rows = await self._run(lambda c: c.execute(self._sql_load_all).fetchall())
-        return [_row(tuple(r)) for r in rows]
+        return [stored_session(tuple(r)) for r in rows]
 
     async def load(self, tenant: str) -> StoredSession | None:
         """One tenant, or ``None`` if unknown."""
         row = await self._run(lambda c: c.execute(self._sql_load, (tenant,)).fetchone())
-        return None if row is None else _row(tuple(row))
+        return None if row is None else stored_session(tuple(row))
 
     async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
         """Remember ``tenant``'s account and state (creating the row if needed)."""
