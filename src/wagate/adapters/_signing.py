@@ -28,7 +28,7 @@ import hmac
 import math
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from .._errors import InvalidInput, WagateError
 
@@ -106,9 +106,13 @@ class StaleTimestamp(SignatureError):
 
     code = "stale_timestamp"
 
-    def __init__(self, message: str, *, age: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, age: float, tenant: str | None = None) -> None:
+        super().__init__(message, tenant=tenant)
         self.age = age
+
+    def details(self) -> dict[str, Any]:
+        """``age``."""
+        return {"age": self.age}
 
 
 class HeaderLookup(Protocol):
