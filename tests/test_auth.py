@@ -22,6 +22,7 @@ from wagate import InvalidInput, WagateError
 from wagate.adapters.auth import (
     AuthenticationError,
     Authenticator,
+    CrossSiteRequest,
     Forbidden,
     InvalidAuthConfig,
     InvalidToken,
@@ -31,7 +32,9 @@ from wagate.adapters.auth import (
     TenantRequired,
     TokenExpired,
     TokenTooLarge,
+    authenticate_request,
     find_token,
+    headers_from_environ,
     token_from_auth_payload,
     token_from_authorization,
     token_from_cookie,
@@ -533,3 +536,50 @@ def test_choosing_a_tenant() -> None:
         two.choose()
     assert (caught.value.code, caught.value.status_code) == ("tenant_required", 422)
     assert "X-Wagate-Tenant" in caught.value.message
+
+
+# ------------------------------------------------------------------ authenticate_request
+
+
+def _authenticator() -> JWTAuthenticator:
+    return JWTAuthenticator(SECRET)
+
+
+def test_authenticate_request_reads_every_place_in_order() -> None:
+    """The auth payload, then the header, the cookie, and a query parameter only when named."""
+    auth = _authenticator()
+    acme, globex = token("acme"), token("globex")
+    assert authenticate_request(
+        auth, headers={"authorization": f"Bearer {acme}"}, auth={"token": globex}
+    ).tenants == {"globex"}
+    assert authenticate_request(auth, headers={"cookie": f"wagate_token={acme}"}).tenants == {
+        "acme"
+    }
+    with pytest.raises(MissingToken, match="'token' query parameter"):
+        authenticate_request(auth, headers={}, query="a=1", query_param="token")
+    assert authenticate_request(
+        auth, headers={}, query=f"token={acme}", query_param="token"
+    ).tenants == {"acme"}
+    with pytest.raises(MissingToken, match="auth \\{token\\}"):
+        authenticate_request(auth, headers={}, query=f"token={acme}", auth={})
+
+
+def test_authenticate_request_refuses_a_header_and_a_cookie_that_disagree() -> None:
+    """A header and a cookie granting different tenants are refused, whichever transport."""
+    headers = {"authorization": f"Bearer {token('acme')}", "cookie": f"wagate_token={token('b')}"}
+    with pytest.raises(InvalidToken, match="different tenants"):
+        authenticate_request(_authenticator(), headers=headers)
+
+
+def test_authenticate_request_checks_the_site_of_a_cookie_authenticated_change() -> None:
+    """A POST authenticated by the cookie from another site is refused; a GET is not."""
+    headers = {"cookie": f"wagate_token={token('acme')}", "sec-fetch-site": "cross-site"}
+    with pytest.raises(CrossSiteRequest):
+        authenticate_request(_authenticator(), headers=headers, method="POST")
+    assert authenticate_request(_authenticator(), headers=headers).tenants == {"acme"}
+
+
+def test_headers_from_environ_names_headers_in_lower_case() -> None:
+    """A WSGI environ's ``HTTP_*`` keys become the header names authenticate_request reads."""
+    environ = {"HTTP_AUTHORIZATION": "Bearer t", "HTTP_X_WAGATE_TENANT": "acme", "PATH_INFO": "/"}
+    assert headers_from_environ(environ) == {"authorization": "Bearer t", "x-wagate-tenant": "acme"}

@@ -165,8 +165,12 @@ def test_the_status_an_event_leaves_round_trips_through_the_cluster_form(event: 
 
 def test_a_qr_counts_its_expiry_from_the_encoding() -> None:
     """A pending code says how long it has left; an expired one says 0 and expired."""
-    fresh, old = (event for event in SAMPLES if isinstance(event, QrGenerated))
-    (message,) = to_wire(fresh)
+    _, old = (event for event in SAMPLES if isinstance(event, QrGenerated))
+    now = utcnow()  # not the samples' time: they were made when the module was collected
+    fresh = QrGenerated(
+        tenant="acme", seq=1, at=now, code="2@abc,def", expires_at=now + timedelta(seconds=60)
+    )
+    (message,) = to_wire(fresh, now=now)
     assert 0 < message.data["expiresIn"] <= 3600 and message.data["expired"] is False
     (message,) = to_wire(old)
     assert (message.data["expiresIn"], message.data["expired"]) == (0.0, True)

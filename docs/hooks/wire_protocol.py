@@ -537,17 +537,6 @@ def _errors() -> list[str]:
             where = public.get(cls.path)
             name = f"[`{cls.name}`][{where}]" if where else f"`{cls.name}` (REST API)"
             rows.append((int(status or 0), code or "", name, doc))
-    from wagate.integrations._rest import INTERNAL_ERROR  # noqa: PLC0415 - imports no extra
-
-    unexpected = INTERNAL_ERROR.body["error"]
-    rows.append(
-        (
-            INTERNAL_ERROR.status,
-            unexpected["code"],
-            "any unexpected failure",
-            f"The details go to the server's log; the client reads: {unexpected['message']}.",
-        )
-    )
     lines = ["| `code` | HTTP status | error | meaning |", "| --- | --- | --- | --- |"]
     for http, wire_code, label, meaning in sorted(rows, key=lambda row: (row[0], row[1])):
         lines.append(f"| `{wire_code}` | {http} | {label} | {meaning} |")
@@ -555,8 +544,13 @@ def _errors() -> list[str]:
 
 
 def _envelopes() -> list[str]:
-    from wagate import MessageReceived, NotConnected, to_wire  # noqa: PLC0415
-    from wagate.adapters.sse import SSEEncoder, error_body  # noqa: PLC0415
+    from wagate import (  # noqa: PLC0415
+        MessageReceived,
+        NotConnected,
+        error_response,
+        to_wire,
+    )
+    from wagate.adapters.sse import SSEEncoder  # noqa: PLC0415
     from wagate.adapters.webhooks import webhook_body  # noqa: PLC0415
 
     received = next(e for e in sample_events() if isinstance(e, MessageReceived))
@@ -578,7 +572,7 @@ def _envelopes() -> list[str]:
         "**Errors** (REST responses, refused SSE requests): the status code below and",
         "this body:",
         "",
-        *_example(json.loads(error_body(error))),
+        *_example(error_response(error).body),
     ]
 
 

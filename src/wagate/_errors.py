@@ -21,21 +21,37 @@ Every error wagate raises on purpose derives from :class:`WagateError`::
      ├── StoreError                             the session store failed
      │    ├── StoreLocked
      │    └── LeaseLost (also OwnershipError)   a write after this process lost the tenant
-     └── OwnershipError                         which process holds a tenant (clusters)
-          ├── NotOwner                          another process holds the tenant
-          ├── NoOwner                           no process can be reached for the tenant
-          └── OwnerTimeout                      the owner did not answer in time
+     ├── OwnershipError                         which process holds a tenant (clusters)
+     │    ├── NotOwner                          another process holds the tenant
+     │    ├── NoOwner                           no process can be reached for the tenant
+     │    └── OwnerTimeout                      the owner did not answer in time
+     ├── InternalError                          an unexpected failure (details in the log)
+     └── RemoteError                            another process's error of a kind unknown here
 
-Each error has a stable machine-readable :attr:`WagateError.code` (used by the
-REST and Socket.IO adapters as ``{"error": {"code", "message"}}``), a message
-that says what happened and what to do, and the ``tenant`` where there is one.
+Each error class declares a stable machine-readable :attr:`WagateError.code` and
+the HTTP :attr:`WagateError.status_code` it is answered with; each error has a
+message that says what happened and what to do, and the ``tenant`` where there
+is one.
+
+This module is also the one place that maps errors to the outside:
+:func:`error_response` turns any exception into the status and the body
+``{"error": {"code", "message"}}`` that every transport sends (REST, SSE,
+Socket.IO), and :func:`error_from_body` turns such a body back into the same
+class (the cluster's command forwarding, the engine's child process).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
 __all__ = [
     "AlreadyConnected",
     "DriverError",
+    "ErrorResponse",
+    "InternalError",
     "InvalidInput",
     "InvalidPhoneNumber",
     "InvalidRecipient",
@@ -50,6 +66,7 @@ __all__ = [
     "OwnerTimeout",
     "OwnershipError",
     "PairingFailed",
+    "RemoteError",
     "ScanRejected",
     "SessionClosed",
     "SessionStateError",
@@ -57,7 +74,12 @@ __all__ = [
     "StoreLocked",
     "SubscriberLagged",
     "WagateError",
+    "error_from_body",
+    "error_response",
 ]
+
+_BY_CODE: dict[str, type[WagateError]] = {}
+"""Every error class by the code it declares (the first class to declare a code keeps it)."""
 
 
 class WagateError(Exception):
@@ -74,10 +96,27 @@ class WagateError(Exception):
     code: str = "wagate_error"
     status_code: int = 500
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            _BY_CODE.setdefault(cls.code, cls)
+
     def __init__(self, message: str, *, tenant: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.tenant = tenant
+
+    def details(self) -> dict[str, Any]:
+        """The keywords, besides ``message`` and ``tenant``, that rebuild this error.
+
+        They travel in the bodies that cross to another process of wagate's
+        (:func:`error_response` with ``complete=True``), never to clients.
+        """
+        return {}
+
+    def extras(self) -> dict[str, Any]:
+        """Members every client's body carries beside ``"error"`` (none by default)."""
+        return {}
 
     def __str__(self) -> str:
         if self.tenant is None:
@@ -174,6 +213,10 @@ class SubscriberLagged(WagateError):
         self.missed = missed
         self.last_seq = last_seq
 
+    def details(self) -> dict[str, Any]:
+        """``missed`` and ``last_seq``."""
+        return dict(missed=self.missed, last_seq=self.last_seq)  # its keyword arguments
+
 
 class ScanRejected(WagateError):
     """The phone refused a QR code: stale, expired, already used or not a login code."""
@@ -230,6 +273,10 @@ class NotOwner(OwnershipError):
         super().__init__(message, tenant=tenant)
         self.owner = owner
 
+    def details(self) -> dict[str, Any]:
+        """``owner``."""
+        return {"owner": self.owner}
+
 
 class NoOwner(OwnershipError):
     """No process can be reached for the tenant now (its owner stopped and none took over yet)."""
@@ -248,3 +295,122 @@ class LeaseLost(OwnershipError, StoreError):
     """A write (or event) for a tenant whose lease this process lost was refused."""
 
     code = "lease_lost"
+
+
+class InternalError(WagateError):
+    """An unexpected failure: the details go to the server's log, never to the client."""
+
+    code = "internal_error"
+    status_code = 500
+
+    def __init__(
+        self, message: str = "internal error; see the server log", *, tenant: str | None = None
+    ) -> None:
+        super().__init__(message, tenant=tenant)
+
+
+class RemoteError(WagateError):
+    """An error another process answered with, of a class this process does not know.
+
+    It keeps the code and the status it was sent with.
+    """
+
+    code = "remote_error"
+    status_code = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenant: str | None = None,
+        code: str = "remote_error",
+        status_code: int = 500,
+    ) -> None:
+        super().__init__(message, tenant=tenant)
+        # This instance's own code and status; the class keeps its defaults (the registry's).
+        vars(self).update(code=code, status_code=status_code)
+
+    def details(self) -> dict[str, Any]:
+        """``status_code``: the code is the body's own."""
+        return {"status_code": self.status_code}
+
+
+_BY_CODE[WagateError.code] = WagateError
+
+
+@attrs.frozen
+class ErrorResponse:
+    """What a transport answers for an error: the status, the JSON body, HTTP headers.
+
+    Attributes:
+        status: The HTTP status (the error class's :attr:`~WagateError.status_code`).
+        body: ``{"error": {"code", "message"}}``, plus the class's :meth:`~WagateError.extras`.
+        headers: The HTTP headers that go with it (``WWW-Authenticate`` on a 401).
+        error: The error answered: the one given, or an :class:`InternalError` for
+            any other exception.
+    """
+
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...]
+    error: WagateError
+
+
+def error_response(exc: BaseException, *, complete: bool = False) -> ErrorResponse:
+    """The answer every transport sends for ``exc``.
+
+    A :class:`WagateError` is answered with its class's code and status; any other
+    exception with an :class:`InternalError`, whose message gives nothing away
+    (log the exception itself where it is caught).
+
+    Args:
+        exc: What was raised.
+        complete: Also carry the tenant and the error's :meth:`~WagateError.details`
+            inside ``"error"``, so that :func:`error_from_body` rebuilds it exactly in
+            another process of wagate's.  Never for clients.
+
+    Example:
+        ```python
+        answer = error_response(NotConnected("link the account first"))
+        answer.status, answer.body  # 409, {"error": {"code": "not_connected", "message": ...}}
+        ```
+    """
+    error = exc if isinstance(exc, WagateError) else InternalError()
+    inner: dict[str, Any] = {"code": error.code, "message": error.message}
+    if complete:
+        inner["tenant"] = error.tenant
+        inner.update(error.details())
+    headers: tuple[tuple[str, str], ...] = ()
+    if error.status_code == 401:
+        headers = (("WWW-Authenticate", f'Bearer error="{error.code}"'),)
+    return ErrorResponse(error.status_code, {"error": inner, **error.extras()}, headers, error)
+
+
+def error_from_body(body: Mapping[str, Any], *, status: int | None = None) -> WagateError:
+    """The error of a body :func:`error_response` made, as the same class.
+
+    A class that needs more than the body holds (a client's body of an error with
+    :meth:`~WagateError.details`), and a code that no class loaded here declares,
+    come back as a :class:`RemoteError` keeping the code and the status.
+
+    Args:
+        body: ``{"error": {"code", "message", ...}, ...}``.
+        status: The status it came with, for a :class:`RemoteError`.
+    """
+    inner = body.get("error")
+    if not isinstance(inner, Mapping):
+        inner = {}
+    fields = dict(inner)
+    code = str(fields.pop("code", None) or WagateError.code)
+    message = str(fields.pop("message", None) or "the other process failed without a message")
+    tenant = fields.pop("tenant", None)
+    cls = _BY_CODE.get(code)
+    if cls is not None and cls is not RemoteError:
+        try:
+            return cls(message, tenant=tenant, **fields)
+        except TypeError:  # it needs what this body does not hold
+            status = cls.status_code if status is None else status
+    status = fields.get("status_code", status)
+    return RemoteError(
+        message, tenant=tenant, code=code, status_code=500 if status is None else int(status)
+    )

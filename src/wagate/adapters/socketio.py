@@ -71,7 +71,7 @@ import anyio.abc
 import socketio
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
-from .._errors import InvalidInput, SessionClosed, WagateError
+from .._errors import InternalError, InvalidInput, SessionClosed, WagateError, error_response
 from .._events import Event, WireNaming
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
@@ -88,10 +88,10 @@ from ._socketio_recovery import Welcome, emits, fresh, welcomes
 from .auth import (
     DEFAULT_COOKIE,
     Authenticator,
-    MissingToken,
     Principal,
     TokenExpired,
-    find_token,
+    authenticate_request,
+    headers_from_environ,
 )
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ ASGIApp = Callable[
 
 
 def _error(error: WagateError) -> dict[str, Any]:
-    return {"error": {"code": error.code, "message": error.message}}
+    return error_response(error).body
 
 
 def _room(tenant: str) -> str:
@@ -429,8 +429,7 @@ class SocketIOAdapter:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, _error(exc)) from None
         except Exception:
             log.exception("Socket.IO: authenticating a connection failed")
-            error = WagateError("the server could not check the credentials")
-            error.code = "internal_error"
+            error: WagateError = InternalError("the server could not check the credentials")
             raise socketio.exceptions.ConnectionRefusedError(error.message, _error(error)) from None
         if tg is None:
             error = SessionClosed("the server is not ready: the Socket.IO adapter is not running")
@@ -446,20 +445,14 @@ class SocketIOAdapter:
         tg.start_soon(self._welcome, sid, starts)
 
     def _authenticate(self, environ: Mapping[str, Any], auth: object) -> tuple[Principal, set[str]]:
-        token = find_token(
-            auth=auth,
-            authorization=environ.get("HTTP_AUTHORIZATION"),
-            cookie_header=environ.get("HTTP_COOKIE"),
+        principal = authenticate_request(
+            self.authenticator,
+            headers=headers_from_environ(environ),
+            query=environ.get("QUERY_STRING"),
+            auth=auth if isinstance(auth, Mapping) else {},
             cookie_name=self.cookie_name,
-            query_string=environ.get("QUERY_STRING"),
             query_param=self.query_param,
         )
-        if token is None:
-            raise MissingToken(
-                "no token: connect with auth {token}, an 'Authorization: Bearer' header"
-                + (f" or the {self.cookie_name!r} cookie" if self.cookie_name else "")
-            )
-        principal = self.authenticator.authenticate(token)
         requested = _requested_tenants(auth)
         if requested is None:
             return principal, set(principal.tenants)

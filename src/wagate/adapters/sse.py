@@ -86,21 +86,21 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from .._errors import InvalidInput, SessionClosed, WagateError
+from .._errors import InvalidInput, SessionClosed, WagateError, error_response
 from .._events import Event, Gap, QrGenerated, WireMessage, WireNaming, to_wire
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import echo
 from . import current_messages
+from ._headers import HeaderLookup
 from .auth import (
     DEFAULT_COOKIE,
     TENANT_HEADER,
     TENANT_QUERY,
-    AuthenticationError,
     Authenticator,
-    MissingToken,
     Principal,
-    find_token,
+    authenticate_request,
+    headers_from_environ,
 )
 
 if TYPE_CHECKING:
@@ -171,16 +171,16 @@ def parse_last_event_id(value: str | bytes | None) -> int | None:
     return int(text)
 
 
-def error_body(error: WagateError) -> bytes:
-    """The JSON body ``{"error": {"code", "message"}}`` for an error."""
-    return json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+def error_body(error: BaseException) -> bytes:
+    """The JSON body ``{"error": {"code", "message"}}`` of :func:`~wagate.error_response`."""
+    return json.dumps(error_response(error).body).encode()
 
 
-def _error_headers(error: WagateError) -> list[tuple[str, str]]:
+def _refusal(error: BaseException) -> tuple[int, list[tuple[str, str]], bytes]:
+    """``(status, headers, body)`` of the answer refusing a stream."""
+    answer = error_response(error)
     headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-    if isinstance(error, AuthenticationError):
-        headers.append(("WWW-Authenticate", f'Bearer error="{error.code}"'))
-    return headers
+    return answer.status, [*headers, *answer.headers], json.dumps(answer.body).encode()
 
 
 class SSEEncoder:
@@ -419,27 +419,29 @@ class ServerSentEvents:
         authorization: str | None = None,
         cookie_header: str | None = None,
         query_string: str | bytes | None = None,
+        headers: HeaderLookup | None = None,
     ) -> Principal:
-        """Find the request's token and authenticate it.
+        """Authenticate a request (:func:`~wagate.adapters.auth.authenticate_request`).
+
+        Args:
+            authorization: Its ``Authorization`` header, when ``headers`` is not given.
+            cookie_header: Its ``Cookie`` header, when ``headers`` is not given.
+            query_string: Its query string (read only for :attr:`query_param`).
+            headers: All its headers.
 
         Raises:
             AuthenticationError: no token, or a bad one.
         """
-        token = find_token(
-            authorization=authorization,
-            cookie_header=cookie_header,
+        if headers is None:
+            given = {"authorization": authorization, "cookie": cookie_header}
+            headers = {name: value for name, value in given.items() if value is not None}
+        return authenticate_request(
+            self.authenticator,
+            headers=headers,
+            query=query_string,
             cookie_name=self.cookie_name,
-            query_string=query_string,
             query_param=self.query_param,
         )
-        if token is None:
-            where = "an 'Authorization: Bearer' header"
-            if self.cookie_name:
-                where += f" or the {self.cookie_name!r} cookie"
-            if self.query_param:
-                where += f" or the {self.query_param!r} query parameter"
-            raise MissingToken(f"no token: send it in {where}")
-        return self.authenticator.authenticate(token)
 
     @staticmethod
     def choose_tenant(
@@ -546,11 +548,7 @@ class ServerSentEvents:
         from starlette.responses import Response  # noqa: PLC0415 - the sse extra
 
         try:
-            principal = self.authorize(
-                authorization=request.headers.get("authorization"),
-                cookie_header=request.headers.get("cookie"),
-                query_string=request.url.query,
-            )
+            principal = self.authorize(headers=request.headers, query_string=request.url.query)
             tenant = self.choose_tenant(
                 principal,
                 request.query_params.get(TENANT_QUERY),
@@ -558,9 +556,8 @@ class ServerSentEvents:
             )
             stream = await self.aopen(principal, tenant, request.headers.get("last-event-id"))
         except WagateError as exc:
-            return Response(
-                error_body(exc), status_code=exc.status_code, headers=dict(_error_headers(exc))
-            )
+            status, headers, body = _refusal(exc)
+            return Response(body, status_code=status, headers=dict(headers))
         return _streaming_response(stream)
 
     # ------------------------------------------------------------------ WSGI (Flask)
@@ -577,9 +574,7 @@ class ServerSentEvents:
         """
         try:
             principal = self.authorize(
-                authorization=environ.get("HTTP_AUTHORIZATION"),
-                cookie_header=environ.get("HTTP_COOKIE"),
-                query_string=environ.get("QUERY_STRING"),
+                headers=headers_from_environ(environ), query_string=environ.get("QUERY_STRING")
             )
             tenant = self.choose_tenant(
                 principal, _query_value(environ, TENANT_QUERY), header=environ.get(_TENANT_ENVIRON)
@@ -587,10 +582,11 @@ class ServerSentEvents:
             portal = sync.portal
             stream = portal.call(self.aopen, principal, tenant, environ.get("HTTP_LAST_EVENT_ID"))
         except WagateError as exc:
-            return exc.status_code, _error_headers(exc), [error_body(exc)]
+            status, headers, body = _refusal(exc)
+            return status, headers, [body]
         except RuntimeError:
-            error = SessionClosed("the gateway is not running")
-            return 503, _error_headers(error), [error_body(error)]
+            status, headers, body = _refusal(SessionClosed("the gateway is not running"))
+            return status, headers, [body]
         return 200, list(SSE_HEADERS.items()), _WSGIStream(portal, stream, _client_socket(environ))
 
     def wsgi_app(self, sync: SyncGateway) -> Callable[..., Iterable[bytes]]:

@@ -23,7 +23,7 @@ import anyio.abc
 import redis.asyncio
 import redis.exceptions
 
-from .._errors import NoOwner, OwnerTimeout, WagateError
+from .._errors import InternalError, NoOwner, OwnerTimeout, WagateError
 from ._wire import decode_error, decode_result, dumps, encode_error, encode_result
 
 __all__ = ["Router"]
@@ -152,11 +152,9 @@ class Router:
             result = encode_error(exc)
         except Exception:
             log.exception("tenant %r: command %r failed", tenant, body.get("command"))
-            error = WagateError(
-                "the command failed on the process holding the tenant", tenant=tenant
+            result = encode_error(
+                InternalError("the command failed on the process holding the tenant", tenant=tenant)
             )
-            error.code = "internal_error"
-            result = encode_error(error)
         reply = dumps({"op": "reply", "id": body.get("id"), "result": result})
         reply_to = str(body.get("reply_to"))
         if not reply_to.startswith(f"{self.prefix}inbox:"):

@@ -11,10 +11,10 @@ renders.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .._errors import WagateError
+from .._errors import WagateError, error_from_body, error_response
 from .._events import Event, Status
 from .._wire import backplane_message, backplane_status, from_backplane_status, from_wire
 
@@ -91,42 +91,19 @@ def decode_result(data: Mapping[str, Any]) -> Any:
     raise ValueError(f"not a command result: {data!r}")
 
 
-def encode_error(error: WagateError) -> JSON:
-    """A wagate error, ready for JSON (its class comes back by its ``code``)."""
-    return {
-        "type": "error",
-        "code": error.code,
-        "status": error.status_code,
-        "message": error.message,
-        "tenant": error.tenant,
-        "owner": getattr(error, "owner", None),
-    }
-
-
-def _subclasses(cls: type[WagateError]) -> Iterator[type[WagateError]]:
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _subclasses(sub)
+def encode_error(error: BaseException) -> JSON:
+    """An error, ready for JSON: :func:`~wagate.error_response`'s complete body."""
+    answer = error_response(error, complete=True)
+    return {"type": "error", "status": answer.status, **answer.body}
 
 
 def decode_error(data: Mapping[str, Any]) -> WagateError:
-    """The error :func:`encode_error` encoded, as the same class where it can be rebuilt."""
-    code = str(data.get("code") or "wagate_error")
-    message = str(data.get("message") or "the owner of the tenant failed")
-    tenant = data.get("tenant")
-    for cls in _subclasses(WagateError):
-        if cls.__dict__.get("code") == code:
-            try:
-                error = cls(message, tenant=tenant)
-            except TypeError:  # an error with more required fields: rebuilt generically
-                break
-            if data.get("owner") is not None and hasattr(error, "owner"):
-                error.owner = data["owner"]
-            return error
-    error = WagateError(message, tenant=tenant)
-    error.code = code
-    error.status_code = int(data.get("status") or 500)
-    return error
+    """The error :func:`encode_error` encoded, as the same class.
+
+    :func:`~wagate.error_from_body`, with the status it was sent with.
+    """
+    status = data.get("status")
+    return error_from_body(data, status=status if isinstance(status, int) else None)
 
 
 def dumps(value: object) -> str:

@@ -67,9 +67,8 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
-from .. import _errors
 from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage
-from .._errors import DriverError, InvalidInput, WagateError
+from .._errors import DriverError, InvalidInput, WagateError, error_from_body, error_response
 from .._events import Account, DisconnectReason
 from .._validate import validate_tenant
 
@@ -165,13 +164,16 @@ def _describe(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, message
 
 
-def _rebuild(name: str, message: str) -> WagateError:
-    """The error the child raised, as the same wagate error where possible."""
-    cls = getattr(_errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, WagateError):
-        with contextlib.suppress(TypeError):
-            return cls(message)
-    return DriverError(f"{name}: {message}" if message else name)
+def _crossing(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """What the host rebuilds ``exc`` from (:func:`~wagate.error_from_body`).
+
+    A wagate error crosses as itself; any other as a :class:`DriverError` naming it.
+    """
+    if not isinstance(exc, WagateError):
+        name, message = _describe(exc)
+        exc = DriverError(f"{name}: {message}" if message else name)
+    answer = error_response(exc, complete=True)
+    return answer.status, answer.body
 
 
 # ---------------------------------------------------------------------- the child
@@ -269,7 +271,7 @@ class _ChildServer:
             self._channel.send(("result", cid, payload))
 
     def _fail(self, cid: int, exc: BaseException) -> None:
-        self._channel.send(("error", cid, *_describe(exc)))
+        self._channel.send(("error", cid, *_crossing(exc)))
 
     def _open(self, cid: int, did: int, tenant: str) -> None:
         if did not in self._drivers:
@@ -430,7 +432,7 @@ class _Child:
             if pending is None:
                 return
             if kind == "error":
-                pending.error = _rebuild(frame[2], frame[3])
+                pending.error = error_from_body(frame[3], status=frame[2])
             else:
                 try:
                     pending.value = pickle.loads(frame[2])  # noqa: S301 - our own child

@@ -14,16 +14,17 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import attrs
 
 from .._errors import (
+    InternalError,
     InvalidInput,
     NoPendingQr,
     NotConnected,
     WagateError,
+    error_response,
 )
 from .._events import (
     Connected,
@@ -38,15 +39,13 @@ from .._gateway import Gateway
 from .._hub import Overflow
 from .._session import Session
 from .._validate import echo, validate_text
+from ..adapters._headers import HeaderLookup
 from ..adapters.auth import (
     DEFAULT_COOKIE,
     Authenticator,
-    Forbidden,
-    InvalidToken,
-    MissingToken,
+    CrossSiteRequest,
     Principal,
-    token_from_authorization,
-    token_from_cookie,
+    authenticate_request,
 )
 
 __all__ = [
@@ -55,7 +54,11 @@ __all__ = [
     "ApiError",
     "BodyTooLarge",
     "ClientLeft",
+    "CrossSiteRequest",
+    "HttpError",
     "InvalidJson",
+    "MethodNotAllowed",
+    "NoRoute",
     "Reply",
     "RestApi",
     "SendFailed",
@@ -111,6 +114,34 @@ class ClientLeft(ApiError):
     status_code = 400
 
 
+class NoRoute(ApiError):
+    """No route answers the request's path."""
+
+    code = "not_found"
+    status_code = 404
+
+
+class MethodNotAllowed(ApiError):
+    """The route does not answer the request's method."""
+
+    code = "method_not_allowed"
+    status_code = 405
+
+
+class HttpError(ApiError):
+    """Another refusal of the web framework itself; it keeps the framework's status."""
+
+    code = "http_error"
+
+    def __init__(self, message: str, *, tenant: str | None = None, status_code: int = 400) -> None:
+        super().__init__(message, tenant=tenant)
+        vars(self).update(status_code=status_code)  # this instance's; the class keeps 400
+
+    def details(self) -> dict[str, Any]:
+        """``status_code``."""
+        return {"status_code": self.status_code}
+
+
 def client_left(method: str, path: str) -> ClientLeft:
     """The error for a client that left mid-body, noted in the log at debug level only.
 
@@ -122,53 +153,6 @@ def client_left(method: str, path: str) -> ClientLeft:
     return error
 
 
-class CrossSiteRequest(Forbidden):
-    """A change authenticated by the browser's cookie came from another site (HTTP 403)."""
-
-    code = "cross_site_request"
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _site(scheme: str, authority: str) -> tuple[str, str, int] | None:
-    """``(scheme, host, port)`` of a scheme and ``host[:port]``; ``None`` when malformed."""
-    scheme = scheme.lower()
-    try:
-        parts = urlsplit(f"{scheme}://{authority}")
-        port = parts.port
-    except ValueError:  # a port out of range, a bracket left open...
-        return None
-    if parts.hostname is None or parts.username is not None or scheme not in _DEFAULT_PORTS:
-        return None
-    return scheme, parts.hostname, _DEFAULT_PORTS[scheme] if port is None else port
-
-
-def _same_origin(origin: str, scheme: str, host: str) -> bool:
-    # An Origin is exactly scheme://host[:port]: no path, no user, nothing else.
-    origin_scheme, sep, authority = origin.partition("://")
-    if not sep or not authority or any(c in authority for c in "/?#@"):
-        return False
-    mine = _site(scheme, host)
-    return mine is not None and _site(origin_scheme, authority) == mine
-
-
-def _same_site(fetch_site: str | None, origin: str | None, host: str | None, scheme: str) -> None:
-    refusal = (
-        "a request from another site may not use the cookie to change anything; "
-        "send the token in an 'Authorization: Bearer' header"
-    )
-    if fetch_site is not None:
-        if fetch_site.strip().lower() in ("same-origin", "none"):
-            return
-        raise CrossSiteRequest(refusal)
-    if origin is None:
-        return  # not a browser: browsers send Origin or Sec-Fetch-Site with every POST
-    if host is not None and _same_origin(origin.strip(), scheme, host.strip()):
-        return
-    raise CrossSiteRequest(refusal)
-
-
 class SendFailed(WagateError):
     """WhatsApp refused the message (HTTP 502); ``payload`` is its ``message:sent``."""
 
@@ -178,6 +162,14 @@ class SendFailed(WagateError):
     def __init__(self, message: str, *, payload: JSON, tenant: str) -> None:
         super().__init__(message, tenant=tenant)
         self.payload = payload
+
+    def details(self) -> dict[str, Any]:
+        """``payload``."""
+        return {"payload": self.payload}
+
+    def extras(self) -> dict[str, Any]:
+        """``sent``: the ``message:sent`` payload, beside the error."""
+        return {"sent": self.payload}
 
 
 @attrs.frozen
@@ -198,16 +190,18 @@ def encode_json(body: object) -> bytes:
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def error_reply(error: WagateError, **extra: Any) -> Reply:
-    """The ``{"error": {"code", "message"}}`` reply for a wagate error."""
-    headers: tuple[tuple[str, str], ...] = ()
-    if error.status_code == 401:
-        headers = (("WWW-Authenticate", f'Bearer error="{error.code}"'),)
-    return Reply(
-        error.status_code,
-        {"error": {"code": error.code, "message": error.message}, **extra},
-        headers,
-    )
+def reply_for(exc: BaseException) -> Reply:
+    """The reply for anything a route raised (:func:`~wagate.error_response`).
+
+    An exception that is not a :class:`~wagate.WagateError` is answered 500
+    ``internal_error``; log it where it is caught.
+    """
+    answer = error_response(exc)
+    return Reply(answer.status, answer.body, answer.headers)
+
+
+error_reply = reply_for
+"""The former name of :func:`reply_for`."""
 
 
 def parse_json_body(content_type: str | None, body: bytes) -> object:
@@ -307,46 +301,25 @@ class RestApi:
 
     # ------------------------------------------------------------------ who is asking
     def principal(
-        self,
-        *,
-        authorization: str | None,
-        cookie_header: str | None,
-        method: str = "GET",
-        fetch_site: str | None = None,
-        origin: str | None = None,
-        host: str | None = None,
-        scheme: str = "http",
+        self, headers: HeaderLookup, *, method: str = "GET", scheme: str = "http"
     ) -> Principal:
-        """Authenticate a request from its ``Authorization`` and ``Cookie`` headers.
+        """Authenticate a request by its ``Authorization`` header and cookie.
 
-        A token in both places must grant the same tenants; otherwise the request is
-        refused rather than guessing which one the client meant.  A request that
-        changes something and is authenticated by the cookie alone must come from
-        the same site (``Sec-Fetch-Site``, else ``Origin`` against the scheme,
-        host and port the request came to): a browser sends the cookie with
-        cross-site requests too, and another site must not be able to log an
-        account out or restart its login.
+        :func:`~wagate.adapters.auth.authenticate_request`, the rule of every
+        transport: a header and a cookie that disagree are refused, and a change
+        authenticated by the cookie alone must come from the same site.
 
         Raises:
             AuthenticationError: no token, a bad one, or two that disagree.
             CrossSiteRequest: a cookie-authenticated change from another site.
         """
-        header = token_from_authorization(authorization)
-        cookie = token_from_cookie(cookie_header, self.cookie_name) if self.cookie_name else None
-        if header is None and cookie is None:
-            where = "an 'Authorization: Bearer' header"
-            if self.cookie_name:
-                where += f" or the {self.cookie_name!r} cookie"
-            raise MissingToken(f"no token: send it in {where}")
-        if header is None and method.upper() not in ("GET", "HEAD"):
-            _same_site(fetch_site, origin, host, scheme)
-        principals = [self.authenticator.authenticate(t) for t in (header, cookie) if t]
-        if len(principals) == 2 and principals[0].tenants != principals[1].tenants:
-            raise InvalidToken(
-                "the Authorization header and the cookie carry tokens for different tenants; "
-                "send one"
-            )
-        return principals[0]
+        return authenticate_request(
+            self.authenticator,
+            headers=headers,
+            cookie_name=self.cookie_name,
+            method=method,
+            scheme=scheme,
+        )
 
     @staticmethod
     def tenant(principal: Principal, header: str | None = None, query: str | None = None) -> str:
@@ -445,24 +418,18 @@ def http_error_reply(
     headers: tuple[tuple[str, str], ...] = (),
 ) -> Reply:
     """The reply for an error the framework itself raised (unknown route, wrong method...)."""
-    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-        status, "http_error"
-    )
-    message = {
-        404: f"no route {path}",
-        405: f"{method} is not allowed on {path}",
-    }.get(status, detail or "the request was refused")
-    return Reply(status, {"error": {"code": code, "message": message}}, headers)
+    error: WagateError
+    if status == 404:
+        error = NoRoute(f"no route {path}")
+    elif status == 405:
+        error = MethodNotAllowed(f"{method} is not allowed on {path}")
+    elif status == 413:
+        error = BodyTooLarge(detail or "the request was refused")
+    else:
+        error = HttpError(detail or "the request was refused", status_code=status)
+    reply = reply_for(error)
+    return attrs.evolve(reply, headers=reply.headers + headers)
 
 
-INTERNAL_ERROR = Reply(
-    500, {"error": {"code": "internal_error", "message": "internal error; see the server log"}}
-)
+INTERNAL_ERROR = reply_for(InternalError())
 """The reply to an unexpected exception: the details go to the log, never to the client."""
-
-
-def reply_for(error: WagateError) -> Reply:
-    """The reply for an error raised by a route."""
-    if isinstance(error, SendFailed):
-        return error_reply(error, sent=error.payload)
-    return error_reply(error)

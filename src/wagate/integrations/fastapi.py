@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from .._errors import WagateError
+from .._errors import InvalidInput, WagateError
 from .._gateway import Gateway
 from .._validate import MAX_TEXT_LENGTH
 from ..adapters.auth import DEFAULT_COOKIE, TENANT_HEADER, TENANT_QUERY, Authenticator
@@ -49,7 +49,6 @@ from ._rest import (
     Reply,
     RestApi,
     client_left,
-    error_reply,
     http_error_reply,
     parse_json_body,
     reply_for,
@@ -296,13 +295,7 @@ def router(
     ) -> Response:
         try:
             principal = api.principal(
-                authorization=request.headers.get("authorization"),
-                cookie_header=request.headers.get("cookie"),
-                method=request.method,
-                fetch_site=request.headers.get("sec-fetch-site"),
-                origin=request.headers.get("origin"),
-                host=request.headers.get("host"),
-                scheme=request.url.scheme,
+                request.headers, method=request.method, scheme=request.url.scheme
             )
             tenant = api.tenant(
                 principal,
@@ -398,10 +391,7 @@ def router(
     async def get_events(request: Request) -> Response:
         try:
             # The REST routes' rule first: a cookie and a header that disagree are refused.
-            api.principal(
-                authorization=request.headers.get("authorization"),
-                cookie_header=request.headers.get("cookie"),
-            )
+            api.principal(request.headers)
         except WagateError as exc:
             return _send(reply_for(exc))
         return await events.starlette_endpoint(request)
@@ -485,17 +475,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
-        return _send(
-            Reply(422, {"error": {"code": "invalid_input", "message": "the request is invalid"}})
-        )
+        return _send(reply_for(InvalidInput("the request is invalid")))
 
     async def wagate_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WagateError)
-        return _send(error_reply(exc))
+        return _send(reply_for(exc))
 
     async def client_gone(request: Request, exc: Exception) -> Response:
         # A host app's own route reading a body the client never finished sending.
-        return _send(error_reply(client_left(request.method, request.url.path)))
+        return _send(reply_for(client_left(request.method, request.url.path)))
 
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -108,15 +108,7 @@ def blueprint(
 
     def run(action: Callable[[str, object], Awaitable[Reply]], *, body: bool) -> Response:
         try:
-            principal = api.principal(
-                authorization=request.headers.get("Authorization"),
-                cookie_header=request.headers.get("Cookie"),
-                method=request.method,
-                fetch_site=request.headers.get("Sec-Fetch-Site"),
-                origin=request.headers.get("Origin"),
-                host=request.headers.get("Host"),
-                scheme=request.scheme,
-            )
+            principal = api.principal(request.headers, method=request.method, scheme=request.scheme)
             tenant = api.tenant(
                 principal, request.headers.get(TENANT_HEADER), request.args.get(TENANT_QUERY)
             )
@@ -151,10 +143,7 @@ def blueprint(
             raise MethodNotAllowed(valid_methods=["GET"])
         try:
             # The REST routes' rule first: a cookie and a header that disagree are refused.
-            api.principal(
-                authorization=request.headers.get("Authorization"),
-                cookie_header=request.headers.get("Cookie"),
-            )
+            api.principal(request.headers)
         except WagateError as exc:
             return _json(reply_for(exc))
         status, headers, body = events.wsgi_response(gateway, request.environ)

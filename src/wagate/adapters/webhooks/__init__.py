@@ -45,6 +45,7 @@ exports them.
 
 from __future__ import annotations
 
+from .._headers import HeaderLookup
 from ._deadletters import (
     BacklogEntry,
     DeadLetter,
@@ -65,7 +66,6 @@ from ._signing import (
     STANDARD_SIGNATURE_HEADER,
     STANDARD_TIMESTAMP_HEADER,
     TIMESTAMP_HEADER,
-    HeaderLookup,
     SignatureError,
     StaleTimestamp,
     delivery_id,

@@ -28,9 +28,10 @@ import hmac
 import math
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any
 
 from ..._errors import InvalidInput, WagateError
+from .._headers import HeaderLookup
 
 TIMESTAMP_HEADER = "Wagate-Timestamp"
 """The request header holding the Unix time (seconds) at which a delivery was signed."""
@@ -85,19 +86,13 @@ class StaleTimestamp(SignatureError):
 
     code = "stale_timestamp"
 
-    def __init__(self, message: str, *, age: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, age: float, tenant: str | None = None) -> None:
+        super().__init__(message, tenant=tenant)
         self.age = age
 
-
-class HeaderLookup(Protocol):
-    """Anything with a ``get(name)`` for header values.
-
-    Starlette's, Werkzeug's and ``http.server``'s headers qualify, and so does a dict.
-    """
-
-    def get(self, key: str, /) -> str | None:
-        """Return the value of header ``key``, or ``None``."""
+    def details(self) -> dict[str, Any]:
+        """``age``."""
+        return {"age": self.age}
 
 
 def _secret_bytes(secret: object) -> bytes:
