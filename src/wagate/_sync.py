@@ -38,6 +38,7 @@ from typing import (
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._commands import Command
 from ._errors import SessionClosed
 from ._events import Account, Event, State, Status
 from ._gateway import DriverFactory, Gateway
@@ -372,10 +373,19 @@ class SyncGateway:
     command = Blocking(Gateway.command)
     execute = Blocking(Gateway.execute)
     status = Blocking(Gateway.status)
+    connect = Blocking(Gateway.connect)
     send_text = Blocking(Gateway.send_text)
     restart = Blocking(Gateway.restart)
     logout = Blocking(Gateway.logout)
     request_pairing_code = Blocking(Gateway.request_pairing_code)
+
+    def run(self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Blocking :meth:`Gateway.run`: a declared command, arguments checked, result typed."""
+
+        async def run() -> R:
+            return await self.gateway.run(command, tenant, *args, **kwargs)
+
+        return self.portal.call(run)
 
     def events(
         self,
