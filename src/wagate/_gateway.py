@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import anyio.abc
 
 from ._callback_group import Callback, CallbackGroup, CallbackSubscription
+from ._commands import (
+    COMMANDS,
+    CONNECT,
+    LOGOUT,
+    REQUEST_PAIRING_CODE,
+    RESTART,
+    SEND_TEXT,
+    STATUS,
+    Command,
+)
 from ._driver import Driver
 from ._errors import InvalidInput, SessionClosed
 from ._events import (
-    MessageSent,
-    PairingCode,
     State,
     Status,
 )
@@ -30,13 +39,16 @@ from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._session import Backoff, Session
 from ._store import MemoryStore, SessionStore
-from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
+from ._validate import validate_tenant
 from ._wire import status_of as _status_from
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["CommandHandler", "DriverFactory", "Gateway", "Ownership"]
+__all__ = ["CommandHandler", "DriverFactory", "Gateway", "Ownership", "tenant_command"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 log = logging.getLogger("wagate")
 
@@ -51,38 +63,35 @@ return ``None``, a JSON object, an :class:`~wagate.Event` or a :class:`~wagate.S
 """
 
 
-async def _status(session: Session, args: Mapping[str, Any]) -> Status:
-    return session.status
+_COMMANDS: dict[str, CommandHandler] = {command.name: command for command in COMMANDS}
 
 
-async def _send_text(session: Session, args: Mapping[str, Any]) -> MessageSent:
-    return await session.send_text(args["to"], args["text"])
+def tenant_command(command: Command[P, R]) -> Callable[Concatenate[Gateway, str, P], Awaitable[R]]:
+    """The :class:`Gateway` method of a command: ``gateway.name(tenant, *args) -> result``.
 
+    In the class body, ``send_text = tenant_command(SEND_TEXT)`` gives
+    ``await gateway.send_text(tenant, to, text) -> MessageSent`` (for mypy too),
+    which runs :meth:`Gateway.run`.
+    """
 
-async def _restart(session: Session, args: Mapping[str, Any]) -> None:
-    await session.restart()
+    async def method(gateway: Gateway, tenant: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await gateway.run(command, tenant, *args, **kwargs)
 
-
-async def _logout(session: Session, args: Mapping[str, Any]) -> None:
-    await session.logout()
-
-
-async def _request_pairing_code(session: Session, args: Mapping[str, Any]) -> PairingCode:
-    return await session.request_pairing_code(args["phone"])
-
-
-async def _connect(session: Session, args: Mapping[str, Any]) -> None:
-    await session.connect()
-
-
-_COMMANDS: dict[str, CommandHandler] = {
-    "connect": _connect,
-    "logout": _logout,
-    "request_pairing_code": _request_pairing_code,
-    "restart": _restart,
-    "send_text": _send_text,
-    "status": _status,
-}
+    method.__name__ = command.name
+    method.__qualname__ = f"Gateway.{command.name}"
+    method.__doc__ = f"{command.summary}\n\nOn ``tenant``'s session, in whichever process runs it"
+    twin = inspect.getattr_static(Session, command.name, None)
+    if twin is not None:
+        role = "attr" if isinstance(twin, property) else "meth"
+        method.__doc__ += f" (see :{role}:`Session.{command.name}`)"
+    method.__doc__ += "."
+    gateway = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    tenant = inspect.Parameter("tenant", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="str")
+    own = command.signature
+    method.__signature__ = own.replace(  # type: ignore[attr-defined]
+        parameters=[gateway, tenant, *own.parameters.values()]
+    )
+    return method
 
 
 class Ownership(abc.ABC):
@@ -358,34 +367,28 @@ class Gateway(ClosingStack):
         session = await self.session(tenant)
         return await handler(session, args)
 
-    async def status(self, tenant: str) -> Status:
-        """``tenant``'s status, from the process that runs its session.
+    async def run(
+        self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Run a declared command on ``tenant``, with its arguments checked and its result typed.
 
-        Creates the (unconnected) session if the tenant has none yet.
+        What each tenant method (:meth:`send_text`, :meth:`status`...) does: check the
+        arguments here (before they travel), :meth:`command` by name, and check that the
+        result is of the command's type.
+
+        Raises:
+            TypeError: the arguments do not fit the command, or the handler
+                registered under its name returned another type.
         """
-        result: Status = await self.command(tenant, "status")
-        return result
+        arguments = command.arguments(*args, **kwargs)
+        return command.check_result(await self.command(tenant, command.name, arguments))
 
-    async def send_text(self, tenant: str, to: str, text: str) -> MessageSent:
-        """Send a text from ``tenant``'s account; see :meth:`Session.send_text`."""
-        normalize_recipient(to)
-        validate_text(text)
-        result: MessageSent = await self.command(tenant, "send_text", {"to": to, "text": text})
-        return result
-
-    async def restart(self, tenant: str) -> None:
-        """Start a new login of ``tenant``; see :meth:`Session.restart`."""
-        await self.command(tenant, "restart")
-
-    async def logout(self, tenant: str) -> None:
-        """Unlink ``tenant``'s account; see :meth:`Session.logout`."""
-        await self.command(tenant, "logout")
-
-    async def request_pairing_code(self, tenant: str, phone: str) -> PairingCode:
-        """Ask for a pairing code for ``tenant``; see :meth:`Session.request_pairing_code`."""
-        normalize_phone(phone)
-        result: PairingCode = await self.command(tenant, "request_pairing_code", {"phone": phone})
-        return result
+    status = tenant_command(STATUS)
+    connect = tenant_command(CONNECT)
+    send_text = tenant_command(SEND_TEXT)
+    restart = tenant_command(RESTART)
+    logout = tenant_command(LOGOUT)
+    request_pairing_code = tenant_command(REQUEST_PAIRING_CODE)
 
     # ------------------------------------------------------------------ subscribing
     def events(

@@ -38,6 +38,7 @@ from typing import (
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._commands import Command
 from ._errors import SessionClosed
 from ._events import Account, Event, State, Status
 from ._gateway import DriverFactory, Gateway
@@ -63,6 +64,9 @@ _END = object()
 
 _RENAMED = {"aclose": "close"}
 """Async calls whose blocking twin has another name (``with`` closes it too)."""
+
+_LOOP_ONLY = frozenset({"start_in"})
+"""Calls that take the event loop's own objects (a task group): no blocking twin."""
 
 
 class _Facade(Protocol[A_co]):
@@ -130,7 +134,9 @@ def _public_calls(cls: type) -> dict[str, object]:
     return {
         name: member
         for name, member in inspect.getmembers(cls)
-        if not name.startswith("_") and (callable(member) or isinstance(member, property))
+        if not name.startswith("_")
+        and name not in _LOOP_ONLY
+        and (callable(member) or isinstance(member, property))
     }
 
 
@@ -372,10 +378,20 @@ class SyncGateway:
     command = Blocking(Gateway.command)
     execute = Blocking(Gateway.execute)
     status = Blocking(Gateway.status)
+    connect = Blocking(Gateway.connect)
     send_text = Blocking(Gateway.send_text)
     restart = Blocking(Gateway.restart)
     logout = Blocking(Gateway.logout)
     request_pairing_code = Blocking(Gateway.request_pairing_code)
+    wait_started = Blocking(Gateway.wait_started)
+
+    def run(self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Blocking :meth:`Gateway.run`: a declared command, arguments checked, result typed."""
+
+        async def run() -> R:
+            return await self.gateway.run(command, tenant, *args, **kwargs)
+
+        return self.portal.call(run)
 
     def events(
         self,

@@ -69,6 +69,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from .._commands import Command
 from .._errors import InvalidInput, NotOwner, OwnerTimeout, StoreError, WagateError
 from .._events import Disconnected, DisconnectReason, State, utcnow
 from .._gateway import Ownership
@@ -98,7 +99,6 @@ DEFAULT_NAME = "wagate"
 """The cluster name used when none is given (Redis key prefix ``wagate:``, tables ``wagate_*``)."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_READ_ONLY = frozenset({"status"})
 _REDIS_DOWN = (redis.exceptions.RedisError, OSError)
 
 
@@ -558,7 +558,7 @@ class Cluster(Ownership):
         if holder is not None and alive:
             if holder == self.member:
                 return await self._execute_here(tenant, command, args)
-            if command not in _READ_ONLY:
+            if self._mutates(command):
                 return await self.router.send(holder, tenant, command, args, remaining)
             # A read may be asked again elsewhere if the holder lost the tenant meanwhile
             # (paused, say); a command that changes something may not: it might have run.
@@ -584,6 +584,11 @@ class Cluster(Ownership):
                     raise
                 # That member is gone too: take the tenant here.
         return await self._execute_here(tenant, command, args)
+
+    def _mutates(self, command: str) -> bool:
+        # What is not declared read-only may have run when its answer was lost.
+        handler = None if self._gateway is None else self._gateway.commands.get(command)
+        return not isinstance(handler, Command) or handler.mutates
 
     async def _execute_here(self, tenant: str, command: str, args: Mapping[str, Any]) -> Any:
         gateway = self._gateway

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 import attrs
 
+from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Command, Param, Permission, command
 from .._errors import (
     InternalError,
     InvalidInput,
@@ -35,13 +36,15 @@ from .._events import (
     status_payload,
     to_wire,
 )
-from .._gateway import Gateway
+from .._gateway import CommandHandler, Gateway
 from .._hub import Overflow
 from .._session import Session
 from .._validate import echo, validate_text
 from ..adapters._headers import HeaderLookup
 from ..adapters.auth import (
     DEFAULT_COOKIE,
+    TENANT_HEADER,
+    TENANT_QUERY,
     Authenticator,
     CrossSiteRequest,
     Principal,
@@ -51,16 +54,23 @@ from ..adapters.auth import (
 __all__ = [
     "INTERNAL_ERROR",
     "MAX_BODY_BYTES",
+    "ROUTES",
+    "SIMULATOR_COMMANDS",
+    "SIMULATOR_RECEIVE",
+    "SIMULATOR_SCAN",
     "ApiError",
+    "BodyLimit",
     "BodyTooLarge",
     "ClientLeft",
     "CrossSiteRequest",
+    "Headers",
     "HttpError",
     "InvalidJson",
     "MethodNotAllowed",
     "NoRoute",
     "Reply",
     "RestApi",
+    "Route",
     "SendFailed",
     "UnsupportedMediaType",
     "client_left",
@@ -204,6 +214,38 @@ error_reply = reply_for
 """The former name of :func:`reply_for`."""
 
 
+class BodyLimit:
+    """Collects a request body's chunks, refusing one over :data:`MAX_BODY_BYTES` early.
+
+    Args:
+        length: The ``Content-Length`` the client announced, if any.
+
+    Raises:
+        BodyTooLarge: the announced length is over the limit.
+    """
+
+    def __init__(self, length: int | None) -> None:
+        if length is not None and length > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the body has {length:,} bytes; the limit is {MAX_BODY_BYTES:,}")
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        """Keep one more chunk.
+
+        Raises:
+            BodyTooLarge: the body is now over the limit.
+        """
+        self._size += len(chunk)
+        if self._size > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
+        self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        """The whole body."""
+        return b"".join(self._chunks)
+
+
 def parse_json_body(content_type: str | None, body: bytes) -> object:
     """Decode a JSON request body, refusing other media types, oversized and bad JSON."""
     if len(body) > MAX_BODY_BYTES:
@@ -229,7 +271,8 @@ def _simulated_phone(session: Session) -> Any:
     return phone
 
 
-async def _simulator_scan(session: Session, args: Mapping[str, Any]) -> Status:
+async def simulator_scan(session: Session) -> Status:
+    """The tenant's simulated phone scans the pending QR code."""
     phone = _simulated_phone(session)
     qr = session.status.qr
     if qr is None:
@@ -249,28 +292,83 @@ async def _simulator_scan(session: Session, args: Mapping[str, Any]) -> Status:
     return session.status
 
 
-async def _simulator_receive(session: Session, args: Mapping[str, Any]) -> JSON:
-    message_id = _simulated_phone(session).receive_message(args["from"], args["text"])
-    return {"id": message_id}
+async def simulator_receive(session: Session, sender: str, text: str) -> JSON:
+    """A contact writes to the tenant's simulated account."""
+    return {"id": _simulated_phone(session).receive_message(sender, text)}
 
 
-SIMULATOR_COMMANDS = {"simulator.scan": _simulator_scan, "simulator.receive": _simulator_receive}
+SIMULATOR_SCAN = command(
+    simulator_scan, name="simulator.scan", permission=Permission.MANAGE, mutates=True
+)
+SIMULATOR_RECEIVE = command(
+    simulator_receive,
+    name="simulator.receive",
+    permission=Permission.SEND,
+    mutates=True,
+    checks={"text": validate_text},
+    wire={"sender": "from"},
+)
+SIMULATOR_COMMANDS: dict[str, CommandHandler] = {
+    c.name: c for c in (SIMULATOR_SCAN, SIMULATOR_RECEIVE)
+}
 """The gateway commands behind ``/api/simulator/*`` (run where the tenant's session is)."""
 
 
-def _field(body: object, name: str) -> str:
+Headers = HeaderLookup
+"""A request's headers (or query), looked up by name (both frameworks' qualify)."""
+
+
+Respond = Callable[["RestApi", str, Mapping[str, Any]], Awaitable["Reply"]]
+"""How a route answers: ``await respond(api, tenant, arguments)``."""
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class Route:
+    """One REST route: the command it runs, how it answers, and what OpenAPI says of it."""
+
+    method: str
+    path: str
+    command: Command[..., Any]
+    """The command it runs (its parameters are the body's fields)."""
+    respond: Respond
+    name: str
+    """Its name (the Flask endpoint's)."""
+    operation: str
+    """The name its OpenAPI operation id is made of (kept stable for clients)."""
+    summary: str
+    status: int = 200
+    """The status of a successful answer."""
+    errors: Mapping[int, str] = attrs.field(factory=dict)
+    """The error statuses it may answer besides those of every route, and why."""
+    tag: str = "wagate"
+    body: bool = False
+    """Whether it reads a JSON body (of the command's parameters)."""
+
+    @property
+    def simulator(self) -> bool:
+        """Whether it exists only on a gateway of simulated phones."""
+        return self.tag == "simulator"
+
+
+def _field(body: object, param: Param) -> Any:
     if not isinstance(body, Mapping):
         raise InvalidInput("the body must be a JSON object")
+    name = param.wire
     if name not in body:
         raise InvalidInput(f"the body has no {name!r}")
     value = body[name]
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name!r} must be a string, got {type(value).__name__}")
+    if not isinstance(value, param.type):
+        kind = "a string" if param.type is str else f"a {param.type.__name__}"
+        raise InvalidInput(f"{name!r} must be {kind}, got {type(value).__name__}")
     return value
 
 
 class RestApi:
-    """The REST routes' logic over a :class:`~wagate.Gateway`.
+    """The REST routes' logic over a :class:`~wagate.Gateway`, for any framework.
+
+    :meth:`handle` does everything a route decides (who is asking, which tenant,
+    what is valid, the call, which status and body); a framework module only turns
+    its request into ``handle``'s arguments and its :class:`Reply` into a response.
 
     Args:
         gateway: The gateway holding the tenants' sessions.
@@ -295,9 +393,44 @@ class RestApi:
         self.authenticator = authenticator
         self.cookie_name = cookie_name
         self.simulator = simulator
+        self.routes = tuple(r for r in ROUTES if simulator or not r.simulator)
+        """The routes this API answers."""
+        self._by_key = {(r.method, r.path): r for r in self.routes}
         if simulator:
             for name, handler in SIMULATOR_COMMANDS.items():
                 gateway.commands.setdefault(name, handler)
+
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        headers: Headers,
+        body: Callable[[], Awaitable[bytes]],
+        query: Headers,
+        *,
+        scheme: str = "http",
+    ) -> Reply:
+        """Answer a request to one of :attr:`routes` (``path`` below the API's prefix).
+
+        The body is read (``await body()``) only once the request is authenticated
+        and only by a route that takes one.  Errors of wagate become their JSON
+        reply; any other exception is the framework's to answer with a 500.
+        """
+        try:
+            # HEAD answers as GET does (the framework drops the body).
+            verb = "GET" if method.upper() == "HEAD" else method.upper()
+            route = self._by_key.get((verb, path))
+            if route is None:
+                return http_error_reply(404, method=method, path=path)
+            principal = self.principal(headers, method=method, scheme=scheme)
+            tenant = self.tenant(principal, headers.get(TENANT_HEADER), query.get(TENANT_QUERY))
+            arguments: dict[str, Any] = {}
+            if route.body:
+                payload = parse_json_body(headers.get("content-type"), await body())
+                arguments = {p.name: _field(payload, p) for p in route.command.params}
+            return await route.respond(self, tenant, arguments)
+        except WagateError as exc:
+            return reply_for(exc)
 
     # ------------------------------------------------------------------ who is asking
     def principal(
@@ -336,11 +469,11 @@ class RestApi:
         return await self.gateway.session(tenant)
 
     # ------------------------------------------------------------------ routes
-    async def status(self, tenant: str) -> Reply:
+    async def status(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``GET /status``: the session's status."""
         return Reply(200, status_payload(await self.gateway.status(tenant)))
 
-    async def qr(self, tenant: str) -> Reply:
+    async def qr(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``GET /api/qr``: the pending QR code, or 404 saying why there is none."""
         status = await self.gateway.status(tenant)
         if status.qr is None:
@@ -352,7 +485,7 @@ class RestApi:
             raise NoPendingQr(why, tenant=tenant)
         return Reply(200, {"tenant": tenant, **status_payload(status)["qr"]})
 
-    async def generate(self, tenant: str) -> Reply:
+    async def generate(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/qr/generate``: start a login, or replace the pending QR (202).
 
         Answers with the state the login reached: the new QR code as soon as the
@@ -370,11 +503,9 @@ class RestApi:
             events.close()
         return Reply(202, status_payload(await self.gateway.status(tenant)))
 
-    async def send(self, tenant: str, body: object) -> Reply:
+    async def send(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/send`` ``{to, text}``: send a text message."""
-        to = _field(body, "to")
-        text = _field(body, "text")
-        sent = await self.gateway.send_text(tenant, to, text)
+        sent = await self.gateway.send_text(tenant, arguments["to"], arguments["text"])
         payload = to_wire(sent)[0].data
         if not sent.success:
             raise SendFailed(
@@ -382,31 +513,108 @@ class RestApi:
             )
         return Reply(200, payload)
 
-    async def logout(self, tenant: str) -> Reply:
+    async def logout(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/logout``: unlink the account."""
         await self.gateway.logout(tenant)
         return Reply(200, status_payload(await self.gateway.status(tenant)))
 
-    # ------------------------------------------------------------------ simulator
-    def _check_simulator(self, tenant: str) -> None:
-        if not self.simulator:
-            raise NotConnected("this gateway has no simulated phones", tenant=tenant)
-
-    async def simulator_scan(self, tenant: str) -> Reply:
+    async def simulator_scan(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/simulator/scan``: the tenant's simulated phone scans the pending QR."""
-        self._check_simulator(tenant)
-        status = await self.gateway.command(tenant, "simulator.scan")
-        return Reply(200, status_payload(status))
+        return Reply(200, status_payload(await self.gateway.run(SIMULATOR_SCAN, tenant)))
 
-    async def simulator_receive(self, tenant: str, body: object) -> Reply:
+    async def simulator_receive(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/simulator/receive`` ``{from, text}``: a contact writes to the account."""
-        sender = _field(body, "from")
-        text = validate_text(_field(body, "text"))
-        self._check_simulator(tenant)
-        sent = await self.gateway.command(
-            tenant, "simulator.receive", {"from": sender, "text": text}
+        received = await self.gateway.run(
+            SIMULATOR_RECEIVE, tenant, arguments["sender"], arguments["text"]
         )
-        return Reply(200, {"id": sent["id"], "from": sender, "text": text})
+        return Reply(
+            200, {"id": received["id"], "from": arguments["sender"], "text": arguments["text"]}
+        )
+
+
+_NOT_SIMULATED = "This tenant's phone is not simulated."
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        method="GET",
+        path="/status",
+        command=STATUS,
+        respond=RestApi.status,
+        name="status",
+        operation="get_status",
+        summary="The session's status",
+    ),
+    Route(
+        method="GET",
+        path="/api/qr",
+        command=STATUS,
+        respond=RestApi.qr,
+        name="qr",
+        operation="get_qr",
+        summary="The pending QR code",
+        errors={404: "No QR code is pending; says why."},
+    ),
+    Route(
+        method="POST",
+        path="/api/qr/generate",
+        command=RESTART,
+        respond=RestApi.generate,
+        name="generate",
+        operation="post_generate",
+        summary="Start a login, or replace the pending QR code",
+        status=202,
+        errors={409: "Already connected; log out first."},
+    ),
+    Route(
+        method="POST",
+        path="/api/send",
+        command=SEND_TEXT,
+        respond=RestApi.send,
+        name="send",
+        operation="post_send",
+        summary="Send a text message",
+        body=True,
+        errors={
+            409: "The session is not connected.",
+            422: "A bad recipient, text or body.",
+            502: "WhatsApp refused the message.",
+        },
+    ),
+    Route(
+        method="POST",
+        path="/api/logout",
+        command=LOGOUT,
+        respond=RestApi.logout,
+        name="logout",
+        operation="post_logout",
+        summary="Unlink the account",
+        errors={409: "No account is linked."},
+    ),
+    Route(
+        method="POST",
+        path="/api/simulator/scan",
+        command=SIMULATOR_SCAN,
+        respond=RestApi.simulator_scan,
+        name="simulator_scan",
+        operation="post_sim_scan",
+        summary="The simulated phone scans the pending QR code",
+        tag="simulator",
+        errors={404: "No QR code is pending.", 409: _NOT_SIMULATED},
+    ),
+    Route(
+        method="POST",
+        path="/api/simulator/receive",
+        command=SIMULATOR_RECEIVE,
+        respond=RestApi.simulator_receive,
+        name="simulator_receive",
+        operation="post_sim_receive",
+        summary="A contact writes to the simulated account",
+        tag="simulator",
+        body=True,
+        errors={409: "No account is linked.", 422: "A bad sender, text or body."},
+    ),
+)
+"""Every REST route, each running one command (FastAPI and Flask register these)."""
 
 
 def http_error_reply(

@@ -44,13 +44,12 @@ from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import (
     INTERNAL_ERROR,
-    MAX_BODY_BYTES,
-    BodyTooLarge,
+    BodyLimit,
     Reply,
     RestApi,
+    Route,
     client_left,
     http_error_reply,
-    parse_json_body,
     reply_for,
 )
 
@@ -229,19 +228,50 @@ def _send(reply: Reply) -> Response:
 
 async def _read_body(request: Request) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the body has {int(length):,} bytes; the limit is {MAX_BODY_BYTES:,}")
-    chunks = []
-    size = 0
+    limit = BodyLimit(int(length) if length is not None and length.isdigit() else None)
     try:
         async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
-            chunks.append(chunk)
+            limit.add(chunk)
     except ClientDisconnect:
         raise client_left(request.method, request.url.path) from None
-    return b"".join(chunks)
+    return limit.body()
+
+
+_RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    "qr": QrBody,
+    "send": MessageSentBody,
+    "simulator_receive": SimulatedReceived,
+}
+"""Each route's answer, by route name (the others answer a :class:`StatusBody`)."""
+_REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "send": SendRequest,
+    "simulator_receive": SimulatedMessage,
+}
+"""The body of each route that reads one, by route name (tests/test_commands.py checks
+that its fields are the command's parameters)."""
+
+
+def _responses(route: Route) -> dict[int | str, dict[str, Any]]:
+    errors: dict[int | str, dict[str, Any]] = {**_AUTH, **(_BODY if route.body else {})}
+    for status, why in route.errors.items():
+        errors[status] = {"model": SendFailedBody if status == 502 else ErrorBody}
+        errors[status]["description"] = why
+    return errors
+
+
+def _endpoint(api: RestApi, route: Route) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        reply = await api.handle(
+            request.method,
+            route.path,
+            request.headers,
+            lambda: _read_body(request),
+            request.query_params,
+            scheme=request.url.scheme,
+        )
+        return _send(reply)
+
+    return endpoint
 
 
 def router(
@@ -290,88 +320,19 @@ def router(
         )
     routes = APIRouter(dependencies=schemes)
 
-    async def run(
-        request: Request, action: Callable[[str, object], Awaitable[Reply]], *, body: bool
-    ) -> Response:
-        try:
-            principal = api.principal(
-                request.headers, method=request.method, scheme=request.url.scheme
-            )
-            tenant = api.tenant(
-                principal,
-                request.headers.get(TENANT_HEADER),
-                request.query_params.get(TENANT_QUERY),
-            )
-            payload = (
-                parse_json_body(request.headers.get("content-type"), await _read_body(request))
-                if body
-                else None
-            )
-            return _send(await action(tenant, payload))
-        except WagateError as exc:
-            return _send(reply_for(exc))
-
-    @routes.get(
-        "/status",
-        response_model=StatusBody,
-        responses=_AUTH,
-        openapi_extra=_extra(),
-        summary="The session's status",
-        tags=["wagate"],
-    )
-    async def get_status(request: Request) -> Response:
-        return await run(request, lambda t, _: api.status(t), body=False)
-
-    @routes.get(
-        "/api/qr",
-        response_model=QrBody,
-        responses={**_AUTH, 404: {**_E, "description": "No QR code is pending; says why."}},
-        openapi_extra=_extra(),
-        summary="The pending QR code",
-        tags=["wagate"],
-    )
-    async def get_qr(request: Request) -> Response:
-        return await run(request, lambda t, _: api.qr(t), body=False)
-
-    @routes.post(
-        "/api/qr/generate",
-        status_code=202,
-        response_model=StatusBody,
-        responses={**_AUTH, 409: {**_E, "description": "Already connected; log out first."}},
-        openapi_extra=_extra(),
-        summary="Start a login, or replace the pending QR code",
-        tags=["wagate"],
-    )
-    async def post_generate(request: Request) -> Response:
-        return await run(request, lambda t, _: api.generate(t), body=False)
-
-    @routes.post(
-        "/api/send",
-        response_model=MessageSentBody,
-        responses={
-            **_AUTH,
-            **_BODY,
-            409: {**_E, "description": "The session is not connected."},
-            422: {**_E, "description": "A bad recipient, text or body."},
-            502: {"model": SendFailedBody, "description": "WhatsApp refused the message."},
-        },
-        openapi_extra=_extra(SendRequest),
-        summary="Send a text message",
-        tags=["wagate"],
-    )
-    async def post_send(request: Request) -> Response:
-        return await run(request, api.send, body=True)
-
-    @routes.post(
-        "/api/logout",
-        response_model=StatusBody,
-        responses={**_AUTH, 409: {**_E, "description": "No account is linked."}},
-        openapi_extra=_extra(),
-        summary="Unlink the account",
-        tags=["wagate"],
-    )
-    async def post_logout(request: Request) -> Response:
-        return await run(request, lambda t, _: api.logout(t), body=False)
+    for route in api.routes:
+        routes.add_api_route(
+            route.path,
+            _endpoint(api, route),
+            methods=[route.method],
+            name=route.operation,
+            status_code=route.status,
+            response_model=_RESPONSE_MODELS.get(route.name, StatusBody),
+            responses=_responses(route),
+            openapi_extra=_extra(_REQUEST_MODELS.get(route.name)),
+            summary=route.summary,
+            tags=[route.tag],
+        )
 
     @routes.get(
         "/api/events",
@@ -396,39 +357,6 @@ def router(
             return _send(reply_for(exc))
         return await events.starlette_endpoint(request)
 
-    if simulator:
-
-        @routes.post(
-            "/api/simulator/scan",
-            response_model=StatusBody,
-            responses={
-                **_AUTH,
-                404: {**_E, "description": "No QR code is pending."},
-                409: {**_E, "description": "This tenant's phone is not simulated."},
-            },
-            openapi_extra=_extra(),
-            summary="The simulated phone scans the pending QR code",
-            tags=["simulator"],
-        )
-        async def post_sim_scan(request: Request) -> Response:
-            return await run(request, lambda t, _: api.simulator_scan(t), body=False)
-
-        @routes.post(
-            "/api/simulator/receive",
-            response_model=SimulatedReceived,
-            responses={
-                **_AUTH,
-                **_BODY,
-                409: {**_E, "description": "No account is linked."},
-                422: {**_E, "description": "A bad sender, text or body."},
-            },
-            openapi_extra=_extra(SimulatedMessage),
-            summary="A contact writes to the simulated account",
-            tags=["simulator"],
-        )
-        async def post_sim_receive(request: Request) -> Response:
-            return await run(request, api.simulator_receive, body=True)
-
     if dashboard:
 
         @routes.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -442,14 +370,18 @@ def router(
 
     # HEAD answers as GET does without the body, as on Flask (werkzeug adds HEAD to
     # every GET rule); not on the event stream, which has no end to measure.
-    for route in list(routes.routes):
-        if isinstance(route, APIRoute) and route.methods == {"GET"} and route.path != "/api/events":
+    for served in list(routes.routes):
+        if (
+            isinstance(served, APIRoute)
+            and served.methods == {"GET"}
+            and served.path != "/api/events"
+        ):
             routes.add_api_route(
-                route.path,
-                route.endpoint,
+                served.path,
+                served.endpoint,
                 methods=["HEAD"],
                 include_in_schema=False,
-                response_class=route.response_class,
+                response_class=served.response_class,
             )
     return routes
 

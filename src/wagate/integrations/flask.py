@@ -23,29 +23,31 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
 from .._errors import WagateError
 from .._sync import SyncGateway
-from ..adapters.auth import DEFAULT_COOKIE, TENANT_HEADER, TENANT_QUERY, Authenticator
+from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import (
     INTERNAL_ERROR,
-    MAX_BODY_BYTES,
-    BodyTooLarge,
+    BodyLimit,
     Reply,
     RestApi,
+    Route,
     client_left,
     http_error_reply,
-    parse_json_body,
     reply_for,
 )
 from ._serving import listening_socket
@@ -62,23 +64,38 @@ def _json(reply: Reply) -> Response:
     return response
 
 
-def _read_body() -> bytes:
-    length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the body has {length:,} bytes; the limit is {MAX_BODY_BYTES:,}")
-    # One read may return part of the body; the stream says it ended with an empty read,
-    # and that the client left with ClientDisconnected.
-    chunks = []
-    size = 0
-    try:
-        while chunk := request.stream.read(65536):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
-            chunks.append(chunk)
-    except ClientDisconnected:
-        raise client_left(request.method, request.path) from None
-    return b"".join(chunks)
+def _body_reader() -> Callable[[], Awaitable[bytes]]:
+    """Read this request's body in a worker thread of the gateway's loop, when asked to."""
+    stream, length, method, path = (
+        request.stream,
+        request.content_length,
+        request.method,
+        request.path,
+    )
+
+    def read() -> bytes:
+        limit = BodyLimit(length)
+        # One read may return part of the body; the stream says it ended with an empty
+        # read, and that the client left with ClientDisconnected.
+        try:
+            while chunk := stream.read(65536):
+                limit.add(chunk)
+        except ClientDisconnected:
+            raise client_left(method, path) from None
+        return limit.body()
+
+    return lambda: anyio.to_thread.run_sync(read)
+
+
+def _view(gateway: SyncGateway, api: RestApi, route: Route) -> Callable[[], Response]:
+    def view() -> Response:
+        handle = functools.partial(api.handle, scheme=request.scheme)
+        reply = gateway.portal.call(
+            handle, request.method, route.path, request.headers, _body_reader(), request.args
+        )
+        return _json(reply)
+
+    return view
 
 
 def blueprint(
@@ -106,36 +123,12 @@ def blueprint(
     events = sse or ServerSentEvents(gateway.gateway, authenticator, cookie_name=cookie_name)
     routes = Blueprint(name, __name__)
 
-    def run(action: Callable[[str, object], Awaitable[Reply]], *, body: bool) -> Response:
-        try:
-            principal = api.principal(request.headers, method=request.method, scheme=request.scheme)
-            tenant = api.tenant(
-                principal, request.headers.get(TENANT_HEADER), request.args.get(TENANT_QUERY)
-            )
-            payload = (
-                parse_json_body(request.headers.get("Content-Type"), _read_body()) if body else None
-            )
-            return _json(gateway.portal.call(action, tenant, payload))
-        except WagateError as exc:
-            return _json(reply_for(exc))
-
-    def no_body(
-        method: Callable[[str], Awaitable[Reply]],
-    ) -> Callable[[str, object], Awaitable[Reply]]:
-        async def call(tenant: str, _: object) -> Reply:
-            return await method(tenant)
-
-        return call
-
     def rule(path: str, endpoint: str, view: Callable[[], Response], method: str) -> None:
         # No automatic OPTIONS answer: like the FastAPI routes, an unlisted method is a 405.
         routes.add_url_rule(path, endpoint, view, methods=[method], provide_automatic_options=False)
 
-    rule("/status", "status", lambda: run(no_body(api.status), body=False), "GET")
-    rule("/api/qr", "qr", lambda: run(no_body(api.qr), body=False), "GET")
-    rule("/api/qr/generate", "generate", lambda: run(no_body(api.generate), body=False), "POST")
-    rule("/api/send", "send", lambda: run(api.send, body=True), "POST")
-    rule("/api/logout", "logout", lambda: run(no_body(api.logout), body=False), "POST")
+    for route in api.routes:
+        rule(route.path, route.name, _view(gateway, api, route), route.method)
 
     def get_events() -> Response:
         if request.method == "HEAD":
@@ -150,20 +143,6 @@ def blueprint(
         return Response(body, status=status, headers=headers, direct_passthrough=True)
 
     rule("/api/events", "events", get_events, "GET")
-
-    if simulator:
-        rule(
-            "/api/simulator/scan",
-            "simulator_scan",
-            lambda: run(no_body(api.simulator_scan), body=False),
-            "POST",
-        )
-        rule(
-            "/api/simulator/receive",
-            "simulator_receive",
-            lambda: run(api.simulator_receive, body=True),
-            "POST",
-        )
 
     if dashboard:
 
@@ -275,7 +254,6 @@ def serve_socketio(
     Raises:
         OSError: the address cannot be listened on (e.g. the port is taken).
     """
-    import anyio  # noqa: PLC0415
     import uvicorn  # noqa: PLC0415
 
     from ..adapters.socketio import SocketIOAdapter  # noqa: PLC0415

@@ -1,0 +1,247 @@
+"""The command registry: each tenant command declared once, as a value.
+
+A :class:`Command` names a coroutine that acts on one tenant's
+:class:`~wagate.Session` (a ``Session`` method, usually) and says what the
+surfaces need to know about it: its parameters and result (read from the
+coroutine's signature, so they are written once), the checks its arguments get
+before they travel, which permission it needs and whether it changes anything.
+Every other surface derives from it:
+
+- :class:`~wagate.Gateway` gets a method per command (``gateway.send_text(tenant,
+  to, text)``), which checks the arguments, reaches the process holding the
+  tenant and checks the result's type on the way back;
+- a command is a :data:`~wagate.CommandHandler` (``await command(session, args)``)
+  so :meth:`~wagate.Gateway.command` and a cluster run it by name with JSON
+  arguments (keyed by :attr:`Param.wire`);
+- a cluster forwards only what :attr:`Command.mutates` allows it to repeat;
+- the REST routes (``wagate.integrations._rest``) name the command they run.
+
+Adding a command is: implement it on :class:`~wagate.Session`, declare it here
+and add it to :data:`COMMANDS`, give :class:`~wagate.Gateway` its one line
+(``name = tenant_command(NAME)``); ``tests/test_commands.py`` checks that every
+surface has it.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+
+import attrs
+
+from ._errors import InvalidInput
+from ._events import MessageSent, PairingCode, Status
+from ._session import Session
+from ._validate import normalize_phone, normalize_recipient, validate_text
+
+__all__ = [
+    "COMMANDS",
+    "CONNECT",
+    "LOGOUT",
+    "REQUEST_PAIRING_CODE",
+    "RESTART",
+    "SEND_TEXT",
+    "STATUS",
+    "Command",
+    "Param",
+    "Permission",
+    "command",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Check = Callable[[Any], object]
+"""Raises a :class:`~wagate.WagateError` for a bad argument (its result is ignored)."""
+
+
+class Permission(enum.Enum):
+    """What a principal must be granted on the tenant to run a command.
+
+    Today a token grants a tenant wholly; the level is declared so that scoped
+    tokens can be checked in one place when they come.
+    """
+
+    READ = "read"
+    """Look at the tenant's state."""
+    SEND = "send"
+    """Send messages from the tenant's account."""
+    MANAGE = "manage"
+    """Log the account in or out."""
+
+
+@attrs.frozen(kw_only=True)
+class Param:
+    """One parameter of a command."""
+
+    name: str
+    """The Python parameter's name."""
+    wire: str
+    """Its key in a command's JSON arguments (a REST body, a cluster message)."""
+    type: type
+    """The type its value must have (what JSON gives: ``str``, ``int``...)."""
+    check: Check | None = None
+    """Run on the value before the command travels (``None``: the session checks)."""
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class Command(Generic[P, R]):
+    """A tenant command: a coroutine over a :class:`~wagate.Session`, and what surfaces need.
+
+    Make one with :func:`command`.  A command is also a
+    :data:`~wagate.CommandHandler`: ``await cmd(session, {"to": ..., "text": ...})``
+    runs it with JSON arguments keyed by :attr:`Param.wire`.
+    """
+
+    name: str
+    """Its name (:meth:`~wagate.Gateway.command` looks it up by it)."""
+    run: Callable[Concatenate[Session, P], Awaitable[R]]
+    """The implementation: ``await run(session, *args)``."""
+    params: tuple[Param, ...]
+    """Its parameters after the session, in order."""
+    result: type
+    """The type of its result (``type(None)`` for none)."""
+    permission: Permission
+    """What a principal must be granted on the tenant."""
+    mutates: bool
+    """Whether it changes anything (a cluster never repeats such a command)."""
+    summary: str
+    """One line saying what it does (the implementation's docstring's first)."""
+
+    async def __call__(self, session: Session, args: Mapping[str, Any]) -> R:
+        """Run the command on ``session`` with JSON arguments (keyed by :attr:`Param.wire`).
+
+        Raises:
+            InvalidInput: an argument is missing or of the wrong type.
+        """
+        values = {p.name: _value(p, args, session.tenant) for p in self.params}
+        return await self.run(session, **values)  # type: ignore[call-arg]
+
+    def arguments(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        """The JSON arguments of a call, checked: what :meth:`__call__` reads back.
+
+        Raises:
+            TypeError: the arguments do not fit the parameters.
+            WagateError: an argument fails its :attr:`Param.check`.
+        """
+        bound = self.signature.bind(*args, **kwargs)
+        values: dict[str, Any] = {}
+        for param in self.params:
+            value = bound.arguments[param.name]
+            if param.check is not None:
+                param.check(value)
+            values[param.wire] = value
+        return values
+
+    def check_result(self, value: object) -> R:
+        """``value`` if it is of this command's result type.
+
+        Raises:
+            TypeError: it is not (a handler that returned something else).
+        """
+        if not isinstance(value, self.result):
+            raise TypeError(
+                f"command {self.name!r} must return {self.result.__name__}, not {value!r}"
+            )
+        return value  # type: ignore[return-value]
+
+    @property
+    def signature(self) -> inspect.Signature:
+        """The parameters after the session, with their types, and the result."""
+        own = inspect.signature(self.run)
+        return own.replace(parameters=list(own.parameters.values())[1:])
+
+
+def _value(param: Param, args: Mapping[str, Any], tenant: str) -> Any:
+    if param.wire not in args:
+        raise InvalidInput(f"the arguments have no {param.wire!r}", tenant=tenant)
+    value = args[param.wire]
+    if not isinstance(value, param.type):
+        raise InvalidInput(
+            f"{param.wire!r} must be a {param.type.__name__}, got {type(value).__name__}",
+            tenant=tenant,
+        )
+    return value
+
+
+def _runtime_type(hint: object) -> type:
+    if hint is None:
+        return type(None)
+    origin = typing.get_origin(hint) or hint
+    if not isinstance(origin, type):
+        raise TypeError(f"a command's parameters and result need plain types, not {hint!r}")
+    return origin
+
+
+def command(
+    run: Callable[Concatenate[Session, P], Awaitable[R]],
+    *,
+    permission: Permission,
+    mutates: bool,
+    name: str | None = None,
+    checks: Mapping[str, Check] | None = None,
+    wire: Mapping[str, str] | None = None,
+) -> Command[P, R]:
+    """Declare a command whose parameters and result are ``run``'s.
+
+    Args:
+        run: The implementation, ``async def run(session, ...)`` (a ``Session``
+            method, usually).
+        permission: What a principal must be granted on the tenant.
+        mutates: Whether it changes anything.
+        name: Its name (default: ``run``'s).
+        checks: Per parameter, a check run before the command travels.
+        wire: Per parameter, its key in JSON arguments when not its name.
+    """
+    hints = typing.get_type_hints(run)
+    names = list(inspect.signature(run).parameters)[1:]
+    checks, wire = checks or {}, wire or {}
+    params = tuple(
+        Param(name=n, wire=wire.get(n, n), type=_runtime_type(hints[n]), check=checks.get(n))
+        for n in names
+    )
+    return Command(
+        name=name or run.__name__,
+        run=run,
+        params=params,
+        result=_runtime_type(hints["return"]),
+        permission=permission,
+        mutates=mutates,
+        summary=(inspect.getdoc(run) or name or run.__name__).splitlines()[0],
+    )
+
+
+async def status(session: Session) -> Status:
+    """The session's current status."""
+    return session.status
+
+
+STATUS = command(status, permission=Permission.READ, mutates=False)
+CONNECT = command(Session.connect, permission=Permission.MANAGE, mutates=True)
+RESTART = command(Session.restart, permission=Permission.MANAGE, mutates=True)
+LOGOUT = command(Session.logout, permission=Permission.MANAGE, mutates=True)
+SEND_TEXT: Command[[str, str], MessageSent] = command(
+    Session.send_text,
+    permission=Permission.SEND,
+    mutates=True,
+    checks={"to": normalize_recipient, "text": validate_text},
+)
+REQUEST_PAIRING_CODE: Command[[str], PairingCode] = command(
+    Session.request_pairing_code,
+    permission=Permission.MANAGE,
+    mutates=True,
+    checks={"phone": normalize_phone},
+)
+
+COMMANDS: tuple[Command[..., Any], ...] = (
+    CONNECT,
+    LOGOUT,
+    REQUEST_PAIRING_CODE,
+    RESTART,
+    SEND_TEXT,
+    STATUS,
+)
+"""Every built-in command; :class:`~wagate.Gateway` runs them by name."""
