@@ -18,12 +18,11 @@ from typing import Any
 import anyio
 import attrs
 
-from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Command, Param, Permission, command
+from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Command, Param
 from .._errors import (
     InternalError,
     InvalidInput,
     NoPendingQr,
-    NotConnected,
     WagateError,
     error_response,
 )
@@ -32,14 +31,13 @@ from .._events import (
     Disconnected,
     QrGenerated,
     State,
-    Status,
     status_payload,
     to_wire,
 )
-from .._gateway import CommandHandler, Gateway
+from .._gateway import Gateway
 from .._hub import Overflow
 from .._session import Session
-from .._validate import echo, validate_text
+from .._validate import echo
 from ..adapters._headers import HeaderLookup
 from ..adapters.auth import (
     DEFAULT_COOKIE,
@@ -50,6 +48,7 @@ from ..adapters.auth import (
     Principal,
     authenticate_request,
 )
+from ._simulator import NOT_SIMULATED, SIMULATOR_COMMANDS, SIMULATOR_RECEIVE, SIMULATOR_SCAN
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -264,56 +263,6 @@ def parse_json_body(content_type: str | None, body: bytes) -> object:
         raise InvalidJson("the body is not valid JSON: it is nested too deeply") from None
 
 
-def _simulated_phone(session: Session) -> Any:
-    phone = getattr(session.driver, "phone", None)
-    if phone is None:
-        raise NotConnected("this gateway has no simulated phones", tenant=session.tenant)
-    return phone
-
-
-async def simulator_scan(session: Session) -> Status:
-    """The tenant's simulated phone scans the pending QR code."""
-    phone = _simulated_phone(session)
-    qr = session.status.qr
-    if qr is None:
-        raise NoPendingQr(
-            "no QR code is pending: POST /api/qr/generate first", tenant=session.tenant
-        )
-    events = session.events()
-    try:
-        phone.scan(qr.code)
-        # Answer with the state the scan led to, not the one before it.
-        with anyio.move_on_after(5):
-            async for event in events:
-                if isinstance(event, (Connected, Disconnected)):
-                    break
-    finally:
-        events.close()
-    return session.status
-
-
-async def simulator_receive(session: Session, sender: str, text: str) -> JSON:
-    """A contact writes to the tenant's simulated account."""
-    return {"id": _simulated_phone(session).receive_message(sender, text)}
-
-
-SIMULATOR_SCAN = command(
-    simulator_scan, name="simulator.scan", permission=Permission.MANAGE, mutates=True
-)
-SIMULATOR_RECEIVE = command(
-    simulator_receive,
-    name="simulator.receive",
-    permission=Permission.SEND,
-    mutates=True,
-    checks={"text": validate_text},
-    wire={"sender": "from"},
-)
-SIMULATOR_COMMANDS: dict[str, CommandHandler] = {
-    c.name: c for c in (SIMULATOR_SCAN, SIMULATOR_RECEIVE)
-}
-"""The gateway commands behind ``/api/simulator/*`` (run where the tenant's session is)."""
-
-
 Headers = HeaderLookup
 """A request's headers (or query), looked up by name (both frameworks' qualify)."""
 
@@ -524,15 +473,10 @@ class RestApi:
 
     async def simulator_receive(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/simulator/receive`` ``{from, text}``: a contact writes to the account."""
-        received = await self.gateway.run(
-            SIMULATOR_RECEIVE, tenant, arguments["sender"], arguments["text"]
-        )
-        return Reply(
-            200, {"id": received["id"], "from": arguments["sender"], "text": arguments["text"]}
-        )
+        sender, text = arguments["sender"], arguments["text"]
+        received = await self.gateway.run(SIMULATOR_RECEIVE, tenant, sender, text)
+        return Reply(200, {"id": received["id"], "from": sender, "text": text})
 
-
-_NOT_SIMULATED = "This tenant's phone is not simulated."
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -599,7 +543,7 @@ ROUTES: tuple[Route, ...] = (
         operation="post_sim_scan",
         summary="The simulated phone scans the pending QR code",
         tag="simulator",
-        errors={404: "No QR code is pending.", 409: _NOT_SIMULATED},
+        errors={404: "No QR code is pending.", 409: NOT_SIMULATED},
     ),
     Route(
         method="POST",
