@@ -23,6 +23,7 @@ __all__ = [
     "EVENTS_RESPONSES",
     "FIELDS",
     "TENANT_CHOICE",
+    "operation",
     "request_body",
     "responses",
 ]
@@ -145,6 +146,15 @@ def request_body(route: Route) -> Schema:
         route.summary + ".",
         {p.wire: {**_type(_JSON_TYPES[p.type]), **FIELDS.get(p.wire, {})} for p in params},
     )
+
+
+def operation(route: Route) -> Schema:
+    """What OpenAPI says of ``route`` beyond its answers: the tenant choice, its body."""
+    extra: Schema = {"parameters": TENANT_CHOICE}
+    if route.body:
+        content = {"application/json": {"schema": request_body(route)}}
+        extra["requestBody"] = {"required": True, "content": content}
+    return extra
 
 
 def _error(description: str, schema: Schema = ERROR) -> Schema:

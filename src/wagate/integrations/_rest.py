@@ -403,6 +403,18 @@ class RestApi:
             scheme=scheme,
         )
 
+    def refuse_stream(self, headers: HeaderLookup) -> Reply | None:
+        """The refusal of a ``GET /api/events`` request by the REST routes' rule, if any.
+
+        Checked before the SSE transport's own: a cookie and a header that disagree
+        are refused on the stream as on every route.
+        """
+        try:
+            self.principal(headers)
+        except WagateError as exc:
+            return reply_for(exc)
+        return None
+
     @staticmethod
     def tenant(principal: Principal, header: str | None = None, query: str | None = None) -> str:
         """The tenant a request acts on (:meth:`Principal.choose`, the rule of every transport).

@@ -40,7 +40,7 @@ from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
-from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, request_body, responses
+from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, operation, responses
 from ._rest import (
     INTERNAL_ERROR,
     BodyLimit,
@@ -75,17 +75,6 @@ async def _read_body(request: Request) -> bytes:
     except ClientDisconnect:
         raise client_left(request.method, request.url.path) from None
     return limit.body()
-
-
-def _extra(route: Route) -> dict[str, Any]:
-    extra: dict[str, Any] = {"parameters": TENANT_CHOICE}
-    if route.body:
-        schema = request_body(route)
-        extra["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-        }
-    return extra
 
 
 def _endpoint(api: RestApi, route: Route) -> Callable[[Request], Awaitable[Response]]:
@@ -126,28 +115,18 @@ def router(
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
     # Declared for /openapi.json (clients and fuzzers learn how to authenticate); they
     # never refuse a request themselves: RestApi authenticates, the same way on Flask.
-    schemes = [
-        Security(
-            HTTPBearer(
-                auto_error=False,
-                scheme_name="bearer",
-                bearerFormat="JWT",
-                description="A token granting the tenant(s): 'Authorization: Bearer <token>'.",
-            )
-        )
+    bearer = "A token granting the tenant(s): 'Authorization: Bearer <token>'."
+    schemes: list[Callable[..., Any]] = [
+        HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT", description=bearer)
     ]
     if cookie_name:
+        cookie = "The same token in a cookie, for browsers."
         schemes.append(
-            Security(
-                APIKeyCookie(
-                    name=cookie_name,
-                    auto_error=False,
-                    scheme_name="cookie",
-                    description="The same token in a cookie, for browsers.",
-                )
+            APIKeyCookie(
+                name=cookie_name, auto_error=False, scheme_name="cookie", description=cookie
             )
         )
-    routes = APIRouter(dependencies=schemes)
+    routes = APIRouter(dependencies=[Security(scheme) for scheme in schemes])
 
     for route in api.routes:
         routes.add_api_route(
@@ -158,7 +137,7 @@ def router(
             status_code=route.status,
             response_model=None,
             responses=responses(route),
-            openapi_extra=_extra(route),
+            openapi_extra=operation(route),
             summary=route.summary,
             tags=[route.tag],
         )
@@ -172,12 +151,8 @@ def router(
         tags=["wagate"],
     )
     async def get_events(request: Request) -> Response:
-        try:
-            # The REST routes' rule first: a cookie and a header that disagree are refused.
-            api.principal(request.headers)
-        except WagateError as exc:
-            return _send(reply_for(exc))
-        return await events.starlette_endpoint(request)
+        refusal = api.refuse_stream(request.headers)
+        return _send(refusal) if refusal else await events.starlette_endpoint(request)
 
     if dashboard:
 
@@ -218,13 +193,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers = tuple((getattr(exc, "headers", None) or {}).items())
+        method, path, detail = request.method, request.url.path, str(exc.detail)
         return _send(
             http_error_reply(
-                exc.status_code,
-                method=request.method,
-                path=request.url.path,
-                detail=str(exc.detail),
-                headers=headers,
+                exc.status_code, method=method, path=path, detail=detail, headers=headers
             )
         )
 
@@ -279,13 +251,9 @@ def create_app(
         title: The OpenAPI title.
         extra_routes: Called with the app to add routes before the catch-alls.
     """
-    adapter: SocketIOAdapter | None
+    adapter = socketio if isinstance(socketio, SocketIOAdapter) else None
     if socketio is True:
         adapter = SocketIOAdapter(gateway, authenticator, cookie_name=cookie_name)
-    elif socketio is False:
-        adapter = None
-    else:
-        adapter = socketio
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -298,16 +266,15 @@ def create_app(
     # No redirect from /status/ to /status: a wrong path is a 404, as on Flask.
     app = FastAPI(title=title, lifespan=lifespan, version=_version(), redirect_slashes=False)
     install_error_handlers(app)
-    app.include_router(
-        router(
-            gateway,
-            authenticator,
-            sse=sse,
-            cookie_name=cookie_name,
-            simulator=simulator,
-            dashboard=dashboard,
-        )
+    served = router(
+        gateway,
+        authenticator,
+        sse=sse,
+        cookie_name=cookie_name,
+        simulator=simulator,
+        dashboard=dashboard,
     )
+    app.include_router(served)
     if extra_routes is not None:
         extra_routes(app)
     if adapter is not None:
