@@ -73,6 +73,7 @@ __all__ = [
     "SendFailed",
     "UnsupportedMediaType",
     "client_left",
+    "crash_reply",
     "encode_json",
     "error_reply",
     "http_error_reply",
@@ -597,3 +598,9 @@ def http_error_reply(
 
 INTERNAL_ERROR = reply_for(InternalError())
 """The reply to an unexpected exception: the details go to the log, never to the client."""
+
+
+def crash_reply(method: str, path: str, exc: BaseException) -> Reply:
+    """Log an unexpected exception of a request; :data:`INTERNAL_ERROR`, its reply."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return INTERNAL_ERROR

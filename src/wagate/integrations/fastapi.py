@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -42,19 +41,17 @@ from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, operation, responses
 from ._rest import (
-    INTERNAL_ERROR,
     BodyLimit,
     Reply,
     RestApi,
     Route,
     client_left,
+    crash_reply,
     http_error_reply,
     reply_for,
 )
 
 __all__ = ["create_app", "install_error_handlers", "router"]
-
-log = logging.getLogger("wagate")
 
 
 def _send(reply: Reply) -> Response:
@@ -212,8 +209,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _send(reply_for(client_left(request.method, request.url.path)))
 
     async def crash(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _send(INTERNAL_ERROR)
+        return _send(crash_reply(request.method, request.url.path, exc))
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,19 +37,17 @@ from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
 from ._rest import (
-    INTERNAL_ERROR,
     BodyLimit,
     Reply,
     RestApi,
     Route,
     client_left,
+    crash_reply,
     http_error_reply,
 )
 from ._serving import SocketIOServer, serve_socketio
 
 __all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
-
-log = logging.getLogger("wagate")
 
 
 def _json(reply: Reply) -> Response:
@@ -172,8 +169,7 @@ def install_error_handlers(app: Flask) -> None:
     def crash(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-        return _json(INTERNAL_ERROR)
+        return _json(crash_reply(request.method, request.path, exc))
 
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, crash)
