@@ -2,11 +2,12 @@
 
 A request body's schema is made from its route's command (:attr:`Command.params
 <wagate._commands.Command.params>`, by wire name and type), with what a schema can
-say of each field (:data:`FIELDS`); an answer's schema is the payload the route
-sends (:data:`ANSWERS`, by route name; the payloads are the wire table's, see
-:mod:`wagate._wire`).  The FastAPI integration hands them to FastAPI (``responses``,
-``openapi_extra``), which documents them as they are; nothing validates a request
-against them (:class:`~wagate.integrations._rest.RestApi` does, the same way on Flask).
+say of each field (:data:`FIELDS`); an answer's schema is the one the wire table
+gives its payload (:func:`wagate._wire.payload_schema`: the status snapshot,
+``message:sent``), by route name in :data:`ANSWERS`.  The FastAPI integration
+hands them to FastAPI (``responses``, ``openapi_extra``), which documents them as
+they are; nothing validates a request against them (:class:`RestApi
+<wagate.integrations._rest.RestApi>` does, the same way on Flask).
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from .._validate import MAX_TEXT_LENGTH
+from .._wire import (
+    CONNECTION_STATUS,
+    EXPIRED,
+    EXPIRES_AT,
+    EXPIRES_IN,
+    QR_IMAGE,
+    QR_RAW,
+    payload_schema,
+)
 from ..adapters.auth import TENANT_HEADER, TENANT_QUERY
 from ._rest import Route
 
@@ -56,6 +66,18 @@ def _object(
     }
 
 
+def _described(
+    schema: Schema, description: str, notes: dict[str, str], *, open_: bool = False
+) -> Schema:
+    """A wire-table schema with a description, its keys' ``notes`` and whether it is open."""
+    properties = {
+        key: {**value, **({"description": notes[key]} if key in notes else {})}
+        for key, value in schema["properties"].items()
+    }
+    extra = {"additionalProperties": True} if open_ else {}
+    return {**schema, "description": description, "properties": properties, **extra}
+
+
 TEXT = _type("string")
 ERROR_DETAIL = _object(
     "What went wrong.",
@@ -65,51 +87,63 @@ ERROR_DETAIL = _object(
     },
 )
 ERROR = _object("Every error response.", {"error": ERROR_DETAIL}, open_=True)
-USER = _object("The linked WhatsApp account.", {"id": TEXT, "name": _nullable(TEXT), "phone": TEXT})
-_QR = {
-    "qrCode": _type("string", "A data:image/png;base64 URL of the QR image."),
-    "qr": _type("string", "The raw payload the phone reads."),
-    "expiresIn": _type("number", "Seconds until the code expires, as of this answer."),
-    "expired": _type("boolean", "Whether the code had expired when this answer was made."),
-    "expiresAt": _type("string", "When the code expires (ISO 8601, UTC)."),
+_QR_NOTES = {
+    QR_IMAGE.key: "A data:image/png;base64 URL of the QR image.",
+    QR_RAW.key: "The raw payload the phone reads.",
+    EXPIRES_IN.key: "Seconds until the code expires, as of this answer.",
+    EXPIRED.key: "Whether the code had expired when this answer was made.",
+    EXPIRES_AT.key: "When the code expires (ISO 8601, UTC).",
 }
-STATUS = _object(
+_SENT_NOTES = {
+    "seq": "The event's position in the tenant's stream.",
+    "at": "When the event happened (ISO 8601, UTC).",
+    "id": "WhatsApp's message id (null when the send failed).",
+    "to": "The recipient JID.",
+    "message": "The text sent.",
+    "error": "Why WhatsApp refused the message, when it did.",
+}
+
+
+def _absent_or_null(schema: Schema) -> Schema:
+    """The keys a payload may leave out may also be ``null``, as the API has always said."""
+    properties = {
+        key: value if key in schema["required"] or "anyOf" in value else _nullable(value)
+        for key, value in schema["properties"].items()
+    }
+    return {**schema, "properties": properties}
+
+
+_SNAPSHOT = payload_schema(CONNECTION_STATUS)
+_PENDING = _described(_SNAPSHOT["properties"]["qr"], "The pending QR code.", _QR_NOTES)
+_USER = _described(_SNAPSHOT["properties"]["user"]["anyOf"][0], "The linked WhatsApp account.", {})
+STATUS = _described(
+    _absent_or_null(
+        {
+            **_SNAPSHOT,
+            "properties": {
+                **_SNAPSHOT["properties"],
+                "user": _nullable(_USER),
+                "qr": {**_PENDING, "description": "A QR code waiting to be scanned."},
+            },
+        }
+    ),
     "A session's status.",
-    {
-        "tenant": TEXT,
-        "status": _type("string", enum=["connected", "disconnected", "connecting"]),
-        "state": _type("string", enum=["disconnected", "connecting", "awaiting_scan", "connected"]),
-        "user": _nullable(USER),
-        "timestamp": TEXT,
-        "qr": _nullable(_object("A QR code waiting to be scanned.", _QR)),
-        "reason": _nullable(TEXT),
-        "willRetry": _nullable(_type("boolean")),
-        "retryIn": _nullable(_type("number")),
-    },
-    optional=("qr", "reason", "willRetry", "retryIn"),
+    {},
     open_=True,
 )
-MESSAGE_SENT = _object(
-    "The ``message:sent`` payload.",
-    {
-        "tenant": TEXT,
-        "seq": _type("integer", "The event's position in the tenant's stream."),
-        "at": _type("string", "When the event happened (ISO 8601, UTC)."),
-        "id": _nullable(TEXT, "WhatsApp's message id (null when the send failed)."),
-        "to": _type("string", "The recipient JID."),
-        "message": _type("string", "The text sent."),
-        "success": _type("boolean"),
-        "error": _nullable(TEXT, "Why WhatsApp refused the message, when it did."),
-        "timestamp": TEXT,
-    },
-    open_=True,
+MESSAGE_SENT = _described(
+    payload_schema("message:sent"), "The ``message:sent`` payload.", _SENT_NOTES, open_=True
 )
 SEND_FAILED = _object(
     "WhatsApp refused the message.", {"error": ERROR_DETAIL, "sent": MESSAGE_SENT}, open_=True
 )
 
 ANSWERS: dict[str, Schema] = {
-    "qr": _object("The pending QR code.", {**_QR, "tenant": TEXT}),
+    "qr": {
+        **_PENDING,
+        "properties": {**_PENDING["properties"], "tenant": TEXT},
+        "required": [*_PENDING["required"], "tenant"],
+    },
     "send": MESSAGE_SENT,
     "simulator_receive": _object(
         "The message the simulated phone received.",
