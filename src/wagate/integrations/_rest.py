@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import attrs
 
-from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Command, Param
+from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Param
 from .._errors import (
     InternalError,
     InvalidInput,
@@ -48,7 +48,8 @@ from ..adapters.auth import (
     Principal,
     authenticate_request,
 )
-from ._simulator import NOT_SIMULATED, SIMULATOR_COMMANDS, SIMULATOR_RECEIVE, SIMULATOR_SCAN
+from ._route import Reply, Route, encode_json
+from ._simulator import SIMULATOR_COMMANDS, SIMULATOR_RECEIVE, SIMULATOR_ROUTES, SIMULATOR_SCAN
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -182,24 +183,6 @@ class SendFailed(WagateError):
         return {"sent": self.payload}
 
 
-@attrs.frozen
-class Reply:
-    """A framework-neutral response: status, JSON body, extra headers."""
-
-    status: int
-    body: JSON
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def content(self) -> bytes:
-        """The body as the bytes every framework sends (compact UTF-8 JSON)."""
-        return encode_json(self.body)
-
-
-def encode_json(body: object) -> bytes:
-    """Encode a JSON body the one way both integrations send it."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
 def reply_for(exc: BaseException) -> Reply:
     """The reply for anything a route raised (:func:`~wagate.error_response`).
 
@@ -266,38 +249,6 @@ def parse_json_body(content_type: str | None, body: bytes) -> object:
 
 Headers = HeaderLookup
 """A request's headers (or query), looked up by name (both frameworks' qualify)."""
-
-
-Respond = Callable[["RestApi", str, Mapping[str, Any]], Awaitable["Reply"]]
-"""How a route answers: ``await respond(api, tenant, arguments)``."""
-
-
-@attrs.frozen(kw_only=True, eq=False)
-class Route:
-    """One REST route: the command it runs, how it answers, and what OpenAPI says of it."""
-
-    method: str
-    path: str
-    command: Command[..., Any]
-    """The command it runs (its parameters are the body's fields)."""
-    respond: Respond
-    name: str
-    """Its name (the Flask endpoint's)."""
-    operation: str
-    """The name its OpenAPI operation id is made of (kept stable for clients)."""
-    summary: str
-    status: int = 200
-    """The status of a successful answer."""
-    errors: Mapping[int, str] = attrs.field(factory=dict)
-    """The error statuses it may answer besides those of every route, and why."""
-    tag: str = "wagate"
-    body: bool = False
-    """Whether it reads a JSON body (of the command's parameters)."""
-
-    @property
-    def simulator(self) -> bool:
-        """Whether it exists only on a gateway of simulated phones."""
-        return self.tag == "simulator"
 
 
 def _field(body: object, param: Param) -> Any:
@@ -480,16 +431,6 @@ class RestApi:
         await self.gateway.logout(tenant)
         return Reply(200, status_payload(await self.gateway.status(tenant)))
 
-    async def simulator_scan(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/simulator/scan``: the tenant's simulated phone scans the pending QR."""
-        return Reply(200, status_payload(await self.gateway.run(SIMULATOR_SCAN, tenant)))
-
-    async def simulator_receive(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/simulator/receive`` ``{from, text}``: a contact writes to the account."""
-        sender, text = arguments["sender"], arguments["text"]
-        received = await self.gateway.run(SIMULATOR_RECEIVE, tenant, sender, text)
-        return Reply(200, {"id": received["id"], "from": sender, "text": text})
-
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -547,29 +488,7 @@ ROUTES: tuple[Route, ...] = (
         summary="Unlink the account",
         errors={409: "No account is linked."},
     ),
-    Route(
-        method="POST",
-        path="/api/simulator/scan",
-        command=SIMULATOR_SCAN,
-        respond=RestApi.simulator_scan,
-        name="simulator_scan",
-        operation="post_sim_scan",
-        summary="The simulated phone scans the pending QR code",
-        tag="simulator",
-        errors={404: "No QR code is pending.", 409: NOT_SIMULATED},
-    ),
-    Route(
-        method="POST",
-        path="/api/simulator/receive",
-        command=SIMULATOR_RECEIVE,
-        respond=RestApi.simulator_receive,
-        name="simulator_receive",
-        operation="post_sim_receive",
-        summary="A contact writes to the simulated account",
-        tag="simulator",
-        body=True,
-        errors={409: "No account is linked.", 422: "A bad sender, text or body."},
-    ),
+    *SIMULATOR_ROUTES,
 )
 """Every REST route, each running one command (FastAPI and Flask register these)."""
 
