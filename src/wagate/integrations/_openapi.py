@@ -52,16 +52,14 @@ def _nullable(schema: Schema, description: str | None = None) -> Schema:
     }
 
 
-def _object(
-    description: str, properties: Schema, optional: tuple[str, ...] = (), *, open_: bool = False
-) -> Schema:
-    required = [name for name in properties if name not in optional]
+def _object(description: str, properties: Schema, *, open_: bool = False) -> Schema:
+    """An object schema in which every property is required."""
     extra = {"additionalProperties": True} if open_ else {}
     return {
         "type": "object",
         "description": description,
         "properties": properties,
-        "required": required,
+        "required": list(properties),
         **extra,
     }
 
