@@ -199,3 +199,22 @@ def test_every_payload_key_is_declared_once_in_the_source() -> None:
     for key in keys:
         where = [path.name for path, text in sources if f'"{key}"' in text]
         assert where == ["_wire.py"], (key, where)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{type(e).__name__}-{e.seq}")
+def test_the_table_s_schemas_describe_what_it_writes(event: Event) -> None:
+    """An event's own message, and the status it leaves, match the table's JSON Schemas.
+
+    The schemas are what /openapi.json documents (``message:sent``, the status body);
+    each key written is a property, and each key the schema requires is written.
+    """
+    jsonschema = pytest.importorskip("jsonschema")
+    from wagate._wire import CONNECTION_STATUS, object_schema, payload_schema, status_payload
+
+    own = kind_of(event).colon[0]
+    payloads = [(object_schema(own.fields), to_wire(event)[0].data)]
+    if kind_of(event).state is not None:
+        status = status_payload(status_of("acme", (event,)))
+        payloads.append((payload_schema(CONNECTION_STATUS), status))
+    for schema, data in payloads:
+        jsonschema.validate(data, {**schema, "additionalProperties": False})

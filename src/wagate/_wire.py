@@ -63,6 +63,8 @@ __all__ = [
     "from_backplane_status",
     "from_wire",
     "kind_of",
+    "object_schema",
+    "payload_schema",
     "status_message",
     "status_of",
     "status_payload",
@@ -114,6 +116,8 @@ class Codec:
     decode: Callable[[Any, str], Any]
     optional: bool = False
     """Whether ``null`` (or no key at all) stands for ``None``."""
+    schema: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+    """The JSON Schema of the values it writes (OpenAPI's answers are made of it)."""
 
 
 def _as_is(value: Any, now: datetime) -> Any:
@@ -146,7 +150,8 @@ def _enum(kind: type[enum.Enum]) -> Codec:
         except ValueError:
             raise InvalidInput(f"unknown {key} {raw!r}") from None
 
-    return Codec(lambda value, now: value.value, decode)
+    schema = {"type": "string", "enum": [member.value for member in kind]}
+    return Codec(lambda value, now: value.value, decode, schema=schema)
 
 
 def _optional(codec: Codec) -> Codec:
@@ -154,6 +159,7 @@ def _optional(codec: Codec) -> Codec:
         lambda value, now: None if value is None else codec.encode(value, now),
         lambda value, key: None if value is None else codec.decode(value, key),
         optional=True,
+        schema={"anyOf": [codec.schema, {"type": "null"}]},
     )
 
 
@@ -162,14 +168,24 @@ def _object(cls: type, *fields: Field) -> Codec:
     return Codec(
         lambda value, now: _encode(fields, value, now),
         lambda value, key: _decode(cls, fields, value),
+        schema=object_schema(fields),
     )
 
 
-TEXT = Codec(_as_is, _exactly(str))
-INTEGER = Codec(_as_is, _exactly(int))
-FLAG = Codec(_as_is, _exactly(bool))
-SECONDS = Codec(_as_is, _finite)
-TIME = Codec(lambda value, now: iso(value), parse_iso)
+def object_schema(fields: tuple[Field, ...]) -> JSON:
+    """The JSON Schema of the object ``fields`` write (a key written only ``when``: optional)."""
+    return {
+        "type": "object",
+        "properties": {f.key: dict(f.schema) for f in fields},
+        "required": [f.key for f in fields if f.when is None],
+    }
+
+
+TEXT = Codec(_as_is, _exactly(str), schema={"type": "string"})
+INTEGER = Codec(_as_is, _exactly(int), schema={"type": "integer"})
+FLAG = Codec(_as_is, _exactly(bool), schema={"type": "boolean"})
+SECONDS = Codec(_as_is, _finite, schema={"type": "number"})
+TIME = Codec(lambda value, now: iso(value), parse_iso, schema={"type": "string"})
 
 
 # ---------------------------------------------------------------------------------
@@ -189,6 +205,7 @@ class Field:
             instead of reading ``attr``.
         read_back: Whether decoding reads it (``False`` for a copy of another key).
         when: Writes the key only for objects this accepts (default: always).
+        computed: The JSON Schema of a computed value (default: the codec's).
     """
 
     key: str
@@ -197,6 +214,7 @@ class Field:
     compute: Callable[[Any, datetime], Any] | None = None
     read_back: bool = True
     when: Callable[[Any], bool] | None = None
+    computed: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
     plain: Callable[[Any], Any] | None = attrs.field(init=False, eq=False, repr=False)
     """Reads the value when it is written as it is (the fast path of most keys)."""
 
@@ -205,6 +223,11 @@ class Field:
         if self.compute is None and self.attr is not None and self.codec.encode is _as_is:
             return operator.attrgetter(self.attr)
         return None
+
+    @property
+    def schema(self) -> Mapping[str, Any]:
+        """The JSON Schema of this key's values."""
+        return self.computed if self.computed is not None else self.codec.schema
 
     def encode(self, obj: Any, now: datetime) -> Any:
         """The JSON value of this key for ``obj`` as of ``now``."""
@@ -311,13 +334,23 @@ TIMESTAMP = Field("timestamp", "at", TIME, read_back=False)
 """``at`` again, for clients of the original gateways (messages and statuses: their own time)."""
 
 # Where a session stands
-STATUS = Field("status", None, compute=lambda obj, now: _coarse(state_of(obj)))
+STATUS = Field(
+    "status",
+    None,
+    compute=lambda obj, now: _coarse(state_of(obj)),
+    computed={"type": "string", "enum": ["connected", "disconnected", "connecting"]},
+)
 STATE = Field("state", "state", _enum(State), compute=lambda obj, now: state_of(obj))
 ATTEMPT = Field("attempt", "attempt", INTEGER)
 PHONE = Field("phone", "phone", TEXT)
 NAME = Field("name", "name", _optional(TEXT))
 USER = Field("user", "account", _object(Account, Field("id", "jid", TEXT), NAME, PHONE))
-PHONE_NUMBER = Field("phoneNumber", None, compute=lambda obj, now: _linked_phone(obj))
+PHONE_NUMBER = Field(
+    "phoneNumber",
+    None,
+    compute=lambda obj, now: _linked_phone(obj),
+    computed={"anyOf": [{"type": "string"}, {"type": "null"}]},
+)
 REASON = Field("reason", "reason", _enum(DisconnectReason))
 WILL_RETRY = Field("willRetry", "will_retry", FLAG)
 RETRY_IN = Field("retryIn", "retry_in", _optional(SECONDS))
@@ -327,8 +360,10 @@ WHY = (REASON, WILL_RETRY, RETRY_IN, DETAIL)
 # A login
 QR_IMAGE = Field("qrCode", "data_url", TEXT)
 QR_RAW = Field("qr", "code", TEXT)
-EXPIRES_IN = Field("expiresIn", None, compute=_seconds_left)
-EXPIRED = Field("expired", None, compute=lambda qr, now: _seconds_left(qr, now) <= 0)
+EXPIRES_IN = Field("expiresIn", None, compute=_seconds_left, computed=SECONDS.schema)
+EXPIRED = Field(
+    "expired", None, compute=lambda qr, now: _seconds_left(qr, now) <= 0, computed=FLAG.schema
+)
 EXPIRES_AT = Field("expiresAt", "expires_at", TIME)
 LOGIN = (QR_IMAGE, QR_RAW, EXPIRES_IN, EXPIRED, EXPIRES_AT)
 PAIRING = (Field("code", "code", TEXT), PHONE)
@@ -540,6 +575,23 @@ _SNAPSHOT = Shape(
     ),
 )
 _DASH_SNAPSHOT = Shape(DASH_STATUS, (TENANT, STATUS, PHONE_NUMBER))
+
+
+def payload_schema(name: str) -> JSON:
+    """The JSON Schema of a payload, by message name (colon naming).
+
+    ``connection:status`` is the snapshot (:func:`status_payload`, the REST status
+    body); any other name is an event's own message (``message:sent``...).
+
+    Raises:
+        KeyError: no event's own message has that name.
+    """
+    if name == CONNECTION_STATUS:
+        return object_schema(_SNAPSHOT.fields)
+    shape = next((k.colon[0] for k in KINDS if k.colon[0].name == name), None)
+    if shape is None:
+        raise KeyError(name)
+    return object_schema(shape.fields)
 
 
 def status_payload(status: Status, now: datetime | None = None) -> JSON:

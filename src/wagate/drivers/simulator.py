@@ -330,6 +330,22 @@ class SimulatedDriver(Driver):
         self.connects = 0
         """How many connection attempts :meth:`run` has made."""
 
+    # ------------------------------------------------------------------ the phone's side
+    def scan_code(self, code: str) -> None:
+        """The phone scans ``code``, a QR code this driver showed (:meth:`SimulatedPhone.scan`).
+
+        The hook the simulator's commands (``POST /api/simulator/scan``) call.
+        """
+        self.phone.scan(code)
+
+    def contact_writes(self, sender: str, text: str) -> str:
+        """A contact writes to the linked account; the message's id.
+
+        :meth:`SimulatedPhone.receive_message`, the hook the simulator's commands
+        (``POST /api/simulator/receive``) call.
+        """
+        return self.phone.receive_message(sender, text)
+
     # ------------------------------------------------------------------ faults
     def drop_network(self) -> None:
         """Lose the network: the connection drops and new ones fail until restored."""

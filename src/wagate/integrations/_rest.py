@@ -18,12 +18,11 @@ from typing import Any
 import anyio
 import attrs
 
-from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Command, Param, Permission, command
+from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Param
 from .._errors import (
     InternalError,
     InvalidInput,
     NoPendingQr,
-    NotConnected,
     WagateError,
     error_response,
 )
@@ -32,14 +31,13 @@ from .._events import (
     Disconnected,
     QrGenerated,
     State,
-    Status,
     status_payload,
     to_wire,
 )
-from .._gateway import CommandHandler, Gateway
+from .._gateway import Gateway
 from .._hub import Overflow
 from .._session import Session
-from .._validate import echo, validate_text
+from .._validate import echo
 from ..adapters._headers import HeaderLookup
 from ..adapters.auth import (
     DEFAULT_COOKIE,
@@ -50,6 +48,8 @@ from ..adapters.auth import (
     Principal,
     authenticate_request,
 )
+from ._route import Reply, Route, encode_json
+from ._simulator import SIMULATOR_COMMANDS, SIMULATOR_RECEIVE, SIMULATOR_ROUTES, SIMULATOR_SCAN
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -74,6 +74,7 @@ __all__ = [
     "SendFailed",
     "UnsupportedMediaType",
     "client_left",
+    "crash_reply",
     "encode_json",
     "error_reply",
     "http_error_reply",
@@ -182,24 +183,6 @@ class SendFailed(WagateError):
         return {"sent": self.payload}
 
 
-@attrs.frozen
-class Reply:
-    """A framework-neutral response: status, JSON body, extra headers."""
-
-    status: int
-    body: JSON
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def content(self) -> bytes:
-        """The body as the bytes every framework sends (compact UTF-8 JSON)."""
-        return encode_json(self.body)
-
-
-def encode_json(body: object) -> bytes:
-    """Encode a JSON body the one way both integrations send it."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
 def reply_for(exc: BaseException) -> Reply:
     """The reply for anything a route raised (:func:`~wagate.error_response`).
 
@@ -264,90 +247,8 @@ def parse_json_body(content_type: str | None, body: bytes) -> object:
         raise InvalidJson("the body is not valid JSON: it is nested too deeply") from None
 
 
-def _simulated_phone(session: Session) -> Any:
-    phone = getattr(session.driver, "phone", None)
-    if phone is None:
-        raise NotConnected("this gateway has no simulated phones", tenant=session.tenant)
-    return phone
-
-
-async def simulator_scan(session: Session) -> Status:
-    """The tenant's simulated phone scans the pending QR code."""
-    phone = _simulated_phone(session)
-    qr = session.status.qr
-    if qr is None:
-        raise NoPendingQr(
-            "no QR code is pending: POST /api/qr/generate first", tenant=session.tenant
-        )
-    events = session.events()
-    try:
-        phone.scan(qr.code)
-        # Answer with the state the scan led to, not the one before it.
-        with anyio.move_on_after(5):
-            async for event in events:
-                if isinstance(event, (Connected, Disconnected)):
-                    break
-    finally:
-        events.close()
-    return session.status
-
-
-async def simulator_receive(session: Session, sender: str, text: str) -> JSON:
-    """A contact writes to the tenant's simulated account."""
-    return {"id": _simulated_phone(session).receive_message(sender, text)}
-
-
-SIMULATOR_SCAN = command(
-    simulator_scan, name="simulator.scan", permission=Permission.MANAGE, mutates=True
-)
-SIMULATOR_RECEIVE = command(
-    simulator_receive,
-    name="simulator.receive",
-    permission=Permission.SEND,
-    mutates=True,
-    checks={"text": validate_text},
-    wire={"sender": "from"},
-)
-SIMULATOR_COMMANDS: dict[str, CommandHandler] = {
-    c.name: c for c in (SIMULATOR_SCAN, SIMULATOR_RECEIVE)
-}
-"""The gateway commands behind ``/api/simulator/*`` (run where the tenant's session is)."""
-
-
 Headers = HeaderLookup
 """A request's headers (or query), looked up by name (both frameworks' qualify)."""
-
-
-Respond = Callable[["RestApi", str, Mapping[str, Any]], Awaitable["Reply"]]
-"""How a route answers: ``await respond(api, tenant, arguments)``."""
-
-
-@attrs.frozen(kw_only=True, eq=False)
-class Route:
-    """One REST route: the command it runs, how it answers, and what OpenAPI says of it."""
-
-    method: str
-    path: str
-    command: Command[..., Any]
-    """The command it runs (its parameters are the body's fields)."""
-    respond: Respond
-    name: str
-    """Its name (the Flask endpoint's)."""
-    operation: str
-    """The name its OpenAPI operation id is made of (kept stable for clients)."""
-    summary: str
-    status: int = 200
-    """The status of a successful answer."""
-    errors: Mapping[int, str] = attrs.field(factory=dict)
-    """The error statuses it may answer besides those of every route, and why."""
-    tag: str = "wagate"
-    body: bool = False
-    """Whether it reads a JSON body (of the command's parameters)."""
-
-    @property
-    def simulator(self) -> bool:
-        """Whether it exists only on a gateway of simulated phones."""
-        return self.tag == "simulator"
 
 
 def _field(body: object, param: Param) -> Any:
@@ -454,6 +355,18 @@ class RestApi:
             scheme=scheme,
         )
 
+    def refuse_stream(self, headers: HeaderLookup) -> Reply | None:
+        """The refusal of a ``GET /api/events`` request by the REST routes' rule, if any.
+
+        Checked before the SSE transport's own: a cookie and a header that disagree
+        are refused on the stream as on every route.
+        """
+        try:
+            self.principal(headers)
+        except WagateError as exc:
+            return reply_for(exc)
+        return None
+
     @staticmethod
     def tenant(principal: Principal, header: str | None = None, query: str | None = None) -> str:
         """The tenant a request acts on (:meth:`Principal.choose`, the rule of every transport).
@@ -518,21 +431,6 @@ class RestApi:
         await self.gateway.logout(tenant)
         return Reply(200, status_payload(await self.gateway.status(tenant)))
 
-    async def simulator_scan(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/simulator/scan``: the tenant's simulated phone scans the pending QR."""
-        return Reply(200, status_payload(await self.gateway.run(SIMULATOR_SCAN, tenant)))
-
-    async def simulator_receive(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/simulator/receive`` ``{from, text}``: a contact writes to the account."""
-        received = await self.gateway.run(
-            SIMULATOR_RECEIVE, tenant, arguments["sender"], arguments["text"]
-        )
-        return Reply(
-            200, {"id": received["id"], "from": arguments["sender"], "text": arguments["text"]}
-        )
-
-
-_NOT_SIMULATED = "This tenant's phone is not simulated."
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -590,29 +488,7 @@ ROUTES: tuple[Route, ...] = (
         summary="Unlink the account",
         errors={409: "No account is linked."},
     ),
-    Route(
-        method="POST",
-        path="/api/simulator/scan",
-        command=SIMULATOR_SCAN,
-        respond=RestApi.simulator_scan,
-        name="simulator_scan",
-        operation="post_sim_scan",
-        summary="The simulated phone scans the pending QR code",
-        tag="simulator",
-        errors={404: "No QR code is pending.", 409: _NOT_SIMULATED},
-    ),
-    Route(
-        method="POST",
-        path="/api/simulator/receive",
-        command=SIMULATOR_RECEIVE,
-        respond=RestApi.simulator_receive,
-        name="simulator_receive",
-        operation="post_sim_receive",
-        summary="A contact writes to the simulated account",
-        tag="simulator",
-        body=True,
-        errors={409: "No account is linked.", 422: "A bad sender, text or body."},
-    ),
+    *SIMULATOR_ROUTES,
 )
 """Every REST route, each running one command (FastAPI and Flask register these)."""
 
@@ -641,3 +517,9 @@ def http_error_reply(
 
 INTERNAL_ERROR = reply_for(InternalError())
 """The reply to an unexpected exception: the details go to the log, never to the client."""
+
+
+def crash_reply(method: str, path: str, exc: BaseException) -> Reply:
+    """Log an unexpected exception of a request; :data:`INTERNAL_ERROR`, its reply."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return INTERNAL_ERROR

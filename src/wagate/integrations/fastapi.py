@@ -22,199 +22,36 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from .._errors import InvalidInput, WagateError
 from .._gateway import Gateway
-from .._validate import MAX_TEXT_LENGTH
-from ..adapters.auth import DEFAULT_COOKIE, TENANT_HEADER, TENANT_QUERY, Authenticator
+from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
+from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, operation, responses
 from ._rest import (
-    INTERNAL_ERROR,
     BodyLimit,
     Reply,
     RestApi,
     Route,
     client_left,
+    crash_reply,
     http_error_reply,
     reply_for,
 )
 
 __all__ = ["create_app", "install_error_handlers", "router"]
-
-log = logging.getLogger("wagate")
-
-
-# ---------------------------------------------------------------------- OpenAPI models
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ErrorDetail(BaseModel):
-    """What went wrong."""
-
-    code: str = Field(description="A stable machine-readable error code.")
-    message: str = Field(description="What happened and what to do.")
-
-
-class ErrorBody(_Model):
-    """Every error response."""
-
-    error: ErrorDetail
-
-
-class User(BaseModel):
-    """The linked WhatsApp account."""
-
-    id: str
-    name: str | None
-    phone: str
-
-
-class PendingQr(BaseModel):
-    """A QR code waiting to be scanned."""
-
-    qrCode: str = Field(description="A data:image/png;base64 URL of the QR image.")
-    qr: str = Field(description="The raw payload the phone reads.")
-    expiresIn: float = Field(description="Seconds until the code expires, as of this answer.")
-    expired: bool = Field(description="Whether the code had expired when this answer was made.")
-    expiresAt: str = Field(description="When the code expires (ISO 8601, UTC).")
-
-
-class StatusBody(_Model):
-    """A session's status."""
-
-    tenant: str
-    status: Literal["connected", "disconnected", "connecting"]
-    state: Literal["disconnected", "connecting", "awaiting_scan", "connected"]
-    user: User | None
-    timestamp: str
-    qr: PendingQr | None = None
-    reason: str | None = None
-    willRetry: bool | None = None
-    retryIn: float | None = None
-
-
-class QrBody(PendingQr):
-    """The pending QR code."""
-
-    tenant: str
-
-
-class SendRequest(BaseModel):
-    """A text message to send."""
-
-    to: str = Field(
-        min_length=1,
-        description=(
-            "An international number (+628123456789; spaces, dots, dashes and brackets "
-            "allowed) or a JID (628123456789@s.whatsapp.net, 1203...@g.us)."
-        ),
-        examples=["+628123456789"],
-    )
-    text: str = Field(
-        min_length=1,
-        max_length=MAX_TEXT_LENGTH,
-        description="1 to 65,536 characters, not only white space, no NUL character.",
-        examples=["Halo!"],
-    )
-
-
-class MessageSentBody(_Model):
-    """The ``message:sent`` payload."""
-
-    tenant: str
-    seq: int = Field(description="The event's position in the tenant's stream.")
-    at: str = Field(description="When the event happened (ISO 8601, UTC).")
-    id: str | None = Field(description="WhatsApp's message id (null when the send failed).")
-    to: str = Field(description="The recipient JID.")
-    message: str = Field(description="The text sent.")
-    success: bool
-    error: str | None = Field(description="Why WhatsApp refused the message, when it did.")
-    timestamp: str
-
-
-class SendFailedBody(ErrorBody):
-    """WhatsApp refused the message."""
-
-    sent: MessageSentBody
-
-
-class SimulatedMessage(BaseModel):
-    """A message a contact writes to the simulated account."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    sender: str = Field(alias="from", min_length=1, description="The contact's number or JID.")
-    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
-
-
-class SimulatedReceived(BaseModel):
-    """The message the simulated phone received."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: str = Field(description="The message id.")
-    sender: str = Field(alias="from", description="The contact, as given.")
-    text: str
-
-
-_E = {"model": ErrorBody}
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {**_E, "description": "No token, or a bad or expired one, or two that disagree."},
-    403: {**_E, "description": "The token does not grant the chosen tenant."},
-    422: {
-        **_E,
-        "description": "The token grants several tenants and none was chosen "
-        "(tenant_required); or bad input.",
-    },
-    503: {**_E, "description": "The gateway is shutting down."},
-}
-_BODY: dict[int | str, dict[str, Any]] = {
-    400: {**_E, "description": "The body is not valid JSON."},
-    413: {**_E, "description": "The body is larger than 1 MiB."},
-    415: {**_E, "description": "The body is not application/json."},
-}
-
-_TENANT_CHOICE: list[dict[str, Any]] = [
-    {
-        "name": TENANT_HEADER,
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "For a token granting several tenants: the one to act on.",
-    },
-    {
-        "name": TENANT_QUERY,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": f"Same as the {TENANT_HEADER} header (which wins when both are sent).",
-    },
-]
-
-
-def _extra(body: type[BaseModel] | None = None) -> dict[str, Any]:
-    extra: dict[str, Any] = {"parameters": _TENANT_CHOICE}
-    if body is not None:
-        extra["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body.model_json_schema()}},
-        }
-    return extra
 
 
 def _send(reply: Reply) -> Response:
@@ -235,28 +72,6 @@ async def _read_body(request: Request) -> bytes:
     except ClientDisconnect:
         raise client_left(request.method, request.url.path) from None
     return limit.body()
-
-
-_RESPONSE_MODELS: dict[str, type[BaseModel]] = {
-    "qr": QrBody,
-    "send": MessageSentBody,
-    "simulator_receive": SimulatedReceived,
-}
-"""Each route's answer, by route name (the others answer a :class:`StatusBody`)."""
-_REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "send": SendRequest,
-    "simulator_receive": SimulatedMessage,
-}
-"""The body of each route that reads one, by route name (tests/test_commands.py checks
-that its fields are the command's parameters)."""
-
-
-def _responses(route: Route) -> dict[int | str, dict[str, Any]]:
-    errors: dict[int | str, dict[str, Any]] = {**_AUTH, **(_BODY if route.body else {})}
-    for status, why in route.errors.items():
-        errors[status] = {"model": SendFailedBody if status == 502 else ErrorBody}
-        errors[status]["description"] = why
-    return errors
 
 
 def _endpoint(api: RestApi, route: Route) -> Callable[[Request], Awaitable[Response]]:
@@ -297,28 +112,18 @@ def router(
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
     # Declared for /openapi.json (clients and fuzzers learn how to authenticate); they
     # never refuse a request themselves: RestApi authenticates, the same way on Flask.
-    schemes = [
-        Security(
-            HTTPBearer(
-                auto_error=False,
-                scheme_name="bearer",
-                bearerFormat="JWT",
-                description="A token granting the tenant(s): 'Authorization: Bearer <token>'.",
-            )
-        )
+    bearer = "A token granting the tenant(s): 'Authorization: Bearer <token>'."
+    schemes: list[Callable[..., Any]] = [
+        HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT", description=bearer)
     ]
     if cookie_name:
+        cookie = "The same token in a cookie, for browsers."
         schemes.append(
-            Security(
-                APIKeyCookie(
-                    name=cookie_name,
-                    auto_error=False,
-                    scheme_name="cookie",
-                    description="The same token in a cookie, for browsers.",
-                )
+            APIKeyCookie(
+                name=cookie_name, auto_error=False, scheme_name="cookie", description=cookie
             )
         )
-    routes = APIRouter(dependencies=schemes)
+    routes = APIRouter(dependencies=[Security(scheme) for scheme in schemes])
 
     for route in api.routes:
         routes.add_api_route(
@@ -327,9 +132,9 @@ def router(
             methods=[route.method],
             name=route.operation,
             status_code=route.status,
-            response_model=_RESPONSE_MODELS.get(route.name, StatusBody),
-            responses=_responses(route),
-            openapi_extra=_extra(_REQUEST_MODELS.get(route.name)),
+            response_model=None,
+            responses=responses(route),
+            openapi_extra=operation(route),
             summary=route.summary,
             tags=[route.tag],
         )
@@ -337,25 +142,14 @@ def router(
     @routes.get(
         "/api/events",
         response_class=Response,
-        responses={
-            200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
-            400: {**_E, "description": "A malformed Last-Event-ID."},
-            401: _AUTH[401],
-            403: _AUTH[403],
-            422: {**_E, "description": "The token grants several tenants and none was chosen."},
-            503: _AUTH[503],
-        },
-        openapi_extra={"parameters": _TENANT_CHOICE},
+        responses=EVENTS_RESPONSES,
+        openapi_extra={"parameters": TENANT_CHOICE},
         summary="The tenant's events as Server-Sent Events",
         tags=["wagate"],
     )
     async def get_events(request: Request) -> Response:
-        try:
-            # The REST routes' rule first: a cookie and a header that disagree are refused.
-            api.principal(request.headers)
-        except WagateError as exc:
-            return _send(reply_for(exc))
-        return await events.starlette_endpoint(request)
+        refusal = api.refuse_stream(request.headers)
+        return _send(refusal) if refusal else await events.starlette_endpoint(request)
 
     if dashboard:
 
@@ -396,13 +190,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers = tuple((getattr(exc, "headers", None) or {}).items())
+        method, path, detail = request.method, request.url.path, str(exc.detail)
         return _send(
             http_error_reply(
-                exc.status_code,
-                method=request.method,
-                path=request.url.path,
-                detail=str(exc.detail),
-                headers=headers,
+                exc.status_code, method=method, path=path, detail=detail, headers=headers
             )
         )
 
@@ -418,8 +209,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _send(reply_for(client_left(request.method, request.url.path)))
 
     async def crash(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _send(INTERNAL_ERROR)
+        return _send(crash_reply(request.method, request.url.path, exc))
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
@@ -457,13 +247,9 @@ def create_app(
         title: The OpenAPI title.
         extra_routes: Called with the app to add routes before the catch-alls.
     """
-    adapter: SocketIOAdapter | None
+    adapter = socketio if isinstance(socketio, SocketIOAdapter) else None
     if socketio is True:
         adapter = SocketIOAdapter(gateway, authenticator, cookie_name=cookie_name)
-    elif socketio is False:
-        adapter = None
-    else:
-        adapter = socketio
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -476,16 +262,15 @@ def create_app(
     # No redirect from /status/ to /status: a wrong path is a 404, as on Flask.
     app = FastAPI(title=title, lifespan=lifespan, version=_version(), redirect_slashes=False)
     install_error_handlers(app)
-    app.include_router(
-        router(
-            gateway,
-            authenticator,
-            sse=sse,
-            cookie_name=cookie_name,
-            simulator=simulator,
-            dashboard=dashboard,
-        )
+    served = router(
+        gateway,
+        authenticator,
+        sse=sse,
+        cookie_name=cookie_name,
+        simulator=simulator,
+        dashboard=dashboard,
     )
+    app.include_router(served)
     if extra_routes is not None:
         extra_routes(app)
     if adapter is not None:

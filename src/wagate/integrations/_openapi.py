@@ -1,0 +1,250 @@
+"""The REST API's OpenAPI pieces, as plain JSON schemas: no second contract to keep in step.
+
+A request body's schema is made from its route's command (:attr:`Command.params
+<wagate._commands.Command.params>`, by wire name and type), with what a schema can
+say of each field (:data:`FIELDS`); an answer's schema is the one the wire table
+gives its payload (:func:`wagate._wire.payload_schema`: the status snapshot,
+``message:sent``), by route name in :data:`ANSWERS`.  The FastAPI integration
+hands them to FastAPI (``responses``, ``openapi_extra``), which documents them as
+they are; nothing validates a request against them (:class:`RestApi
+<wagate.integrations._rest.RestApi>` does, the same way on Flask).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._validate import MAX_TEXT_LENGTH
+from .._wire import (
+    CONNECTION_STATUS,
+    EXPIRED,
+    EXPIRES_AT,
+    EXPIRES_IN,
+    QR_IMAGE,
+    QR_RAW,
+    payload_schema,
+)
+from ..adapters.auth import TENANT_HEADER, TENANT_QUERY
+from ._rest import Route
+
+__all__ = [
+    "ANSWERS",
+    "ERROR",
+    "EVENTS_RESPONSES",
+    "FIELDS",
+    "TENANT_CHOICE",
+    "operation",
+    "request_body",
+    "responses",
+]
+
+Schema = dict[str, Any]
+
+
+def _type(kind: str, description: str | None = None, **more: Any) -> Schema:
+    return {"type": kind, **({"description": description} if description else {}), **more}
+
+
+def _nullable(schema: Schema, description: str | None = None) -> Schema:
+    return {
+        "anyOf": [schema, {"type": "null"}],
+        **({"description": description} if description else {}),
+    }
+
+
+def _object(description: str, properties: Schema, *, open_: bool = False) -> Schema:
+    """An object schema in which every property is required."""
+    extra = {"additionalProperties": True} if open_ else {}
+    return {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": list(properties),
+        **extra,
+    }
+
+
+def _described(
+    schema: Schema, description: str, notes: dict[str, str], *, open_: bool = False
+) -> Schema:
+    """A wire-table schema with a description, its keys' ``notes`` and whether it is open."""
+    properties = {
+        key: {**value, **({"description": notes[key]} if key in notes else {})}
+        for key, value in schema["properties"].items()
+    }
+    extra = {"additionalProperties": True} if open_ else {}
+    return {**schema, "description": description, "properties": properties, **extra}
+
+
+TEXT = _type("string")
+ERROR_DETAIL = _object(
+    "What went wrong.",
+    {
+        "code": _type("string", "A stable machine-readable error code."),
+        "message": _type("string", "What happened and what to do."),
+    },
+)
+ERROR = _object("Every error response.", {"error": ERROR_DETAIL}, open_=True)
+_QR_NOTES = {
+    QR_IMAGE.key: "A data:image/png;base64 URL of the QR image.",
+    QR_RAW.key: "The raw payload the phone reads.",
+    EXPIRES_IN.key: "Seconds until the code expires, as of this answer.",
+    EXPIRED.key: "Whether the code had expired when this answer was made.",
+    EXPIRES_AT.key: "When the code expires (ISO 8601, UTC).",
+}
+_SENT_NOTES = {
+    "seq": "The event's position in the tenant's stream.",
+    "at": "When the event happened (ISO 8601, UTC).",
+    "id": "WhatsApp's message id (null when the send failed).",
+    "to": "The recipient JID.",
+    "message": "The text sent.",
+    "error": "Why WhatsApp refused the message, when it did.",
+}
+
+
+def _absent_or_null(schema: Schema) -> Schema:
+    """The keys a payload may leave out may also be ``null``, as the API has always said."""
+    properties = {
+        key: value if key in schema["required"] or "anyOf" in value else _nullable(value)
+        for key, value in schema["properties"].items()
+    }
+    return {**schema, "properties": properties}
+
+
+_SNAPSHOT = payload_schema(CONNECTION_STATUS)
+_PENDING = _described(_SNAPSHOT["properties"]["qr"], "The pending QR code.", _QR_NOTES)
+_USER = _described(_SNAPSHOT["properties"]["user"]["anyOf"][0], "The linked WhatsApp account.", {})
+STATUS = _described(
+    _absent_or_null(
+        {
+            **_SNAPSHOT,
+            "properties": {
+                **_SNAPSHOT["properties"],
+                "user": _nullable(_USER),
+                "qr": {**_PENDING, "description": "A QR code waiting to be scanned."},
+            },
+        }
+    ),
+    "A session's status.",
+    {},
+    open_=True,
+)
+MESSAGE_SENT = _described(
+    payload_schema("message:sent"), "The ``message:sent`` payload.", _SENT_NOTES, open_=True
+)
+SEND_FAILED = _object(
+    "WhatsApp refused the message.", {"error": ERROR_DETAIL, "sent": MESSAGE_SENT}, open_=True
+)
+
+ANSWERS: dict[str, Schema] = {
+    "qr": {
+        **_PENDING,
+        "properties": {**_PENDING["properties"], "tenant": TEXT},
+        "required": [*_PENDING["required"], "tenant"],
+    },
+    "send": MESSAGE_SENT,
+    "simulator_receive": _object(
+        "The message the simulated phone received.",
+        {
+            "id": _type("string", "The message id."),
+            "from": _type("string", "The contact, as given."),
+            "text": TEXT,
+        },
+    ),
+}
+"""Each route's answer, by route name (the others answer a session's status)."""
+
+_TEXT = "1 to 65,536 characters, not only white space, no NUL character."
+FIELDS: dict[str, Schema] = {
+    "to": _type(
+        "string",
+        "An international number (+628123456789; spaces, dots, dashes and brackets "
+        "allowed) or a JID (628123456789@s.whatsapp.net, 1203...@g.us).",
+        minLength=1,
+        examples=["+628123456789"],
+    ),
+    "text": _type("string", _TEXT, minLength=1, maxLength=MAX_TEXT_LENGTH, examples=["Halo!"]),
+    "from": _type("string", "The contact's number or JID.", minLength=1),
+}
+"""What a schema says of a body field, by wire name, beyond its type."""
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def request_body(route: Route) -> Schema:
+    """The schema of the body ``route`` reads: its command's parameters, by wire name."""
+    params = route.command.params
+    return _object(
+        route.summary + ".",
+        {p.wire: {**_type(_JSON_TYPES[p.type]), **FIELDS.get(p.wire, {})} for p in params},
+    )
+
+
+def operation(route: Route) -> Schema:
+    """What OpenAPI says of ``route`` beyond its answers: the tenant choice, its body."""
+    extra: Schema = {"parameters": TENANT_CHOICE}
+    if route.body:
+        content = {"application/json": {"schema": request_body(route)}}
+        extra["requestBody"] = {"required": True, "content": content}
+    return extra
+
+
+def _error(description: str, schema: Schema = ERROR) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_AUTH: dict[int | str, Schema] = {
+    401: _error("No token, or a bad or expired one, or two that disagree."),
+    403: _error("The token does not grant the chosen tenant."),
+    422: _error(
+        "The token grants several tenants and none was chosen (tenant_required); or bad input."
+    ),
+    503: _error("The gateway is shutting down."),
+}
+_BODY: dict[int | str, Schema] = {
+    400: _error("The body is not valid JSON."),
+    413: _error("The body is larger than 1 MiB."),
+    415: _error("The body is not application/json."),
+}
+
+
+def responses(route: Route) -> dict[int | str, Schema]:
+    """Every answer ``route`` may give: its own, those of every route, and its errors."""
+    answer = _error("Successful Response", ANSWERS.get(route.name, STATUS))
+    answers: dict[int | str, Schema] = {
+        route.status: answer,
+        **_AUTH,
+        **(_BODY if route.body else {}),
+    }
+    for status, why in route.errors.items():
+        answers[status] = _error(why, SEND_FAILED if status == 502 else ERROR)
+    return answers
+
+
+EVENTS_RESPONSES: dict[int | str, Schema] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+    400: _error("A malformed Last-Event-ID."),
+    401: _AUTH[401],
+    403: _AUTH[403],
+    422: _error("The token grants several tenants and none was chosen."),
+    503: _AUTH[503],
+}
+"""The answers of ``GET /api/events``."""
+
+TENANT_CHOICE: list[Schema] = [
+    {
+        "name": TENANT_HEADER,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "For a token granting several tenants: the one to act on.",
+    },
+    {
+        "name": TENANT_QUERY,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": f"Same as the {TENANT_HEADER} header (which wins when both are sent).",
+    },
+]
+"""The parameters choosing a tenant, on every route."""
