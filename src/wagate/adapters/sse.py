@@ -140,11 +140,9 @@ SSE_HEADERS: Mapping[str, str] = {
 _LAST_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
-class InvalidLastEventId(InvalidInput):
+# A header of HTTP itself, like a malformed request.
+class InvalidLastEventId(InvalidInput, code="invalid_last_event_id", status_code=400):
     """The ``Last-Event-ID`` header is not a seq (a non-negative integer of at most 18 digits)."""
-
-    code = "invalid_last_event_id"
-    status_code = 400  # a header of HTTP itself, like a malformed request
 
 
 def parse_last_event_id(value: str | bytes | None) -> int | None:
