@@ -148,6 +148,18 @@ def stored_session(row: tuple[Any, ...]) -> StoredSession:
     return StoredSession(tenant=tenant, account=account, state=parsed, seq=int(seq))
 
 
+def session_values(
+    tenant: str, account: Account | None, state: State
+) -> tuple[str, str | None, str | None, str | None, str]:
+    """What a store writes for a tenant (tenant, account jid, phone and name, state).
+
+    The other way round from :func:`stored_session`.
+    """
+    if account is None:
+        return (tenant, None, None, None, state.value)
+    return (tenant, account.jid, account.phone, account.name, state.value)
+
+
 def check_directory(path: Path, label: str) -> None:
     """Check that the directory of ``path`` exists and is writable, before SQLite opens it.
 
@@ -306,13 +318,7 @@ class SQLiteStore(SessionStore):
         return None if row is None else stored_session(row)
 
     async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
-        values = (
-            tenant,
-            account.jid if account else None,
-            account.phone if account else None,
-            account.name if account else None,
-            state.value,
-        )
+        values = session_values(tenant, account, state)
         await self._run(
             lambda c: c.execute(
                 "INSERT INTO wagate_sessions"

@@ -286,6 +286,18 @@ def letter_values(letter: DeadLetter) -> tuple[Any, ...]:
     )
 
 
+def update_values(letter: DeadLetter) -> tuple[Any, ...]:
+    """The values of the stores' update of a letter: what a replay changes, then its id."""
+    return (
+        letter.url,
+        letter.error,
+        letter.attempts,
+        letter.status,
+        letter.failed_at.isoformat(),
+        letter.id,
+    )
+
+
 def entry_values(entry: BacklogEntry) -> tuple[Any, ...]:
     """The values of a backlog entry's row (without its id)."""
     return (
@@ -332,6 +344,13 @@ def backlog_filter(
 ) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause (or nothing) and its parameters that select a backlog."""
     return _equal_filter((("node", node), ("endpoint", endpoint)), placeholder)
+
+
+def letter_filter(
+    endpoint: str | None, tenant: str | None, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (or nothing) and its parameters that select dead letters."""
+    return _equal_filter((("endpoint", endpoint), ("tenant", tenant)), placeholder)
 
 
 def dead_letter(row: Sequence[Any]) -> DeadLetter:
@@ -456,7 +475,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         check_limit(limit)
-        where, params = _equal_filter((("endpoint", endpoint), ("tenant", tenant)), "?")
+        where, params = letter_filter(endpoint, tenant, "?")
         sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters{where} ORDER BY id"  # noqa: S608 - constant columns
         if limit is not None:
             sql += " LIMIT ?"
@@ -465,14 +484,7 @@ class SQLiteDeadLetters(DeadLetterStore):
         return [dead_letter(row) for row in rows]
 
     async def update(self, letter: DeadLetter) -> None:
-        values = (
-            letter.url,
-            letter.error,
-            letter.attempts,
-            letter.status,
-            letter.failed_at.isoformat(),
-            letter.id,
-        )
+        values = update_values(letter)
         await self._run(
             lambda c: c.execute(
                 "UPDATE wagate_dead_letters SET url = ?, error = ?, attempts = ?, status = ?,"
