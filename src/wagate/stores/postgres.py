@@ -37,11 +37,10 @@ from ..adapters.webhooks._deadletters import (
     DeadLetter,
     DeadLetterStore,
     backlog_entry,
-    backlog_filter,
-    check_limit,
+    backlog_selection,
     dead_letter,
     entry_values,
-    letter_filter,
+    letter_selection,
     letter_values,
     update_values,
 )
@@ -477,14 +476,10 @@ class PostgresDeadLetters(_OnLink, DeadLetterStore):
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         """Return the letters kept, oldest first, optionally of one endpoint and/or tenant."""
-        check_limit(limit)
-        where, params = letter_filter(endpoint, tenant, "%s")
-        query = sql.SQL("SELECT {} FROM {}{} ORDER BY id").format(
-            sql.SQL(LETTER_COLUMNS), self._letters, sql.SQL(where)
+        tail, params = letter_selection(endpoint, tenant, limit, "%s")
+        query = sql.SQL("SELECT {} FROM {}{}").format(
+            sql.SQL(LETTER_COLUMNS), self._letters, sql.SQL(tail)
         )
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
         rows = await self._run(lambda c: c.execute(query, params).fetchall())
         return [dead_letter(row) for row in rows]
 
@@ -518,14 +513,10 @@ class PostgresDeadLetters(_OnLink, DeadLetterStore):
         self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
     ) -> list[BacklogEntry]:
         """Return the backlog, oldest first, optionally of one node and/or endpoint."""
-        check_limit(limit)
-        where, params = backlog_filter(node, endpoint, "%s")
-        query = sql.SQL("SELECT {} FROM {}{} ORDER BY id").format(
-            sql.SQL(BACKLOG_COLUMNS), self._backlog, sql.SQL(where)
+        tail, params = backlog_selection(node, endpoint, limit, "%s")
+        query = sql.SQL("SELECT {} FROM {}{}").format(
+            sql.SQL(BACKLOG_COLUMNS), self._backlog, sql.SQL(tail)
         )
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
         rows = await self._run(lambda c: c.execute(query, params).fetchall())
         return [backlog_entry(row) for row in rows]
 

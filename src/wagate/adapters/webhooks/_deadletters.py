@@ -326,31 +326,40 @@ def backlog_entry(row: Sequence[Any]) -> BacklogEntry:
     )
 
 
-def _equal_filter(
-    columns: Sequence[tuple[str, str | None]], placeholder: str
+def _selection(
+    columns: Sequence[tuple[str, str | None]], limit: int | None, placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or nothing) and its parameters: each column given equals its value."""
+    """What follows a store's ``SELECT ... FROM <table>``, and its parameters.
+
+    The rows whose columns equal the values given (``None``: any), oldest first,
+    at most ``limit`` of them.
+    """
+    check_limit(limit)
     where: list[str] = []
     params: list[Any] = []
     for column, value in columns:
         if value is not None:
             where.append(f"{column} = {placeholder}")
             params.append(value)
-    return (" WHERE " + " AND ".join(where) if where else ""), params
+    tail = (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    if limit is not None:
+        tail += f" LIMIT {placeholder}"
+        params.append(limit)
+    return tail, params
 
 
-def backlog_filter(
-    node: str | None, endpoint: str | None, placeholder: str
+def backlog_selection(
+    node: str | None, endpoint: str | None, limit: int | None, placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or nothing) and its parameters that select a backlog."""
-    return _equal_filter((("node", node), ("endpoint", endpoint)), placeholder)
+    """The end of the stores' ``SELECT`` of a backlog (see :meth:`DeadLetterStore.backlog`)."""
+    return _selection((("node", node), ("endpoint", endpoint)), limit, placeholder)
 
 
-def letter_filter(
-    endpoint: str | None, tenant: str | None, placeholder: str
+def letter_selection(
+    endpoint: str | None, tenant: str | None, limit: int | None, placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or nothing) and its parameters that select dead letters."""
-    return _equal_filter((("endpoint", endpoint), ("tenant", tenant)), placeholder)
+    """The end of the stores' ``SELECT`` of dead letters (see :meth:`DeadLetterStore.letters`)."""
+    return _selection((("endpoint", endpoint), ("tenant", tenant)), limit, placeholder)
 
 
 def dead_letter(row: Sequence[Any]) -> DeadLetter:
@@ -445,12 +454,8 @@ class SQLiteDeadLetters(DeadLetterStore):
     async def backlog(
         self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
     ) -> list[BacklogEntry]:
-        check_limit(limit)
-        where, params = backlog_filter(node, endpoint, "?")
-        sql = f"SELECT {BACKLOG_COLUMNS} FROM wagate_webhook_backlog{where} ORDER BY id"  # noqa: S608 - constant columns
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        tail, params = backlog_selection(node, endpoint, limit, "?")
+        sql = f"SELECT {BACKLOG_COLUMNS} FROM wagate_webhook_backlog{tail}"  # noqa: S608 - constant columns
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
         return [backlog_entry(row) for row in rows]
 
@@ -474,12 +479,8 @@ class SQLiteDeadLetters(DeadLetterStore):
     async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        check_limit(limit)
-        where, params = letter_filter(endpoint, tenant, "?")
-        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters{where} ORDER BY id"  # noqa: S608 - constant columns
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        tail, params = letter_selection(endpoint, tenant, limit, "?")
+        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters{tail}"  # noqa: S608 - constant columns
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
         return [dead_letter(row) for row in rows]
 
