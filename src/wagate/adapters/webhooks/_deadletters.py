@@ -15,24 +15,19 @@ try signs the body again with a fresh timestamp.
 from __future__ import annotations
 
 import abc
-import os
 import sqlite3
-import threading
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.to_thread
 import attrs
 
 from ..._errors import InvalidInput, StoreError
 from ..._events import utcnow
 from ..._lifecycle import OpenClose
-from ..._store import check_directory, make_private, sqlite_call
+from ..._store import SQLiteFile, check_directory, make_private
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
 
 @attrs.frozen(kw_only=True)
@@ -380,7 +375,7 @@ def dead_letter(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-class SQLiteDeadLetters(DeadLetterStore):
+class SQLiteDeadLetters(SQLiteFile, DeadLetterStore):
     """Dead letters in a SQLite file, kept across restarts.
 
     Several processes may share one file (SQLite serialises their writes), but
@@ -395,10 +390,7 @@ class SQLiteDeadLetters(DeadLetterStore):
             SQLite database (it is never deleted or overwritten).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+    _what = "dead-letter store"
 
     def _open_sync(self) -> None:
         check_directory(self.path, "dead-letter store")
@@ -417,19 +409,6 @@ class SQLiteDeadLetters(DeadLetterStore):
                 "it was left untouched: move it aside or point wagate at another file"
             ) from None
         self._conn = conn
-
-    async def open(self) -> None:
-        if self._conn is None:
-            await anyio.to_thread.run_sync(self._open_sync)
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await anyio.to_thread.run_sync(conn.close)
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        label = f"dead-letter store {self.path}"
-        return await sqlite_call(label, lambda: self._conn, self._lock, fn)
 
     async def add(self, letter: DeadLetter) -> DeadLetter:
         values = letter_values(letter)
