@@ -458,6 +458,12 @@ class ServerSentEvents:
         """
         return principal.choose(header, requested)
 
+    @staticmethod
+    def _resume_after(principal: Principal, tenant: str, last_event_id: str | None) -> int | None:
+        """Check that ``principal`` may see ``tenant``; the seq the stream resumes after."""
+        principal.check(tenant)
+        return parse_last_event_id(last_event_id)
+
     def open(self, principal: Principal, tenant: str, last_event_id: str | None) -> EventStream:
         """Open a stream for ``tenant``.
 
@@ -470,8 +476,7 @@ class ServerSentEvents:
             InvalidLastEventId: ``last_event_id`` is malformed.
             SessionClosed: the gateway is closed.
         """
-        principal.check(tenant)
-        after = parse_last_event_id(last_event_id)
+        after = self._resume_after(principal, tenant, last_event_id)
         hub = self.gateway.hub
         resumed = None if after is None else hub.resume_nowait(tenant, after)
         return self._stream(principal, tenant, resumed)
@@ -481,13 +486,9 @@ class ServerSentEvents:
     ) -> EventStream:
         """:meth:`open`, resuming from the replay log of the whole cluster when there is one.
 
-        Raises:
-            Forbidden: the principal may not see ``tenant``.
-            InvalidLastEventId: ``last_event_id`` is malformed.
-            SessionClosed: the gateway is closed.
+        It raises what :meth:`open` raises.
         """
-        principal.check(tenant)
-        after = parse_last_event_id(last_event_id)
+        after = self._resume_after(principal, tenant, last_event_id)
         hub = self.gateway.hub
         if after is not None:
             return self._stream(principal, tenant, await hub.resume(tenant, after))
