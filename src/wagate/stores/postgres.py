@@ -461,6 +461,15 @@ class PostgresDeadLetters(_OnLink, DeadLetterStore):
             check=(),
         )
 
+    async def _select(
+        self, columns: str, table: sql.Identifier, selection: tuple[str, list[Any]]
+    ) -> list[Any]:
+        """The rows of ``table`` that ``selection`` (what follows ``FROM``) picks."""
+        tail, params = selection
+        query = sql.SQL("SELECT {} FROM {}{}").format(sql.SQL(columns), table, sql.SQL(tail))
+        rows: list[Any] = await self._run(lambda c: c.execute(query, params).fetchall())
+        return rows
+
     async def add(self, letter: DeadLetter) -> DeadLetter:
         """Keep ``letter`` and return it with the ``id`` the store gave it."""
         values = letter_values(letter)
@@ -476,11 +485,9 @@ class PostgresDeadLetters(_OnLink, DeadLetterStore):
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         """Return the letters kept, oldest first, optionally of one endpoint and/or tenant."""
-        tail, params = letter_selection(endpoint, tenant, limit, "%s")
-        query = sql.SQL("SELECT {} FROM {}{}").format(
-            sql.SQL(LETTER_COLUMNS), self._letters, sql.SQL(tail)
+        rows = await self._select(
+            LETTER_COLUMNS, self._letters, letter_selection(endpoint, tenant, limit, "%s")
         )
-        rows = await self._run(lambda c: c.execute(query, params).fetchall())
         return [dead_letter(row) for row in rows]
 
     async def update(self, letter: DeadLetter) -> None:
@@ -513,11 +520,9 @@ class PostgresDeadLetters(_OnLink, DeadLetterStore):
         self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
     ) -> list[BacklogEntry]:
         """Return the backlog, oldest first, optionally of one node and/or endpoint."""
-        tail, params = backlog_selection(node, endpoint, limit, "%s")
-        query = sql.SQL("SELECT {} FROM {}{}").format(
-            sql.SQL(BACKLOG_COLUMNS), self._backlog, sql.SQL(tail)
+        rows = await self._select(
+            BACKLOG_COLUMNS, self._backlog, backlog_selection(node, endpoint, limit, "%s")
         )
-        rows = await self._run(lambda c: c.execute(query, params).fetchall())
         return [backlog_entry(row) for row in rows]
 
     async def delivered(self, entry_id: int) -> None:
