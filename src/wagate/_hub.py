@@ -39,8 +39,6 @@ from ._errors import SessionClosed, SubscriberLagged
 from ._events import STATE_EVENTS, Event, Gap, PairingCode, QrGenerated, utcnow
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
 __all__ = ["Backplane", "Hub", "Overflow", "Subscription"]
@@ -341,12 +339,7 @@ class Subscription:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
     def __del__(self) -> None:
