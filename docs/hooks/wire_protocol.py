@@ -497,7 +497,10 @@ def _walk_modules(module: Any) -> Iterator[Any]:
 
 
 def _inherited(cls: Any, name: str) -> str | None:
+    """A class's ``code`` or ``status_code``: a keyword of its class line, else a member."""
     for klass in [cls, *cls.mro()]:
+        if name in klass.keywords:
+            return str(klass.keywords[name]).strip("'\"")
         if name in klass.members:
             return str(klass.members[name].value).strip("'\"")
     return None

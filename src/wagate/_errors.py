@@ -28,7 +28,9 @@ Every error wagate raises on purpose derives from :class:`WagateError`::
      ├── InternalError                          an unexpected failure (details in the log)
      └── RemoteError                            another process's error of a kind unknown here
 
-Each error class declares a stable machine-readable :attr:`WagateError.code` and
+Each error class declares, in its class line
+(``class NotConnected(SessionStateError, code="not_connected")``), a stable
+machine-readable :attr:`WagateError.code` and, where it differs from its base's,
 the HTTP :attr:`WagateError.status_code` it is answered with; each error has a
 message that says what happened and what to do, and the ``tenant`` where there
 is one.
@@ -96,8 +98,16 @@ class WagateError(Exception):
     code: str = "wagate_error"
     status_code: int = 500
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, *, code: str | None = None, status_code: int | None = None, **kwargs: Any
+    ) -> None:
+        # Keywords of the class line, so that a class says its answer in one line; the
+        # docs' error table reads them there too (docs/hooks/wire_protocol.py).
         super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if status_code is not None:
+            cls.status_code = status_code
         if "code" in cls.__dict__:
             _BY_CODE.setdefault(cls.code, cls)
 
@@ -124,77 +134,51 @@ class WagateError(Exception):
         return f"[tenant {self.tenant!r}] {self.message}"
 
 
-class InvalidInput(WagateError, ValueError):
+class InvalidInput(WagateError, ValueError, code="invalid_input", status_code=422):
     """A value given to wagate is malformed; nothing was changed."""
 
-    code = "invalid_input"
-    status_code = 422
 
-
-class InvalidTenant(InvalidInput):
+class InvalidTenant(InvalidInput, code="invalid_tenant"):
     """A tenant id is not 1-128 characters of ``[A-Za-z0-9._-]``."""
 
-    code = "invalid_tenant"
 
-
-class InvalidRecipient(InvalidInput):
+class InvalidRecipient(InvalidInput, code="invalid_recipient"):
     """A recipient is neither an international phone number nor a WhatsApp JID."""
 
-    code = "invalid_recipient"
 
-
-class InvalidText(InvalidInput):
+class InvalidText(InvalidInput, code="invalid_text"):
     """A message text is empty, blank, too long or not encodable."""
 
-    code = "invalid_text"
 
-
-class InvalidPhoneNumber(InvalidInput):
+class InvalidPhoneNumber(InvalidInput, code="invalid_phone_number"):
     """A phone number (for a pairing code) is not a valid international number."""
 
-    code = "invalid_phone_number"
 
-
-class SessionStateError(WagateError):
+class SessionStateError(WagateError, code="invalid_state", status_code=409):
     """The call is valid but the session is in a state where it cannot be done."""
 
-    code = "invalid_state"
-    status_code = 409
 
-
-class NotConnected(SessionStateError):
+class NotConnected(SessionStateError, code="not_connected"):
     """The session is not connected to WhatsApp; connect and link it first."""
 
-    code = "not_connected"
 
-
-class AlreadyConnected(SessionStateError):
+class AlreadyConnected(SessionStateError, code="already_connected"):
     """The session is already linked and connected; log out first to link again."""
 
-    code = "already_connected"
 
-
-class NotLinked(SessionStateError):
+class NotLinked(SessionStateError, code="not_linked"):
     """The session has no linked WhatsApp account."""
 
-    code = "not_linked"
 
-
-class NoPendingQr(SessionStateError):
+class NoPendingQr(SessionStateError, code="no_pending_qr", status_code=404):
     """There is no QR code waiting to be scanned."""
 
-    code = "no_pending_qr"
-    status_code = 404
 
-
-class SessionClosed(WagateError):
+class SessionClosed(WagateError, code="session_closed", status_code=503):
     """The session (or the gateway that owns it) has been closed."""
 
-    code = "session_closed"
-    status_code = 503
 
-
-class SubscriberLagged(WagateError):
+class SubscriberLagged(WagateError, code="subscriber_lagged", status_code=409):
     """A subscriber fell further behind than its buffer allows.
 
     Attributes:
@@ -202,9 +186,6 @@ class SubscriberLagged(WagateError):
         last_seq: The seq of the last event it did receive (``None`` if none);
             resume from the replay log after this one.
     """
-
-    code = "subscriber_lagged"
-    status_code = 409
 
     def __init__(
         self, message: str, *, missed: int, last_seq: int | None, tenant: str | None = None
@@ -218,54 +199,36 @@ class SubscriberLagged(WagateError):
         return dict(missed=self.missed, last_seq=self.last_seq)  # its keyword arguments
 
 
-class ScanRejected(WagateError):
+class ScanRejected(WagateError, code="scan_rejected", status_code=422):
     """The phone refused a QR code: stale, expired, already used or not a login code."""
 
-    code = "scan_rejected"
-    status_code = 422
 
-
-class DriverError(WagateError):
+class DriverError(WagateError, code="driver_error", status_code=502):
     """The WhatsApp engine failed; the message carries the engine's own words."""
 
-    code = "driver_error"
-    status_code = 502
 
-
-class PairingFailed(DriverError):
+class PairingFailed(DriverError, code="pairing_failed"):
     """A pairing code could not be obtained."""
 
-    code = "pairing_failed"
 
-
-class StoreError(WagateError):
+class StoreError(WagateError, code="store_error", status_code=503):
     """The session store could not be opened, read or written."""
 
-    code = "store_error"
-    status_code = 503
 
-
-class StoreLocked(StoreError):
+class StoreLocked(StoreError, code="store_locked"):
     """Another process already has this session store open."""
 
-    code = "store_locked"
 
-
-class OwnershipError(WagateError):
+class OwnershipError(WagateError, code="ownership_error", status_code=503):
     """In a cluster, no process could act for a tenant as asked (see :mod:`wagate.cluster`)."""
 
-    code = "ownership_error"
-    status_code = 503
 
-
-class NotOwner(OwnershipError):
+class NotOwner(OwnershipError, code="not_owner"):
     """Another process holds the tenant: send commands through the gateway, which routes them.
 
     Attributes:
         owner: The cluster member that holds the tenant, when known.
     """
-
-    code = "not_owner"
 
     def __init__(
         self, message: str, *, tenant: str | None = None, owner: str | None = None
@@ -278,30 +241,20 @@ class NotOwner(OwnershipError):
         return {"owner": self.owner}
 
 
-class NoOwner(OwnershipError):
+class NoOwner(OwnershipError, code="no_owner"):
     """No process can be reached for the tenant now (its owner stopped and none took over yet)."""
 
-    code = "no_owner"
 
-
-class OwnerTimeout(OwnershipError):
+class OwnerTimeout(OwnershipError, code="owner_timeout", status_code=504):
     """The process holding the tenant did not answer a command in time."""
 
-    code = "owner_timeout"
-    status_code = 504
 
-
-class LeaseLost(OwnershipError, StoreError):
+class LeaseLost(OwnershipError, StoreError, code="lease_lost"):
     """A write (or event) for a tenant whose lease this process lost was refused."""
 
-    code = "lease_lost"
 
-
-class InternalError(WagateError):
+class InternalError(WagateError, code="internal_error", status_code=500):
     """An unexpected failure: the details go to the server's log, never to the client."""
-
-    code = "internal_error"
-    status_code = 500
 
     def __init__(
         self, message: str = "internal error; see the server log", *, tenant: str | None = None
@@ -309,14 +262,11 @@ class InternalError(WagateError):
         super().__init__(message, tenant=tenant)
 
 
-class RemoteError(WagateError):
+class RemoteError(WagateError, code="remote_error", status_code=500):
     """An error another process answered with, of a class this process does not know.
 
     It keeps the code and the status it was sent with.
     """
-
-    code = "remote_error"
-    status_code = 500
 
     def __init__(
         self,

@@ -39,8 +39,6 @@ from ._errors import SessionClosed, SubscriberLagged
 from ._events import STATE_EVENTS, Event, Gap, PairingCode, QrGenerated, utcnow
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
 __all__ = ["Backplane", "Hub", "Overflow", "Subscription"]
@@ -269,15 +267,23 @@ class Subscription:
                     self._since_checkpoint = 0
                     await anyio.lowlevel.checkpoint()
                     continue
-                event = log.entries[self.position - log.base]
-                self.position += 1
-                if self.floor:
-                    if event.seq <= self.floor:
-                        continue
-                    self.floor = 0
+                event = self._step()
+                if event is None:
+                    continue
                 return event
             self._since_checkpoint = 0
             await log.wait()
+
+    def _step(self) -> Event | None:
+        """Move past the log's next event: return it, or ``None`` if it is not above ``floor``."""
+        log = self._log
+        event = log.entries[self.position - log.base]
+        self.position += 1
+        if self.floor:
+            if event.seq <= self.floor:
+                return None
+            self.floor = 0
+        return event
 
     def receive_nowait(self) -> Event | None:
         """Return the next buffered event, or ``None`` when nothing is waiting.
@@ -296,12 +302,9 @@ class Subscription:
                 return None
             if self._end is not None and self.position >= self._end:
                 return None
-            event = log.entries[self.position - log.base]
-            self.position += 1
-            if self.floor:
-                if event.seq <= self.floor:
-                    continue
-                self.floor = 0
+            event = self._step()
+            if event is None:
+                continue
             return event
 
     @property
@@ -336,12 +339,7 @@ class Subscription:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -383,6 +381,28 @@ class Backplane(abc.ABC):
         """
         del tenant
         return None
+
+
+def with_gap(
+    tenant: str, after_seq: int, first_kept: int, missed: int | None, kept: list[Event]
+) -> list[Event]:
+    """A replay: ``kept``, after a :class:`Gap` for the seqs between ``after_seq`` and ``kept``.
+
+    ``missed`` is how many events were lost there (``None``: unknown); with
+    ``missed == 0`` the seqs in between were skipped (a jump), never events, and
+    no gap is put first.
+    """
+    if missed == 0:
+        return kept
+    gap = Gap(
+        tenant=tenant,
+        seq=first_kept - 1,
+        at=utcnow(),
+        first_seq=after_seq + 1,
+        last_seq=first_kept - 1,
+        missed=missed,
+    )
+    return [gap, *kept]
 
 
 class Hub:
@@ -611,17 +631,7 @@ class Hub:
         else:
             lost = log.lost_after(after_seq)
             missed = None if lost is None else lost + aged
-        if missed == 0:
-            return kept
-        gap = Gap(
-            tenant=tenant,
-            seq=first_kept - 1,
-            at=utcnow(),
-            first_seq=after_seq + 1,
-            last_seq=first_kept - 1,
-            missed=missed,
-        )
-        return [gap, *kept]
+        return with_gap(tenant, after_seq, first_kept, missed, kept)
 
     def resume_nowait(
         self, tenant: str, after_seq: int, *, overflow: Overflow = Overflow.GAP

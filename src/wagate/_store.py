@@ -148,6 +148,18 @@ def stored_session(row: tuple[Any, ...]) -> StoredSession:
     return StoredSession(tenant=tenant, account=account, state=parsed, seq=int(seq))
 
 
+def session_values(
+    tenant: str, account: Account | None, state: State
+) -> tuple[str, str | None, str | None, str | None, str]:
+    """What a store writes for a tenant (tenant, account jid, phone and name, state).
+
+    The other way round from :func:`stored_session`.
+    """
+    if account is None:
+        return (tenant, None, None, None, state.value)
+    return (tenant, account.jid, account.phone, account.name, state.value)
+
+
 def check_directory(path: Path, label: str) -> None:
     """Check that the directory of ``path`` exists and is writable, before SQLite opens it.
 
@@ -172,32 +184,55 @@ def make_private(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-async def sqlite_call(
-    label: str,
-    connection: Callable[[], sqlite3.Connection | None],
-    lock: threading.Lock,
-    fn: Callable[[sqlite3.Connection], Any],
-) -> Any:
-    """Run ``fn`` on a SQLite connection in a worker thread, one call at a time.
+class SQLiteFile:
+    """A mixin for stores in one SQLite file: one connection, called from worker threads.
 
-    Raises:
-        StoreError: the connection is closed, or SQLite failed (``label`` names it).
+    A subclass names what it is (``_what``, for messages) and opens its file in
+    ``_open_sync`` (run in a worker thread), which sets ``_conn``.
     """
 
-    def call() -> Any:
-        conn = connection()
-        if conn is None:
-            raise StoreError(f"{label} is not open")
-        with lock:
-            try:
-                return fn(conn)
-            except sqlite3.Error as exc:
-                raise StoreError(f"{label}: {exc}") from None
+    _what = "store"
+    """What the file is, in messages (``"session store"``)."""
 
-    return await anyio.to_thread.run_sync(call)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _open_sync(self) -> None:
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        if self._conn is None:
+            await anyio.to_thread.run_sync(self._open_sync)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await anyio.to_thread.run_sync(conn.close)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn`` on the connection in a worker thread, one call at a time.
+
+        Raises:
+            StoreError: the store is not open, or SQLite failed.
+        """
+        label = f"{self._what} {self.path}"
+
+        def call() -> Any:
+            conn = self._conn
+            if conn is None:
+                raise StoreError(f"{label} is not open")
+            with self._lock:
+                try:
+                    return fn(conn)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{label}: {exc}") from None
+
+        return await anyio.to_thread.run_sync(call)
 
 
-class SQLiteStore(SessionStore):
+class SQLiteStore(SQLiteFile, SessionStore):
     """A store in one SQLite file, owned by one process at a time.
 
     Args:
@@ -209,11 +244,11 @@ class SQLiteStore(SessionStore):
             SQLite database (it is never deleted or overwritten).
     """
 
+    _what = "session store"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path)
         self._lock_fd: int | None = None
-        self._lock = threading.Lock()
 
     def _open_sync(self) -> None:
         check_directory(self.path, "session store")
@@ -273,18 +308,9 @@ class SQLiteStore(SessionStore):
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    async def open(self) -> None:
-        if self._conn is None:
-            await anyio.to_thread.run_sync(self._open_sync)
-
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await anyio.to_thread.run_sync(conn.close)
+        await super().close()
         self._release_lock()
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await sqlite_call(f"session store {self.path}", lambda: self._conn, self._lock, fn)
 
     _COLUMNS = "tenant, account_jid, account_phone, account_name, state, seq"
 
@@ -306,13 +332,7 @@ class SQLiteStore(SessionStore):
         return None if row is None else stored_session(row)
 
     async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
-        values = (
-            tenant,
-            account.jid if account else None,
-            account.phone if account else None,
-            account.name if account else None,
-            state.value,
-        )
+        values = session_values(tenant, account, state)
         await self._run(
             lambda c: c.execute(
                 "INSERT INTO wagate_sessions"

@@ -16,9 +16,9 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ._errors import WagateError
 from ._validate import validate_tenant
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["build_serve_app", "main", "simulated_phone_number", "worker_app"]
 
 log = logging.getLogger("wagate")
+
+_Number = TypeVar("_Number", int, float)
 
 DEMO_TENANT = "demo"
 TOKEN_COOKIE = "wagate_token"  # noqa: S105 - a cookie name, not a secret
@@ -448,31 +450,30 @@ def _login(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _port(value: str) -> int:
+def _parsed(value: str, kind: Callable[[str], _Number], what: str) -> _Number:
+    """``kind(value)``, or argparse's error saying that ``value`` is not ``what``."""
     try:
-        port = int(value)
+        return kind(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+        raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
+
+
+def _port(value: str) -> int:
+    port = _parsed(value, int, "a port number")
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535 (0: any free port)")
     return port
 
 
 def _workers(value: str) -> int:
-    try:
-        workers = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of workers") from None
+    workers = _parsed(value, int, "a number of workers")
     if not 1 <= workers <= 64:
         raise argparse.ArgumentTypeError(f"{workers} workers: use 1 to 64")
     return workers
 
 
 def _lease_ttl(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    seconds = _parsed(value, float, "a number of seconds")
     if not 0.5 <= seconds <= 3600:
         raise argparse.ArgumentTypeError(f"a lease of {value} s: use 0.5 to 3600 seconds")
     return seconds

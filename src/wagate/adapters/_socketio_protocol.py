@@ -49,10 +49,8 @@ _PAIR = re.compile(rf"({_TENANT})=({_SEQ})")
 _MAX_PID = 65536
 
 
-class InvalidRecoveryState(InvalidInput):
+class InvalidRecoveryState(InvalidInput, code="invalid_recovery_state"):
     """The ``pid`` or ``offset`` a client sent to recover its connection is not one wagate made."""
-
-    code = "invalid_recovery_state"
 
 
 def encode_offset(tenant: str, seq: int) -> str:

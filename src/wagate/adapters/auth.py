@@ -94,60 +94,40 @@ TENANT_QUERY = "tenant"
 # Errors
 
 
-class AuthenticationError(WagateError):
+class AuthenticationError(WagateError, code="unauthenticated", status_code=401):
     """The request carries no usable credentials (HTTP 401; Socket.IO connect refused)."""
 
-    code = "unauthenticated"
-    status_code = 401
 
-
-class MissingToken(AuthenticationError):
+class MissingToken(AuthenticationError, code="missing_token"):
     """No token was found where the adapter looks for one."""
 
-    code = "missing_token"
 
-
-class InvalidToken(AuthenticationError):
+class InvalidToken(AuthenticationError, code="invalid_token"):
     """The token is malformed, badly signed, for another audience or issuer, or grants nothing."""
 
-    code = "invalid_token"
 
-
-class TokenExpired(AuthenticationError):
+class TokenExpired(AuthenticationError, code="token_expired"):
     """The token's ``exp`` has passed; get a fresh token."""
 
-    code = "token_expired"
 
-
-class TokenTooLarge(AuthenticationError):
+class TokenTooLarge(AuthenticationError, code="token_too_large"):
     """The token is longer than the authenticator accepts; it was not decoded."""
 
-    code = "token_too_large"
 
-
-class Forbidden(WagateError):
+class Forbidden(WagateError, code="forbidden", status_code=403):
     """The principal is authenticated but not granted that tenant (HTTP 403)."""
 
-    code = "forbidden"
-    status_code = 403
 
-
-class CrossSiteRequest(Forbidden):
+class CrossSiteRequest(Forbidden, code="cross_site_request"):
     """A change authenticated by the browser's cookie came from another site (HTTP 403)."""
 
-    code = "cross_site_request"
 
-
-class TenantRequired(InvalidInput):
+class TenantRequired(InvalidInput, code="tenant_required"):
     """The credentials grant several tenants and the request chose none (HTTP 422)."""
 
-    code = "tenant_required"
 
-
-class InvalidAuthConfig(InvalidInput):
+class InvalidAuthConfig(InvalidInput, code="invalid_auth_config"):
     """An authenticator was built with a missing, weak or mismatched key or option."""
-
-    code = "invalid_auth_config"
 
 
 # ---------------------------------------------------------------------------------

@@ -114,16 +114,12 @@ ERROR_EVENT = "error"
 """The event that carries ``{"error": {"code", "message"}}`` to one socket."""
 
 
-class ReservedEvent(InvalidInput):
+class ReservedEvent(InvalidInput, code="reserved_event"):
     """A client sent an event named ``connect``, ``disconnect`` or ``connect_error``."""
 
-    code = "reserved_event"
 
-
-class UnknownEvent(InvalidInput):
+class UnknownEvent(InvalidInput, code="unknown_event"):
     """A client sent an event that the server does not answer (only ``join`` and ``leave``)."""
-
-    code = "unknown_event"
 
 
 ASGIApp = Callable[

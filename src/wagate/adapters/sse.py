@@ -140,11 +140,9 @@ SSE_HEADERS: Mapping[str, str] = {
 _LAST_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
-class InvalidLastEventId(InvalidInput):
+# A header of HTTP itself, like a malformed request.
+class InvalidLastEventId(InvalidInput, code="invalid_last_event_id", status_code=400):
     """The ``Last-Event-ID`` header is not a seq (a non-negative integer of at most 18 digits)."""
-
-    code = "invalid_last_event_id"
-    status_code = 400  # a header of HTTP itself, like a malformed request
 
 
 def parse_last_event_id(value: str | bytes | None) -> int | None:
@@ -460,6 +458,12 @@ class ServerSentEvents:
         """
         return principal.choose(header, requested)
 
+    @staticmethod
+    def _resume_after(principal: Principal, tenant: str, last_event_id: str | None) -> int | None:
+        """Check that ``principal`` may see ``tenant``; the seq the stream resumes after."""
+        principal.check(tenant)
+        return parse_last_event_id(last_event_id)
+
     def open(self, principal: Principal, tenant: str, last_event_id: str | None) -> EventStream:
         """Open a stream for ``tenant``.
 
@@ -472,8 +476,7 @@ class ServerSentEvents:
             InvalidLastEventId: ``last_event_id`` is malformed.
             SessionClosed: the gateway is closed.
         """
-        principal.check(tenant)
-        after = parse_last_event_id(last_event_id)
+        after = self._resume_after(principal, tenant, last_event_id)
         hub = self.gateway.hub
         resumed = None if after is None else hub.resume_nowait(tenant, after)
         return self._stream(principal, tenant, resumed)
@@ -483,13 +486,9 @@ class ServerSentEvents:
     ) -> EventStream:
         """:meth:`open`, resuming from the replay log of the whole cluster when there is one.
 
-        Raises:
-            Forbidden: the principal may not see ``tenant``.
-            InvalidLastEventId: ``last_event_id`` is malformed.
-            SessionClosed: the gateway is closed.
+        It raises what :meth:`open` raises.
         """
-        principal.check(tenant)
-        after = parse_last_event_id(last_event_id)
+        after = self._resume_after(principal, tenant, last_event_id)
         hub = self.gateway.hub
         if after is not None:
             return self._stream(principal, tenant, await hub.resume(tenant, after))

@@ -34,7 +34,7 @@ import redis.asyncio
 import redis.exceptions
 
 from .._events import STATE_EVENTS, Event, Gap, PairingCode, utcnow
-from .._hub import Backplane, Hub
+from .._hub import Backplane, Hub, with_gap
 from ._wire import decode_event, encode_event
 
 if TYPE_CHECKING:
@@ -89,6 +89,11 @@ return fence
 
 # Any failure of Redis: the loops report it and try again, they never stop the gateway.
 _REDIS_DOWN = (redis.exceptions.RedisError, OSError)
+
+_FIRST_RETRY = 0.1
+"""Seconds the reader and the writer wait after Redis first fails; doubled on each failure..."""
+_LAST_RETRY = 2.0
+"""...up to this many."""
 
 
 def _seq(entry_id: bytes | str) -> int:
@@ -235,17 +240,7 @@ class RedisBackplane(Backplane):
         if first_kept == after_seq + 1:
             return events
         missed = await self._missed(tenant, info, after_seq, first_kept)
-        if missed == 0:
-            return events  # the seqs in between were skipped (a jump), never events
-        gap = Gap(
-            tenant=tenant,
-            seq=first_kept - 1,
-            at=utcnow(),
-            first_seq=after_seq + 1,
-            last_seq=first_kept - 1,
-            missed=missed,
-        )
-        return [gap, *events]
+        return with_gap(tenant, after_seq, first_kept, missed, events)
 
     async def newest(self, tenant: str) -> int | None:
         """The seq of the tenant's newest event in its log in Redis (``None``: no log)."""
@@ -318,7 +313,7 @@ class RedisBackplane(Backplane):
     async def read(self) -> None:
         """Deliver every process's events to the hub, for ever (reconnecting as needed)."""
         stream = self.key("events")
-        delay = 0.1
+        delay = _FIRST_RETRY
         while True:
             try:
                 batches: Any = await self.client.xread(
@@ -327,12 +322,10 @@ class RedisBackplane(Backplane):
                 if not self.connected:
                     await self._check_loss(stream)
             except _REDIS_DOWN as exc:
-                self._down(exc)
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = await self._retry_later(exc, delay)
                 continue
             self._up()
-            delay = 0.1
+            delay = _FIRST_RETRY
             for _, entries in batches:
                 for entry_id, fields in entries:
                     self._position = entry_id
@@ -364,7 +357,7 @@ class RedisBackplane(Backplane):
 
     async def flush_forever(self) -> None:
         """Write the queued events to Redis, in order, for ever (retrying while it is down)."""
-        delay = 0.1
+        delay = _FIRST_RETRY
         while True:
             if not self._outbox and not self._gaps:
                 self._flushed.set()
@@ -375,12 +368,10 @@ class RedisBackplane(Backplane):
             try:
                 await self._flush_batch()
             except _REDIS_DOWN as exc:
-                self._down(exc)
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = await self._retry_later(exc, delay)
                 continue
             self._up()
-            delay = 0.1
+            delay = _FIRST_RETRY
 
     async def flushed(self, timeout: float) -> bool:
         """Wait (up to ``timeout`` s) until the queue is empty; return whether it is."""
@@ -463,6 +454,12 @@ class RedisBackplane(Backplane):
             ],
             client=pipe,
         )
+
+    async def _retry_later(self, exc: BaseException, delay: float) -> float:
+        """After a failed call: Redis is down; wait ``delay`` s, return the next wait (doubled)."""
+        self._down(exc)
+        await anyio.sleep(delay)
+        return min(delay * 2, _LAST_RETRY)
 
     def _down(self, exc: BaseException) -> None:
         if self.connected:

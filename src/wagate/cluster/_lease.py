@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from .._errors import NotOwner, StoreError
-from ..stores._libpq import display_url, one_line
+from ..stores._libpq import CREATE_LOCK, connect_options, display_url, failure
 
 __all__ = ["Leases", "Orphan", "rendezvous"]
 
@@ -193,16 +193,14 @@ class Leases:
             try:
                 with anyio.fail_after(self.timeout):
                     async with conn.transaction():
-                        await conn.execute(
-                            "SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,)
-                        )
+                        await conn.execute(CREATE_LOCK, (self._lock_key,))
                         for statement in self._create:
                             await conn.execute(statement)
             except (psycopg.Error, TimeoutError) as exc:
                 await self._drop()
                 raise StoreError(
                     f"the cluster's lease tables in {self.display_url} are not usable: "
-                    f"{one_line(exc) if isinstance(exc, psycopg.Error) else 'timed out'}"
+                    f"{failure(exc)}"
                 ) from None
 
     async def close(self) -> None:
@@ -221,16 +219,12 @@ class Leases:
             try:
                 with anyio.fail_after(self.timeout):
                     self._conn = await psycopg.AsyncConnection.connect(
-                        self._url,
-                        autocommit=True,
-                        connect_timeout=max(2, round(self.timeout)),
-                        application_name="wagate-cluster",
+                        self._url, **connect_options(self.timeout, "wagate-cluster")
                     )
             except (psycopg.Error, TimeoutError) as exc:
-                why = one_line(exc) if isinstance(exc, psycopg.Error) else "timed out"
                 raise StoreError(
                     f"cannot connect to PostgreSQL {self.display_url} for the cluster's leases: "
-                    f"{why}"
+                    f"{failure(exc)}"
                 ) from None
         return self._conn
 
@@ -245,8 +239,7 @@ class Leases:
                 raise
             except (psycopg.Error, TimeoutError) as exc:
                 await self._drop()
-                why = one_line(exc) if isinstance(exc, psycopg.Error) else "timed out"
-                raise StoreError(f"cluster leases in {self.display_url}: {why}") from None
+                raise StoreError(f"cluster leases in {self.display_url}: {failure(exc)}") from None
 
     # ------------------------------------------------------------------ members
     async def join(self, member: str) -> float:

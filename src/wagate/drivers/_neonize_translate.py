@@ -8,6 +8,7 @@ this module imports nothing from neonize and costs nothing to import.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -90,61 +91,70 @@ def _enum_name(message: Any, field: str) -> str:
     return str(item.name) if item is not None else str(value)
 
 
+def _logged_out(event: Any) -> str:
+    reason = _enum_name(event, "Reason") if event.HasField("Reason") else "unknown"
+    when = "while connecting" if event.OnConnect else "while connected"
+    return f"the device was logged out {when} (reason {reason.lower()})"
+
+
+def _banned(event: Any) -> str:
+    code = _enum_name(event, "Code").lower() if event.HasField("Code") else "unknown"
+    return f"temporarily banned by WhatsApp ({code}), for {event.Expire} s"
+
+
+_ENDINGS: dict[str, tuple[DisconnectReason, Callable[[Any], str]]] = {
+    "LoggedOut": (DisconnectReason.LOGGED_OUT, _logged_out),
+    "StreamReplaced": (
+        DisconnectReason.REPLACED,
+        lambda event: "another client opened this session (stream replaced)",
+    ),
+    "TemporaryBan": (DisconnectReason.BANNED, _banned),
+    "ClientOutdated": (
+        DisconnectReason.OUTDATED,
+        lambda event: "WhatsApp refused this client version; upgrade neonize",
+    ),
+    "StreamError": (
+        DisconnectReason.NETWORK,
+        lambda event: f"stream error (code {event.Code or '?'})",
+    ),
+    "Disconnected": (
+        DisconnectReason.NETWORK,
+        lambda event: "the websocket to WhatsApp was closed",
+    ),
+    "KeepAliveTimeout": (
+        DisconnectReason.NETWORK,
+        lambda event: f"WhatsApp stopped answering keepalives ({event.ErrorCount} missed)",
+    ),
+}
+"""The neonize events that end a connection: why, and the words that say so."""
+
+_REFUSALS = {
+    "LOGGED_OUT": DisconnectReason.LOGGED_OUT,
+    "MAIN_DEVICE_GONE": DisconnectReason.LOGGED_OUT,
+    "UNKNOWN_LOGOUT": DisconnectReason.LOGGED_OUT,
+    "TEMP_BANNED": DisconnectReason.BANNED,
+    "CLIENT_OUTDATED": DisconnectReason.OUTDATED,
+    "BAD_USER_AGENT": DisconnectReason.OUTDATED,
+}
+"""Why a connection ends, by the reason WhatsApp refused it with (others: the network)."""
+
+
 def ending_for(event: Any) -> ConnectionEnded | None:
     """How a connection ends after a neonize event, or ``None`` if it does not end it."""
     kind = event.DESCRIPTOR.name
-    if kind == "LoggedOut":
-        reason = _enum_name(event, "Reason") if event.HasField("Reason") else "unknown"
-        when = "while connecting" if event.OnConnect else "while connected"
-        return ConnectionEnded(
-            reason=DisconnectReason.LOGGED_OUT,
-            detail=f"the device was logged out {when} (reason {reason.lower()})",
-        )
-    if kind == "StreamReplaced":
-        return ConnectionEnded(
-            reason=DisconnectReason.REPLACED,
-            detail="another client opened this session (stream replaced)",
-        )
-    if kind == "TemporaryBan":
-        code = _enum_name(event, "Code").lower() if event.HasField("Code") else "unknown"
-        return ConnectionEnded(
-            reason=DisconnectReason.BANNED,
-            detail=f"temporarily banned by WhatsApp ({code}), for {event.Expire} s",
-        )
-    if kind == "ClientOutdated":
-        return ConnectionEnded(
-            reason=DisconnectReason.OUTDATED,
-            detail="WhatsApp refused this client version; upgrade neonize",
-        )
     if kind == "ConnectFailure":
         return _connect_failure(event)
-    if kind == "StreamError":
-        return ConnectionEnded(
-            reason=DisconnectReason.NETWORK, detail=f"stream error (code {event.Code or '?'})"
-        )
-    if kind == "Disconnected":
-        return ConnectionEnded(
-            reason=DisconnectReason.NETWORK, detail="the websocket to WhatsApp was closed"
-        )
-    if kind == "KeepAliveTimeout":
-        return ConnectionEnded(
-            reason=DisconnectReason.NETWORK,
-            detail=f"WhatsApp stopped answering keepalives ({event.ErrorCount} missed)",
-        )
-    return None
+    if kind not in _ENDINGS:
+        return None
+    reason, detail = _ENDINGS[kind]
+    return ConnectionEnded(reason=reason, detail=detail(event))
 
 
 def _connect_failure(event: Any) -> ConnectionEnded:
     reason = _enum_name(event, "Reason") if event.HasField("Reason") else "GENERIC"
     words = f"WhatsApp refused the connection ({reason.lower()}"
     words += f": {event.Message})" if event.Message else ")"
-    if reason in ("LOGGED_OUT", "MAIN_DEVICE_GONE", "UNKNOWN_LOGOUT"):
-        return ConnectionEnded(reason=DisconnectReason.LOGGED_OUT, detail=words)
-    if reason == "TEMP_BANNED":
-        return ConnectionEnded(reason=DisconnectReason.BANNED, detail=words)
-    if reason in ("CLIENT_OUTDATED", "BAD_USER_AGENT"):
-        return ConnectionEnded(reason=DisconnectReason.OUTDATED, detail=words)
-    return ConnectionEnded(reason=DisconnectReason.NETWORK, detail=words)
+    return ConnectionEnded(reason=_REFUSALS.get(reason, DisconnectReason.NETWORK), detail=words)
 
 
 def message_kind(message: Any) -> str:

@@ -1,7 +1,9 @@
-"""How wagate words PostgreSQL in messages: URLs without passwords, libpq errors on one line.
+"""How wagate talks to PostgreSQL: its connection options, and how it words failures.
 
-Shared by the PostgreSQL store, the cluster's leases and the engine's database;
-it needs no psycopg, so a module may import it before it knows the extra is there.
+URLs without passwords, libpq errors on one line, the keywords every connection
+of wagate's is opened with, and the lock taken while tables are created.  Shared
+by the PostgreSQL stores, the cluster's leases and the engine's database; it
+needs no psycopg, so a module may import it before it knows the extra is there.
 """
 
 from __future__ import annotations
@@ -9,7 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["display_url", "one_line"]
+__all__ = ["CREATE_LOCK", "KEEPALIVES", "connect_options", "display_url", "failure", "one_line"]
+
+CREATE_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+"""Taken, with the tables' name, in the transaction that creates tables: two processes
+creating them at once would race in the catalog."""
+
+KEEPALIVES: Mapping[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+"""TCP keepalives, so that a server that vanishes mid-query is noticed instead of waited on."""
 
 
 def display_url(params: Mapping[str, Any]) -> str:
@@ -24,3 +38,26 @@ def display_url(params: Mapping[str, Any]) -> str:
 def one_line(exc: BaseException) -> str:
     """An error's message on one line (libpq's span several indented lines)."""
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def failure(exc: BaseException) -> str:
+    """Why a call failed, on one line: ``"timed out"`` for a timeout, else the error's words."""
+    return "timed out" if isinstance(exc, TimeoutError) else one_line(exc)
+
+
+def connect_options(
+    timeout: float, application_name: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The keywords wagate gives psycopg's ``connect``: autocommit, a name, a timeout.
+
+    Args:
+        timeout: Seconds to wait for the server (libpq waits at least 2, in whole seconds).
+        application_name: What the server's ``pg_stat_activity`` shows for the connection.
+        extra: More libpq keywords, such as :data:`KEEPALIVES`.
+    """
+    return {
+        "autocommit": True,
+        "connect_timeout": max(2, round(timeout)),
+        "application_name": application_name,
+        **(extra or {}),
+    }

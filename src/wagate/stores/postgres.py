@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .._errors import InvalidInput, LeaseLost, StoreError
 from .._events import Account, State
-from .._store import SessionStore, StoredSession, stored_session
+from .._store import SessionStore, StoredSession, session_values, stored_session
 from ..adapters.webhooks._deadletters import (
     BACKLOG_COLUMNS,
     LETTER_COLUMNS,
@@ -37,13 +37,14 @@ from ..adapters.webhooks._deadletters import (
     DeadLetter,
     DeadLetterStore,
     backlog_entry,
-    backlog_filter,
-    check_limit,
+    backlog_selection,
     dead_letter,
     entry_values,
+    letter_selection,
     letter_values,
+    update_values,
 )
-from ._libpq import display_url, one_line
+from ._libpq import CREATE_LOCK, KEEPALIVES, connect_options, display_url, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -115,15 +116,7 @@ class _Link:
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             conn = psycopg.connect(
-                self._url,
-                autocommit=True,
-                connect_timeout=max(2, round(self.connect_timeout)),
-                application_name="wagate",
-                # A server that vanishes mid-query is noticed instead of waited on forever.
-                keepalives=1,
-                keepalives_idle=30,
-                keepalives_interval=10,
-                keepalives_count=3,
+                self._url, **connect_options(self.connect_timeout, "wagate", KEEPALIVES)
             )
         except psycopg.Error as exc:
             raise StoreError(
@@ -131,8 +124,7 @@ class _Link:
             ) from None
         try:
             with conn.transaction():
-                # Two processes creating the tables at once would race in the catalog.
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.tables,))
+                conn.execute(CREATE_LOCK, (self.tables,))
                 for statement in self._setup:
                     conn.execute(statement)
             for statement in self._check:
@@ -178,7 +170,24 @@ class _Link:
             raise AssertionError("unreachable")  # pragma: no cover
 
 
-class PostgresStore(SessionStore):
+class _OnLink:
+    """Opening, closing and calling a store's one :class:`_Link`, from worker threads."""
+
+    _link: _Link
+
+    async def open(self) -> None:
+        """Connect, and create the store's tables if they are missing."""
+        await anyio.to_thread.run_sync(self._link.open)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await anyio.to_thread.run_sync(self._link.close)
+
+    async def _run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        return await anyio.to_thread.run_sync(self._link.run, fn)
+
+
+class PostgresStore(_OnLink, SessionStore):
     """A store in one PostgreSQL table, created if missing.
 
     Several gateway processes may share one database (give each its own
@@ -251,17 +260,6 @@ class PostgresStore(SessionStore):
             check=(self._sql_check,),
         )
 
-    async def open(self) -> None:
-        """Connect, and create the table if it is missing."""
-        await anyio.to_thread.run_sync(self._link.open)
-
-    async def close(self) -> None:
-        """Close the connection."""
-        await anyio.to_thread.run_sync(self._link.close)
-
-    async def _run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
-        return await anyio.to_thread.run_sync(self._link.run, fn)
-
     # ------------------------------------------------------------------ SessionStore
     async def load_all(self) -> list[StoredSession]:
         """Every tenant the store knows, in tenant order."""
@@ -275,13 +273,7 @@ class PostgresStore(SessionStore):
 
     async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
         """Remember ``tenant``'s account and state (creating the row if needed)."""
-        values = (
-            tenant,
-            account.jid if account else None,
-            account.phone if account else None,
-            account.name if account else None,
-            state.value,
-        )
+        values = session_values(tenant, account, state)
         await self._run(lambda c: c.execute(self._sql_save, values))
 
     async def reserve_seq(self, tenant: str, upto: int) -> None:
@@ -369,13 +361,7 @@ class _FencedView(SessionStore):
 
     async def save(self, tenant: str, *, account: Account | None, state: State) -> None:
         self._check(tenant)
-        values = (
-            tenant,
-            account.jid if account else None,
-            account.phone if account else None,
-            account.name if account else None,
-            state.value,
-        )
+        values = session_values(tenant, account, state)
         await self.store._write_fenced(tenant, self._save, (*values, *self._guard, *self._guard))
 
     async def reserve_seq(self, tenant: str, upto: int) -> None:
@@ -397,7 +383,7 @@ class _FencedView(SessionStore):
         return f"<fenced view of {self.store!r} for tenant {self.tenant!r}>"
 
 
-class PostgresDeadLetters(DeadLetterStore):
+class PostgresDeadLetters(_OnLink, DeadLetterStore):
     """Webhook backlogs and dead letters in PostgreSQL: the store for a cluster.
 
     Two tables, created if missing: ``<prefix>_webhook_backlog`` (each endpoint's
@@ -475,16 +461,14 @@ class PostgresDeadLetters(DeadLetterStore):
             check=(),
         )
 
-    async def open(self) -> None:
-        """Connect, and create the tables if they are missing."""
-        await anyio.to_thread.run_sync(self._link.open)
-
-    async def close(self) -> None:
-        """Close the connection."""
-        await anyio.to_thread.run_sync(self._link.close)
-
-    async def _run(self, fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
-        return await anyio.to_thread.run_sync(self._link.run, fn)
+    async def _select(
+        self, columns: str, table: sql.Identifier, selection: tuple[str, list[Any]]
+    ) -> list[Any]:
+        """The rows of ``table`` that ``selection`` (what follows ``FROM``) picks."""
+        tail, params = selection
+        query = sql.SQL("SELECT {} FROM {}{}").format(sql.SQL(columns), table, sql.SQL(tail))
+        rows: list[Any] = await self._run(lambda c: c.execute(query, params).fetchall())
+        return rows
 
     async def add(self, letter: DeadLetter) -> DeadLetter:
         """Keep ``letter`` and return it with the ``id`` the store gave it."""
@@ -501,21 +485,9 @@ class PostgresDeadLetters(DeadLetterStore):
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
         """Return the letters kept, oldest first, optionally of one endpoint and/or tenant."""
-        check_limit(limit)
-        where: list[sql.Composable] = []
-        params: list[Any] = []
-        for column, value in (("endpoint", endpoint), ("tenant", tenant)):
-            if value is not None:
-                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(LETTER_COLUMNS), self._letters)
-        if where:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
-        query += sql.SQL(" ORDER BY id")
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
-        rows = await self._run(lambda c: c.execute(query, params).fetchall())
+        rows = await self._select(
+            LETTER_COLUMNS, self._letters, letter_selection(endpoint, tenant, limit, "%s")
+        )
         return [dead_letter(row) for row in rows]
 
     async def update(self, letter: DeadLetter) -> None:
@@ -524,14 +496,7 @@ class PostgresDeadLetters(DeadLetterStore):
             "UPDATE {} SET url = %s, error = %s, attempts = %s, status = %s, failed_at = %s"
             " WHERE id = %s"
         ).format(self._letters)
-        values = (
-            letter.url,
-            letter.error,
-            letter.attempts,
-            letter.status,
-            letter.failed_at.isoformat(),
-            letter.id,
-        )
+        values = update_values(letter)
         await self._run(lambda c: c.execute(query, values))
 
     async def remove(self, letter_id: int) -> bool:
@@ -555,15 +520,9 @@ class PostgresDeadLetters(DeadLetterStore):
         self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
     ) -> list[BacklogEntry]:
         """Return the backlog, oldest first, optionally of one node and/or endpoint."""
-        check_limit(limit)
-        where, params = backlog_filter(node, endpoint, "%s")
-        query = sql.SQL("SELECT {} FROM {}{} ORDER BY id").format(
-            sql.SQL(BACKLOG_COLUMNS), self._backlog, sql.SQL(where)
+        rows = await self._select(
+            BACKLOG_COLUMNS, self._backlog, backlog_selection(node, endpoint, limit, "%s")
         )
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
-        rows = await self._run(lambda c: c.execute(query, params).fetchall())
         return [backlog_entry(row) for row in rows]
 
     async def delivered(self, entry_id: int) -> None:

@@ -15,24 +15,19 @@ try signs the body again with a fresh timestamp.
 from __future__ import annotations
 
 import abc
-import os
 import sqlite3
-import threading
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.to_thread
 import attrs
 
 from ..._errors import InvalidInput, StoreError
 from ..._events import utcnow
 from ..._lifecycle import OpenClose
-from ..._store import check_directory, make_private, sqlite_call
+from ..._store import SQLiteFile, check_directory, make_private
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
 
 @attrs.frozen(kw_only=True)
@@ -286,6 +281,18 @@ def letter_values(letter: DeadLetter) -> tuple[Any, ...]:
     )
 
 
+def update_values(letter: DeadLetter) -> tuple[Any, ...]:
+    """The values of the stores' update of a letter: what a replay changes, then its id."""
+    return (
+        letter.url,
+        letter.error,
+        letter.attempts,
+        letter.status,
+        letter.failed_at.isoformat(),
+        letter.id,
+    )
+
+
 def entry_values(entry: BacklogEntry) -> tuple[Any, ...]:
     """The values of a backlog entry's row (without its id)."""
     return (
@@ -314,24 +321,40 @@ def backlog_entry(row: Sequence[Any]) -> BacklogEntry:
     )
 
 
-def _equal_filter(
-    columns: Sequence[tuple[str, str | None]], placeholder: str
+def _selection(
+    columns: Sequence[tuple[str, str | None]], limit: int | None, placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or nothing) and its parameters: each column given equals its value."""
+    """What follows a store's ``SELECT ... FROM <table>``, and its parameters.
+
+    The rows whose columns equal the values given (``None``: any), oldest first,
+    at most ``limit`` of them.
+    """
+    check_limit(limit)
     where: list[str] = []
     params: list[Any] = []
     for column, value in columns:
         if value is not None:
             where.append(f"{column} = {placeholder}")
             params.append(value)
-    return (" WHERE " + " AND ".join(where) if where else ""), params
+    tail = (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    if limit is not None:
+        tail += f" LIMIT {placeholder}"
+        params.append(limit)
+    return tail, params
 
 
-def backlog_filter(
-    node: str | None, endpoint: str | None, placeholder: str
+def backlog_selection(
+    node: str | None, endpoint: str | None, limit: int | None, placeholder: str
 ) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or nothing) and its parameters that select a backlog."""
-    return _equal_filter((("node", node), ("endpoint", endpoint)), placeholder)
+    """The end of the stores' ``SELECT`` of a backlog (see :meth:`DeadLetterStore.backlog`)."""
+    return _selection((("node", node), ("endpoint", endpoint)), limit, placeholder)
+
+
+def letter_selection(
+    endpoint: str | None, tenant: str | None, limit: int | None, placeholder: str
+) -> tuple[str, list[Any]]:
+    """The end of the stores' ``SELECT`` of dead letters (see :meth:`DeadLetterStore.letters`)."""
+    return _selection((("endpoint", endpoint), ("tenant", tenant)), limit, placeholder)
 
 
 def dead_letter(row: Sequence[Any]) -> DeadLetter:
@@ -352,7 +375,7 @@ def dead_letter(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-class SQLiteDeadLetters(DeadLetterStore):
+class SQLiteDeadLetters(SQLiteFile, DeadLetterStore):
     """Dead letters in a SQLite file, kept across restarts.
 
     Several processes may share one file (SQLite serialises their writes), but
@@ -367,10 +390,7 @@ class SQLiteDeadLetters(DeadLetterStore):
             SQLite database (it is never deleted or overwritten).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+    _what = "dead-letter store"
 
     def _open_sync(self) -> None:
         check_directory(self.path, "dead-letter store")
@@ -389,19 +409,6 @@ class SQLiteDeadLetters(DeadLetterStore):
                 "it was left untouched: move it aside or point wagate at another file"
             ) from None
         self._conn = conn
-
-    async def open(self) -> None:
-        if self._conn is None:
-            await anyio.to_thread.run_sync(self._open_sync)
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await anyio.to_thread.run_sync(conn.close)
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        label = f"dead-letter store {self.path}"
-        return await sqlite_call(label, lambda: self._conn, self._lock, fn)
 
     async def add(self, letter: DeadLetter) -> DeadLetter:
         values = letter_values(letter)
@@ -426,12 +433,8 @@ class SQLiteDeadLetters(DeadLetterStore):
     async def backlog(
         self, *, node: str | None = None, endpoint: str | None = None, limit: int | None = None
     ) -> list[BacklogEntry]:
-        check_limit(limit)
-        where, params = backlog_filter(node, endpoint, "?")
-        sql = f"SELECT {BACKLOG_COLUMNS} FROM wagate_webhook_backlog{where} ORDER BY id"  # noqa: S608 - constant columns
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        tail, params = backlog_selection(node, endpoint, limit, "?")
+        sql = f"SELECT {BACKLOG_COLUMNS} FROM wagate_webhook_backlog{tail}"  # noqa: S608 - constant columns
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
         return [backlog_entry(row) for row in rows]
 
@@ -455,24 +458,13 @@ class SQLiteDeadLetters(DeadLetterStore):
     async def letters(
         self, *, endpoint: str | None = None, tenant: str | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        check_limit(limit)
-        where, params = _equal_filter((("endpoint", endpoint), ("tenant", tenant)), "?")
-        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters{where} ORDER BY id"  # noqa: S608 - constant columns
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        tail, params = letter_selection(endpoint, tenant, limit, "?")
+        sql = f"SELECT {LETTER_COLUMNS} FROM wagate_dead_letters{tail}"  # noqa: S608 - constant columns
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
         return [dead_letter(row) for row in rows]
 
     async def update(self, letter: DeadLetter) -> None:
-        values = (
-            letter.url,
-            letter.error,
-            letter.attempts,
-            letter.status,
-            letter.failed_at.isoformat(),
-            letter.id,
-        )
+        values = update_values(letter)
         await self._run(
             lambda c: c.execute(
                 "UPDATE wagate_dead_letters SET url = ?, error = ?, attempts = ?, status = ?,"

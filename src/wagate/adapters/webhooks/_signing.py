@@ -70,21 +70,17 @@ _MAX_TIMESTAMP_DIGITS = 12
 # Signing and verifying
 
 
-class SignatureError(WagateError):
+class SignatureError(WagateError, code="invalid_signature"):
     """A webhook request's signature is missing, malformed or wrong: reject the request."""
 
-    code = "invalid_signature"
 
-
-class StaleTimestamp(SignatureError):
+class StaleTimestamp(SignatureError, code="stale_timestamp"):
     """A webhook request was signed too long ago (or in the future): possibly a replay.
 
     Attributes:
         age: Seconds between the signed timestamp and the receiver's clock
             (negative when the timestamp is in the future).
     """
-
-    code = "stale_timestamp"
 
     def __init__(self, message: str, *, age: float, tenant: str | None = None) -> None:
         super().__init__(message, tenant=tenant)
