@@ -302,7 +302,15 @@ async def test_an_outage_of_500s_hangs_and_refusals_loses_nothing_and_keeps_orde
         letters = await store.letters()
 
     assert [r.errors for r in receiver.requests if r.errors] == []
-    delivered = receiver.answered("ok")
+    answered = receiver.answered("ok")
+    # At least once: an answer that comes after the client's timeout (a loaded
+    # machine) is retried, so the receiver may see an id twice, and then only the
+    # event in flight, at once again; by webhook-id nothing is repeated.
+    delivered: list[Request] = []
+    for request in answered:
+        if delivered and request.id == delivered[-1].id:
+            continue  # the event in flight, posted again
+        delivered.append(request)
     seqs = [r.envelope["seq"] for r in delivered]
     assert seqs == sorted(set(seqs)), "delivered out of order or twice"
     assert [r.id for r in delivered] == [f"acme:{seq}" for seq in seqs]
