@@ -36,21 +36,13 @@ from .._sync import SyncGateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, dashboard_html, static_reply
-from ._rest import (
-    BodyLimit,
-    Reply,
-    RestApi,
-    Route,
-    client_left,
-    crash_reply,
-    http_error_reply,
-)
+from . import _rest as rest
 from ._serving import SocketIOServer, serve_socketio
 
 __all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
 
 
-def _json(reply: Reply) -> Response:
+def _json(reply: rest.Reply) -> Response:
     response = Response(reply.content(), status=reply.status, mimetype="application/json")
     for name, value in reply.headers:
         response.headers[name] = value
@@ -67,20 +59,20 @@ def _body_reader() -> Callable[[], Awaitable[bytes]]:
     )
 
     def read() -> bytes:
-        limit = BodyLimit(length)
+        limit = rest.BodyLimit(length)
         # One read may return part of the body; the stream says it ended with an empty
         # read, and that the client left with ClientDisconnected.
         try:
             while chunk := stream.read(65536):
                 limit.add(chunk)
         except ClientDisconnected:
-            raise client_left(method, path) from None
+            raise rest.client_left(method, path) from None
         return limit.body()
 
     return lambda: anyio.to_thread.run_sync(read)
 
 
-def _view(gateway: SyncGateway, api: RestApi, route: Route) -> Callable[[], Response]:
+def _view(gateway: SyncGateway, api: rest.RestApi, route: rest.Route) -> Callable[[], Response]:
     def view() -> Response:
         handle = functools.partial(api.handle, scheme=request.scheme)
         reply = gateway.portal.call(
@@ -112,7 +104,7 @@ def blueprint(
         dashboard: Serve the dashboard page at ``GET /``.
         name: The blueprint's name.
     """
-    api = RestApi(gateway.gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
+    api = rest.RestApi(gateway.gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
     events = sse or ServerSentEvents(gateway.gateway, authenticator, cookie_name=cookie_name)
     routes = Blueprint(name, __name__)
 
@@ -163,13 +155,13 @@ def install_error_handlers(app: Flask) -> None:
                 headers = (("Allow", ", ".join(allowed)),)
         method, path, detail = request.method, request.path, exc.description
         return _json(
-            http_error_reply(status, method=method, path=path, detail=detail, headers=headers)
+            rest.http_error_reply(status, method=method, path=path, detail=detail, headers=headers)
         )
 
     def crash(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        return _json(crash_reply(request.method, request.path, exc))
+        return _json(rest.crash_reply(request.method, request.path, exc))
 
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, crash)
