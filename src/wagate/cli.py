@@ -16,7 +16,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,15 +84,15 @@ def _store(args: argparse.Namespace, data_dir: Path) -> SessionStore:
     return store_for(args.database or str(data_dir / "wagate.db"))
 
 
-def _driver_factory(args: argparse.Namespace, data_dir: Path) -> tuple[object, bool]:
+def _driver_factory(args: argparse.Namespace, data_dir: Path) -> Callable[[str], Driver]:
+    """The drivers ``--simulator`` chooses, once: a gateway made with them knows which they are."""
     if args.simulator:
-        from .drivers.simulator import SimulatedDriver, SimulatedPhone  # noqa: PLC0415
+        from .drivers.simulator import SimulatedDrivers, SimulatedPhone  # noqa: PLC0415
 
-        def simulated(tenant: str) -> Driver:
-            phone = SimulatedPhone(number=simulated_phone_number(tenant), name=tenant)
-            return SimulatedDriver(phone=phone)
+        def phone(tenant: str) -> SimulatedPhone:
+            return SimulatedPhone(number=simulated_phone_number(tenant), name=tenant)
 
-        return simulated, True
+        return SimulatedDrivers(phone)
     try:
         from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
     except ImportError as exc:
@@ -108,7 +108,7 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> tuple[object, b
     def real(tenant: str) -> Driver:
         return NeonizeDriver(database=database)
 
-    return real, False
+    return real
 
 
 def _is_postgres(location: str | None) -> bool:
@@ -166,7 +166,7 @@ def build_serve_app(
     authenticator = JWTAuthenticator(secret)
     args = argparse.Namespace(simulator=simulator, database=database)
     directory = _data_dir(data_dir)
-    factory, is_simulated = _driver_factory(args, directory)
+    factory = _driver_factory(args, directory)
     _cluster_check(redis, database)
     if redis:
         from .cluster import Cluster  # noqa: PLC0415 - the redis extra
@@ -186,7 +186,7 @@ def build_serve_app(
     if redis:
         import socketio as python_socketio  # noqa: PLC0415
 
-        gateway = Gateway(factory, cluster=cluster)  # type: ignore[arg-type]
+        gateway = Gateway(factory, cluster=cluster)
         # Sockets on any process get every tenant's events: python-socketio's own
         # Redis manager, on a channel of this cluster only.
         manager = python_socketio.AsyncRedisManager(redis, channel=f"{cluster_name}:socketio")
@@ -194,7 +194,7 @@ def build_serve_app(
             gateway, authenticator, cookie_name=TOKEN_COOKIE, client_manager=manager
         )
     else:
-        gateway = Gateway(factory, store=store)  # type: ignore[arg-type]
+        gateway = Gateway(factory, store=store)
 
     private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -246,7 +246,6 @@ def build_serve_app(
         gateway,
         authenticator,
         socketio=socketio,
-        simulator=is_simulated,
         cookie_name=TOKEN_COOKIE,
         extra_routes=login_route,
     )
@@ -403,10 +402,12 @@ def _login(args: argparse.Namespace) -> int:
 
     tenant: str = args.tenant
     directory = _data_dir(args.data_dir)
-    factory, is_simulated = _driver_factory(args, directory)
+    factory = _driver_factory(args, directory)
 
     async def run() -> int:
-        driver = factory(tenant)  # type: ignore[operator]
+        from .drivers.simulator import SimulatedDriver  # noqa: PLC0415
+
+        driver = factory(tenant)
         async with (
             _store(args, directory) as store,
             Session(tenant, driver, store=store) as session,
@@ -423,7 +424,7 @@ def _login(args: argparse.Namespace) -> int:
                         f"(code expires in {event.expires_in():.0f} s)",
                         flush=True,
                     )
-                    if is_simulated:
+                    if isinstance(driver, SimulatedDriver):
                         print("(simulator: the simulated phone scans it)", flush=True)
                         driver.phone.scan(event.code)
                 elif isinstance(event, Connected):
