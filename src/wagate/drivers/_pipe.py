@@ -2,23 +2,24 @@
 
 Both ends speak in frames: pickled tuples whose first item names the kind
 (``"run"``, ``"call"``, ``"result"``, ``"done"``, ...).  This module holds what
-both sides share: the channel that moves frames, and how an error is put into a
-frame so the host can rebuild it.
+both sides share: the channel that moves frames, how an error is put into a
+frame so the host can rebuild it, and the check that a driver factory can cross.
 """
 
 from __future__ import annotations
 
 import pickle
 import queue
+import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio.from_thread
 import anyio.lowlevel
 
 from .._driver import Driver
-from .._errors import DriverError, WagateError, error_response
+from .._errors import DriverError, InvalidInput, WagateError, error_response
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -110,3 +111,29 @@ def crossing(exc: BaseException) -> tuple[int, dict[str, Any]]:
         exc = DriverError(f"{name}: {message}" if message else name)
     answer = error_response(exc, complete=True)
     return answer.status, answer.body
+
+
+def check_factory(factory: object) -> DriverFactory:
+    """``factory`` if the child can be given it (callable, importable, picklable).
+
+    Raises:
+        InvalidInput: it cannot cross to the child, and why.
+    """
+    if not callable(factory):
+        raise InvalidInput(f"the driver factory must be callable, got {type(factory).__name__}")
+    module = getattr(factory, "__module__", None)
+    main = sys.modules.get("__main__")
+    if module == "__main__" and getattr(main, "__file__", None) is None:
+        raise InvalidInput(
+            "the driver factory is defined in an interactive __main__ (python -c, a REPL or "
+            "a notebook), which the child process cannot import; define it in a module"
+        )
+    try:
+        pickle.dumps(factory)
+    except PICKLE_ERRORS as exc:
+        raise InvalidInput(
+            "the driver factory must be importable by the child process: a module-level "
+            "function or class, or a functools.partial of one (not a lambda or a nested "
+            f"function); pickling it failed: {exc}"
+        ) from None
+    return cast("DriverFactory", factory)

@@ -51,9 +51,8 @@ import multiprocessing
 import pickle
 import re
 import signal
-import sys
 import warnings
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -67,7 +66,7 @@ from .._events import Account, DisconnectReason
 from .._validate import validate_tenant
 from ._engine_child import child_main
 from ._pipe import PICKLE_ERRORS as _PICKLE_ERRORS
-from ._pipe import Channel, DriverFactory, Frame
+from ._pipe import Channel, DriverFactory, Frame, check_factory
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -240,27 +239,6 @@ def _next_id() -> int:
     return next(_ids)
 
 
-def _check_factory(factory: object) -> DriverFactory:
-    if not callable(factory):
-        raise InvalidInput(f"the driver factory must be callable, got {type(factory).__name__}")
-    module = getattr(factory, "__module__", None)
-    main = sys.modules.get("__main__")
-    if module == "__main__" and getattr(main, "__file__", None) is None:
-        raise InvalidInput(
-            "the driver factory is defined in an interactive __main__ (python -c, a REPL or "
-            "a notebook), which the child process cannot import; define it in a module"
-        )
-    try:
-        pickle.dumps(factory)
-    except _PICKLE_ERRORS as exc:
-        raise InvalidInput(
-            "the driver factory must be importable by the child process: a module-level "
-            "function or class, or a functools.partial of one (not a lambda or a nested "
-            f"function); pickling it failed: {exc}"
-        ) from None
-    return cast("DriverFactory", factory)
-
-
 class EngineProcess:
     """One child process hosting the drivers of many sessions; a driver factory itself.
 
@@ -291,7 +269,7 @@ class EngineProcess:
         call_timeout: float = 120.0,
         close_timeout: float = 10.0,
     ) -> None:
-        self.factory = _check_factory(factory)
+        self.factory = check_factory(factory)
         self.start_timeout = start_timeout
         self.call_timeout = call_timeout
         self.close_timeout = close_timeout
