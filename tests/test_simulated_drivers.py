@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wagate import Gateway
+from wagate import Gateway, SyncGateway
 from wagate.adapters.auth import JWTAuthenticator
 from wagate.drivers.simulator import (
     SimulatedClock,
@@ -25,9 +25,10 @@ def _paths(api: RestApi) -> set[str]:
 
 
 def test_a_gateway_is_simulated_when_its_driver_factory_says_so() -> None:
-    """``Gateway.simulated`` is true for ``SimulatedDrivers``, false for a plain function."""
+    """``simulated`` (Gateway's, SyncGateway's) is true for ``SimulatedDrivers`` only."""
     assert Gateway(SimulatedDrivers()).simulated is True
     assert Gateway(lambda tenant: SimulatedDriver()).simulated is False
+    assert SyncGateway(SimulatedDrivers()).simulated is True
 
 
 def test_simulated_drivers_give_each_tenant_its_phone_and_the_options() -> None:
@@ -79,7 +80,6 @@ def test_the_flask_dashboard_shows_the_simulated_phone_of_a_simulated_gateway() 
     pytest.importorskip("flask")
     from flask import Flask
 
-    from wagate import SyncGateway
     from wagate.integrations.flask import blueprint
 
     app = Flask(__name__)
