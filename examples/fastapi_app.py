@@ -43,7 +43,7 @@ from pydantic import BaseModel, Field
 from wagate import Gateway, SQLiteStore
 from wagate.adapters.auth import DEFAULT_COOKIE, JWTAuthenticator
 from wagate.adapters.socketio import SocketIOAdapter
-from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
+from wagate.drivers.simulator import SimulatedDrivers, SimulatedPhone
 from wagate.integrations.fastapi import install_error_handlers, router
 
 TOKEN_TTL = 3600
@@ -110,11 +110,10 @@ def build_app(secret: str, users: dict[str, User], *, simulator: bool, data_dir:
     if simulator:
         numbers = iter(range(100_000_000, 999_999_999))
 
-        def driver_factory(tenant: str) -> SimulatedDriver:
-            phone = SimulatedPhone(number=f"+628{next(numbers)}", name=f"{tenant} phone")
-            return SimulatedDriver(phone=phone)
+        def phone(tenant: str) -> SimulatedPhone:
+            return SimulatedPhone(number=f"+628{next(numbers)}", name=f"{tenant} phone")
 
-        gateway = Gateway(driver_factory)  # in memory: a demo forgets its links
+        gateway = Gateway(SimulatedDrivers(phone))  # in memory: a demo forgets its links
     else:
         from wagate.drivers.neonize import NeonizeDriver  # noqa: PLC0415 - real phones only
 
@@ -150,7 +149,7 @@ def build_app(secret: str, users: dict[str, User], *, simulator: bool, data_dir:
         )
         return response
 
-    app.include_router(router(gateway, authenticator, simulator=simulator))
+    app.include_router(router(gateway, authenticator))
     app.mount("/socket.io", sio.asgi_app(socketio_path=""))
     install_error_handlers(app)
     return app

@@ -40,7 +40,7 @@ from werkzeug.serving import make_server
 
 from wagate import SQLiteStore, SyncGateway
 from wagate.adapters.auth import DEFAULT_COOKIE, JWTAuthenticator
-from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
+from wagate.drivers.simulator import SimulatedDrivers, SimulatedPhone
 from wagate.integrations.flask import blueprint, install_error_handlers, serve_socketio
 
 TOKEN_TTL = 3600
@@ -95,11 +95,10 @@ def make_gateway(*, simulator: bool, data_dir: str) -> SyncGateway:
     if simulator:
         numbers = iter(range(100_000_000, 999_999_999))
 
-        def driver_factory(tenant: str) -> SimulatedDriver:
-            phone = SimulatedPhone(number=f"+628{next(numbers)}", name=f"{tenant} phone")
-            return SimulatedDriver(phone=phone)
+        def phone(tenant: str) -> SimulatedPhone:
+            return SimulatedPhone(number=f"+628{next(numbers)}", name=f"{tenant} phone")
 
-        return SyncGateway(driver_factory)  # in memory: a demo forgets its links
+        return SyncGateway(SimulatedDrivers(phone))  # in memory: a demo forgets its links
     from wagate.drivers.neonize import NeonizeDriver  # noqa: PLC0415 - real phones only
 
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
@@ -114,8 +113,6 @@ def build_app(
     users: dict[str, User],
     gateway: SyncGateway,
     authenticator: JWTAuthenticator,
-    *,
-    simulator: bool,
 ) -> Flask:
     app = Flask(__name__)
 
@@ -143,7 +140,7 @@ def build_app(
         )
         return response
 
-    app.register_blueprint(blueprint(gateway, authenticator, simulator=simulator))
+    app.register_blueprint(blueprint(gateway, authenticator))
     install_error_handlers(app)
     return app
 
@@ -176,7 +173,7 @@ def main() -> int:
     users, passwords = demo_users()
 
     with make_gateway(simulator=args.simulator, data_dir=args.data_dir) as gateway:
-        app = build_app(secret, users, gateway, authenticator, simulator=args.simulator)
+        app = build_app(secret, users, gateway, authenticator)
         server = make_server(args.host, args.port, app, threaded=True)
         origin = f"http://{args.host}:{server.port}"
         sockets = serve_socketio(

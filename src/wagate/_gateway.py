@@ -200,6 +200,16 @@ class Gateway(ClosingStack):
         self._closing = False
         self._closed = anyio.Event()
 
+    @property
+    def simulated(self) -> bool:
+        """Whether the gateway's drivers are simulated ones, as its driver factory says.
+
+        A factory says so with a ``simulated`` attribute that is ``True``, as
+        :class:`~wagate.drivers.simulator.SimulatedDrivers` has.  The REST API and
+        the dashboard read it to offer the simulated-phone routes and panel.
+        """
+        return getattr(self.driver_factory, "simulated", False) is True
+
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
         if self._tg is not None or self._closing:

@@ -21,7 +21,7 @@ import attrs
 
 from ._backoff import Backoff
 from ._callback_group import Callback, CallbackGroup, CallbackSubscription
-from ._driver import ConnectionEnded, Driver, IncomingMessage
+from ._driver import Driver, IncomingMessage
 from ._errors import (
     AlreadyConnected,
     DriverError,
@@ -33,7 +33,6 @@ from ._errors import (
 from ._events import (
     Account,
     Connected,
-    Connecting,
     Disconnected,
     DisconnectReason,
     Event,
@@ -49,6 +48,7 @@ from ._events import (
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._linkstate import LinkStateWriter
+from ._reconnect import Reconnecting
 from ._seqs import SeqCounter
 from ._store import MemoryStore, SessionStore
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
@@ -63,34 +63,7 @@ log = logging.getLogger("wagate")
 E = TypeVar("E", bound=Event)
 
 
-class _Sink:
-    """What the running driver reports into; disarmed when its connection attempt ends."""
-
-    __slots__ = ("_session", "armed")
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self.armed = True
-
-    def qr(self, code: str, valid_for: float) -> None:
-        if not self.armed:
-            log.warning("driver reported a QR code after its connection ended; ignored")
-            return
-        self._session._on_qr(code, valid_for)
-
-    def connected(self, account: Account) -> None:
-        if not self.armed:
-            log.warning("driver reported 'connected' after its connection ended; ignored")
-            return
-        self._session._on_connected(account)
-
-    def message(self, message: IncomingMessage) -> None:
-        # A message WhatsApp delivered is never dropped, even one that races the end
-        # of its connection.
-        self._session._on_message(message)
-
-
-class Session(ClosingStack):
+class Session(Reconnecting, ClosingStack):
     """One tenant's WhatsApp session.
 
     Use it as an async context manager; it owns its background work.
@@ -121,7 +94,6 @@ class Session(ClosingStack):
     __slots__ = (
         "__weakref__",
         "_account",
-        "_attempt",
         "_callbacks",
         "_closing",
         "_done",
@@ -133,15 +105,11 @@ class Session(ClosingStack):
         "_own_hub",
         "_own_store",
         "_pairing",
-        "_restart_requested",
-        "_rng",
         "_seqs",
         "_stack",
         "_status",
         "_store",
         "_subscriptions",
-        "_supervisor",
-        "_supervisor_waiter",
         "_tg",
         "backoff",
         "close_timeout",
@@ -573,78 +541,6 @@ class Session(ClosingStack):
         self._account = None
         self._status = attrs.evolve(self._status, account=None)
         self._link_state.schedule(self._running())
-
-    async def _stop_supervisor(self) -> None:
-        scope = self._supervisor
-        if scope is not None:
-            scope.cancel()
-            if self._supervisor is scope:
-                if self._supervisor_waiter is None:
-                    self._supervisor_waiter = anyio.Event()
-                await self._supervisor_waiter.wait()
-
-    def _jitter(self) -> random.Random:
-        if self._rng is None:
-            self._rng = random.Random()  # noqa: S311 - jitter, not security
-        return self._rng
-
-    async def _supervise(self, scope: anyio.CancelScope) -> None:
-        failures = 0
-        attempt = 0
-        try:
-            with scope:
-                while True:
-                    attempt += 1
-                    self._restart_requested = False
-                    self._set_state(State.CONNECTING)
-                    self._emit(Connecting, attempt=attempt)
-                    sink = _Sink(self)
-                    connected = False
-                    with anyio.CancelScope() as attempt_scope:
-                        self._attempt = attempt_scope
-                        try:
-                            ended = await self.driver.run(sink, resume=self._account)
-                        except Exception as exc:
-                            log.exception("tenant %r: the driver failed", self.tenant)
-                            ended = ConnectionEnded(
-                                reason=DisconnectReason.ENGINE_CRASHED,
-                                detail=f"{type(exc).__name__}: {exc}",
-                            )
-                        finally:
-                            sink.armed = False
-                            connected = self._status.state is State.CONNECTED
-                    self._attempt = None
-                    if attempt_scope.cancelled_caught:
-                        # Only restart() cancels an attempt: a fresh login at once.
-                        failures = 0
-                        attempt = 0
-                        continue
-                    reason = ended.reason
-                    if reason is DisconnectReason.LOGGED_OUT:
-                        self._forget_account()
-                    failures = 1 if connected else failures + 1
-                    if connected:
-                        attempt = 0
-                    retry = reason.retryable
-                    delay = self.backoff.delay(failures, self._jitter()) if retry else None
-                    self._set_disconnected(
-                        reason, will_retry=retry, retry_in=delay, detail=ended.detail
-                    )
-                    if delay is None:
-                        break
-                    with anyio.CancelScope() as wait_scope:
-                        self._attempt = wait_scope
-                        await anyio.sleep(delay)
-                    self._attempt = None
-                    if wait_scope.cancelled_caught and self._restart_requested:
-                        failures = 0
-                        attempt = 0
-        finally:
-            self._attempt = None
-            self._supervisor = None
-            waiter, self._supervisor_waiter = self._supervisor_waiter, None
-            if waiter is not None:
-                waiter.set()
 
     def _current_link(self) -> tuple[Account | None, State]:
         """What the store keeps of the session: its account and state, as they are now."""

@@ -364,6 +364,11 @@ class SyncGateway:
         """:attr:`Gateway.tenants`: the tenants that have a session now, sorted."""
         return self.portal.call(lambda: self.gateway.tenants)
 
+    @property
+    def simulated(self) -> bool:
+        """:attr:`Gateway.simulated`: whether the drivers are simulated ones."""
+        return self.gateway.simulated  # fixed when the gateway is made: no portal needed
+
     def known_status(self, tenant: str) -> Status:
         """:meth:`Gateway.known_status`: ``tenant``'s status as this process knows it."""
         return self.portal.call(self.gateway.known_status, tenant)

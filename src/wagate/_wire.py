@@ -5,7 +5,9 @@ attribute it carries and the :class:`Codec` that writes and reads it (datetimes
 as ISO 8601 in UTC, enums by value, an account as the ``user`` object).  A
 :class:`Shape` is a message name and its fields in order; a :class:`Kind` says
 which shapes an event class makes in each naming and which one the cluster's
-backplane carries.  Everything else is derived from :data:`KINDS`:
+backplane carries.  Fields, codecs and shapes are built in
+:mod:`wagate._wire_codec`; the table of kinds is here.  Everything else is
+derived from :data:`KINDS`:
 
 - :func:`to_wire`: the messages SSE, Socket.IO, webhooks and the dashboard send;
 - :func:`from_wire`: an event back from its colon-named message (the cluster,
@@ -22,18 +24,14 @@ read back where it is the event's own moment (``message:received``).
 
 from __future__ import annotations
 
-import enum
-import math
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import attrs
 
 from ._errors import InvalidInput
 from ._events import (
-    UTC,
     Account,
     Connected,
     Connecting,
@@ -49,6 +47,26 @@ from ._events import (
     Status,
     WireNaming,
     utcnow,
+)
+from ._wire_codec import (
+    FLAG,
+    INTEGER,
+    JSON,
+    SECONDS,
+    TEXT,
+    TIME,
+    Codec,
+    Field,
+    Shape,
+    WireMessage,
+    arguments_of,
+    as_mapping,
+    decode_fields,
+    encode_fields,
+    enum_of,
+    object_of,
+    object_schema,
+    optional,
 )
 
 __all__ = [
@@ -70,231 +88,6 @@ __all__ = [
     "status_payload",
     "to_wire",
 ]
-
-JSON: TypeAlias = dict[str, Any]
-
-
-@attrs.frozen
-class WireMessage:
-    """One message on the wire: an event name and its JSON-ready payload."""
-
-    name: str
-    data: JSON
-
-
-# ---------------------------------------------------------------------------------
-# Codecs: one JSON value each way
-
-
-def iso(value: datetime) -> str:
-    """A datetime as ISO 8601 in UTC with microseconds and a ``Z``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: object, key: str) -> datetime:
-    """The timezone-aware UTC datetime an ISO 8601 string names.
-
-    Raises:
-        InvalidInput: not a string, not ISO 8601, or without a timezone.
-    """
-    if not isinstance(value, str):
-        raise InvalidInput(f"{key!r} must be an ISO 8601 timestamp string, got {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{key!r} is not an ISO 8601 timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"{key!r} must carry a timezone: {value!r}")
-    return parsed.astimezone(UTC)
-
-
-@attrs.frozen
-class Codec:
-    """How a value is written as JSON (as of a moment) and read back (naming its key)."""
-
-    encode: Callable[[Any, datetime], Any]
-    decode: Callable[[Any, str], Any]
-    optional: bool = False
-    """Whether ``null`` (or no key at all) stands for ``None``."""
-    schema: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
-    """The JSON Schema of the values it writes (OpenAPI's answers are made of it)."""
-
-
-def _as_is(value: Any, now: datetime) -> Any:
-    return value
-
-
-def _exactly(*types: type) -> Callable[[Any, str], Any]:
-    """A decoder accepting only ``types`` (a bool is not an int unless bool is named)."""
-
-    def decode(value: Any, key: str) -> Any:
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise InvalidInput(f"payload field {key!r} has the wrong type: {value!r}")
-        return value
-
-    return decode
-
-
-def _finite(value: Any, key: str) -> float:
-    number = _exactly(int, float)(value, key)
-    if not math.isfinite(number):
-        raise InvalidInput(f"{key} must be finite, got {value!r}")
-    return float(number)
-
-
-def _enum(kind: type[enum.Enum]) -> Codec:
-    def decode(value: Any, key: str) -> Any:
-        raw = _exactly(str)(value, key)
-        try:
-            return kind(raw)
-        except ValueError:
-            raise InvalidInput(f"unknown {key} {raw!r}") from None
-
-    schema = {"type": "string", "enum": [member.value for member in kind]}
-    return Codec(lambda value, now: value.value, decode, schema=schema)
-
-
-def _optional(codec: Codec) -> Codec:
-    return Codec(
-        lambda value, now: None if value is None else codec.encode(value, now),
-        lambda value, key: None if value is None else codec.decode(value, key),
-        optional=True,
-        schema={"anyOf": [codec.schema, {"type": "null"}]},
-    )
-
-
-def _object(cls: type, *fields: Field) -> Codec:
-    """A value of ``cls`` as a JSON object of ``fields``."""
-    return Codec(
-        lambda value, now: _encode(fields, value, now),
-        lambda value, key: _decode(cls, fields, value),
-        schema=object_schema(fields),
-    )
-
-
-def object_schema(fields: tuple[Field, ...]) -> JSON:
-    """The JSON Schema of the object ``fields`` write (a key written only ``when``: optional)."""
-    return {
-        "type": "object",
-        "properties": {f.key: dict(f.schema) for f in fields},
-        "required": [f.key for f in fields if f.when is None],
-    }
-
-
-TEXT = Codec(_as_is, _exactly(str), schema={"type": "string"})
-INTEGER = Codec(_as_is, _exactly(int), schema={"type": "integer"})
-FLAG = Codec(_as_is, _exactly(bool), schema={"type": "boolean"})
-SECONDS = Codec(_as_is, _finite, schema={"type": "number"})
-TIME = Codec(lambda value, now: iso(value), parse_iso, schema={"type": "string"})
-
-
-# ---------------------------------------------------------------------------------
-# Fields and shapes
-
-
-@attrs.frozen
-class Field:
-    """One payload key: what it carries and how.
-
-    Attributes:
-        key: The JSON key.
-        attr: The attribute it reads, and the constructor argument it is read back
-            into when the class takes one; ``None`` for a value computed from others.
-        codec: How the value is written and read.
-        compute: Computes the value (from the object and the moment of encoding)
-            instead of reading ``attr``.
-        read_back: Whether decoding reads it (``False`` for a copy of another key).
-        when: Writes the key only for objects this accepts (default: always).
-        computed: The JSON Schema of a computed value (default: the codec's).
-    """
-
-    key: str
-    attr: str | None
-    codec: Codec = Codec(_as_is, _exactly(object))
-    compute: Callable[[Any, datetime], Any] | None = None
-    read_back: bool = True
-    when: Callable[[Any], bool] | None = None
-    computed: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
-    plain: Callable[[Any], Any] | None = attrs.field(init=False, eq=False, repr=False)
-    """Reads the value when it is written as it is (the fast path of most keys)."""
-
-    @plain.default
-    def _getter(self) -> Callable[[Any], Any] | None:
-        if self.compute is None and self.attr is not None and self.codec.encode is _as_is:
-            return operator.attrgetter(self.attr)
-        return None
-
-    @property
-    def schema(self) -> Mapping[str, Any]:
-        """The JSON Schema of this key's values."""
-        return self.computed if self.computed is not None else self.codec.schema
-
-    def encode(self, obj: Any, now: datetime) -> Any:
-        """The JSON value of this key for ``obj`` as of ``now``."""
-        value = self.compute(obj, now) if self.compute is not None else getattr(obj, str(self.attr))
-        return self.codec.encode(value, now)
-
-    def but(self, **changes: Any) -> Field:
-        """A copy of the field with some of its attributes changed."""
-        return attrs.evolve(self, **changes)
-
-
-def _encode(fields: tuple[Field, ...], obj: Any, now: datetime) -> JSON:
-    data = {}
-    for f in fields:
-        if f.when is None or f.when(obj):
-            data[f.key] = f.encode(obj, now) if f.plain is None else f.plain(obj)
-    return data
-
-
-def _mapping(data: object) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InvalidInput(f"payload must be a JSON object, got {type(data).__name__}")
-    return data
-
-
-_ARGUMENTS: dict[type, dict[str, attrs.Attribute[Any]]] = {}
-
-
-def _arguments(cls: type) -> dict[str, attrs.Attribute[Any]]:
-    """The constructor arguments of an attrs class, by name (looked up once per class)."""
-    found = _ARGUMENTS.get(cls)
-    if found is None:
-        found = _ARGUMENTS[cls] = {a.alias: a for a in attrs.fields(cls) if a.init}
-    return found
-
-
-def _decode(cls: type, fields: tuple[Field, ...], data: object) -> Any:
-    """A ``cls`` from the keys of ``data`` that ``fields`` read back into its arguments.
-
-    A missing key is an error unless its codec is optional; then the argument keeps
-    the class's default, or is ``None`` where the class has none.
-    """
-    data = _mapping(data)
-    takes = _arguments(cls)
-    arguments = {}
-    for f in fields:
-        if f.attr not in takes or not f.read_back:
-            continue
-        if f.key in data:
-            arguments[f.attr] = f.codec.decode(data[f.key], f.key)
-        elif not f.codec.optional:
-            raise InvalidInput(f"payload has no {f.key!r}")
-        elif takes[f.attr].default is attrs.NOTHING:
-            arguments[f.attr] = None
-    return cls(**arguments)
-
-
-@attrs.frozen
-class Shape:
-    """A message: its name and its fields, in the order they are written."""
-
-    name: str
-    fields: tuple[Field, ...]
-
-    def encode(self, obj: Any, now: datetime) -> WireMessage:
-        """The message for ``obj``, its time-dependent values as of ``now``."""
-        return WireMessage(self.name, _encode(self.fields, obj, now))
 
 
 def state_of(obj: Event | Status) -> State:
@@ -340,21 +133,21 @@ STATUS = Field(
     compute=lambda obj, now: _coarse(state_of(obj)),
     computed={"type": "string", "enum": ["connected", "disconnected", "connecting"]},
 )
-STATE = Field("state", "state", _enum(State), compute=lambda obj, now: state_of(obj))
+STATE = Field("state", "state", enum_of(State), compute=lambda obj, now: state_of(obj))
 ATTEMPT = Field("attempt", "attempt", INTEGER)
 PHONE = Field("phone", "phone", TEXT)
-NAME = Field("name", "name", _optional(TEXT))
-USER = Field("user", "account", _object(Account, Field("id", "jid", TEXT), NAME, PHONE))
+NAME = Field("name", "name", optional(TEXT))
+USER = Field("user", "account", object_of(Account, Field("id", "jid", TEXT), NAME, PHONE))
 PHONE_NUMBER = Field(
     "phoneNumber",
     None,
     compute=lambda obj, now: _linked_phone(obj),
     computed={"anyOf": [{"type": "string"}, {"type": "null"}]},
 )
-REASON = Field("reason", "reason", _enum(DisconnectReason))
+REASON = Field("reason", "reason", enum_of(DisconnectReason))
 WILL_RETRY = Field("willRetry", "will_retry", FLAG)
-RETRY_IN = Field("retryIn", "retry_in", _optional(SECONDS))
-DETAIL = Field("detail", "detail", _optional(TEXT))
+RETRY_IN = Field("retryIn", "retry_in", optional(SECONDS))
+DETAIL = Field("detail", "detail", optional(TEXT))
 WHY = (REASON, WILL_RETRY, RETRY_IN, DETAIL)
 
 # A login
@@ -374,25 +167,25 @@ RECEIVED = (
     MESSAGE_ID,
     Field("from", "sender", TEXT),
     Field("chat", "chat", TEXT),
-    Field("text", "text", _optional(TEXT)),
-    Field("pushName", "push_name", _optional(TEXT)),
+    Field("text", "text", optional(TEXT)),
+    Field("pushName", "push_name", optional(TEXT)),
     Field("isGroup", "is_group", FLAG),
     Field("kind", "kind", TEXT),
     TIMESTAMP.but(attr="timestamp", read_back=True),
 )
 SENT = (
-    MESSAGE_ID.but(codec=_optional(TEXT)),
+    MESSAGE_ID.but(codec=optional(TEXT)),
     Field("to", "to", TEXT),
     Field("message", "text", TEXT),
     Field("success", "success", FLAG),
-    Field("error", "error", _optional(TEXT)),
+    Field("error", "error", optional(TEXT)),
 )
 
 # A stream's gap
 SPAN = (
     Field("from", "first_seq", INTEGER),
     Field("to", "last_seq", INTEGER),
-    Field("missed", "missed", _optional(INTEGER)),
+    Field("missed", "missed", optional(INTEGER)),
 )
 
 CONNECTION_STATUS = "connection:status"
@@ -436,7 +229,7 @@ class Kind:
 
 def _lean(cls: type[Event], shape: Shape) -> Shape:
     """Only the keys read back into ``cls``: a QR code crosses the cluster without its image."""
-    takes = _arguments(cls)
+    takes = arguments_of(cls)
     return Shape(shape.name, tuple(f for f in shape.fields if f.attr in takes and f.read_back))
 
 
@@ -535,12 +328,14 @@ def from_wire(name: str, data: Mapping[str, Any]) -> Event:
     Raises:
         InvalidInput: the name is unknown or the payload is malformed.
     """
-    data = _mapping(data)
+    data = as_mapping(data)
     readers = _READERS.get(name)
     if not readers:
         raise InvalidInput(f"unknown event name {name!r}")
     kind = readers[0] if len(readers) == 1 else _told_apart(readers, data)
-    event: Event = _decode(kind.cls, next(s for s in kind.colon if s.name == name).fields, data)
+    event: Event = decode_fields(
+        kind.cls, next(s for s in kind.colon if s.name == name).fields, data
+    )
     return event
 
 
@@ -561,14 +356,14 @@ def _has_qr(status: Status) -> bool:
     return status.qr is not None
 
 
-PENDING_QR = Field("qr", "qr", _object(QrGenerated, *LOGIN), when=_has_qr)
+PENDING_QR = Field("qr", "qr", object_of(QrGenerated, *LOGIN), when=_has_qr)
 _SNAPSHOT = Shape(
     CONNECTION_STATUS,
     (
         TENANT,
         STATUS,
         STATE,
-        USER.but(codec=_optional(USER.codec)),
+        USER.but(codec=optional(USER.codec)),
         TIMESTAMP.but(attr="since"),
         *(f.but(when=_has_reason) for f in (REASON, WILL_RETRY, RETRY_IN)),
         PENDING_QR,
@@ -623,12 +418,12 @@ _BACKPLANE_STATUS = (
     TENANT,
     STATE,
     Field(
-        "account", "account", _optional(_object(Account, Field("jid", "jid", TEXT), PHONE, NAME))
+        "account", "account", optional(object_of(Account, Field("jid", "jid", TEXT), PHONE, NAME))
     ),
     PENDING_QR.but(
-        codec=_optional(_object(QrGenerated, *_lean(QrGenerated, _QR).fields)), when=None
+        codec=optional(object_of(QrGenerated, *_lean(QrGenerated, _QR).fields)), when=None
     ),
-    REASON.but(codec=_optional(REASON.codec)),
+    REASON.but(codec=optional(REASON.codec)),
     WILL_RETRY,
     RETRY_IN,
     Field("since", "since", TIME),
@@ -637,7 +432,7 @@ _BACKPLANE_STATUS = (
 
 def backplane_status(status: Status) -> JSON:
     """A status as the cluster carries it (a pending QR code without its image)."""
-    return _encode(_BACKPLANE_STATUS, status, utcnow())
+    return encode_fields(_BACKPLANE_STATUS, status, utcnow())
 
 
 def from_backplane_status(data: Mapping[str, Any]) -> Status:
@@ -646,7 +441,7 @@ def from_backplane_status(data: Mapping[str, Any]) -> Status:
     Raises:
         InvalidInput: not a status's encoding.
     """
-    status: Status = _decode(Status, _BACKPLANE_STATUS, data)
+    status: Status = decode_fields(Status, _BACKPLANE_STATUS, data)
     return status
 
 

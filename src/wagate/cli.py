@@ -18,10 +18,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+from ._cli_args import parser
 from ._errors import WagateError
-from ._validate import validate_tenant
 from ._version import __version__
 from .integrations._serving import listening_socket
 
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["build_serve_app", "main", "simulated_phone_number", "worker_app"]
 
 log = logging.getLogger("wagate")
-
-_Number = TypeVar("_Number", int, float)
 
 DEMO_TENANT = "demo"
 TOKEN_COOKIE = "wagate_token"  # noqa: S105 - a cookie name, not a secret
@@ -86,15 +84,15 @@ def _store(args: argparse.Namespace, data_dir: Path) -> SessionStore:
     return store_for(args.database or str(data_dir / "wagate.db"))
 
 
-def _driver_factory(args: argparse.Namespace, data_dir: Path) -> tuple[object, bool]:
+def _driver_factory(args: argparse.Namespace, data_dir: Path) -> Callable[[str], Driver]:
+    """The drivers ``--simulator`` chooses, once: a gateway made with them knows which they are."""
     if args.simulator:
-        from .drivers.simulator import SimulatedDriver, SimulatedPhone  # noqa: PLC0415
+        from .drivers.simulator import SimulatedDrivers, SimulatedPhone  # noqa: PLC0415
 
-        def simulated(tenant: str) -> Driver:
-            phone = SimulatedPhone(number=simulated_phone_number(tenant), name=tenant)
-            return SimulatedDriver(phone=phone)
+        def phone(tenant: str) -> SimulatedPhone:
+            return SimulatedPhone(number=simulated_phone_number(tenant), name=tenant)
 
-        return simulated, True
+        return SimulatedDrivers(phone)
     try:
         from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
     except ImportError as exc:
@@ -110,7 +108,7 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> tuple[object, b
     def real(tenant: str) -> Driver:
         return NeonizeDriver(database=database)
 
-    return real, False
+    return real
 
 
 def _is_postgres(location: str | None) -> bool:
@@ -168,7 +166,7 @@ def build_serve_app(
     authenticator = JWTAuthenticator(secret)
     args = argparse.Namespace(simulator=simulator, database=database)
     directory = _data_dir(data_dir)
-    factory, is_simulated = _driver_factory(args, directory)
+    factory = _driver_factory(args, directory)
     _cluster_check(redis, database)
     if redis:
         from .cluster import Cluster  # noqa: PLC0415 - the redis extra
@@ -188,7 +186,7 @@ def build_serve_app(
     if redis:
         import socketio as python_socketio  # noqa: PLC0415
 
-        gateway = Gateway(factory, cluster=cluster)  # type: ignore[arg-type]
+        gateway = Gateway(factory, cluster=cluster)
         # Sockets on any process get every tenant's events: python-socketio's own
         # Redis manager, on a channel of this cluster only.
         manager = python_socketio.AsyncRedisManager(redis, channel=f"{cluster_name}:socketio")
@@ -196,7 +194,7 @@ def build_serve_app(
             gateway, authenticator, cookie_name=TOKEN_COOKIE, client_manager=manager
         )
     else:
-        gateway = Gateway(factory, store=store)  # type: ignore[arg-type]
+        gateway = Gateway(factory, store=store)
 
     private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -248,7 +246,6 @@ def build_serve_app(
         gateway,
         authenticator,
         socketio=socketio,
-        simulator=is_simulated,
         cookie_name=TOKEN_COOKIE,
         extra_routes=login_route,
     )
@@ -405,10 +402,12 @@ def _login(args: argparse.Namespace) -> int:
 
     tenant: str = args.tenant
     directory = _data_dir(args.data_dir)
-    factory, is_simulated = _driver_factory(args, directory)
+    factory = _driver_factory(args, directory)
 
     async def run() -> int:
-        driver = factory(tenant)  # type: ignore[operator]
+        from .drivers.simulator import SimulatedDriver  # noqa: PLC0415
+
+        driver = factory(tenant)
         async with (
             _store(args, directory) as store,
             Session(tenant, driver, store=store) as session,
@@ -425,7 +424,7 @@ def _login(args: argparse.Namespace) -> int:
                         f"(code expires in {event.expires_in():.0f} s)",
                         flush=True,
                     )
-                    if is_simulated:
+                    if isinstance(driver, SimulatedDriver):
                         print("(simulator: the simulated phone scans it)", flush=True)
                         driver.phone.scan(event.code)
                 elif isinstance(event, Connected):
@@ -450,193 +449,13 @@ def _login(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _parsed(value: str, kind: Callable[[str], _Number], what: str) -> _Number:
-    """``kind(value)``, or argparse's error saying that ``value`` is not ``what``."""
-    try:
-        return kind(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
-
-
-def _port(value: str) -> int:
-    port = _parsed(value, int, "a port number")
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535 (0: any free port)")
-    return port
-
-
-def _workers(value: str) -> int:
-    workers = _parsed(value, int, "a number of workers")
-    if not 1 <= workers <= 64:
-        raise argparse.ArgumentTypeError(f"{workers} workers: use 1 to 64")
-    return workers
-
-
-def _lease_ttl(value: str) -> float:
-    seconds = _parsed(value, float, "a number of seconds")
-    if not 0.5 <= seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"a lease of {value} s: use 0.5 to 3600 seconds")
-    return seconds
-
-
-def _cluster_name(value: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", value):
-        raise argparse.ArgumentTypeError(
-            f"cluster name {value!r}: use 1-40 lower-case letters, digits and '_', "
-            "starting with a letter"
-        )
-    return value
-
-
-def _tenant(value: str) -> str:
-    try:
-        return validate_tenant(value)
-    except WagateError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wagate",
-        description=(
-            "Run WhatsApp gateways for many tenants: a web server with a REST API, "
-            "Socket.IO, Server-Sent Events and a dashboard (serve), or a terminal login (login)."
-        ),
-        epilog="Run 'wagate COMMAND --help' for a command's options.",
-    )
-    parser.add_argument("--version", action="version", version=f"wagate {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--simulator",
-            action="store_true",
-            help="simulate every phone and WhatsApp itself (no network, nothing real is sent)",
-        )
-        sub.add_argument(
-            "--data-dir",
-            default="./wagate-data",
-            metavar="DIR",
-            help="where session databases live (created with mode 0700; default: %(default)s)",
-        )
-        sub.add_argument(
-            "--database",
-            metavar="URL",
-            help=(
-                "where sessions are kept: a postgresql:// URL, or a SQLite file "
-                "(default: DIR/wagate.db)"
-            ),
-        )
-
-    serve = commands.add_parser(
-        "serve",
-        help="run the gateway: REST API, Socket.IO, SSE and the dashboard",
-        description=(
-            "Run a gateway server. Every request acts for the tenant of its token: a JWT "
-            "(HS256) signed with the secret, the tenant in its 'tenant' claim, sent as "
-            "'Authorization: Bearer' or the wagate_token cookie. Without a secret, a random "
-            "one is used for this run and a link that logs a browser in as tenant 'demo' is "
-            "printed. Linked tenants reconnect on start, without a new QR code."
-        ),
-        epilog=(
-            "With --simulator, POST /api/simulator/scan and POST /api/simulator/receive "
-            "{from, text} drive the caller's simulated phone. The API is described at "
-            "/docs and /openapi.json."
-        ),
-    )
-    common(serve)
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
-    serve.add_argument(
-        "--port",
-        type=_port,
-        default=8000,
-        help="port to listen on; 0 picks a free one (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--secret",
-        metavar="S",
-        help=(
-            "the JWT HS256 secret, at least 32 bytes (default: $WAGATE_SECRET, else random "
-            "for this run; prefer the variable: arguments show in the process list)"
-        ),
-    )
-    serve.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        metavar="N",
-        help=(
-            "worker processes sharing the port, one cluster (needs --redis and a "
-            "postgresql:// --database; default: %(default)s)"
-        ),
-    )
-    serve.add_argument(
-        "--redis",
-        metavar="URL",
-        help=(
-            "run as one process of a cluster on this Redis (redis://[user:password@]host:"
-            "6379/0; default: $WAGATE_REDIS_URL): events, replay and commands reach every "
-            "process; needs a postgresql:// --database"
-        ),
-    )
-    serve.add_argument(
-        "--cluster-name",
-        type=_cluster_name,
-        default=os.environ.get("WAGATE_CLUSTER_NAME") or "wagate",
-        metavar="NAME",
-        help=(
-            "keeps clusters sharing a Redis or a database apart: Redis key and table prefix "
-            "(default: $WAGATE_CLUSTER_NAME, else %(default)s)"
-        ),
-    )
-    serve.add_argument(
-        "--lease-ttl",
-        type=_lease_ttl,
-        default=15.0,
-        metavar="SECONDS",
-        help=(
-            "a process silent this long loses its tenants to the others (cluster only; "
-            "default: %(default)s)"
-        ),
-    )
-    serve.add_argument(
-        "--log-level",
-        default="info",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="server log level (default: %(default)s)",
-    )
-    serve.set_defaults(handler=_serve)
-
-    login = commands.add_parser(
-        "login",
-        help="link one WhatsApp account from the terminal (QR drawn in the terminal)",
-        description=(
-            "Link one tenant's WhatsApp account: draws each QR code in the terminal, waits "
-            "for the scan (reconnecting as needed) and exits 0 once linked. A tenant linked "
-            "before just reconnects. 'wagate serve' with the same --data-dir/--database then "
-            "serves it without a QR code."
-        ),
-    )
-    common(login)
-    login.add_argument(
-        "--tenant",
-        default="default",
-        type=_tenant,
-        help="the tenant id, 1-128 of A-Z a-z 0-9 . _ - (default: %(default)s)",
-    )
-    login.set_defaults(handler=_login)
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wagate`` command line; return its exit status.
 
     0 on success, 1 when a login failed, 2 for bad input (a one-line message, never
     a traceback), 130 when interrupted.
     """
-    args = _parser().parse_args(argv)
+    args = parser(serve=_serve, login=_login).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

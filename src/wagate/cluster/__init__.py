@@ -52,34 +52,28 @@ what happens when one fails.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
-import urllib.parse
-import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import attrs
 import redis.asyncio
 import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
 from .._commands import Command
 from .._errors import InvalidInput, NotOwner, OwnerTimeout, StoreError, WagateError
-from .._events import Disconnected, DisconnectReason, State, utcnow
 from .._gateway import Ownership
 from .._hub import Hub
 from .._store import SessionStore
 from .._validate import validate_tenant
 from ..stores.postgres import PostgresStore
-from ._backplane import RedisBackplane
-from ._lease import Leases, Orphan, rendezvous
-from ._routing import Router
+from ._lease import rendezvous
+from ._parts import DEFAULT_NAME, ClusterParts, new_member
+from ._redis import REDIS_DOWN, BackplaneError, check_redis, redis_display_url, redis_problem
+from ._share import TenantShare
+from ._watch import MemberWatch
 
 if TYPE_CHECKING:
     from .._gateway import Gateway
@@ -95,153 +89,10 @@ __all__ = [
 
 log = logging.getLogger("wagate.cluster")
 
-DEFAULT_NAME = "wagate"
-"""The cluster name used when none is given (Redis key prefix ``wagate:``, tables ``wagate_*``)."""
-
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_REDIS_DOWN = (redis.exceptions.RedisError, OSError)
 
 
-class BackplaneError(WagateError):
-    """Redis cannot be used: unreachable, a refused login, or not a Redis server."""
-
-    code = "backplane_unavailable"
-    status_code = 503
-
-
-def redis_display_url(url: str) -> str:
-    """A Redis URL without its password, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
-    who = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{who}{host}{port}{parts.path}"
-
-
-def _redis_client(url: str, connect_timeout: float) -> redis.asyncio.Redis:
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        raise InvalidInput("the Redis URL must start with redis://, rediss:// or unix://")
-    try:
-        return redis.asyncio.Redis.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=max(10.0, connect_timeout),
-            socket_keepalive=True,
-            health_check_interval=15,
-            # A pooled connection that died while Redis was away is replaced, not
-            # reported: every command here is safe to repeat (events are keyed by
-            # seq, command calls by id).
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-        )
-    except ValueError:
-        # redis-py's message may quote the URL, password included: say less.
-        raise InvalidInput("the Redis URL is malformed; check its syntax") from None
-
-
-def _redis_problem(url: str, exc: BaseException) -> BackplaneError:
-    where = redis_display_url(url)
-    text = " ".join(str(exc).split())
-    if isinstance(exc, redis.exceptions.AuthenticationError) or any(
-        word in text.upper() for word in ("WRONGPASS", "NOAUTH", "AUTH ")
-    ):
-        return BackplaneError(
-            f"Redis at {where} refused the login ({text}): check the user and password "
-            "in the Redis URL"
-        )
-    if isinstance(exc, TimeoutError):
-        text = "no answer in time"
-    return BackplaneError(f"cannot reach Redis at {where}: {text or type(exc).__name__}")
-
-
-async def check_redis(url: str, *, timeout: float = 5.0) -> None:
-    """Connect to Redis once and ping it, so a bad URL is reported before serving.
-
-    Raises:
-        InvalidInput: the URL is malformed.
-        BackplaneError: Redis is unreachable or refuses the login.
-    """
-    client = _redis_client(url, timeout)
-    try:
-        with anyio.fail_after(timeout):
-            await client.ping()
-    except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
-        raise _redis_problem(url, exc) from None
-    finally:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-            await client.aclose()
-
-
-def _new_member() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@attrs.frozen(kw_only=True)
-class ClusterParts:
-    """What a :class:`Cluster` is made of: its Redis client, store, leases, backplane, router.
-
-    :meth:`from_urls` makes them as ``Cluster(redis_url, database)`` does; a test
-    can make its own (another table prefix, a client of its own) and pass them as
-    ``Cluster(parts=...)``.  The cluster binds the backplane and router to itself,
-    runs them, and closes the client and leases when it stops.
-    """
-
-    redis_url: str
-    """The Redis server's URL (for messages, shown without its password)."""
-    client: redis.asyncio.Redis
-    """The Redis client the backplane and router share."""
-    store: PostgresStore
-    """The sessions' store (table ``<name>_sessions``)."""
-    leases: Leases
-    """Which process holds which tenant, in PostgreSQL; its ``ttl`` is the cluster's."""
-    backplane: RedisBackplane
-    """Carries the events between processes; its replay settings are the hub's."""
-    router: Router
-    """Carries commands to the process holding a tenant."""
-
-    @classmethod
-    def from_urls(
-        cls,
-        redis_url: str,
-        database: str,
-        *,
-        name: str = DEFAULT_NAME,
-        lease_ttl: float = 15.0,
-        replay_length: int = 1024,
-        replay_age: timedelta = timedelta(hours=1),
-        stream_length: int = 100_000,
-        outbox: int = 10_000,
-        connect_timeout: float = 5.0,
-    ) -> ClusterParts:
-        """The parts on one Redis and one PostgreSQL database (see :class:`Cluster`'s args)."""
-        client = _redis_client(redis_url, connect_timeout)
-        store = PostgresStore(database, table=f"{name}_sessions", connect_timeout=connect_timeout)
-        ttl = float(lease_ttl)
-        return cls(
-            redis_url=redis_url,
-            client=client,
-            store=store,
-            leases=Leases(
-                database,
-                name=name,
-                sessions_table=store.table,
-                ttl=ttl,
-                timeout=max(1.0, min(connect_timeout, ttl / 2)),
-            ),
-            backplane=RedisBackplane(
-                client,
-                prefix=f"{name}:",
-                log_length=replay_length,
-                stream_length=stream_length,
-                replay_age=replay_age,
-                outbox=outbox,
-            ),
-            router=Router(client, prefix=f"{name}:", takeover_within=ttl + ttl / 2),
-        )
-
-
-class Cluster(Ownership):
+class Cluster(MemberWatch, TenantShare, Ownership):
     """The processes of one gateway on one Redis and one PostgreSQL (see the module).
 
     Give it to a gateway: ``Gateway(driver_factory, cluster=Cluster(redis_url,
@@ -334,7 +185,7 @@ class Cluster(Ownership):
         self._redis_url = parts.redis_url
         self._client = parts.client
         self.store: PostgresStore = parts.store
-        self.member = _new_member()
+        self.member = new_member()
         """This process's id in the cluster (host:pid:random; a new one after a lapse)."""
         self.backplane = parts.backplane
         backplane = parts.backplane
@@ -473,7 +324,7 @@ class Cluster(Ownership):
                 await self.backplane.start_reading()
                 states = await self.backplane.current_states()
         except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
-            raise _redis_problem(self._redis_url, exc) from None
+            raise redis_problem(self._redis_url, exc) from None
         for tenant, events in states.items():
             self.hub.restore_current(tenant, events)
         await self.leases.open()
@@ -520,7 +371,7 @@ class Cluster(Ownership):
             try:
                 await self.backplane.raise_fence(tenant, token)
                 await self.backplane.caught_up(1.0)
-            except _REDIS_DOWN as exc:
+            except REDIS_DOWN as exc:
                 log.warning("tenant %r: Redis unreachable while taking it (%s)", tenant, exc)
             self._owned[tenant] = token
             stored = await self.store.load(tenant)
@@ -610,246 +461,6 @@ class Cluster(Ownership):
                 del self._busy[tenant]
             else:
                 self._busy[tenant] -= 1
-
-    # ------------------------------------------------------------------ keeping the share
-    async def _keep(self, scope: anyio.CancelScope) -> None:
-        with scope:
-            # One interval first: processes started together see each other before
-            # taking tenants, instead of the first one taking them all.
-            while True:
-                await anyio.sleep(self.interval)
-                # A stop waits for the renewal in flight (bounded by the leases' timeout)
-                # rather than cutting a query off.
-                with anyio.CancelScope(shield=True):
-                    try:
-                        await self._tick()
-                    except Exception:
-                        log.exception("cluster upkeep failed; trying again")
-
-    async def _tick(self) -> None:
-        try:
-            deadline = await self.leases.renew(self.member)
-        except StoreError as exc:
-            await self._renewal_failed(exc)
-            return
-        if self._pg_down:
-            log.warning("PostgreSQL is reachable again")
-            self._pg_down = False
-        if deadline is None:
-            log.error(
-                "this process was silent for longer than its lease (%.1f s; paused, or cut "
-                "off from PostgreSQL): another process may hold its tenants now; it gives "
-                "them up and joins again",
-                self.lease_ttl,
-            )
-            self._deadline = 0.0
-            await self._give_up_all(emit=False)
-            await self._rejoin()
-            return
-        self._deadline = deadline
-        self._members = await self.leases.live_members()
-        held = await self.leases.held(self.member)
-        for tenant, token in list(self._owned.items()):
-            if held.get(tenant) != token and tenant not in self._leaving:
-                log.error("tenant %r was taken by another process; its session here stops", tenant)
-                self._owned.pop(tenant, None)
-                await self._close_session(tenant)
-        await self._adopt(await self.leases.orphans())
-        await self._rebalance()
-
-    # ------------------------------------------------------------------ a holder seen gone
-    async def _watch(self) -> None:
-        """Report the tenants of a member seen gone from Redis, without waiting for its lease."""
-        gone_since: dict[str, float] = {}
-        while True:
-            await anyio.sleep(min(0.25, self.interval))
-            try:
-                await self._look_for_lost(gone_since)
-            except (StoreError, *_REDIS_DOWN) as exc:
-                log.debug("could not look for lost members (%s); trying again", exc)
-
-    async def _look_for_lost(self, gone_since: dict[str, float]) -> None:
-        self._lost &= set(self._members)  # forgotten once its lease is gone too
-        others = [m for m in self._members if m != self.member and m not in self._lost]
-        if not others or not self._valid() or self._stopping:
-            gone_since.clear()
-            return
-        counts: Any = await self._client.pubsub_numsub(*(self.router.channel(m) for m in others))
-        listened = {(c.decode() if isinstance(c, bytes) else c) for c, n in counts if n}
-        now = anyio.current_time()
-        for member in others:
-            if self.router.channel(member) in listened:
-                gone_since.pop(member, None)
-                continue
-            silent = now - gone_since.setdefault(member, now)
-            if silent < self.presence_grace:
-                continue
-            # Silent on Redis is not dead: a live member cut off from Redis only still
-            # renews in PostgreSQL (every `interval`), and reporting it would number a
-            # notice above the seqs it is still using.  Dead is silent *and* overdue.
-            since_renewal = await self.leases.since_renewal(member)
-            if since_renewal is not None and since_renewal < self.interval + self.presence_grace:
-                continue
-            del gone_since[member]
-            self._lost.add(member)
-            await self._report_lost(member)
-
-    async def _report_lost(self, member: str) -> None:
-        survivors = [m for m in self._members if m not in self._lost] or [self.member]
-        held = await self.leases.held(member)
-        mine = [t for t in held if rendezvous(t, survivors) == self.member]  # one teller each
-        log.warning(
-            "cluster member %s is gone from Redis; its %d tenant(s) are reported owner_lost "
-            "until they are taken over",
-            member,
-            len(held),
-        )
-        for tenant in mine:
-            await self._tell_owner_lost(tenant, held[tenant], member)
-
-    async def _tell_owner_lost(self, tenant: str, token: int, member: str) -> None:
-        current = self.hub.current(tenant)
-        if current and isinstance(current[0], Disconnected):
-            return  # it already says so
-        # The holder's seqs stay at or below the stored high-water mark, and the next
-        # holder starts above it: the notice takes the mark itself.  Redis refuses it
-        # if the holder had used that seq (or if the takeover published first).
-        stored = await self.store.load(tenant)
-        seq = stored.seq if stored is not None else 0
-        if seq <= (self.hub.last_seq(tenant) or 0):
-            return  # no seq left to number it with
-        event = Disconnected(
-            tenant=tenant,
-            seq=seq,
-            at=utcnow(),
-            reason=DisconnectReason.OWNER_LOST,
-            will_retry=True,
-            detail=(
-                f"the process running the session (cluster member {member}) is gone; "
-                f"another takes it over within {self.takeover_bound:.0f} s"
-            ),
-        )
-        if await self.backplane.publish_for(event, token):
-            # Socket.IO (through its own Redis manager) and webhooks carry this
-            # process's events: the notice is this process's to send, once.
-            self.hub.local.publish(event)
-
-    async def _renewal_failed(self, exc: StoreError) -> None:
-        if not self._pg_down:
-            log.error("cannot renew this process's cluster membership: %s", exc)
-            self._pg_down = True
-        # Stop before the lease runs out, while the sessions may still say so.
-        if self._owned and anyio.current_time() > self._deadline - 1.5 * self.interval:
-            log.error(
-                "PostgreSQL unreachable for too long: this process stops its %d session(s); "
-                "they resume (here or elsewhere) once it is back",
-                len(self._owned),
-            )
-            await self._give_up_all(emit=True)
-
-    async def _rejoin(self) -> None:
-        self.member = _new_member()
-        with anyio.fail_after(self.connect_timeout):
-            await self.router.listen_as(self.member)
-        self._deadline = await self._join()
-        self._members = await self.leases.live_members()
-        log.info("joined cluster %r again as %s", self.name, self.member)
-
-    async def _give_up_all(self, *, emit: bool) -> None:
-        tenants = list(self._owned)
-        if not emit:
-            self._owned.clear()
-        async with anyio.create_task_group() as tg:
-            for tenant in tenants:
-                tg.start_soon(self._close_session, tenant)
-        self._owned.clear()
-
-    async def _close_session(self, tenant: str) -> None:
-        gateway = self._gateway
-        if gateway is None:
-            return
-        # A session being created now would start after the lease is gone: wait for it.
-        await gateway.wait_started(tenant)
-        session = gateway.get(tenant)
-        if session is not None:
-            await session.aclose()
-
-    async def _adopt(self, orphans: list[Orphan]) -> None:
-        members = self._members or [self.member]
-        dead: list[Orphan] = []
-        for orphan in orphans:
-            candidates = [m for m in members if m != orphan.holder] or [self.member]
-            if rendezvous(orphan.tenant, candidates) != self.member:
-                continue
-            if not orphan.linked:
-                dead.append(orphan)
-            elif orphan.tenant not in self._taking and self._tg is not None:
-                self._taking.add(orphan.tenant)
-                self._tg.start_soon(self._take, orphan.tenant)
-        if dead:
-            await self.leases.release_dead(dead)
-
-    async def _take(self, tenant: str) -> None:
-        gateway = self._gateway
-        try:
-            async with self._limiter:
-                if gateway is not None and not self._stopping:
-                    # Taking the lease resumes a linked tenant (see claim).
-                    await gateway.session(tenant)
-        except NotOwner:
-            pass  # another process was quicker
-        except WagateError as exc:
-            log.warning("could not take tenant %r: %s", tenant, exc)
-        finally:
-            self._taking.discard(tenant)
-
-    async def _resume(self, tenant: str) -> None:
-        gateway = self._gateway
-        if gateway is None or self._stopping:
-            return
-        session = await gateway.session(tenant)
-        await session.connect()
-
-    async def _rebalance(self) -> None:
-        members = self._members
-        if self.member not in members:
-            return
-        moving = [
-            tenant
-            for tenant in self._owned
-            if tenant not in self._leaving
-            and tenant not in self._busy  # moved at a later renewal, not mid-command
-            and not self._logging_in(tenant)  # moving would lose the QR code being shown
-            and rendezvous(tenant, members) != self.member
-        ]
-        # A few at a time: a process that joins gets its share over a few renewals.
-        for tenant in moving[:32]:
-            if self._tg is not None:
-                self._tg.start_soon(self._hand_over, tenant)
-
-    def _logging_in(self, tenant: str) -> bool:
-        gateway = self._gateway
-        session = gateway.get(tenant) if gateway is not None else None
-        return (
-            session is not None
-            and session.account is None
-            and session.state in (State.CONNECTING, State.AWAITING_SCAN)
-        )
-
-    async def _hand_over(self, tenant: str) -> None:
-        token = self._owned.get(tenant)
-        if token is None or tenant in self._leaving:
-            return
-        self._leaving.add(tenant)
-        try:
-            await self._close_session(tenant)
-            await self.backplane.flushed(2.0)
-            self._owned.pop(tenant, None)
-            await self.leases.release(tenant, self.member, token)
-        except StoreError as exc:
-            log.warning("tenant %r: could not release its lease (%s)", tenant, exc)
-        finally:
-            self._leaving.discard(tenant)
 
     def __repr__(self) -> str:
         return f"<Cluster {self.name!r} member={self.member} redis={self.redis_url}>"

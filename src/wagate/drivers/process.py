@@ -45,21 +45,14 @@ processes.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import itertools
 import logging
-import math
 import multiprocessing
-import os
 import pickle
-import queue
 import re
 import signal
-import sys
-import threading
 import warnings
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -67,10 +60,13 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
-from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage
-from .._errors import DriverError, InvalidInput, WagateError, error_from_body, error_response
+from .._driver import ConnectionEnded, Driver, DriverSink
+from .._errors import DriverError, InvalidInput, WagateError, error_from_body
 from .._events import Account, DisconnectReason
 from .._validate import validate_tenant
+from ._engine_child import child_main
+from ._pipe import PICKLE_ERRORS as _PICKLE_ERRORS
+from ._pipe import Channel, DriverFactory, Frame, check_factory
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -83,258 +79,7 @@ __all__ = ["EngineProcess", "ProcessDriver"]
 
 log = logging.getLogger("wagate")
 
-DriverFactory = Callable[[str], Driver]
-Frame = tuple[Any, ...]
-
-# What pickle raises for objects it cannot serialise.
-_PICKLE_ERRORS = (pickle.PicklingError, TypeError, AttributeError)
 _PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
-
-
-# ---------------------------------------------------------------------- the pipe
-
-
-class _Channel:
-    """One end of the pipe: pickled tuples, written and read by two daemon threads.
-
-    Sending never blocks the event loop (a writer thread drains a queue); each frame
-    read is handed to ``deliver`` in the event loop thread, in order, and ``None``
-    is handed over once the other end is gone.
-    """
-
-    def __init__(
-        self,
-        conn: Connection[Any, Any],
-        deliver: Callable[[Frame | None], object],
-        name: str,
-        *,
-        on_eof: Callable[[], object] | None = None,
-    ) -> None:
-        self._conn = conn
-        self._deliver = deliver
-        self._on_eof = on_eof
-        self._token = anyio.lowlevel.current_token()
-        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write, name=f"{name}-writer", daemon=True)
-        self._reader = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
-        self._writer.start()
-        self._reader.start()
-
-    def send(self, frame: Frame) -> None:
-        """Queue ``frame``; raises at once if it cannot be pickled."""
-        self._out.put(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def _write(self) -> None:
-        while (data := self._out.get()) is not None:
-            try:
-                self._conn.send_bytes(data)
-            except OSError:
-                return  # the other end is gone; the reader reports it
-
-    def _read(self) -> None:
-        while True:
-            frame: Frame | None
-            try:
-                data = self._conn.recv_bytes()
-            except (EOFError, OSError):
-                frame = None
-                if self._on_eof is not None:
-                    self._on_eof()
-            else:
-                frame = pickle.loads(data)  # noqa: S301 - our own process, over a private pipe
-            try:
-                anyio.from_thread.run_sync(self._deliver, frame, token=self._token)
-            except RuntimeError:
-                return  # the event loop has ended
-            if frame is None:
-                return
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Flush what is queued (up to ``timeout``), then stop writing."""
-        self._out.put(None)
-        self._writer.join(timeout)
-
-    def join_reader(self, timeout: float) -> None:
-        """Wait for the reader thread to end (after the other end closed)."""
-        self._reader.join(timeout)
-
-
-def _describe(exc: BaseException) -> tuple[str, str]:
-    message = exc.message if isinstance(exc, WagateError) else str(exc)
-    return type(exc).__name__, message
-
-
-def _crossing(exc: BaseException) -> tuple[int, dict[str, Any]]:
-    """What the host rebuilds ``exc`` from (:func:`~wagate.error_from_body`).
-
-    A wagate error crosses as itself; any other as a :class:`DriverError` naming it.
-    """
-    if not isinstance(exc, WagateError):
-        name, message = _describe(exc)
-        exc = DriverError(f"{name}: {message}" if message else name)
-    answer = error_response(exc, complete=True)
-    return answer.status, answer.body
-
-
-# ---------------------------------------------------------------------- the child
-
-
-def _child_main(conn: Connection[Any, Any], factory: DriverFactory) -> None:
-    """Entry point of the child process."""
-    # Ctrl-C in a terminal reaches the whole process group: let the host decide when
-    # its engines stop, instead of every child dying first as "crashed".
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.WARNING,
-            format=f"wagate engine process {os.getpid()}: %(levelname)s %(name)s: %(message)s",
-        )
-    anyio.run(_ChildServer(conn, factory).serve)  # asyncio: the backend neonize needs
-
-
-class _RemoteSink:
-    """The sink a driver in the child reports into: each call becomes a frame."""
-
-    __slots__ = ("_channel", "_rid")
-
-    def __init__(self, channel: _Channel, rid: int) -> None:
-        self._channel = channel
-        self._rid = rid
-
-    def qr(self, code: str, valid_for: float) -> None:
-        self._channel.send(("qr", self._rid, code, valid_for))
-
-    def connected(self, account: Account) -> None:
-        self._channel.send(("connected", self._rid, account))
-
-    def message(self, message: IncomingMessage) -> None:
-        self._channel.send(("message", self._rid, message))
-
-
-class _ChildServer:
-    """Runs in the child: hosts the drivers and answers the host's frames."""
-
-    def __init__(self, conn: Connection[Any, Any], factory: DriverFactory) -> None:
-        self._conn = conn
-        self._factory = factory
-        self._drivers: dict[int, Driver] = {}
-        self._runs: dict[int, anyio.CancelScope] = {}
-
-    async def serve(self) -> None:
-        inbox_send, inbox = anyio.create_memory_object_stream[Frame | None](math.inf)
-        channel = self._channel = _Channel(self._conn, inbox_send.send_nowait, "wagate-child")
-        channel.send(("ready", os.getpid()))
-        try:
-            async with anyio.create_task_group() as tg:
-                async for frame in inbox:
-                    if frame is None or frame[0] == "shutdown":
-                        break
-                    self._handle(tg, frame)
-                with anyio.move_on_after(10):
-                    async with anyio.create_task_group() as closing:
-                        for driver in list(self._drivers.values()):
-                            closing.start_soon(self._close_driver, driver)
-                tg.cancel_scope.cancel()
-        finally:
-            channel.close()
-
-    def _handle(self, tg: anyio.abc.TaskGroup, frame: Frame) -> None:
-        kind = frame[0]
-        if kind == "run":
-            _, rid, did, resume = frame
-            # Registered now, not when the task starts: a "cancel" that follows at
-            # once must find it.
-            scope = self._runs[rid] = anyio.CancelScope()
-            tg.start_soon(self._run, rid, did, resume, scope)
-        elif kind == "cancel":
-            running = self._runs.get(frame[1])
-            if running is not None:
-                running.cancel()
-        elif kind == "open":
-            _, cid, did, tenant = frame
-            self._open(cid, did, tenant)
-        elif kind == "call":
-            _, cid, did, path, args, kwargs = frame
-            tg.start_soon(self._call, cid, did, path, args, kwargs)
-        elif kind == "close":
-            _, cid, did = frame
-            tg.start_soon(self._close, cid, did)
-        else:
-            log.error("unknown request %r from the host; ignored", kind)
-
-    def _reply(self, cid: int, value: object) -> None:
-        try:
-            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller
-            self._fail(cid, DriverError(f"the result cannot cross to the host process: {exc}"))
-        else:
-            self._channel.send(("result", cid, payload))
-
-    def _fail(self, cid: int, exc: BaseException) -> None:
-        self._channel.send(("error", cid, *_crossing(exc)))
-
-    def _open(self, cid: int, did: int, tenant: str) -> None:
-        if did not in self._drivers:
-            try:
-                driver = self._factory(tenant)
-                if not isinstance(driver, Driver):
-                    raise DriverError(  # noqa: TRY301 - reported below like any factory error
-                        f"the driver factory returned {type(driver).__name__}, not a Driver"
-                    )
-            except Exception as exc:
-                log.exception("tenant %r: the driver factory failed", tenant)
-                self._fail(cid, DriverError(f"the driver factory failed: {_describe(exc)[1]}"))
-                return
-            self._drivers[did] = driver
-        self._reply(cid, None)
-
-    async def _run(
-        self, rid: int, did: int, resume: Account | None, scope: anyio.CancelScope
-    ) -> None:
-        ended: ConnectionEnded | None = None
-        error: tuple[str, str] | None = None
-        with scope:
-            try:
-                driver = self._drivers[did]
-                ended = await driver.run(_RemoteSink(self._channel, rid), resume=resume)
-            except Exception as exc:
-                log.exception("the driver failed")
-                error = _describe(exc)
-            finally:
-                self._runs.pop(rid, None)
-        self._channel.send(("done", rid, ended, error))
-
-    async def _call(
-        self, cid: int, did: int, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        try:
-            target: Any = self._drivers[did]
-            for name in path.split("."):
-                target = getattr(target, name)
-            if callable(target):
-                result = target(*args, **kwargs)
-            elif args or kwargs:
-                raise TypeError(f"{path} is not callable")  # noqa: TRY301 - sent back below
-            else:
-                result = target  # an attribute is read, e.g. "phone.sent"
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
-            self._fail(cid, exc)
-        else:
-            self._reply(cid, result)
-
-    async def _close_driver(self, driver: Driver) -> None:
-        try:
-            await driver.aclose()
-        except Exception:
-            log.exception("closing a driver failed")
-
-    async def _close(self, cid: int, did: int) -> None:
-        driver = self._drivers.pop(did, None)
-        if driver is not None:
-            await self._close_driver(driver)
-        self._reply(cid, None)
 
 
 # ---------------------------------------------------------------------- the host
@@ -385,7 +130,7 @@ class _Child:
         self.stopping = False
         self.pending: dict[int, _Pending] = {}
         self.runs: dict[int, _Run] = {}
-        self.channel = _Channel(
+        self.channel = Channel(
             conn,
             self._on_frame,
             f"wagate-driver-{self.pid}",
@@ -494,27 +239,6 @@ def _next_id() -> int:
     return next(_ids)
 
 
-def _check_factory(factory: object) -> DriverFactory:
-    if not callable(factory):
-        raise InvalidInput(f"the driver factory must be callable, got {type(factory).__name__}")
-    module = getattr(factory, "__module__", None)
-    main = sys.modules.get("__main__")
-    if module == "__main__" and getattr(main, "__file__", None) is None:
-        raise InvalidInput(
-            "the driver factory is defined in an interactive __main__ (python -c, a REPL or "
-            "a notebook), which the child process cannot import; define it in a module"
-        )
-    try:
-        pickle.dumps(factory)
-    except _PICKLE_ERRORS as exc:
-        raise InvalidInput(
-            "the driver factory must be importable by the child process: a module-level "
-            "function or class, or a functools.partial of one (not a lambda or a nested "
-            f"function); pickling it failed: {exc}"
-        ) from None
-    return cast("DriverFactory", factory)
-
-
 class EngineProcess:
     """One child process hosting the drivers of many sessions; a driver factory itself.
 
@@ -545,7 +269,7 @@ class EngineProcess:
         call_timeout: float = 120.0,
         close_timeout: float = 10.0,
     ) -> None:
-        self.factory = _check_factory(factory)
+        self.factory = check_factory(factory)
         self.start_timeout = start_timeout
         self.call_timeout = call_timeout
         self.close_timeout = close_timeout
@@ -601,7 +325,7 @@ class EngineProcess:
     async def _spawn(self) -> _Child:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_child_main,
+            target=child_main,
             args=(child_conn, self.factory),
             name="wagate-engine",
             daemon=True,

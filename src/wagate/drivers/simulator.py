@@ -35,6 +35,7 @@ import itertools
 import os
 import random
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
@@ -52,6 +53,7 @@ __all__ = [
     "SentMessage",
     "SimulatedClock",
     "SimulatedDriver",
+    "SimulatedDrivers",
     "SimulatedPhone",
     "SpeedClock",
 ]
@@ -534,3 +536,39 @@ class SimulatedDriver(Driver):
         self._end(DisconnectReason.CLOSED, "driver closed")
         if self in self.phone._drivers:
             self.phone._drivers.remove(self)
+
+
+class SimulatedDrivers:
+    """A driver factory that makes a :class:`SimulatedDriver` for each tenant, and says so.
+
+    A :class:`~wagate.Gateway` made with it is :attr:`~wagate.Gateway.simulated`:
+    the REST API then serves the simulated-phone routes (``/api/simulator/*``) and
+    the dashboard shows its "Simulated phone" panel, with no ``simulator=True``
+    passed to each of them.
+
+    Example:
+        ```python
+        gateway = Gateway(SimulatedDrivers())
+        assert gateway.simulated
+        ```
+
+    Args:
+        phone: Makes the simulated phone of a tenant (default: a new
+            :class:`SimulatedPhone` for each driver).
+        **options: Given to every :class:`SimulatedDriver` (``clock``, ``speed``,
+            ``seed``, ``qr_timeouts``).
+    """
+
+    simulated = True
+    """Says that the drivers are simulated (what :attr:`wagate.Gateway.simulated` reads)."""
+
+    def __init__(
+        self, phone: Callable[[str], SimulatedPhone] | None = None, **options: Any
+    ) -> None:
+        self._phone = phone
+        self._options = options
+
+    def __call__(self, tenant: str) -> SimulatedDriver:
+        """A new simulated driver for ``tenant``."""
+        phone = self._phone(tenant) if self._phone is not None else None
+        return SimulatedDriver(phone, **self._options)

@@ -275,7 +275,8 @@ class RestApi:
         gateway: The gateway holding the tenants' sessions.
         authenticator: Turns a request's token into a principal.
         cookie_name: The cookie a browser's token is read from (``None``: headers only).
-        simulator: Enable ``/api/simulator/*`` (only for simulated drivers).
+        simulator: Enable ``/api/simulator/*`` (only for simulated drivers); by
+            default when the gateway is :attr:`~wagate.Gateway.simulated`.
         generate_wait: The most seconds ``POST /api/qr/generate`` waits for the new
             QR code before answering with the state reached so far.
     """
@@ -286,18 +287,19 @@ class RestApi:
         authenticator: Authenticator,
         *,
         cookie_name: str | None = DEFAULT_COOKIE,
-        simulator: bool = False,
+        simulator: bool | None = None,
         generate_wait: float = 5.0,
     ) -> None:
         self.gateway = gateway
         self.generate_wait = generate_wait
         self.authenticator = authenticator
         self.cookie_name = cookie_name
-        self.simulator = simulator
-        self.routes = tuple(r for r in ROUTES if simulator or not r.simulator)
+        self.simulator = gateway.simulated if simulator is None else simulator
+        """Whether the simulated-phone routes are served."""
+        self.routes = tuple(r for r in ROUTES if self.simulator or not r.simulator)
         """The routes this API answers."""
         self._by_key = {(r.method, r.path): r for r in self.routes}
-        if simulator:
+        if self.simulator:
             for name, handler in SIMULATOR_COMMANDS.items():
                 gateway.commands.setdefault(name, handler)
 

@@ -86,7 +86,7 @@ def router(
     *,
     sse: ServerSentEvents | None = None,
     cookie_name: str | None = DEFAULT_COOKIE,
-    simulator: bool = False,
+    simulator: bool | None = None,
     dashboard: bool = True,
 ) -> APIRouter:
     """The REST routes (and SSE, and the dashboard) as an ``APIRouter``.
@@ -96,7 +96,8 @@ def router(
         authenticator: Turns tokens into principals.
         sse: The SSE transport for ``GET /api/events`` (default: one on ``gateway``).
         cookie_name: The cookie browsers send their token in (``None``: headers only).
-        simulator: Add ``POST /api/simulator/scan`` and ``/receive``.
+        simulator: Add ``POST /api/simulator/scan`` and ``/receive`` (default: when
+            the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
     """
     api = rest.RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
@@ -146,7 +147,7 @@ def router(
 
         @routes.get("/", response_class=HTMLResponse, include_in_schema=False)
         async def get_dashboard() -> Response:
-            return HTMLResponse(dashboard_html(simulator=simulator))
+            return HTMLResponse(dashboard_html(simulator=api.simulator))
 
         @routes.get(STATIC_PREFIX + "/{path:path}", include_in_schema=False)
         async def get_dashboard_asset(path: str, request: Request) -> Response:
@@ -216,7 +217,7 @@ def create_app(
     socketio: SocketIOAdapter | bool = True,
     sse: ServerSentEvents | None = None,
     cookie_name: str | None = DEFAULT_COOKIE,
-    simulator: bool = False,
+    simulator: bool | None = None,
     dashboard: bool = True,
     title: str = "wagate",
     extra_routes: Callable[[FastAPI], None] | None = None,
@@ -233,7 +234,8 @@ def create_app(
             ``False`` for none (the dashboard then falls back to SSE).
         sse: The SSE transport (default: one on ``gateway``).
         cookie_name: The cookie browsers send their token in.
-        simulator: Add the simulated-phone routes.
+        simulator: Add the simulated-phone routes (default: when the gateway is
+            :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard at ``/``.
         title: The OpenAPI title.
         extra_routes: Called with the app to add routes before the catch-alls.

@@ -89,7 +89,7 @@ def blueprint(
     *,
     sse: ServerSentEvents | None = None,
     cookie_name: str | None = DEFAULT_COOKIE,
-    simulator: bool = False,
+    simulator: bool | None = None,
     dashboard: bool = True,
     name: str = "wagate",
 ) -> Blueprint:
@@ -100,7 +100,8 @@ def blueprint(
         authenticator: Turns tokens into principals.
         sse: The SSE transport for ``GET /api/events`` (default: one on the gateway).
         cookie_name: The cookie browsers send their token in (``None``: headers only).
-        simulator: Add ``POST /api/simulator/scan`` and ``/receive``.
+        simulator: Add ``POST /api/simulator/scan`` and ``/receive`` (default: when
+            the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
         name: The blueprint's name.
     """
@@ -130,7 +131,7 @@ def blueprint(
     if dashboard:
 
         def get_dashboard() -> Response:
-            return Response(dashboard_html(simulator=simulator), mimetype="text/html")
+            return Response(dashboard_html(simulator=api.simulator), mimetype="text/html")
 
         rule("/", "dashboard", get_dashboard, "GET")
 
