@@ -44,6 +44,7 @@ def test_simulated_drivers_give_each_tenant_its_phone_and_the_options() -> None:
 
 def test_the_rest_api_serves_the_simulator_routes_of_a_simulated_gateway() -> None:
     """Given no ``simulator=``, RestApi serves ``/api/simulator/*`` iff the gateway is simulated."""
+    pytest.importorskip("jwt", reason="JWTAuthenticator needs the socketio or sse extra")
     authenticator = JWTAuthenticator(SECRET)
     simulated = RestApi(Gateway(SimulatedDrivers()), authenticator)
     real = RestApi(Gateway(lambda tenant: SimulatedDriver()), authenticator)
@@ -55,6 +56,7 @@ def test_the_rest_api_serves_the_simulator_routes_of_a_simulated_gateway() -> No
 
 def test_an_explicit_simulator_flag_still_wins() -> None:
     """``simulator=True`` or ``False`` overrides what the gateway says, as before."""
+    pytest.importorskip("jwt", reason="JWTAuthenticator needs the socketio or sse extra")
     authenticator = JWTAuthenticator(SECRET)
     on = RestApi(Gateway(lambda tenant: SimulatedDriver()), authenticator, simulator=True)
     off = RestApi(Gateway(SimulatedDrivers()), authenticator, simulator=False)

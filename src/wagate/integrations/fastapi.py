@@ -38,14 +38,13 @@ from .._gateway import Gateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
-from . import STATIC_PREFIX, dashboard_html, static_reply
-from . import _rest as rest
+from . import STATIC_PREFIX, _rest, dashboard_html, static_reply
 from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, operation, responses
 
 __all__ = ["create_app", "install_error_handlers", "router"]
 
 
-def _send(reply: rest.Reply) -> Response:
+def _send(reply: _rest.Reply) -> Response:
     return Response(
         reply.content(),
         status_code=reply.status,
@@ -56,16 +55,16 @@ def _send(reply: rest.Reply) -> Response:
 
 async def _read_body(request: Request) -> bytes:
     length = request.headers.get("content-length")
-    limit = rest.BodyLimit(int(length) if length is not None and length.isdigit() else None)
+    limit = _rest.BodyLimit(int(length) if length is not None and length.isdigit() else None)
     try:
         async for chunk in request.stream():
             limit.add(chunk)
     except ClientDisconnect:
-        raise rest.client_left(request.method, request.url.path) from None
+        raise _rest.client_left(request.method, request.url.path) from None
     return limit.body()
 
 
-def _endpoint(api: rest.RestApi, route: rest.Route) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(api: _rest.RestApi, route: _rest.Route) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         reply = await api.handle(
             request.method,
@@ -100,7 +99,7 @@ def router(
             the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
     """
-    api = rest.RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
+    api = _rest.RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
     # Declared for /openapi.json (clients and fuzzers learn how to authenticate); they
     # never refuse a request themselves: RestApi authenticates, the same way on Flask.
@@ -184,24 +183,24 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = tuple((getattr(exc, "headers", None) or {}).items())
         method, path, detail = request.method, request.url.path, str(exc.detail)
         return _send(
-            rest.http_error_reply(
+            _rest.http_error_reply(
                 exc.status_code, method=method, path=path, detail=detail, headers=headers
             )
         )
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
-        return _send(rest.reply_for(InvalidInput("the request is invalid")))
+        return _send(_rest.reply_for(InvalidInput("the request is invalid")))
 
     async def wagate_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WagateError)
-        return _send(rest.reply_for(exc))
+        return _send(_rest.reply_for(exc))
 
     async def client_gone(request: Request, exc: Exception) -> Response:
         # A host app's own route reading a body the client never finished sending.
-        return _send(rest.reply_for(rest.client_left(request.method, request.url.path)))
+        return _send(_rest.reply_for(_rest.client_left(request.method, request.url.path)))
 
     async def crash(request: Request, exc: Exception) -> Response:
-        return _send(rest.crash_reply(request.method, request.url.path, exc))
+        return _send(_rest.crash_reply(request.method, request.url.path, exc))
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -35,14 +35,13 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllo
 from .._sync import SyncGateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
-from . import STATIC_PREFIX, dashboard_html, static_reply
-from . import _rest as rest
+from . import STATIC_PREFIX, _rest, dashboard_html, static_reply
 from ._serving import SocketIOServer, serve_socketio
 
 __all__ = ["SocketIOServer", "blueprint", "install_error_handlers", "serve_socketio"]
 
 
-def _json(reply: rest.Reply) -> Response:
+def _json(reply: _rest.Reply) -> Response:
     response = Response(reply.content(), status=reply.status, mimetype="application/json")
     for name, value in reply.headers:
         response.headers[name] = value
@@ -59,20 +58,20 @@ def _body_reader() -> Callable[[], Awaitable[bytes]]:
     )
 
     def read() -> bytes:
-        limit = rest.BodyLimit(length)
+        limit = _rest.BodyLimit(length)
         # One read may return part of the body; the stream says it ended with an empty
         # read, and that the client left with ClientDisconnected.
         try:
             while chunk := stream.read(65536):
                 limit.add(chunk)
         except ClientDisconnected:
-            raise rest.client_left(method, path) from None
+            raise _rest.client_left(method, path) from None
         return limit.body()
 
     return lambda: anyio.to_thread.run_sync(read)
 
 
-def _view(gateway: SyncGateway, api: rest.RestApi, route: rest.Route) -> Callable[[], Response]:
+def _view(gateway: SyncGateway, api: _rest.RestApi, route: _rest.Route) -> Callable[[], Response]:
     def view() -> Response:
         handle = functools.partial(api.handle, scheme=request.scheme)
         reply = gateway.portal.call(
@@ -105,7 +104,9 @@ def blueprint(
         dashboard: Serve the dashboard page at ``GET /``.
         name: The blueprint's name.
     """
-    api = rest.RestApi(gateway.gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
+    api = _rest.RestApi(
+        gateway.gateway, authenticator, cookie_name=cookie_name, simulator=simulator
+    )
     events = sse or ServerSentEvents(gateway.gateway, authenticator, cookie_name=cookie_name)
     routes = Blueprint(name, __name__)
 
@@ -156,13 +157,13 @@ def install_error_handlers(app: Flask) -> None:
                 headers = (("Allow", ", ".join(allowed)),)
         method, path, detail = request.method, request.path, exc.description
         return _json(
-            rest.http_error_reply(status, method=method, path=path, detail=detail, headers=headers)
+            _rest.http_error_reply(status, method=method, path=path, detail=detail, headers=headers)
         )
 
     def crash(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        return _json(rest.crash_reply(request.method, request.path, exc))
+        return _json(_rest.crash_reply(request.method, request.path, exc))
 
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, crash)
