@@ -20,7 +20,6 @@ from ._errors import SubscriberLagged
 from ._events import Event, Gap, utcnow
 
 if TYPE_CHECKING:
-
     from typing_extensions import Self
 
 
