@@ -493,6 +493,8 @@ def _attribute_doc(class_path: str, name: str) -> str:
 def _walk_modules(module: Any) -> Iterator[Any]:
     yield module
     for member in module.modules.values():
+        if member.is_alias:
+            continue  # a module imported under a name (``from . import _rest as rest``)
         yield from _walk_modules(member)
 
 

@@ -70,29 +70,30 @@ Example (Flask, with a :class:`wagate.SyncGateway`):
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import logging
 import re
-import socket
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.lowlevel
-
-from .._errors import InvalidInput, SessionClosed, WagateError, error_response
-from .._events import Event, Gap, QrGenerated, WireMessage, WireNaming, to_wire
+from .._errors import InvalidInput, SessionClosed, WagateError
+from .._events import Event, WireNaming
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import echo
-from . import current_messages
 from ._headers import HeaderLookup
+from ._sse_asgi import _streaming_response
+from ._sse_encoder import (
+    DEFAULT_HEARTBEAT,
+    HEARTBEAT_FRAME,
+    SSE_HEADERS,
+    SSEEncoder,
+    _refusal,
+    error_body,
+)
+from ._sse_stream import EventStream
+from ._sse_wsgi import _TENANT_ENVIRON, _client_socket, _query_value, _WSGIStream
 from .auth import (
     DEFAULT_COOKIE,
     TENANT_HEADER,
@@ -104,11 +105,8 @@ from .auth import (
 )
 
 if TYPE_CHECKING:
-    from anyio.from_thread import BlockingPortal
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import Receive, Scope, Send
-    from typing_extensions import Self
 
     from .._sync import SyncGateway
 
@@ -124,18 +122,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("wagate")
-
-DEFAULT_HEARTBEAT = 15.0
-"""Seconds without an event after which a stream sends a heartbeat comment."""
-
-HEARTBEAT_FRAME = b": ping\n\n"
-"""The heartbeat: an SSE comment, ignored by ``EventSource``."""
-
-SSE_HEADERS: Mapping[str, str] = {
-    "Content-Type": "text/event-stream; charset=utf-8",
-    "Cache-Control": "no-cache, no-store",
-    "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
-}
 
 _LAST_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
@@ -167,199 +153,6 @@ def parse_last_event_id(value: str | bytes | None) -> int | None:
             "received (a non-negative integer), or none to start from the current state"
         )
     return int(text)
-
-
-def error_body(error: BaseException) -> bytes:
-    """The JSON body ``{"error": {"code", "message"}}`` of :func:`~wagate.error_response`."""
-    return json.dumps(error_response(error).body).encode()
-
-
-def _refusal(error: BaseException) -> tuple[int, list[tuple[str, str]], bytes]:
-    """``(status, headers, body)`` of the answer refusing a stream."""
-    answer = error_response(error)
-    headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-    return answer.status, [*headers, *answer.headers], json.dumps(answer.body).encode()
-
-
-class SSEEncoder:
-    """Turns wire messages into SSE frames; caches each event's frames.
-
-    Framework-neutral: it makes ``bytes``.  The cache holds the frames of the most
-    recent ``cache_size`` events, so the clients of a tenant share one encoding.
-    Use it from one thread (the event loop's).
-
-    Args:
-        naming: ``"colon"`` (``qr:generated``...) or ``"dash"`` (``qr-code``...).
-        cache_size: How many events' frames to keep.
-    """
-
-    def __init__(self, naming: WireNaming = "colon", *, cache_size: int = 4096) -> None:
-        if naming not in ("colon", "dash"):
-            raise InvalidInput(f"naming must be 'colon' or 'dash', got {naming!r}")
-        if cache_size < 1:
-            raise InvalidInput("cache_size must be at least 1")
-        self.naming: WireNaming = naming
-        self.cache_size = cache_size
-        self._cache: OrderedDict[int, tuple[Event, bytes]] = OrderedDict()
-        self.encoded = 0
-        """How many events were encoded (cache misses); for tests and benchmarks."""
-
-    @staticmethod
-    def frames(messages: Iterable[WireMessage], event_id: int | None = None) -> bytes:
-        """Encode messages as frames; ``event_id`` goes on the last one."""
-        out: list[str] = []
-        items = list(messages)
-        for index, message in enumerate(items):
-            data = json.dumps(message.data, separators=(",", ":"), ensure_ascii=False)
-            out.append(f"event: {message.name}\n")
-            if event_id is not None and index == len(items) - 1:
-                out.append(f"id: {event_id}\n")
-            out.append(f"data: {data}\n\n")
-        return "".join(out).encode()
-
-    def event(self, event: Event) -> bytes:
-        """The frames of one event (encoded once, then served from the cache).
-
-        A ``qr:generated`` is encoded anew each time, so that its ``expiresIn``
-        counts from the moment it is sent.
-        """
-        key = id(event)
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        encoded = self.frames(to_wire(event, naming=self.naming), event.seq)
-        self.encoded += 1
-        # Gaps are per subscriber, never shared; a QR's expiresIn counts from each
-        # encoding (its image is cached on the event, so a new encoding is cheap).
-        if not isinstance(event, (Gap, QrGenerated)):
-            self._cache[key] = (event, encoded)
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return encoded
-
-    def snapshot(self, gateway: Gateway, tenant: str, event_id: int | None = None) -> bytes:
-        """The frames of :func:`~wagate.adapters.current_messages`, ``event_id`` on the last."""
-        return self.frames(current_messages(gateway, tenant, naming=self.naming), event_id)
-
-
-class EventStream:
-    """One client's stream of SSE frames; made by :meth:`ServerSentEvents.open`.
-
-    Iterate it (``async for chunk in stream``) or call :meth:`next_chunk`; each
-    chunk is ``bytes`` holding whole frames.  It ends when the gateway closes,
-    when the credentials expire, or on :meth:`close`.  Use it from the event loop
-    thread (WSGI servers go through a portal).
-    """
-
-    def __init__(
-        self,
-        sse: ServerSentEvents,
-        tenant: str,
-        subscription: Subscription,
-        first: bytes,
-        *,
-        expires_at: datetime | None,
-    ) -> None:
-        self._sse = sse
-        self.tenant = tenant
-        self._subscription = subscription
-        self._first: bytes | None = first
-        self._expires_at = expires_at
-
-    def _encode(self, event: Event) -> bytes:
-        if isinstance(event, Gap):
-            # The client lost events: tell it, then tell it where the tenant stands.
-            return self._sse.encoder.event(event) + self._sse.encoder.snapshot(
-                self._sse.gateway, self.tenant
-            )
-        return self._sse.encoder.event(event)
-
-    def _drain(self, chunks: list[bytes]) -> list[bytes]:
-        size = sum(map(len, chunks))
-        while len(chunks) < self._sse.batch and size < 65536:
-            event = self._subscription.receive_nowait()
-            if event is None:
-                break
-            chunk = self._encode(event)
-            chunks.append(chunk)
-            size += len(chunk)
-        return chunks
-
-    def _remaining(self) -> float | None:
-        if self._expires_at is None:
-            return None
-        return (self._expires_at - datetime.now(timezone.utc)).total_seconds()
-
-    async def next_chunk(self, *, heartbeat: bool = True) -> bytes | None:
-        """The next frames to send: events, or a heartbeat; ``None`` at the end.
-
-        Args:
-            heartbeat: Return :data:`HEARTBEAT_FRAME` after ``heartbeat`` seconds
-                without an event, and end the stream when the credentials expire.
-                With ``False`` it waits for events without a time limit: the caller
-                sends heartbeats and calls :meth:`close` on expiry (cheaper: no
-                timer per wait).
-        """
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        if self._subscription.closed:
-            return None
-        chunks = self._drain([])
-        if chunks:
-            return b"".join(chunks)
-        if not heartbeat:
-            return await self._wait(shielded=False)
-        remaining = self._remaining()
-        if remaining is not None and remaining <= 0:
-            self.close()
-            return None
-        timeout = self._sse.heartbeat if remaining is None else min(self._sse.heartbeat, remaining)
-        with anyio.move_on_after(timeout):
-            return await self._wait(shielded=True)
-        remaining = self._remaining()
-        if remaining is not None and remaining <= 0:
-            self.close()
-            return None
-        return HEARTBEAT_FRAME
-
-    async def _wait(self, *, shielded: bool) -> bytes | None:
-        # Called only when nothing is buffered: the subscription then waits before
-        # taking an event, so a wait cancelled by a timeout never drops one.
-        try:
-            event = await self._subscription.__anext__()
-        except StopAsyncIteration:
-            self.close()
-            return None
-        # Let the loop run once so that a burst being published goes out in one write
-        # rather than one write per event.  The event is held meanwhile: under a
-        # timeout the pause is shielded; without one (the ASGI response) only the
-        # end of the response cancels it, and then the client is gone, or resumes
-        # from its last id.
-        if shielded:
-            await anyio.lowlevel.cancel_shielded_checkpoint()
-        else:
-            await anyio.lowlevel.checkpoint()
-        return b"".join(self._drain([self._encode(event)]))
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.next_chunk()
-        if chunk is None:
-            raise StopAsyncIteration
-        return chunk
-
-    def close(self) -> None:
-        """Stop the stream and unsubscribe (safe twice)."""
-        self._first = None
-        self._subscription.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether the stream has ended."""
-        return self._subscription.closed
 
 
 class ServerSentEvents:
@@ -601,170 +394,3 @@ class ServerSentEvents:
             return body
 
         return app
-
-
-_TENANT_ENVIRON = "HTTP_" + TENANT_HEADER.upper().replace("-", "_")
-
-_CLIENT_SOCKETS = ("werkzeug.socket", "gunicorn.socket")
-"""Where WSGI servers put the client's connection in the environ."""
-
-
-def _client_socket(environ: Mapping[str, Any]) -> socket.socket | None:
-    for key in _CLIENT_SOCKETS:
-        sock = environ.get(key)
-        if isinstance(sock, socket.socket):
-            return sock
-    return None
-
-
-async def _until_client_leaves(sock: socket.socket) -> None:
-    """Return once the client has closed or reset its connection.
-
-    A WSGI server hears of a client that left only when a write fails: without
-    this, an idle stream would hold its subscription until the next heartbeat.
-    The bytes are peeked, never read, so the server's own reads are untouched.
-    """
-    while True:
-        try:
-            await anyio.wait_readable(sock)
-        except (NotImplementedError, OSError):  # an event loop that cannot watch sockets
-            await anyio.sleep_forever()  # then the next write tells, as without a socket
-        try:
-            # The plain socket's recv, also for TLS: the TCP state is what matters here.
-            data = socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            continue
-        except OSError:
-            return  # reset
-        if not data:
-            return  # closed
-        # The client sent more (a pipelined request): it is there; the next write will tell.
-        await anyio.sleep_forever()
-
-
-def _query_value(environ: Mapping[str, Any], name: str) -> str | None:
-    from urllib.parse import parse_qsl  # noqa: PLC0415
-
-    for key, value in parse_qsl(str(environ.get("QUERY_STRING") or "")):
-        if key == name:
-            return value
-    return None
-
-
-class _WSGIStream:
-    """A blocking iterator over an :class:`EventStream`, for WSGI servers' threads."""
-
-    def __init__(
-        self, portal: BlockingPortal, stream: EventStream, client: socket.socket | None = None
-    ) -> None:
-        self._portal = portal
-        self._stream = stream
-        self._client = client
-        self._done = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._done:
-            raise StopIteration
-        try:
-            chunk = self._portal.call(self._next_chunk)
-        except RuntimeError:  # the portal (the gateway's loop) has stopped
-            chunk = None
-        if chunk is None:
-            self.close()
-            raise StopIteration
-        return chunk
-
-    async def _next_chunk(self) -> bytes | None:
-        client = self._client
-        if client is None:
-            return await self._stream.next_chunk()
-        chunk: bytes | None = None
-        async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                await _until_client_leaves(client)
-                self._stream.close()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(watch)
-            chunk = await self._stream.next_chunk()
-            tg.cancel_scope.cancel()
-        return chunk
-
-    def close(self) -> None:
-        """Called by the WSGI server when the client goes away or the body ends."""
-        if self._done:
-            return
-        self._done = True
-        with contextlib.suppress(RuntimeError):
-            self._portal.call(self._stream.close)
-
-
-def _streaming_response(stream: EventStream) -> Response:
-    response: Response = _response_class()(stream, headers=dict(SSE_HEADERS))
-    return response
-
-
-@functools.cache
-def _response_class() -> type[Any]:
-    from starlette.responses import StreamingResponse  # noqa: PLC0415 - the sse extra
-
-    class SSEResponse(StreamingResponse):
-        """Streams an :class:`EventStream` (made once, on first use: Starlette is optional)."""
-
-        # Three tasks: one writes events as they come (waiting without a timer, the
-        # cheap path), one sends a heartbeat after `heartbeat` idle seconds and ends
-        # the stream when the token expires, one watches for the client leaving (so
-        # an idle stream frees its subscription at once, not at the next write).
-        # uvicorn writes each body message whole, so the two writers never mix bytes.
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            stream = self.body_iterator
-            assert isinstance(stream, EventStream)
-            heartbeat = stream._sse.heartbeat
-            last_write = anyio.current_time()
-
-            async def write(body: bytes, more: bool = True) -> None:
-                nonlocal last_write
-                await send({"type": "http.response.body", "body": body, "more_body": more})
-                last_write = anyio.current_time()
-
-            try:
-                async with anyio.create_task_group() as tg:
-
-                    async def events() -> None:
-                        with contextlib.suppress(OSError):  # the client left mid-write
-                            while (chunk := await stream.next_chunk(heartbeat=False)) is not None:
-                                await write(chunk)
-                            await write(b"", more=False)
-                        tg.cancel_scope.cancel()
-
-                    async def beats() -> None:
-                        while not stream.closed:
-                            remaining = stream._remaining()
-                            wait = heartbeat - (anyio.current_time() - last_write)
-                            if remaining is not None:
-                                if remaining <= 0:
-                                    stream.close()  # ends events()
-                                    return
-                                wait = min(wait, remaining)
-                            if wait > 0:
-                                await anyio.sleep(wait)
-                            else:
-                                with contextlib.suppress(OSError):
-                                    await write(HEARTBEAT_FRAME)
-
-                    await send(
-                        {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-                    )
-                    tg.start_soon(events)
-                    tg.start_soon(beats)
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    tg.cancel_scope.cancel()
-            finally:
-                stream.close()
-
-    return SSEResponse
