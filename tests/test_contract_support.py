@@ -51,7 +51,7 @@ def mint(
     tenant: str | list[str],
     *,
     secret: str = SECRET,
-    exp_in: float = 300.0,
+    exp_in: float = 3600.0,  # an hour: tokens made at collection outlive a long run
     **claims: Any,
 ) -> str:
     """An HS256 JWT granting ``tenant`` (the ``tenant`` claim), as a host app mints it."""

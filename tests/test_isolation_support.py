@@ -55,7 +55,7 @@ def token(
     tenants: str | Iterable[str] | None,
     *,
     secret: str = SECRET,
-    exp_in: float = 300.0,
+    exp_in: float = 3600.0,  # an hour: tokens made at collection outlive a long run
     claim: str = "tenant",
     **claims: Any,
 ) -> str:
