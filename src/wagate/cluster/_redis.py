@@ -16,11 +16,8 @@ REDIS_DOWN = (redis.exceptions.RedisError, OSError)
 """What redis-py raises when Redis is unreachable."""
 
 
-class BackplaneError(WagateError):
+class BackplaneError(WagateError, code="backplane_unavailable", status_code=503):
     """Redis cannot be used: unreachable, a refused login, or not a Redis server."""
-
-    code = "backplane_unavailable"
-    status_code = 503
 
 
 def redis_display_url(url: str) -> str:

@@ -90,59 +90,36 @@ MAX_BODY_BYTES = 1_048_576
 JSON = dict[str, Any]
 
 
-class ApiError(WagateError):
+class ApiError(WagateError, code="bad_request", status_code=400):
     """A request the REST API refuses for a reason of HTTP itself."""
 
-    code = "bad_request"
-    status_code = 400
 
-
-class UnsupportedMediaType(ApiError):
+class UnsupportedMediaType(ApiError, code="unsupported_media_type", status_code=415):
     """The body is not ``application/json``."""
 
-    code = "unsupported_media_type"
-    status_code = 415
 
-
-class InvalidJson(ApiError):
+class InvalidJson(ApiError, code="invalid_json", status_code=400):
     """The body is not valid JSON."""
 
-    code = "invalid_json"
-    status_code = 400
 
-
-class BodyTooLarge(ApiError):
+class BodyTooLarge(ApiError, code="body_too_large", status_code=413):
     """The body is larger than the API reads."""
 
-    code = "body_too_large"
-    status_code = 413
 
-
-class ClientLeft(ApiError):
+class ClientLeft(ApiError, code="client_left", status_code=400):
     """The client closed the connection before sending the whole body (nobody reads the answer)."""
 
-    code = "client_left"
-    status_code = 400
 
-
-class NoRoute(ApiError):
+class NoRoute(ApiError, code="not_found", status_code=404):
     """No route answers the request's path."""
 
-    code = "not_found"
-    status_code = 404
 
-
-class MethodNotAllowed(ApiError):
+class MethodNotAllowed(ApiError, code="method_not_allowed", status_code=405):
     """The route does not answer the request's method."""
 
-    code = "method_not_allowed"
-    status_code = 405
 
-
-class HttpError(ApiError):
+class HttpError(ApiError, code="http_error"):
     """Another refusal of the web framework itself; it keeps the framework's status."""
-
-    code = "http_error"
 
     def __init__(self, message: str, *, tenant: str | None = None, status_code: int = 400) -> None:
         super().__init__(message, tenant=tenant)
@@ -164,11 +141,8 @@ def client_left(method: str, path: str) -> ClientLeft:
     return error
 
 
-class SendFailed(WagateError):
+class SendFailed(WagateError, code="send_failed", status_code=502):
     """WhatsApp refused the message (HTTP 502); ``payload`` is its ``message:sent``."""
-
-    code = "send_failed"
-    status_code = 502
 
     def __init__(self, message: str, *, payload: JSON, tenant: str) -> None:
         super().__init__(message, tenant=tenant)
