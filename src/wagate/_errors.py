@@ -54,15 +54,21 @@ __all__ = [
     "DriverError",
     "ErrorResponse",
     "InternalError",
+    "InvalidContent",
     "InvalidInput",
+    "InvalidMedia",
     "InvalidPhoneNumber",
     "InvalidRecipient",
     "InvalidTenant",
     "InvalidText",
     "LeaseLost",
+    "MediaFetchFailed",
+    "MediaNotFound",
+    "MediaTooLarge",
     "NoOwner",
     "NoPendingQr",
     "NotConnected",
+    "NotEditable",
     "NotLinked",
     "NotOwner",
     "OwnerTimeout",
@@ -75,6 +81,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "SubscriberLagged",
+    "UnknownMessage",
     "WagateError",
     "error_from_body",
     "error_response",
@@ -152,6 +159,34 @@ class InvalidText(InvalidInput, code="invalid_text"):
 
 class InvalidPhoneNumber(InvalidInput, code="invalid_phone_number"):
     """A phone number (for a pairing code) is not a valid international number."""
+
+
+class InvalidContent(InvalidInput, code="invalid_content"):
+    """A message content is malformed: an unknown kind, a bad field, a caption where none goes."""
+
+
+class InvalidMedia(InvalidInput, code="invalid_media"):
+    """Media is empty, not what its kind takes (a PDF as an ``Image``), or not decodable."""
+
+
+class MediaTooLarge(InvalidInput, code="media_too_large", status_code=413):
+    """Media is past the size limit of its kind."""
+
+
+class MediaFetchFailed(InvalidInput, code="media_fetch_failed"):
+    """Media given as a URL could not be fetched: unreachable, too slow, refused or not allowed."""
+
+
+class UnknownMessage(InvalidInput, code="unknown_message", status_code=404):
+    """A message id this tenant never saw (to reply to, react to, edit or revoke)."""
+
+
+class NotEditable(InvalidInput, code="not_editable", status_code=409):
+    """A message cannot be edited: another account sent it, or WhatsApp's edit window has passed."""
+
+
+class MediaNotFound(WagateError, code="media_not_found", status_code=404):
+    """No media of this tenant has that id (another tenant's media is not found either)."""
 
 
 class SessionStateError(WagateError, code="invalid_state", status_code=409):
