@@ -8,23 +8,39 @@ import pkgutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 
 import wagate
 from wagate import (
     Account,
+    Audio,
     Connected,
     Connecting,
+    Contact,
     Disconnected,
     DisconnectReason,
+    Document,
     Event,
     Gap,
+    Image,
+    Location,
+    Media,
+    MessageEdited,
+    MessageReaction,
     MessageReceived,
+    MessageRevoked,
     MessageSent,
+    MessageStatus,
     PairingCode,
     QrGenerated,
+    Receipt,
     State,
     Status,
+    Sticker,
+    Text,
+    Unsupported,
+    Video,
     from_wire,
     to_wire,
 )
@@ -90,10 +106,71 @@ def _samples() -> Iterator[Event]:
     yield MessageSent(
         tenant="acme", seq=33, at=AT, id=None, to=SITI, text="hi", success=False, error="479"
     )
+    yield MessageSent(
+        tenant="acme",
+        seq=34,
+        at=AT,
+        id="3EB1",
+        to=SITI,
+        text="receipt",
+        success=True,
+        kind="image",
+        media=Media(id="m" * 22, mime_type="image/jpeg", size=10, sha256="ab"),
+        reply_to="3EB0F",
+    )
+    for seq, content in enumerate(CONTENTS, start=35):
+        yield MessageReceived(
+            tenant="acme",
+            seq=seq,
+            at=AT,
+            id=f"3EB{seq}",
+            chat=SITI,
+            sender=SITI,
+            push_name=None,
+            text=content.text,
+            is_group=False,
+            timestamp=AT,
+            kind=content.kind,
+            content=content,
+            mentions=(SITI,),
+            forwarded=seq % 2 == 0,
+        )
+    for status in Receipt:
+        yield MessageStatus(
+            tenant="acme",
+            seq=50,
+            at=AT,
+            ids=("3EB1", "3EB2"),
+            chat=SITI,
+            recipient=SITI,
+            status=status,
+        )
+    yield MessageReaction(
+        tenant="acme", seq=51, at=AT, id="3EB1", chat=SITI, sender=SITI, emoji="👍"
+    )
+    yield MessageReaction(
+        tenant="acme", seq=52, at=AT, id="3EB1", chat=SITI, sender=SITI, emoji="", from_me=True
+    )
+    yield MessageEdited(tenant="acme", seq=53, at=AT, id="3EB1", chat=SITI, sender=SITI, text="new")
+    yield MessageRevoked(tenant="acme", seq=54, at=AT, id="3EB1", chat=SITI, sender=SITI)
     yield Gap(tenant="acme", seq=40, at=AT, first_seq=34, last_seq=40)
     yield Gap(tenant="acme", seq=900, at=AT, first_seq=41, last_seq=900, missed=None)
 
 
+MEDIA = Media(
+    id="m" * 22, mime_type="image/jpeg", size=3, file_name=None, sha256="ab", thumbnail=None
+)
+CONTENTS = (
+    Text("hi", reply_to="3EB0F"),
+    Image(MEDIA, caption="receipt"),
+    Video(MEDIA),
+    Audio(MEDIA, voice=True),
+    Document(attrs.evolve(MEDIA, file_name="a.pdf"), file_name="a.pdf", caption="invoice"),
+    Sticker(MEDIA),
+    Location(-6.2, 106.8, name="Monas", address="Jakarta"),
+    Contact(("BEGIN:VCARD\nVERSION:3.0\nFN:Siti\nEND:VCARD",), display_name="Siti"),
+    Unsupported("poll"),
+)
 SAMPLES = list(_samples())
 
 

@@ -7,14 +7,17 @@ no driver.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
-from ._events import Account, DisconnectReason
+from ._content import Content, Media, Text
+from ._errors import DriverError
+from ._events import Account, DisconnectReason, Event
 
-__all__ = ["ConnectionEnded", "Driver", "DriverSink", "IncomingMessage"]
+__all__ = ["ConnectionEnded", "Driver", "DriverSink", "IncomingMessage", "KnownMessage"]
 
 
 @attrs.frozen(kw_only=True)
@@ -30,6 +33,13 @@ class IncomingMessage:
         is_group: Whether the chat is a group.
         timestamp: When it was sent (UTC).
         kind: ``"text"``, or the kind of a non-text message.
+        content: The typed content (default: a :class:`~wagate.Text` of ``text``).
+            A media's :class:`~wagate.Media` id is the driver's own: the
+            session gives it a new wagate id and keeps ``media_ref``.
+        reply_to: The id of the quoted message.
+        mentions: The JIDs mentioned.
+        forwarded: Whether it was forwarded.
+        media_ref: What the driver needs to download the media again (opaque).
     """
 
     id: str
@@ -40,6 +50,32 @@ class IncomingMessage:
     is_group: bool
     timestamp: datetime
     kind: str = "text"
+    content: Content | None = None
+    reply_to: str | None = None
+    mentions: tuple[str, ...] = ()
+    forwarded: bool = False
+    media_ref: bytes | None = None
+
+
+@attrs.frozen(kw_only=True)
+class KnownMessage:
+    """A message the session saw (sent or received): what a reply, reaction or edit needs.
+
+    Attributes:
+        id: WhatsApp's message id.
+        chat: Its chat.
+        sender: Who sent it.
+        from_me: Whether this tenant's account sent it.
+        at: When it was sent.
+        text: Its text or caption, for a quote.
+    """
+
+    id: str
+    chat: str
+    sender: str
+    from_me: bool
+    at: datetime
+    text: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +106,14 @@ class DriverSink(Protocol):
 
     def message(self, message: IncomingMessage) -> None:
         """A message arrived."""
+
+    def update(self, kind: type[Event], fields: Mapping[str, Any]) -> None:
+        """Something happened to messages: a receipt, a reaction, an edit, a revoke.
+
+        ``kind`` is :class:`~wagate.MessageStatus`, :class:`~wagate.MessageReaction`,
+        :class:`~wagate.MessageEdited` or :class:`~wagate.MessageRevoked`, and
+        ``fields`` its attributes but ``tenant``, ``seq`` and ``at``.
+        """
 
 
 class Driver(abc.ABC):
@@ -112,6 +156,42 @@ class Driver(abc.ABC):
 
         A running :meth:`run` then returns ``LOGGED_OUT``.
         """
+
+    async def send(self, jid: str, content: Content, *, quoted: KnownMessage | None) -> str:
+        """Send a message of any kind; return WhatsApp's message id.
+
+        Media arrives as ``bytes`` with its ``mime_type`` set, already checked.
+        An engine that only sends text may leave this as it is.
+
+        Raises:
+            wagate.DriverError: WhatsApp (or the engine) refused it, or the engine
+                cannot send this kind.
+        """
+        if isinstance(content, Text) and quoted is None and not content.mentions:
+            return await self.send_text(jid, content.body)
+        raise DriverError(
+            f"this engine cannot send a {content.kind} message with quotes or mentions"
+        )
+
+    async def react(self, message: KnownMessage, emoji: str) -> None:
+        """React to ``message`` (``""`` takes a reaction back)."""
+        raise DriverError(f"{type(self).__name__} cannot react to messages")
+
+    async def edit(self, message: KnownMessage, text: str) -> None:
+        """Edit a message this account sent."""
+        raise DriverError(f"{type(self).__name__} cannot edit messages")
+
+    async def revoke(self, message: KnownMessage) -> None:
+        """Delete ``message`` for everyone."""
+        raise DriverError(f"{type(self).__name__} cannot revoke messages")
+
+    async def mark_read(self, chat: str, messages: tuple[KnownMessage, ...]) -> None:
+        """Send read receipts for ``messages`` of ``chat``."""
+        raise DriverError(f"{type(self).__name__} cannot mark messages read")
+
+    async def download(self, media: Media, ref: bytes | None) -> bytes:
+        """The bytes of received media (``ref`` is the ``media_ref`` the driver reported)."""
+        raise DriverError(f"{type(self).__name__} cannot download media")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the driver holds; the session calls it once, when it closes."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
+from ._content import Content, Media, Text, Unsupported
 from ._qr import QrRenderCache
 
 if TYPE_CHECKING:
@@ -27,10 +28,15 @@ __all__ = [
     "Disconnected",
     "Event",
     "Gap",
+    "MessageEdited",
+    "MessageReaction",
     "MessageReceived",
+    "MessageRevoked",
     "MessageSent",
+    "MessageStatus",
     "PairingCode",
     "QrGenerated",
+    "Receipt",
     "State",
     "Status",
     "WireMessage",
@@ -247,12 +253,17 @@ class MessageReceived(Event):
     Attributes:
         id: WhatsApp's message id.
         chat: The chat JID (a user or a group).
-        sender: The sender's JID.
+        sender: The sender's JID (in a group, the participant who wrote).
         push_name: The sender's display name, when known.
-        text: The text, or ``None`` for a message that is not text (see ``kind``).
+        text: The text a person reads (the text, or a media's caption), or ``None``.
         is_group: Whether the chat is a group.
         timestamp: When the sender sent it (UTC).
-        kind: ``"text"``, or the kind of a non-text message (``"image"``, ``"sticker"``...).
+        kind: The content's kind (``content.kind``): ``"text"``, ``"image"``...
+        content: What the message says, typed: :class:`~wagate.Text`,
+            :class:`~wagate.Image` (its ``media`` a :class:`~wagate.Media`)...
+        reply_to: The id of the message it quotes, when it is a reply.
+        mentions: The JIDs it mentions.
+        forwarded: Whether it was forwarded.
     """
 
     id: str
@@ -262,7 +273,21 @@ class MessageReceived(Event):
     text: str | None
     is_group: bool
     timestamp: datetime
-    kind: str = "text"
+    kind: str = attrs.field()
+    content: Content = attrs.field()
+    reply_to: str | None = None
+    mentions: tuple[str, ...] = ()
+    forwarded: bool = False
+
+    @kind.default
+    def _kind_of_the_content(self) -> str:
+        return "text" if self.text is not None else "unsupported"
+
+    @content.default
+    def _content_of_the_text(self) -> Content:
+        if self.text is not None and self.kind == "text":
+            return Text(self.text)
+        return Unsupported(self.kind)
 
 
 @attrs.frozen(kw_only=True)
@@ -272,9 +297,12 @@ class MessageSent(Event):
     Attributes:
         id: WhatsApp's message id (``None`` when the send failed before one existed).
         to: The recipient JID.
-        text: The text sent.
+        text: The text sent (a media's caption; empty for media without one).
         success: Whether WhatsApp accepted the message.
         error: Why it failed, when it did.
+        kind: The content's kind.
+        media: The sent media's descriptor, for media messages.
+        reply_to: The id of the message it quoted.
     """
 
     id: str | None
@@ -282,6 +310,97 @@ class MessageSent(Event):
     text: str
     success: bool
     error: str | None = None
+    kind: str = "text"
+    media: Media | None = None
+    reply_to: str | None = None
+
+
+class Receipt(str, enum.Enum):
+    """How far a sent message got, in order: sent, delivered, read, played."""
+
+    SENT = "sent"
+    """WhatsApp's server took it."""
+    DELIVERED = "delivered"
+    """It reached the recipient's phone."""
+    READ = "read"
+    """The recipient opened the chat (where read receipts are on)."""
+    PLAYED = "played"
+    """A voice note or video was played."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class MessageStatus(Event):
+    """A receipt for messages this tenant sent.
+
+    Attributes:
+        ids: The messages it is about (WhatsApp answers for several at once).
+        chat: The chat they were sent to.
+        recipient: Who sent the receipt (in a group, the participant).
+        status: How far they got.
+    """
+
+    ids: tuple[str, ...]
+    chat: str
+    recipient: str
+    status: Receipt
+
+
+@attrs.frozen(kw_only=True)
+class MessageReaction(Event):
+    """Someone reacted to a message (or took a reaction back: ``emoji == ""``).
+
+    Attributes:
+        id: The id of the message reacted to.
+        chat: Its chat.
+        sender: Who reacted.
+        emoji: The reaction, or ``""`` when it was removed.
+        from_me: Whether this tenant's account reacted.
+    """
+
+    id: str
+    chat: str
+    sender: str
+    emoji: str
+    from_me: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class MessageEdited(Event):
+    """A message was edited.
+
+    Attributes:
+        id: The id of the edited message.
+        chat: Its chat.
+        sender: Who edited it (who sent it).
+        text: Its new text.
+        from_me: Whether this tenant's account edited it.
+    """
+
+    id: str
+    chat: str
+    sender: str
+    text: str
+    from_me: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class MessageRevoked(Event):
+    """A message was deleted for everyone.
+
+    Attributes:
+        id: The id of the deleted message.
+        chat: Its chat.
+        sender: Who deleted it.
+        from_me: Whether this tenant's account deleted it.
+    """
+
+    id: str
+    chat: str
+    sender: str
+    from_me: bool = False
 
 
 @attrs.frozen(kw_only=True)

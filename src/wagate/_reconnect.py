@@ -18,6 +18,8 @@ from ._driver import ConnectionEnded, IncomingMessage
 from ._events import Connecting, DisconnectReason, State
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ._backoff import Backoff
     from ._driver import Driver
     from ._events import Account, Event, QrGenerated, Status
@@ -52,6 +54,10 @@ class AttemptSink:
         # A message WhatsApp delivered is never dropped, even one that races the end
         # of its connection.
         self._session._on_message(message)
+
+    def update(self, kind: type[Event], fields: Mapping[str, Any]) -> None:
+        # Receipts, reactions, edits: never dropped either.
+        self._session._on_update(kind, fields)
 
 
 class Reconnecting:
@@ -94,6 +100,7 @@ class Reconnecting:
         def _on_qr(self, code: str, valid_for: float) -> None: ...
         def _on_connected(self, account: Account) -> None: ...
         def _on_message(self, message: IncomingMessage) -> None: ...
+        def _on_update(self, kind: type[Event], fields: Mapping[str, Any]) -> None: ...
 
     async def _stop_supervisor(self) -> None:
         scope = self._supervisor

@@ -21,7 +21,7 @@ import attrs
 
 from ._backoff import Backoff
 from ._callback_group import Callback, CallbackGroup, CallbackSubscription
-from ._driver import Driver, IncomingMessage
+from ._driver import Driver
 from ._errors import (
     AlreadyConnected,
     DriverError,
@@ -36,7 +36,6 @@ from ._events import (
     Disconnected,
     DisconnectReason,
     Event,
-    MessageReceived,
     MessageSent,
     PairingCode,
     QrGenerated,
@@ -48,6 +47,9 @@ from ._events import (
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._linkstate import LinkStateWriter
+from ._media import MediaLimits, UrlPolicy
+from ._mediastore import MediaStore, MemoryMediaStore, StoredMedia
+from ._messaging import Messaging, new_known_index
 from ._reconnect import Reconnecting
 from ._seqs import SeqCounter
 from ._store import MemoryStore, SessionStore
@@ -60,10 +62,12 @@ __all__ = ["Backoff", "Callback", "CallbackSubscription", "Session"]
 
 log = logging.getLogger("wagate")
 
+_MEMORY_MEDIA = MemoryMediaStore()
+
 E = TypeVar("E", bound=Event)
 
 
-class Session(Reconnecting, ClosingStack):
+class Session(Messaging, Reconnecting, ClosingStack):
     """One tenant's WhatsApp session.
 
     Use it as an async context manager; it owns its background work.
@@ -88,6 +92,10 @@ class Session(Reconnecting, ClosingStack):
         rng: The random numbers of the reconnect jitter (default: a new generator).
         on_closed: Called with the session once it has closed (a
             :class:`~wagate.Gateway` forgets its session this way).
+        media_store: Where media is kept (default: in memory, shared by the
+            process's sessions; :class:`~wagate.FileMediaStore` keeps it on disk).
+        media_limits: The size limit of each media kind (default: WhatsApp's).
+        url_policy: How media URLs are fetched (default: 15 s, public addresses only).
     """
 
     # Slots: a gateway holds thousands of sessions; a dict each would cost ~1.5 KB.
@@ -100,11 +108,13 @@ class Session(Reconnecting, ClosingStack):
         "_done_waiter",
         "_held",
         "_hub",
+        "_known",
         "_link_state",
         "_on_closed",
         "_own_hub",
         "_own_store",
         "_pairing",
+        "_pending_media",
         "_seqs",
         "_stack",
         "_status",
@@ -114,7 +124,10 @@ class Session(Reconnecting, ClosingStack):
         "backoff",
         "close_timeout",
         "driver",
+        "media_limits",
+        "media_store",
         "tenant",
+        "url_policy",
     )
 
     def __init__(
@@ -129,8 +142,19 @@ class Session(Reconnecting, ClosingStack):
         seq_block: int = 1000,
         rng: random.Random | None = None,
         on_closed: Callable[[Session], None] | None = None,
+        media_store: MediaStore | None = None,
+        media_limits: MediaLimits | None = None,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         self.tenant = validate_tenant(tenant)
+        self.media_store: MediaStore = media_store if media_store is not None else _MEMORY_MEDIA
+        """Where media bytes and descriptors are kept (default: shared, in memory)."""
+        self.media_limits = media_limits or MediaLimits()
+        """The size limit of each media kind."""
+        self.url_policy = url_policy or UrlPolicy()
+        """How media URLs are fetched (timeout, private addresses)."""
+        self._known = new_known_index()
+        self._pending_media: dict[str, StoredMedia] = {}
         self.driver = driver
         self.backoff = backoff or Backoff()
         self.close_timeout = close_timeout
@@ -520,22 +544,6 @@ class Session(Reconnecting, ClosingStack):
             await self._link_state.flush()
         finally:
             self._release_held()
-
-    def _on_message(self, message: IncomingMessage) -> None:
-        if self._done:
-            log.warning("tenant %r: message %s arrived after close", self.tenant, message.id)
-            return
-        self._emit(
-            MessageReceived,
-            id=message.id,
-            chat=message.chat,
-            sender=message.sender,
-            push_name=message.push_name,
-            text=message.text,
-            is_group=message.is_group,
-            timestamp=message.timestamp,
-            kind=message.kind,
-        )
 
     def _forget_account(self) -> None:
         self._account = None

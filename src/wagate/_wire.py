@@ -24,13 +24,24 @@ read back where it is the event's own moment (``message:received``).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
+import pathlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from ._errors import InvalidInput
+from ._content import (
+    CONTENT_KINDS,
+    Content,
+    Media,
+    MediaUrl,
+    SentMessage,
+)
+from ._errors import InvalidContent, InvalidInput, InvalidMedia
 from ._events import (
     Account,
     Connected,
@@ -39,10 +50,15 @@ from ._events import (
     DisconnectReason,
     Event,
     Gap,
+    MessageEdited,
+    MessageReaction,
     MessageReceived,
+    MessageRevoked,
     MessageSent,
+    MessageStatus,
     PairingCode,
     QrGenerated,
+    Receipt,
     State,
     Status,
     WireNaming,
@@ -161,25 +177,202 @@ EXPIRES_AT = Field("expiresAt", "expires_at", TIME)
 LOGIN = (QR_IMAGE, QR_RAW, EXPIRES_IN, EXPIRED, EXPIRES_AT)
 PAIRING = (Field("code", "code", TEXT), PHONE)
 
-# Messages
+
+# Message contents: {"type": "image", "media": {...}, "caption": ...}
+def _encode_media(value: Any, now: datetime) -> JSON:
+    if isinstance(value, Media):
+        return encode_fields(_MEDIA_FIELDS, value, now)
+    if isinstance(value, MediaUrl):
+        return {MEDIA_URL.key: value.url}
+    if isinstance(value, bytes):
+        return {MEDIA_DATA.key: base64.b64encode(value).decode("ascii")}
+    if isinstance(value, os.PathLike):
+        return {MEDIA_DATA.key: base64.b64encode(pathlib.Path(value).read_bytes()).decode("ascii")}
+    return {MEDIA_DATA.key: base64.b64encode(value.read()).decode("ascii")}
+
+
+def _decode_media(value: Any, key: str) -> Any:
+    data = as_mapping(value)
+    if MEDIA_DATA.key in data:
+        raw = data[MEDIA_DATA.key]
+        try:
+            return base64.b64decode(_exactly_text(raw, MEDIA_DATA.key), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidMedia(f"{key}.{MEDIA_DATA.key} is not base64") from None
+    if MEDIA_URL.key in data:
+        return MediaUrl(_exactly_text(data[MEDIA_URL.key], MEDIA_URL.key))
+    if MEDIA_ID.key in data:
+        return decode_fields(Media, _MEDIA_FIELDS, data)
+    raise InvalidMedia(
+        f"{key} must carry {MEDIA_DATA.key!r} (base64), {MEDIA_URL.key!r}"
+        f" or a media {MEDIA_ID.key!r}"
+    )
+
+
+def _exactly_text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _texts(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{key!r} must be a list of strings")
+    return tuple(_exactly_text(item, key) for item in value)
+
+
+TEXTS = Codec(
+    lambda value, now: list(value),
+    _texts,
+    schema={"type": "array", "items": {"type": "string"}},
+)
 MESSAGE_ID = Field("id", "id", TEXT)
+MEDIA_ID = MESSAGE_ID
+MEDIA_DATA = Field("data", None, TEXT)
+MEDIA_URL = Field("url", None, TEXT)
+MIME_TYPE = Field("mimeType", "mime_type", optional(TEXT))
+FILE_NAME = Field("fileName", "file_name", optional(TEXT))
+_MEDIA_FIELDS = (
+    MEDIA_ID,
+    MIME_TYPE.but(codec=TEXT),
+    Field("size", "size", optional(INTEGER)),
+    FILE_NAME,
+    Field("sha256", "sha256", optional(TEXT)),
+    Field("thumbnail", "thumbnail", optional(TEXT)),
+)
+MEDIA = Codec(
+    _encode_media,
+    _decode_media,
+    schema={
+        "oneOf": [
+            object_schema(_MEDIA_FIELDS),
+            object_schema((MEDIA_DATA,)),
+            object_schema((MEDIA_URL,)),
+        ]
+    },
+)
+REPLY_TO = Field("replyTo", "reply_to", optional(TEXT))
+MENTIONS = Field("mentions", "mentions", optional(TEXTS))
+CAPTION = Field("caption", "caption", optional(TEXT))
+_MEDIA_CONTENT = (Field("media", "media", MEDIA), MIME_TYPE)
+CONTENT_TYPE = Field("type", None, TEXT)
+CONTENT_FIELDS: dict[str, tuple[Field, ...]] = {
+    "text": (Field("text", "body", TEXT),),
+    "image": (*_MEDIA_CONTENT, CAPTION),
+    "video": (*_MEDIA_CONTENT, CAPTION),
+    "audio": (*_MEDIA_CONTENT, Field("voice", "voice", optional(FLAG))),
+    "document": (*_MEDIA_CONTENT, CAPTION, FILE_NAME),
+    "sticker": _MEDIA_CONTENT,
+    "location": (
+        Field("latitude", "latitude", SECONDS),
+        Field("longitude", "longitude", SECONDS),
+        Field("name", "name", optional(TEXT)),
+        Field("address", "address", optional(TEXT)),
+    ),
+    "contact": (
+        Field("vcards", "vcards", TEXTS),
+        Field("displayName", "display_name", optional(TEXT)),
+    ),
+    "unsupported": (Field("unsupported", "type", TEXT),),
+}
+"""Each content kind's own keys, after ``type`` and before ``replyTo`` and ``mentions``."""
+_CONTENT_CLASSES = {cls.kind: cls for cls in CONTENT_KINDS}
+
+
+def _encode_content(content: Content, now: datetime) -> JSON:
+    data: JSON = {CONTENT_TYPE.key: content.kind}
+    data.update(encode_fields((*CONTENT_FIELDS[content.kind], REPLY_TO, MENTIONS), content, now))
+    return data
+
+
+def _decode_content(value: Any, key: str) -> Content:
+    data = as_mapping(value)
+    kind = data.get(CONTENT_TYPE.key)
+    cls = _CONTENT_CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise InvalidContent(
+            f"{key}.{CONTENT_TYPE.key} must be one of {', '.join(_CONTENT_CLASSES)}, got {kind!r}"
+        )
+    fields = (*CONTENT_FIELDS[cls.kind], REPLY_TO, MENTIONS)
+    known = {CONTENT_TYPE.key, *(f.key for f in fields)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidContent(f"a {cls.kind} content has no {', '.join(map(repr, unknown))}")
+    try:
+        content: Content = decode_fields(cls, fields, data)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        raise InvalidContent(f"a {cls.kind} content is malformed: {exc}") from None
+    return content
+
+
+def _content_schema() -> JSON:
+    return {
+        "oneOf": [
+            {
+                **object_schema((*CONTENT_FIELDS[kind], REPLY_TO, MENTIONS)),
+                "properties": {
+                    CONTENT_TYPE.key: {"const": kind},
+                    **object_schema((*CONTENT_FIELDS[kind], REPLY_TO, MENTIONS))["properties"],
+                },
+            }
+            for kind in CONTENT_FIELDS
+        ]
+    }
+
+
+CONTENT = Codec(_encode_content, _decode_content, schema=_content_schema())
+"""A message content both ways: what ``message:received`` carries and what a send takes."""
+
+# Messages
+CHAT = Field("chat", "chat", TEXT)
+SENDER = Field("from", "sender", TEXT)
+FROM_ME = Field("fromMe", "from_me", FLAG)
+KIND = Field("kind", "kind", TEXT)
 RECEIVED = (
     MESSAGE_ID,
-    Field("from", "sender", TEXT),
-    Field("chat", "chat", TEXT),
+    SENDER,
+    CHAT,
     Field("text", "text", optional(TEXT)),
     Field("pushName", "push_name", optional(TEXT)),
     Field("isGroup", "is_group", FLAG),
-    Field("kind", "kind", TEXT),
+    KIND,
+    Field("content", "content", CONTENT),
+    REPLY_TO,
+    MENTIONS,
+    Field("forwarded", "forwarded", FLAG),
     TIMESTAMP.but(attr="timestamp", read_back=True),
 )
+SENT_MEDIA = Field("media", "media", optional(object_of(Media, *_MEDIA_FIELDS)))
 SENT = (
     MESSAGE_ID.but(codec=optional(TEXT)),
     Field("to", "to", TEXT),
     Field("message", "text", TEXT),
     Field("success", "success", FLAG),
     Field("error", "error", optional(TEXT)),
+    KIND,
+    SENT_MEDIA,
+    REPLY_TO,
 )
+STATUS_OF = (
+    Field("ids", "ids", TEXTS),
+    CHAT,
+    Field("recipient", "recipient", TEXT),
+    Field("status", "status", enum_of(Receipt)),
+)
+REACTION = (MESSAGE_ID, CHAT, SENDER, Field("emoji", "emoji", TEXT), FROM_ME)
+EDITED = (MESSAGE_ID, CHAT, SENDER, Field("text", "text", TEXT), FROM_ME)
+REVOKED = (MESSAGE_ID, CHAT, SENDER, FROM_ME)
+SENT_MESSAGE = (
+    MESSAGE_ID,
+    Field("to", "to", TEXT),
+    TIMESTAMP.but(attr="timestamp", read_back=True),
+    KIND,
+    SENT_MEDIA,
+)
+SENT_MESSAGE_CODEC = object_of(SentMessage, *SENT_MESSAGE)
+"""What ``POST /api/messages`` answers, and a cluster carries back from a send."""
 
 # A stream's gap
 SPAN = (
@@ -265,6 +458,10 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind(MessageReceived, (Shape("message:received", (*BASE, *RECEIVED)),)),
     Kind(MessageSent, (Shape("message:sent", (*BASE, *SENT, TIMESTAMP)),)),
+    Kind(MessageStatus, (Shape("message:status", (*BASE, *STATUS_OF, TIMESTAMP)),)),
+    Kind(MessageReaction, (Shape("message:reaction", (*BASE, *REACTION, TIMESTAMP)),)),
+    Kind(MessageEdited, (Shape("message:edited", (*BASE, *EDITED, TIMESTAMP)),)),
+    Kind(MessageRevoked, (Shape("message:revoked", (*BASE, *REVOKED, TIMESTAMP)),)),
     Kind(Gap, (Shape("stream:gap", (*BASE, *SPAN)),)),
 )
 """Every kind of wagate event, in the order the wire-protocol page lists them."""

@@ -13,6 +13,7 @@ import math
 import os
 import pickle
 import signal
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,6 +21,7 @@ import anyio.abc
 
 from .._driver import ConnectionEnded, Driver, IncomingMessage
 from .._errors import DriverError
+from .._events import Event
 from ._pipe import Channel, DriverFactory, Frame, crossing, describe
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ class _RemoteSink:
 
     def message(self, message: IncomingMessage) -> None:
         self._channel.send(("message", self._rid, message))
+
+    def update(self, kind: type[Event], fields: Mapping[str, Any]) -> None:
+        self._channel.send(("update", self._rid, kind, dict(fields)))
 
 
 class _ChildServer:

@@ -15,14 +15,14 @@ import contextlib
 import logging
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import anyio
 
 from .._driver import ConnectionEnded, DriverSink, IncomingMessage
 from .._errors import DriverError, WagateError
-from .._events import Account, DisconnectReason
+from .._events import Account, DisconnectReason, Event
 from ._neonize_engine import Engine, Neonize, Slot
 from ._neonize_translate import account_from, ending_for, incoming_message
 
@@ -127,6 +127,10 @@ class _Discard:
     def message(self, message: IncomingMessage) -> None:
         """Drop a message that arrived after the connection ended."""
         log.warning("a message (%s) arrived after its connection ended; dropped", message.id)
+
+    def update(self, kind: type[Event], fields: Mapping[str, Any]) -> None:
+        """Drop a receipt or reaction that arrived after the connection ended."""
+        log.warning("a %s arrived after its connection ended; dropped", kind.__name__)
 
 
 _DISCARD = _Discard()

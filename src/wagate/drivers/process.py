@@ -60,7 +60,8 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
-from .._driver import ConnectionEnded, Driver, DriverSink
+from .._content import Content, Media
+from .._driver import ConnectionEnded, Driver, DriverSink, KnownMessage
 from .._errors import DriverError, InvalidInput, WagateError, error_from_body
 from .._events import Account, DisconnectReason
 from .._validate import validate_tenant
@@ -153,13 +154,15 @@ class _Child:
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame[0]
-        if kind in ("qr", "connected", "message"):
+        if kind in ("qr", "connected", "message", "update"):
             run = self.runs.get(frame[1])
             if run is None:
                 return
             if kind == "message":
                 # A message WhatsApp delivered is passed on even if its run was cancelled.
                 run.sink.message(frame[2])
+            elif kind == "update":
+                run.sink.update(frame[2], frame[3])
             elif not run.cancelled:
                 if kind == "qr":
                     run.sink.qr(frame[2], frame[3])
@@ -536,6 +539,32 @@ class ProcessDriver(Driver):
         """Send a text through the driver in the child; return WhatsApp's message id."""
         message_id: str = await self.call("send_text", jid, text)
         return message_id
+
+    async def send(self, jid: str, content: Content, *, quoted: KnownMessage | None) -> str:
+        """Send any kind of message through the driver in the child."""
+        message_id: str = await self.call("send", jid, content, quoted=quoted)
+        return message_id
+
+    async def react(self, message: KnownMessage, emoji: str) -> None:
+        """React through the driver in the child."""
+        await self.call("react", message, emoji)
+
+    async def edit(self, message: KnownMessage, text: str) -> None:
+        """Edit through the driver in the child."""
+        await self.call("edit", message, text)
+
+    async def revoke(self, message: KnownMessage) -> None:
+        """Revoke through the driver in the child."""
+        await self.call("revoke", message)
+
+    async def mark_read(self, chat: str, messages: tuple[KnownMessage, ...]) -> None:
+        """Mark read through the driver in the child."""
+        await self.call("mark_read", chat, messages)
+
+    async def download(self, media: Media, ref: bytes | None) -> bytes:
+        """Download media through the driver in the child."""
+        data: bytes = await self.call("download", media, ref)
+        return data
 
     async def request_pairing_code(self, phone: str) -> str:
         """Ask the driver in the child for a pairing code."""

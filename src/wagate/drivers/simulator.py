@@ -30,6 +30,7 @@ event loop thread that runs the session (through the portal from other threads).
 from __future__ import annotations
 
 import base64
+import hashlib
 import heapq
 import itertools
 import os
@@ -42,9 +43,19 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage
+from .._content import Content, Media, Text
+from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage, KnownMessage
 from .._errors import DriverError, NotLinked, PairingFailed, ScanRejected
-from .._events import Account, DisconnectReason, utcnow
+from .._events import (
+    Account,
+    DisconnectReason,
+    MessageEdited,
+    MessageReaction,
+    MessageRevoked,
+    MessageStatus,
+    Receipt,
+    utcnow,
+)
 from .._validate import normalize_phone, normalize_recipient
 
 __all__ = [
@@ -167,6 +178,12 @@ class SentMessage:
     id: str
     to: str
     text: str
+    content: Content | None = None
+    """What was sent (media as the bytes the recipient got)."""
+
+
+RECEIPT_DELAY = 1.0
+"""Simulated seconds after which a sent message is reported delivered."""
 
 
 class SimulatedPhone:
@@ -187,6 +204,16 @@ class SimulatedPhone:
         self._send_failures: deque[str] = deque()
         self._revoked = False
         self._message_ids = itertools.count(1)
+        self.media: dict[str, bytes] = {}
+        """Media bytes WhatsApp holds, by the engine's reference."""
+        self.reactions: list[tuple[str, str]] = []
+        """Every ``(message id, emoji)`` the account reacted with."""
+        self.edits: list[tuple[str, str]] = []
+        """Every ``(message id, new text)`` the account edited."""
+        self.revoked: list[str] = []
+        """Every message id the account deleted for everyone."""
+        self.read: list[str] = []
+        """Every message id the account marked read."""
 
     @property
     def account(self) -> Account:
@@ -273,6 +300,92 @@ class SimulatedPhone:
             driver._deliver(message)
         return message.id
 
+    def send(
+        self,
+        sender: str,
+        content: Content,
+        *,
+        group: str | None = None,
+        push_name: str | None = None,
+        forwarded: bool = False,
+    ) -> str:
+        """A contact sends any kind of message; media given as bytes round-trips exactly.
+
+        Returns:
+            The message id.
+
+        Raises:
+            NotLinked: no device is linked to this phone.
+        """
+        linked = self._linked_drivers()
+        sender_jid = normalize_recipient(sender)
+        media_ref = None
+        if content.has_media:
+            data = content.media  # type: ignore[attr-defined]
+            if not isinstance(data, bytes):
+                raise TypeError("a simulated contact sends media as bytes")
+            media_ref = f"sim-{next(self._message_ids)}".encode()
+            self.media[media_ref.decode()] = data
+            mime = content.mime_type or _sniffed(data)  # type: ignore[attr-defined]
+            media = Media(
+                id=media_ref.decode(),
+                mime_type=mime,
+                size=len(data),
+                file_name=getattr(content, "file_name", None),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+            content = attrs.evolve(content, media=media, mime_type=mime)  # type: ignore[call-arg]
+        message = IncomingMessage(
+            id=f"3EB0{next(self._message_ids):016X}",
+            chat=normalize_recipient(group) if group is not None else sender_jid,
+            sender=sender_jid,
+            push_name=push_name,
+            text=content.text,
+            is_group=group is not None,
+            timestamp=utcnow(),
+            kind=content.kind,
+            content=content,
+            reply_to=content.reply_to,
+            mentions=content.mentions,
+            forwarded=forwarded,
+            media_ref=media_ref,
+        )
+        for driver in linked:
+            driver._deliver(message)
+        return message.id
+
+    def react(self, sender: str, message_id: str, emoji: str, *, chat: str | None = None) -> None:
+        """A contact reacts to a message (``""`` takes the reaction back)."""
+        jid = normalize_recipient(sender)
+        self._update(MessageReaction, id=message_id, chat=chat or jid, sender=jid, emoji=emoji)
+
+    def edit(self, sender: str, message_id: str, text: str, *, chat: str | None = None) -> None:
+        """A contact edits a message they sent."""
+        jid = normalize_recipient(sender)
+        self._update(MessageEdited, id=message_id, chat=chat or jid, sender=jid, text=text)
+
+    def revoke(self, sender: str, message_id: str, *, chat: str | None = None) -> None:
+        """A contact deletes a message they sent, for everyone."""
+        jid = normalize_recipient(sender)
+        self._update(MessageRevoked, id=message_id, chat=chat or jid, sender=jid)
+
+    def open_chat(self, contact: str) -> None:
+        """The contact opens the chat: everything the account sent them is reported read."""
+        jid = normalize_recipient(contact)
+        ids = tuple(m.id for m in self.sent if m.to == jid)
+        if ids:
+            self._update(MessageStatus, ids=ids, chat=jid, recipient=jid, status=Receipt.READ)
+
+    def _linked_drivers(self) -> list[SimulatedDriver]:
+        linked = [d for d in self._drivers if d._linked]
+        if not linked:
+            raise NotLinked("no device is linked to this phone; scan a QR code first")
+        return linked
+
+    def _update(self, kind: Any, **fields: Any) -> None:
+        for driver in self._linked_drivers():
+            driver._report(kind, fields)
+
     def fail_next_send(self, error: str = "server returned error 479", count: int = 1) -> None:
         """Make the next ``count`` sends fail with ``error``, as WhatsApp may."""
         self._send_failures.extend([error] * count)
@@ -328,6 +441,8 @@ class SimulatedDriver(Driver):
         self._sink: DriverSink | None = None
         self._connected = False
         self._offline: list[IncomingMessage] = []
+        self._offline_updates: list[tuple[Any, dict[str, Any]]] = []
+        self._receipts: list[tuple[float, tuple[str, ...], str]] = []
         self._closed = False
         self.connects = 0
         """How many connection attempts :meth:`run` has made."""
@@ -416,6 +531,9 @@ class SimulatedDriver(Driver):
             offline, self._offline = self._offline, []
             for message in offline:
                 sink.message(message)
+            updates, self._offline_updates = self._offline_updates, []
+            for kind, fields in updates:
+                sink.update(kind, fields)
             return await self._until_ended()
         finally:
             self._connected = False
@@ -449,7 +567,12 @@ class SimulatedDriver(Driver):
             ended = self._ended  # set by a fault, a logout or aclose, then _poke()
             if ended is not None:
                 return ended
-            await self._wait()
+            self._deliver_receipts()
+            if self._receipts:
+                self._wake = anyio.Event()
+                await self.clock.wait(self._wake, min(r[0] for r in self._receipts))
+            else:
+                await self._wait()
 
     async def _wait(self) -> None:
         self._wake = anyio.Event()
@@ -498,6 +621,22 @@ class SimulatedDriver(Driver):
         self._linked = False
         self._end(DisconnectReason.LOGGED_OUT, "the device was removed from the phone (simulated)")
 
+    def _deliver_receipts(self) -> None:
+        now = self.clock.now()
+        due = [r for r in self._receipts if r[0] <= now]
+        self._receipts = [r for r in self._receipts if r[0] > now]
+        for _, ids, chat in due:
+            self._report(
+                MessageStatus,
+                {"ids": ids, "chat": chat, "recipient": chat, "status": Receipt.DELIVERED},
+            )
+
+    def _report(self, kind: Any, fields: dict[str, Any]) -> None:
+        if self._connected and self._sink is not None:
+            self._sink.update(kind, fields)
+        else:
+            self._offline_updates.append((kind, fields))
+
     def _deliver(self, message: IncomingMessage) -> None:
         if self._connected and self._sink is not None:
             self._sink.message(message)
@@ -505,14 +644,48 @@ class SimulatedDriver(Driver):
             self._offline.append(message)
 
     async def send_text(self, jid: str, text: str) -> str:  # noqa: D102
+        return await self.send(jid, Text(text), quoted=None)
+
+    async def send(self, jid: str, content: Content, *, quoted: KnownMessage | None) -> str:  # noqa: D102
         await anyio.lowlevel.checkpoint()
         if not self._connected:
             raise DriverError("not connected to WhatsApp (simulated)")
         if self.phone._send_failures:
             raise DriverError(self.phone._send_failures.popleft())
         message_id = f"3EB0{self._random_bytes(8).hex().upper()}"
-        self.phone.sent.append(SentMessage(id=message_id, to=jid, text=text))
+        self.phone.sent.append(
+            SentMessage(id=message_id, to=jid, text=content.text or "", content=content)
+        )
+        self._receipts.append((self.clock.now() + RECEIPT_DELAY, (message_id,), jid))
+        self._poke()
         return message_id
+
+    async def react(self, message: KnownMessage, emoji: str) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.reactions.append((message.id, emoji))
+
+    async def edit(self, message: KnownMessage, text: str) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.edits.append((message.id, text))
+
+    async def revoke(self, message: KnownMessage) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.revoked.append(message.id)
+
+    async def mark_read(self, chat: str, messages: tuple[KnownMessage, ...]) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.read.extend(m.id for m in messages)
+
+    async def download(self, media: Media, ref: bytes | None) -> bytes:  # noqa: D102
+        self._check_up()
+        data = self.phone.media.get(ref.decode()) if ref is not None else None
+        if data is None:
+            raise DriverError("WhatsApp no longer holds this media (simulated)")
+        return data
+
+    def _check_up(self) -> None:
+        if not self._connected:
+            raise DriverError("not connected to WhatsApp (simulated)")
 
     async def request_pairing_code(self, phone: str) -> str:  # noqa: D102
         await anyio.lowlevel.checkpoint()
@@ -536,6 +709,12 @@ class SimulatedDriver(Driver):
         self._end(DisconnectReason.CLOSED, "driver closed")
         if self in self.phone._drivers:
             self.phone._drivers.remove(self)
+
+
+def _sniffed(data: bytes) -> str:
+    from .._media import sniff  # noqa: PLC0415 - the simulator's one use
+
+    return sniff(data) or "application/octet-stream"
 
 
 class SimulatedDrivers:
