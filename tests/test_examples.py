@@ -24,3 +24,19 @@ def test_quickstart_runs() -> None:
     assert "linked +628123456789 Budi" in out
     assert "sent 'hello' to 628111222333@s.whatsapp.net" in out
     assert "received 'hi' from Siti" in out
+
+
+def test_the_media_bot_echoes_images_byte_for_byte() -> None:
+    """examples/media_bot.py echoes each received image back, quoting it, with a caption."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "media_bot.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("sent a image to 628111222333@s.whatsapp.net: 'got your image (") == 2
+    assert "sent a text to 628111222333@s.whatsapp.net: 'yes, thanks!'" in out
+    assert "images echoed byte for byte: True" in out
