@@ -32,17 +32,24 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import attrs
 
+from ._content import Content, SentMessage, check_content
 from ._errors import InvalidInput
-from ._events import MessageSent, PairingCode, Status
+from ._events import MessageSent, PairingCode, Status, utcnow
 from ._session import Session
 from ._validate import normalize_phone, normalize_recipient, validate_text
+from ._wire import CONTENT, Codec
 
 __all__ = [
     "COMMANDS",
     "CONNECT",
+    "EDIT",
     "LOGOUT",
+    "MARK_READ",
+    "REACT",
     "REQUEST_PAIRING_CODE",
     "RESTART",
+    "REVOKE",
+    "SEND",
     "SEND_TEXT",
     "STATUS",
     "Command",
@@ -85,6 +92,8 @@ class Param:
     """The type its value must have (what JSON gives: ``str``, ``int``...)."""
     check: Check | None = None
     """Run on the value before the command travels (``None``: the session checks)."""
+    codec: Codec | None = None
+    """How a value that is not plain JSON (a message content) is written and read."""
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -133,7 +142,9 @@ class Command(Generic[P, R]):
             value = bound.arguments[param.name]
             if param.check is not None:
                 param.check(value)
-            values[param.wire] = value
+            values[param.wire] = (
+                value if param.codec is None else param.codec.encode(value, utcnow())
+            )
         return values
 
     def check_result(self, value: object) -> R:
@@ -159,12 +170,18 @@ def _value(param: Param, args: Mapping[str, Any], tenant: str) -> Any:
     if param.wire not in args:
         raise InvalidInput(f"the arguments have no {param.wire!r}", tenant=tenant)
     value = args[param.wire]
+    if param.codec is not None and not isinstance(value, param.type):
+        value = param.codec.decode(value, param.wire)
     if not isinstance(value, param.type):
         raise InvalidInput(
             f"{param.wire!r} must be a {param.type.__name__}, got {type(value).__name__}",
             tenant=tenant,
         )
     return value
+
+
+ARGUMENT_CODECS: dict[type, Codec] = {Content: CONTENT}
+"""How parameters of a type that is not plain JSON travel (keyed by the parameter's type)."""
 
 
 def _runtime_type(hint: object) -> type:
@@ -200,7 +217,13 @@ def command(
     names = list(inspect.signature(run).parameters)[1:]
     checks, wire = checks or {}, wire or {}
     params = tuple(
-        Param(name=n, wire=wire.get(n, n), type=_runtime_type(hints[n]), check=checks.get(n))
+        Param(
+            name=n,
+            wire=wire.get(n, n),
+            type=_runtime_type(hints[n]),
+            check=checks.get(n),
+            codec=ARGUMENT_CODECS.get(_runtime_type(hints[n])),
+        )
         for n in names
     )
     return Command(
@@ -236,11 +259,34 @@ REQUEST_PAIRING_CODE: Command[[str], PairingCode] = command(
     checks={"phone": normalize_phone},
 )
 
+SEND: Command[[str, Content], SentMessage] = command(
+    Session.send,
+    permission=Permission.SEND,
+    mutates=True,
+    checks={"to": normalize_recipient, "content": check_content},
+)
+REACT: Command[[str, str], None] = command(Session.react, permission=Permission.SEND, mutates=True)
+EDIT: Command[[str, str], None] = command(
+    Session.edit, permission=Permission.SEND, mutates=True, checks={"text": validate_text}
+)
+REVOKE: Command[[str], None] = command(Session.revoke, permission=Permission.SEND, mutates=True)
+MARK_READ: Command[[str, list[str]], None] = command(
+    Session.mark_read,
+    permission=Permission.SEND,
+    mutates=True,
+    checks={"chat": normalize_recipient},
+)
+
 COMMANDS: tuple[Command[..., Any], ...] = (
     CONNECT,
+    EDIT,
     LOGOUT,
+    MARK_READ,
+    REACT,
     REQUEST_PAIRING_CODE,
     RESTART,
+    REVOKE,
+    SEND,
     SEND_TEXT,
     STATUS,
 )

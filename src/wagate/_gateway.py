@@ -22,9 +22,14 @@ from ._callback_group import Callback, CallbackGroup, CallbackSubscription
 from ._commands import (
     COMMANDS,
     CONNECT,
+    EDIT,
     LOGOUT,
+    MARK_READ,
+    REACT,
     REQUEST_PAIRING_CODE,
     RESTART,
+    REVOKE,
+    SEND,
     SEND_TEXT,
     STATUS,
     Command,
@@ -399,6 +404,11 @@ class Gateway(ClosingStack):
     restart = tenant_command(RESTART)
     logout = tenant_command(LOGOUT)
     request_pairing_code = tenant_command(REQUEST_PAIRING_CODE)
+    send = tenant_command(SEND)
+    react = tenant_command(REACT)
+    edit = tenant_command(EDIT)
+    revoke = tenant_command(REVOKE)
+    mark_read = tenant_command(MARK_READ)
 
     # ------------------------------------------------------------------ subscribing
     def events(

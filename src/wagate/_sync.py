@@ -244,6 +244,13 @@ class SyncSession:
     send_text = Blocking(Session.send_text)
     request_pairing_code = Blocking(Session.request_pairing_code)
     wait_closed = Blocking(Session.wait_closed)
+    send = Blocking(Session.send)
+    react = Blocking(Session.react)
+    edit = Blocking(Session.edit)
+    revoke = Blocking(Session.revoke)
+    mark_read = Blocking(Session.mark_read)
+    download = Blocking(Session.download)
+    media_info = Blocking(Session.media_info)
 
     def subscribe(self, callback: Callback, **options: Any) -> SyncSubscription:
         """:meth:`Session.subscribe`; plain callbacks run in worker threads."""
@@ -381,6 +388,11 @@ class SyncGateway:
     restart = Blocking(Gateway.restart)
     logout = Blocking(Gateway.logout)
     request_pairing_code = Blocking(Gateway.request_pairing_code)
+    send = Blocking(Gateway.send)
+    react = Blocking(Gateway.react)
+    edit = Blocking(Gateway.edit)
+    revoke = Blocking(Gateway.revoke)
+    mark_read = Blocking(Gateway.mark_read)
     wait_started = Blocking(Gateway.wait_started)
 
     def run(self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -14,9 +14,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._content import SentMessage
 from .._errors import WagateError, error_from_body, error_response
-from .._events import Event, Status
-from .._wire import backplane_message, backplane_status, from_backplane_status, from_wire
+from .._events import Event, Status, utcnow
+from .._wire import (
+    SENT_MESSAGE_CODEC,
+    backplane_message,
+    backplane_status,
+    from_backplane_status,
+    from_wire,
+)
 
 __all__ = [
     "decode_error",
@@ -70,6 +77,8 @@ def encode_result(value: object) -> JSON:
         return {"type": "event", "name": name, "data": data}
     if isinstance(value, Status):
         return {"type": "status", "value": backplane_status(value)}
+    if isinstance(value, SentMessage):
+        return {"type": "sent", "value": SENT_MESSAGE_CODEC.encode(value, utcnow())}
     if isinstance(value, Mapping):
         return {"type": "json", "value": dict(value)}
     raise TypeError(
@@ -86,6 +95,8 @@ def decode_result(data: Mapping[str, Any]) -> Any:
         return from_wire(data["name"], data["data"])
     if kind == "status":
         return from_backplane_status(data["value"])
+    if kind == "sent":
+        return SENT_MESSAGE_CODEC.decode(data["value"], "result")
     if kind == "json":
         return data["value"]
     raise ValueError(f"not a command result: {data!r}")
