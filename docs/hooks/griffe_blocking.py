@@ -46,9 +46,8 @@ class BlockingMethods(griffe.Extension):
                 target = _blocking_target(member)
                 if target is None:
                     continue
-                try:
-                    method = pkg.modules_collection[target]
-                except KeyError:
+                method = _lookup(pkg, target)
+                if not isinstance(method, griffe.Function):
                     log.warning("%s.%s: cannot find %s", cls.path, name, target)
                     continue
                 cls.set_member(name, _blocking_method(name, method, member))
@@ -93,12 +92,27 @@ def _command_implementation(pkg: griffe.Module, member: griffe.Attribute) -> gri
         return None
     run = call.arguments[0]
     path = run.canonical_path if isinstance(run, (griffe.ExprName, griffe.ExprAttribute)) else ""
-    try:
-        found = pkg.modules_collection[path]
-    except KeyError:
+    found = _lookup(pkg, path)
+    if found is None:
         log.warning("%s: cannot find %s", member.path, path)
         return None
     return found if isinstance(found, griffe.Function) else None
+
+
+def _lookup(pkg: griffe.Module, path: str) -> Any:
+    """The object at ``path``, through aliases (``Session.send`` is a mixin's method)."""
+    owner, _, name = path.rpartition(".")
+    try:
+        found = pkg.modules_collection[path]
+    except KeyError:
+        try:
+            cls = pkg.modules_collection[owner]
+        except KeyError:
+            return None
+        found = cls.all_members.get(name) if isinstance(cls, griffe.Class) else None
+    while found is not None and found.is_alias:
+        found = found.final_target
+    return found
 
 
 def _tenant_method(name: str, run: griffe.Function, where: griffe.Attribute) -> griffe.Function:
