@@ -14,7 +14,7 @@ import io
 import anyio
 from PIL import Image as Picture
 
-from wagate import Image, MessageReceived, MessageSent, Session, Text
+from wagate import Image, Media, MessageReceived, MessageSent, Session, Text
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
 from wagate.testing import link
 
@@ -41,6 +41,7 @@ async def main() -> None:
         async for event in events:
             if isinstance(event, MessageReceived) and isinstance(event.content, Image):
                 media = event.content.media
+                assert isinstance(media, Media)  # received media is a descriptor
                 await session.send(
                     event.chat,
                     Image(media, caption=f"got your image ({media.size} bytes)", reply_to=event.id),

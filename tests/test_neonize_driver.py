@@ -13,8 +13,9 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -25,6 +26,7 @@ from wagate import (
     Connecting,
     Disconnected,
     DisconnectReason,
+    Event,
     InvalidInput,
     InvalidRecipient,
     NotConnected,
@@ -49,6 +51,7 @@ class RecordingSink:
         self.qr_codes: list[tuple[str, float]] = []
         self.accounts: list[Account] = []
         self.messages: list[IncomingMessage] = []
+        self.updates: list[tuple[type[Event], dict[str, Any]]] = []
 
     def qr(self, code: str, valid_for: float) -> None:
         self.qr_codes.append((code, valid_for))
@@ -58,6 +61,9 @@ class RecordingSink:
 
     def message(self, message: IncomingMessage) -> None:
         self.messages.append(message)
+
+    def update(self, kind: type[Event], fields: Mapping[str, Any]) -> None:
+        self.updates.append((kind, dict(fields)))
 
 
 def forget_dial_health() -> None:
