@@ -9,17 +9,22 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_quickstart_runs() -> None:
-    """examples/quickstart.py links a simulated phone, draws the QR, sends and receives."""
+def _run(example: str) -> str:
+    """Run an example as a user would; its output (it must exit cleanly)."""
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        [sys.executable, str(EXAMPLES / example)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    return result.stdout
+
+
+def test_quickstart_runs() -> None:
+    """examples/quickstart.py links a simulated phone, draws the QR, sends and receives."""
+    out = _run("quickstart.py")
     assert "\u2588" in out, "the QR code is drawn in the terminal"
     assert "linked +628123456789 Budi" in out
     assert "sent 'hello' to 628111222333@s.whatsapp.net" in out
@@ -28,15 +33,7 @@ def test_quickstart_runs() -> None:
 
 def test_the_media_bot_echoes_images_byte_for_byte() -> None:
     """examples/media_bot.py echoes each received image back, quoting it, with a caption."""
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "media_bot.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = _run("media_bot.py")
     assert out.count("sent a image to 628111222333@s.whatsapp.net: 'got your image (") == 2
     assert "sent a text to 628111222333@s.whatsapp.net: 'yes, thanks!'" in out
     assert "images echoed byte for byte: True" in out

@@ -445,11 +445,3 @@ class Messaging:
                 "connect and link an account first",
                 tenant=self.tenant,
             )
-
-
-def new_known_index() -> OrderedDict[str, KnownMessage]:
-    """An empty index of known messages."""
-    return OrderedDict()
-
-
-__all__ += ["MediaLimits", "MediaStore", "UrlPolicy"]

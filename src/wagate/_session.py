@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,11 +22,10 @@ import attrs
 
 from ._backoff import Backoff
 from ._callback_group import Callback, CallbackGroup, CallbackSubscription
-from ._driver import Driver
+from ._driver import Driver, KnownMessage
 from ._errors import (
     AlreadyConnected,
     DriverError,
-    NotConnected,
     NotLinked,
     SessionClosed,
     SessionStateError,
@@ -49,7 +49,7 @@ from ._lifecycle import ClosingStack
 from ._linkstate import LinkStateWriter
 from ._media import MediaLimits, UrlPolicy
 from ._mediastore import MediaStore, MemoryMediaStore, StoredMedia
-from ._messaging import Messaging, new_known_index
+from ._messaging import Messaging
 from ._reconnect import Reconnecting
 from ._seqs import SeqCounter
 from ._store import MemoryStore, SessionStore
@@ -153,7 +153,7 @@ class Session(Messaging, Reconnecting, ClosingStack):
         """The size limit of each media kind."""
         self.url_policy = url_policy or UrlPolicy()
         """How media URLs are fetched (timeout, private addresses)."""
-        self._known = new_known_index()
+        self._known: OrderedDict[str, KnownMessage] = OrderedDict()
         self._pending_media: dict[str, StoredMedia] = {}
         self.driver = driver
         self.backoff = backoff or Backoff()
@@ -373,12 +373,7 @@ class Session(Messaging, Reconnecting, ClosingStack):
         self._check_open()
         jid = normalize_recipient(to)
         text = validate_text(text)
-        if self._status.state is not State.CONNECTED:
-            raise NotConnected(
-                f"cannot send: the session is {self._status.state.value}; "
-                "connect and link an account first",
-                tenant=self.tenant,
-            )
+        self._check_connected("send")
         try:
             message_id = await self.driver.send_text(jid, text)
         except DriverError as exc:
