@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import anyio
@@ -27,6 +28,7 @@ from test_contract_support import FRAMEWORKS, mint, serve
 from wagate import (
     AlreadyConnected,
     Gateway,
+    MediaNotFound,
     Overflow,
     QrGenerated,
     Session,
@@ -54,17 +56,12 @@ SAMPLES = {
     "emoji": "\N{THUMBS UP SIGN}",
     "chat": SENDER,
     "message_ids": ["3EB0NEVERSEEN"],
+    "media_id": "NeverSeenMedia0000000",
 }
 """An argument for each parameter name a command has."""
 WITHOUT_ROUTE = {
     "connect",
     "request_pairing_code",
-    # Messages beyond text: through the registry today, REST routes next.
-    "send",
-    "react",
-    "edit",
-    "revoke",
-    "mark_read",
 }
 """The commands the REST API does not offer (yet): the API's paths are a contract."""
 
@@ -83,7 +80,8 @@ def test_every_parameter_has_a_sample() -> None:
 def test_session_gateway_and_sync_gateway_have_the_command(command: Command[..., Any]) -> None:
     """Session implements it; Gateway and SyncGateway offer it with its parameters and result."""
     assert inspect.getattr_static(Session, command.name, None) is not None
-    if command.name != "status":  # a property of the session, a command of the gateway
+    # status is a property of the session; download takes a Media or an id, the command an id.
+    if command.name not in ("status", "download"):
         assert command.run is getattr(Session, command.name)
     method = getattr(Gateway, command.name)
     signature = inspect.signature(method)
@@ -153,6 +151,7 @@ async def _walk(
     for name in ("react", "edit", "revoke", "mark_read"):
         # An id the session never saw: the typed error comes back through every surface.
         await call(by_name[name], raises=UnknownMessage)
+    await call(by_name["download"], raises=MediaNotFound)
     await call(by_name["simulator.receive"])
     await call(by_name["restart"], raises=AlreadyConnected)
     await call(by_name["logout"])
@@ -222,12 +221,49 @@ async def test_every_command_crosses_the_cluster_with_its_result_type(
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_route_answers_through_a_real_server(framework: str) -> None:
     """Each REST route of the table answers its success status on FastAPI and Flask."""
-    order = ["generate", "qr", "simulator_scan", "status", "send", "simulator_receive", "logout"]
+    order = [
+        "generate",
+        "qr",
+        "simulator_scan",
+        "status",
+        "send",
+        "messages",
+        "react",
+        "edit",
+        "revoke",
+        "read",
+        "media",
+        "simulator_receive",
+        "logout",
+    ]
+    # Ids the session never saw: the typed refusal, through a real server.
+    unknown = {
+        "react": "unknown_message",
+        "edit": "unknown_message",
+        "revoke": "unknown_message",
+        "read": "unknown_message",
+        "media": "media_not_found",
+    }
     assert sorted(order) == sorted(route.name for route in ROUTES)
     by_name = {route.name: route for route in ROUTES}
+    now = datetime.now(timezone.utc)
     with serve(framework) as served, served.client(mint("walker")) as client:
         for name in order:
             route = by_name[name]
-            body = {p.wire: SAMPLES[p.name] for p in route.command.params} if route.body else None
-            answer = client.request(route.method, route.path, json=body)
-            assert answer.status_code == route.status, (name, answer.text)
+            body = (
+                {
+                    p.wire: SAMPLES[p.name]
+                    if p.codec is None
+                    else p.codec.encode(SAMPLES[p.name], now)
+                    for p in route.command.params
+                }
+                if route.body
+                else None
+            )
+            path = route.path.format(**{n: SAMPLES["media_id"] for n in route.path_params})
+            answer = client.request(route.method, path, json=body)
+            if name in unknown:
+                assert answer.status_code == 404, (name, answer.text)
+                assert answer.json()["error"]["code"] == unknown[name]
+            else:
+                assert answer.status_code == route.status, (name, answer.text)

@@ -123,7 +123,9 @@ def _listening_socket() -> socket.socket:
 
 
 @contextlib.contextmanager
-def serve_fastapi(phones: Phones | None = None, **options: Any) -> Iterator[Served]:
+def serve_fastapi(
+    phones: Phones | None = None, gateway_options: dict[str, Any] | None = None, **options: Any
+) -> Iterator[Served]:
     """``create_app`` (simulator routes on) on uvicorn in a portal's loop thread."""
     import anyio
     import uvicorn
@@ -134,7 +136,7 @@ def serve_fastapi(phones: Phones | None = None, **options: Any) -> Iterator[Serv
     from wagate.integrations.fastapi import create_app
 
     phones = phones or Phones()
-    gateway = Gateway(phones)
+    gateway = Gateway(phones, **(gateway_options or {}))
     options.setdefault("simulator", True)
     app = create_app(gateway, JWTAuthenticator(SECRET), **options)
     sock = _listening_socket()
@@ -167,7 +169,9 @@ def serve_fastapi(phones: Phones | None = None, **options: Any) -> Iterator[Serv
 
 
 @contextlib.contextmanager
-def serve_flask(phones: Phones | None = None, **options: Any) -> Iterator[Served]:
+def serve_flask(
+    phones: Phones | None = None, gateway_options: dict[str, Any] | None = None, **options: Any
+) -> Iterator[Served]:
     """The blueprint (simulator routes on) on werkzeug's threaded server."""
     from flask import Flask
     from werkzeug.serving import make_server
@@ -178,7 +182,7 @@ def serve_flask(phones: Phones | None = None, **options: Any) -> Iterator[Served
 
     phones = phones or Phones()
     options.setdefault("simulator", True)
-    with SyncGateway(phones) as gateway:
+    with SyncGateway(phones, **(gateway_options or {})) as gateway:
         app = Flask("wagate_contract")
         app.register_blueprint(blueprint(gateway, JWTAuthenticator(SECRET), **options))
         install_error_handlers(app)
@@ -194,10 +198,15 @@ def serve_flask(phones: Phones | None = None, **options: Any) -> Iterator[Served
 
 
 @contextlib.contextmanager
-def serve(framework: str, phones: Phones | None = None, **options: Any) -> Iterator[Served]:
-    """Serve ``framework`` ("fastapi" or "flask")."""
+def serve(
+    framework: str,
+    phones: Phones | None = None,
+    gateway_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> Iterator[Served]:
+    """Serve ``framework`` ("fastapi" or "flask"); ``gateway_options`` go to its gateway."""
     starter = serve_fastapi if framework == "fastapi" else serve_flask
-    with starter(phones, **options) as served:
+    with starter(phones, gateway_options, **options) as served:
         yield served
 
 

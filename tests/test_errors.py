@@ -42,6 +42,7 @@ SAMPLE_KEYWORDS: dict[str, dict[str, Any]] = {
     "RemoteError": {"code": "from_a_newer_release", "status_code": 418},
     "HttpError": {"status_code": 418},
     "StaleTimestamp": {"age": 301.5},
+    "RangeNotSatisfiable": {"size": 1024},
 }
 
 

@@ -359,6 +359,11 @@ async def test_media_urls_are_fetched_only_where_allowed(
         assert phone.sent[-1].content.media == JPEG  # type: ignore[union-attr]
         with pytest.raises(MediaFetchFailed, match="404"):
             await s.send(SITI, Image(f"{server}/missing.jpg"))
+    pinned = UrlPolicy(allow_private=True, hosts=["cdn.example.com"])
+    async with Session("acme", SimulatedDriver(phone, clock=clock), url_policy=pinned) as s:
+        await link(s, phone)
+        with pytest.raises(MediaFetchFailed, match="not one the gateway fetches from"):
+            await s.send(SITI, Image(f"{server}/a.jpg"))
     tiny = MediaLimits().but(image=10)
     async with Session(
         "acme", SimulatedDriver(phone, clock=clock), url_policy=allowed, media_limits=tiny

@@ -25,6 +25,7 @@ from test_contract_support import (
     mint,
     serve_fastapi,
 )
+from wagate import UrlPolicy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +35,8 @@ TENANT = "fuzzed"
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     """The FastAPI app with the simulator routes, its tenant linked."""
-    with serve_fastapi() as running:
+    # No media URL is fetched (nor its host looked up): no traffic leaves loopback.
+    with serve_fastapi(gateway_options={"url_policy": UrlPolicy(hosts=())}) as running:
         running.link(mint(TENANT, exp_in=3600))
         yield running
 

@@ -42,6 +42,7 @@ from ._wire import CONTENT, Codec
 __all__ = [
     "COMMANDS",
     "CONNECT",
+    "DOWNLOAD",
     "EDIT",
     "LOGOUT",
     "MARK_READ",
@@ -265,20 +266,41 @@ SEND: Command[[str, Content], SentMessage] = command(
     mutates=True,
     checks={"to": normalize_recipient, "content": check_content},
 )
-REACT: Command[[str, str], None] = command(Session.react, permission=Permission.SEND, mutates=True)
-EDIT: Command[[str, str], None] = command(
-    Session.edit, permission=Permission.SEND, mutates=True, checks={"text": validate_text}
+_MESSAGE_ID = {"message_id": "messageId"}
+REACT: Command[[str, str], None] = command(
+    Session.react, permission=Permission.SEND, mutates=True, wire=_MESSAGE_ID
 )
-REVOKE: Command[[str], None] = command(Session.revoke, permission=Permission.SEND, mutates=True)
+EDIT: Command[[str, str], None] = command(
+    Session.edit,
+    permission=Permission.SEND,
+    mutates=True,
+    checks={"text": validate_text},
+    wire=_MESSAGE_ID,
+)
+REVOKE: Command[[str], None] = command(
+    Session.revoke, permission=Permission.SEND, mutates=True, wire=_MESSAGE_ID
+)
 MARK_READ: Command[[str, list[str]], None] = command(
     Session.mark_read,
     permission=Permission.SEND,
     mutates=True,
     checks={"chat": normalize_recipient},
+    wire={"message_ids": "messageIds"},
+)
+
+
+async def download(session: Session, media_id: str) -> bytes:
+    """The bytes of one of the tenant's media, by id (fetched once, then kept)."""
+    return await session.download(media_id)
+
+
+DOWNLOAD: Command[[str], bytes] = command(
+    download, permission=Permission.READ, mutates=False, wire={"media_id": "mediaId"}
 )
 
 COMMANDS: tuple[Command[..., Any], ...] = (
     CONNECT,
+    DOWNLOAD,
     EDIT,
     LOGOUT,
     MARK_READ,

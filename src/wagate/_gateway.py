@@ -22,6 +22,7 @@ from ._callback_group import Callback, CallbackGroup, CallbackSubscription
 from ._commands import (
     COMMANDS,
     CONNECT,
+    DOWNLOAD,
     EDIT,
     LOGOUT,
     MARK_READ,
@@ -42,6 +43,8 @@ from ._events import (
 )
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
+from ._media import MediaLimits, UrlPolicy
+from ._mediastore import MEMORY_MEDIA, MediaStore
 from ._session import Backoff, Session
 from ._store import MemoryStore, SessionStore
 from ._validate import validate_tenant
@@ -168,6 +171,12 @@ class Gateway(ClosingStack):
         cluster: Share the tenants with other processes (a
             :class:`wagate.cluster.Cluster`); its store and hub are used, and it
             decides which tenants this process restores.
+        media_store: Where the sessions keep media (default: in memory, bounded;
+            the CLI keeps it in files under its data directory).  In a cluster,
+            give every process the same store (a shared directory) so that any
+            of them can serve ``GET /api/media/{id}`` from it.
+        media_limits: The size limit of each media kind (default: WhatsApp's).
+        url_policy: How media URLs are fetched (default: 15 s, public addresses only).
     """
 
     def __init__(
@@ -180,6 +189,9 @@ class Gateway(ClosingStack):
         restore: bool = True,
         close_timeout: float = 5.0,
         cluster: Ownership | None = None,
+        media_store: MediaStore | None = None,
+        media_limits: MediaLimits | None = None,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         if cluster is not None:
             if store is not None or hub is not None:
@@ -197,6 +209,10 @@ class Gateway(ClosingStack):
         self.hub = hub if hub is not None else Hub()
         self.restore = restore
         self.close_timeout = close_timeout
+        self.media_store: MediaStore = media_store if media_store is not None else MEMORY_MEDIA
+        """Where every session keeps its tenant's media (the REST API streams from it)."""
+        self.media_limits = media_limits
+        self.url_policy = url_policy
         self._sessions: dict[str, Session] = {}
         self._starting: dict[str, anyio.Event] = {}
         self._callbacks = CallbackGroup()
@@ -300,6 +316,9 @@ class Gateway(ClosingStack):
                 hub=self.hub,
                 close_timeout=self.close_timeout,
                 on_closed=self._forget,
+                media_store=self.media_store,
+                media_limits=self.media_limits,
+                url_policy=self.url_policy,
             )
             # The session runs in the gateway's task group: an idle tenant costs no
             # task of its own.
@@ -409,6 +428,7 @@ class Gateway(ClosingStack):
     edit = tenant_command(EDIT)
     revoke = tenant_command(REVOKE)
     mark_read = tenant_command(MARK_READ)
+    download = tenant_command(DOWNLOAD)
 
     # ------------------------------------------------------------------ subscribing
     def events(

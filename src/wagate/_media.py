@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit
 
@@ -159,6 +159,10 @@ def check_media(
     return declared or sniffed
 
 
+def _host_set(value: Iterable[str] | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(host.lower() for host in value)
+
+
 @attrs.frozen
 class UrlPolicy:
     """How the gateway fetches media given as a URL.
@@ -168,11 +172,14 @@ class UrlPolicy:
         allow_private: Whether loopback, private, link-local and reserved
             addresses may be fetched (off: a URL cannot reach the gateway's own network).
         max_redirects: How many redirects are followed (each checked like the first).
+        hosts: The only host names URLs may name (``None``: any public host;
+            an empty set: no URL is fetched at all, and no name is looked up).
     """
 
     timeout: float = 15.0
     allow_private: bool = False
     max_redirects: int = 3
+    hosts: frozenset[str] | None = attrs.field(default=None, converter=_host_set)
 
     def __attrs_post_init__(self) -> None:
         if not math.isfinite(self.timeout) or self.timeout <= 0:
@@ -194,6 +201,10 @@ async def _check_url(url: str, policy: UrlPolicy, tenant: str | None) -> None:
     host = parts.hostname
     if not host:
         raise MediaFetchFailed(f"the media URL {url[:80]!r} has no host", tenant=tenant)
+    if policy.hosts is not None and host.lower() not in policy.hosts:
+        raise MediaFetchFailed(
+            f"the media URL's host {host!r} is not one the gateway fetches from", tenant=tenant
+        )
     if policy.allow_private:
         return
     try:

@@ -24,7 +24,15 @@ import attrs
 from ._content import Media
 from ._errors import MediaNotFound
 
-__all__ = ["FileMediaStore", "MediaStore", "MemoryMediaStore", "StoredMedia", "new_media_id"]
+__all__ = [
+    "MEMORY_MEDIA",
+    "FileMediaStore",
+    "MediaStore",
+    "MemoryMediaStore",
+    "StoredMedia",
+    "check_media_id",
+    "new_media_id",
+]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -174,3 +182,7 @@ class FileMediaStore:
     def file(self, tenant: str, media_id: str) -> Path | None:
         _, blob = self._paths(tenant, media_id)
         return blob if blob.exists() else None
+
+
+MEMORY_MEDIA = MemoryMediaStore()
+"""The store of sessions and gateways given none: in memory, shared, bounded."""

@@ -48,7 +48,7 @@ from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._linkstate import LinkStateWriter
 from ._media import MediaLimits, UrlPolicy
-from ._mediastore import MediaStore, MemoryMediaStore, StoredMedia
+from ._mediastore import MEMORY_MEDIA, MediaStore, StoredMedia
 from ._messaging import Messaging
 from ._reconnect import Reconnecting
 from ._seqs import SeqCounter
@@ -62,7 +62,6 @@ __all__ = ["Backoff", "Callback", "CallbackSubscription", "Session"]
 
 log = logging.getLogger("wagate")
 
-_MEMORY_MEDIA = MemoryMediaStore()
 
 E = TypeVar("E", bound=Event)
 
@@ -147,7 +146,7 @@ class Session(Messaging, Reconnecting, ClosingStack):
         url_policy: UrlPolicy | None = None,
     ) -> None:
         self.tenant = validate_tenant(tenant)
-        self.media_store: MediaStore = media_store if media_store is not None else _MEMORY_MEDIA
+        self.media_store: MediaStore = media_store if media_store is not None else MEMORY_MEDIA
         """Where media bytes and descriptors are kept (default: shared, in memory)."""
         self.media_limits = media_limits or MediaLimits()
         """The size limit of each media kind."""

@@ -393,6 +393,7 @@ class SyncGateway:
     edit = Blocking(Gateway.edit)
     revoke = Blocking(Gateway.revoke)
     mark_read = Blocking(Gateway.mark_read)
+    download = Blocking(Gateway.download)
     wait_started = Blocking(Gateway.wait_started)
 
     def run(self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -192,7 +192,13 @@ def _encode_media(value: Any, now: datetime) -> JSON:
 
 
 def _decode_media(value: Any, key: str) -> Any:
+    if isinstance(value, bytes):
+        return value  # a form's file part: the bytes themselves
     data = as_mapping(value)
+    for only in (MEDIA_DATA.key, MEDIA_URL.key):
+        if only in data and len(data) > 1:
+            others = ", ".join(repr(k) for k in sorted(data) if k != only)
+            raise InvalidMedia(f"{key} with {only!r} takes no other key (got {others})")
     if MEDIA_DATA.key in data:
         raw = data[MEDIA_DATA.key]
         try:
@@ -202,6 +208,9 @@ def _decode_media(value: Any, key: str) -> Any:
     if MEDIA_URL.key in data:
         return MediaUrl(_exactly_text(data[MEDIA_URL.key], MEDIA_URL.key))
     if MEDIA_ID.key in data:
+        unknown = sorted(set(data) - {f.key for f in _MEDIA_FIELDS})
+        if unknown:
+            raise InvalidMedia(f"a media descriptor has no {', '.join(map(repr, unknown))}")
         return decode_fields(Media, _MEDIA_FIELDS, data)
     raise InvalidMedia(
         f"{key} must carry {MEDIA_DATA.key!r} (base64), {MEDIA_URL.key!r}"
@@ -286,6 +295,10 @@ def _encode_content(content: Content, now: datetime) -> JSON:
 
 
 def _decode_content(value: Any, key: str) -> Content:
+    if not isinstance(value, Mapping):
+        raise InvalidContent(
+            f"{key} must be a JSON object {{type, ...}}, got {type(value).__name__}"
+        )
     data = as_mapping(value)
     kind = data.get(CONTENT_TYPE.key)
     cls = _CONTENT_CLASSES.get(kind) if isinstance(kind, str) else None

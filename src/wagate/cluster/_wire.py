@@ -10,6 +10,7 @@ renders.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -65,7 +66,9 @@ def decode_event(name: str | bytes, data: str | bytes) -> Event:
 
 
 def encode_result(value: object) -> JSON:
-    """A command's result, ready for JSON: ``None``, an event, a status or a JSON object.
+    """A command's result, ready for JSON: ``None``, an event, a status, bytes...
+
+    Or a sent message, or a JSON object.
 
     Raises:
         TypeError: the command returned something else.
@@ -79,10 +82,13 @@ def encode_result(value: object) -> JSON:
         return {"type": "status", "value": backplane_status(value)}
     if isinstance(value, SentMessage):
         return {"type": "sent", "value": SENT_MESSAGE_CODEC.encode(value, utcnow())}
+    if isinstance(value, bytes):
+        return {"type": "bytes", "value": base64.b64encode(value).decode("ascii")}
     if isinstance(value, Mapping):
         return {"type": "json", "value": dict(value)}
     raise TypeError(
-        f"a cluster command must return None, an Event, a Status or a dict, not {value!r}"
+        "a cluster command must return None, an Event, a Status, a SentMessage, bytes "
+        f"or a dict, not {value!r}"
     )
 
 
@@ -97,6 +103,8 @@ def decode_result(data: Mapping[str, Any]) -> Any:
         return from_backplane_status(data["value"])
     if kind == "sent":
         return SENT_MESSAGE_CODEC.decode(data["value"], "result")
+    if kind == "bytes":
+        return base64.b64decode(data["value"])
     if kind == "json":
         return data["value"]
     raise ValueError(f"not a command result: {data!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._commands import Param
 from .._validate import MAX_TEXT_LENGTH
 from .._wire import (
     CONNECTION_STATUS,
@@ -22,10 +23,11 @@ from .._wire import (
     EXPIRES_IN,
     QR_IMAGE,
     QR_RAW,
+    SENT_MESSAGE_CODEC,
     payload_schema,
 )
 from ..adapters.auth import TENANT_HEADER, TENANT_QUERY
-from ._rest import Route
+from ._rest import FILE_PART, MEDIA_KINDS, Route
 
 __all__ = [
     "ANSWERS",
@@ -143,6 +145,11 @@ ANSWERS: dict[str, Schema] = {
         "required": [*_PENDING["required"], "tenant"],
     },
     "send": MESSAGE_SENT,
+    "messages": {**SENT_MESSAGE_CODEC.schema, "description": "The message sent."},
+    **{
+        name: {"type": "object", "description": "Done.", "additionalProperties": False}
+        for name in ("react", "edit", "revoke", "read")
+    },
     "simulator_receive": _object(
         "The message the simulated phone received.",
         {
@@ -165,10 +172,50 @@ FIELDS: dict[str, Schema] = {
     ),
     "text": _type("string", _TEXT, minLength=1, maxLength=MAX_TEXT_LENGTH, examples=["Halo!"]),
     "from": _type("string", "The contact's number or JID.", minLength=1),
+    "messageId": _type("string", "The id of a message the session has seen.", minLength=1),
+    "messageIds": {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "description": "Ids of messages of the chat the session has seen.",
+    },
+    "emoji": _type("string", "One emoji; an empty string removes the reaction."),
+    "chat": _type("string", "The chat: a number or a JID.", minLength=1),
 }
 """What a schema says of a body field, by wire name, beyond its type."""
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _as_input(schema: Any) -> Any:
+    """A payload's schema as a request's.
+
+    Keys that may be ``null`` may be left out, and an object takes no key it does
+    not list (the API refuses unknown keys).
+    """
+    if isinstance(schema, list):
+        return [_as_input(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    relaxed = {key: _as_input(value) for key, value in schema.items()}
+    if schema.get("type") == "object" and "properties" in schema:
+        nullable = {
+            key
+            for key, value in schema["properties"].items()
+            if {"type": "null"} in value.get("anyOf", ())
+        }
+        relaxed["required"] = [key for key in schema.get("required", ()) if key not in nullable]
+        relaxed["additionalProperties"] = False
+    return relaxed
+
+
+def _param_schema(param: Param) -> Schema:
+    if param.codec is not None:
+        schema: Schema = _as_input(param.codec.schema)
+        return schema
+    if param.type is list:
+        return {"type": "array", "items": {"type": "string"}}
+    return _type(_JSON_TYPES[param.type])
 
 
 def request_body(route: Route) -> Schema:
@@ -176,15 +223,40 @@ def request_body(route: Route) -> Schema:
     params = route.command.params
     return _object(
         route.summary + ".",
-        {p.wire: {**_type(_JSON_TYPES[p.type]), **FIELDS.get(p.wire, {})} for p in params},
+        {p.wire: {**_param_schema(p), **FIELDS.get(p.wire, {})} for p in params},
     )
 
 
+FORM: Schema = {
+    "type": "object",
+    "description": (
+        "The JSON body's fields as form fields: `to`, the content's `type` (one of "
+        f"{', '.join(MEDIA_KINDS)}) and its other keys (`caption`, `fileName`, `mimeType`, "
+        f"`voice`, `replyTo`, `mentions` repeated); the media is the one file part "
+        f"`{FILE_PART}`, whose file name and type stand in for `fileName` and `mimeType`."
+    ),
+    "properties": {
+        "to": FIELDS["to"],
+        "type": {"type": "string", "enum": list(MEDIA_KINDS)},
+        FILE_PART: {"type": "string", "format": "binary"},
+    },
+    "required": ["to", "type", FILE_PART],
+    "additionalProperties": True,
+}
+"""The ``multipart/form-data`` body of a route that takes a file."""
+
+
 def operation(route: Route) -> Schema:
-    """What OpenAPI says of ``route`` beyond its answers: the tenant choice, its body."""
-    extra: Schema = {"parameters": TENANT_CHOICE}
+    """What OpenAPI says of ``route`` beyond its answers: its parameters, its body."""
+    path = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in route.path_params
+    ]
+    extra: Schema = {"parameters": [*path, *TENANT_CHOICE]}
     if route.body:
         content = {"application/json": {"schema": request_body(route)}}
+        if route.form:
+            content["multipart/form-data"] = {"schema": FORM}
         extra["requestBody"] = {"required": True, "content": content}
     return extra
 
@@ -211,13 +283,20 @@ _BODY: dict[int | str, Schema] = {
 def responses(route: Route) -> dict[int | str, Schema]:
     """Every answer ``route`` may give: its own, those of every route, and its errors."""
     answer = _error("Successful Response", ANSWERS.get(route.name, STATUS))
+    if route.streams:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        answer = {"description": "The bytes (206 with a range).", "content": {"*/*": binary}}
     answers: dict[int | str, Schema] = {
         route.status: answer,
         **_AUTH,
         **(_BODY if route.body else {}),
     }
+    if route.streams:
+        answers[206] = {**answer, "description": "The bytes of the range asked for."}
     for status, why in route.errors.items():
-        answers[status] = _error(why, SEND_FAILED if status == 502 else ERROR)
+        answers[status] = _error(
+            why, SEND_FAILED if route.name == "send" and status == 502 else ERROR
+        )
     return answers
 
 

@@ -18,10 +18,25 @@ from typing import Any
 import anyio
 import attrs
 
-from .._commands import LOGOUT, RESTART, SEND_TEXT, STATUS, Param
+from .._commands import (
+    DOWNLOAD,
+    EDIT,
+    LOGOUT,
+    MARK_READ,
+    REACT,
+    RESTART,
+    REVOKE,
+    SEND,
+    SEND_TEXT,
+    STATUS,
+    Param,
+)
+from .._content import CONTENT_KINDS
 from .._errors import (
     InternalError,
+    InvalidContent,
     InvalidInput,
+    MediaNotFound,
     NoPendingQr,
     WagateError,
     error_response,
@@ -33,11 +48,23 @@ from .._events import (
     State,
     status_payload,
     to_wire,
+    utcnow,
 )
 from .._gateway import Gateway
 from .._hub import Overflow
+from .._media import DEFAULT_LIMITS, MediaLimits, sniff
+from .._mediastore import check_media_id
 from .._session import Session
 from .._validate import echo
+from .._wire import (
+    CONTENT_FIELDS,
+    CONTENT_TYPE,
+    FILE_NAME,
+    MENTIONS,
+    MIME_TYPE,
+    REPLY_TO,
+    SENT_MESSAGE_CODEC,
+)
 from ..adapters._headers import HeaderLookup
 from ..adapters.auth import (
     DEFAULT_COOKIE,
@@ -48,7 +75,9 @@ from ..adapters.auth import (
     Principal,
     authenticate_request,
 )
-from ._route import Reply, Route, encode_json
+from ._multipart import FilePart, Form, InvalidForm, boundary_of, parse_form
+from ._ranges import RangeNotSatisfiable, byte_range, media_headers
+from ._route import FileReply, Reply, Route, encode_json
 from ._simulator import SIMULATOR_COMMANDS, SIMULATOR_RECEIVE, SIMULATOR_ROUTES, SIMULATOR_SCAN
 
 __all__ = [
@@ -63,11 +92,13 @@ __all__ = [
     "BodyTooLarge",
     "ClientLeft",
     "CrossSiteRequest",
+    "FileReply",
     "Headers",
     "HttpError",
     "InvalidJson",
     "MethodNotAllowed",
     "NoRoute",
+    "RangeNotSatisfiable",
     "Reply",
     "RestApi",
     "Route",
@@ -176,14 +207,16 @@ class BodyLimit:
 
     Args:
         length: The ``Content-Length`` the client announced, if any.
+        limit: The most bytes to read (the route's; :data:`MAX_BODY_BYTES` by default).
 
     Raises:
         BodyTooLarge: the announced length is over the limit.
     """
 
-    def __init__(self, length: int | None) -> None:
-        if length is not None and length > MAX_BODY_BYTES:
-            raise BodyTooLarge(f"the body has {length:,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    def __init__(self, length: int | None, limit: int = MAX_BODY_BYTES) -> None:
+        if length is not None and length > limit:
+            raise BodyTooLarge(f"the body has {length:,} bytes; the limit is {limit:,}")
+        self.limit = limit
         self._chunks: list[bytes] = []
         self._size = 0
 
@@ -194,8 +227,8 @@ class BodyLimit:
             BodyTooLarge: the body is now over the limit.
         """
         self._size += len(chunk)
-        if self._size > MAX_BODY_BYTES:
-            raise BodyTooLarge(f"the body is over the limit of {MAX_BODY_BYTES:,} bytes")
+        if self._size > self.limit:
+            raise BodyTooLarge(f"the body is over the limit of {self.limit:,} bytes")
         self._chunks.append(chunk)
 
     def body(self) -> bytes:
@@ -203,14 +236,22 @@ class BodyLimit:
         return b"".join(self._chunks)
 
 
-def parse_json_body(content_type: str | None, body: bytes) -> object:
-    """Decode a JSON request body, refusing other media types, oversized and bad JSON."""
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the body has {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+def parse_json_body(
+    content_type: str | None, body: bytes, *, limit: int = MAX_BODY_BYTES, form: bool = False
+) -> object:
+    """Decode a JSON request body, refusing other media types, oversized and bad JSON.
+
+    With ``form``, a ``multipart/form-data`` body is read too, as a :class:`Form`.
+    """
+    if len(body) > limit:
+        raise BodyTooLarge(f"the body has {len(body):,} bytes; the limit is {limit:,}")
+    if form and (boundary := boundary_of(content_type)) is not None:
+        return parse_form(boundary, body)
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json":
+        wanted = "application/json or multipart/form-data" if form else "application/json"
         raise UnsupportedMediaType(
-            f"send the body as application/json (got {echo(media) if media else 'no content type'})"
+            f"send the body as {wanted} (got {echo(media) if media else 'no content type'})"
         )
     try:
         return json.loads(body)
@@ -232,10 +273,89 @@ def _field(body: object, param: Param) -> Any:
     if name not in body:
         raise InvalidInput(f"the body has no {name!r}")
     value = body[name]
+    if param.codec is not None and not isinstance(value, param.type):
+        value = param.codec.decode(value, name)
     if not isinstance(value, param.type):
         kind = "a string" if param.type is str else f"a {param.type.__name__}"
         raise InvalidInput(f"{name!r} must be {kind}, got {type(value).__name__}")
     return value
+
+
+FILE_PART = "file"
+"""The name of the file part of a ``POST /api/messages`` form."""
+_OCTETS = "application/octet-stream"
+MEDIA_KINDS = tuple(cls.kind for cls in CONTENT_KINDS if cls.has_media)
+_FORM_FIELDS = tuple(p.wire for p in SEND.params if p.codec is None)  # ``to``
+
+
+def _schema_type(schema: Mapping[str, Any]) -> str:
+    """The JSON type a field's schema names (the non-null one of an ``anyOf``)."""
+    for option in schema.get("anyOf", ()):
+        if option.get("type") != "null":
+            return _schema_type(option)
+    kind = schema.get("type")
+    return kind if isinstance(kind, str) else "string"
+
+
+def _form_value(key: str, kind: str, values: list[str]) -> Any:
+    if kind == "array":
+        return values
+    if len(values) != 1:
+        raise InvalidForm(f"the form has {len(values)} {key!r} fields; send one")
+    value = values[0]
+    if kind == "boolean":
+        if value.lower() not in ("true", "false"):
+            raise InvalidForm(f"{key!r} must be true or false, got {echo(value)}")
+        return value.lower() == "true"
+    if kind == "number":
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidForm(f"{key!r} must be a number, got {echo(value)}") from None
+    return value
+
+
+def form_body(form: Form) -> dict[str, Any]:
+    """A ``POST /api/messages`` form as the JSON body it stands for.
+
+    The fields are the JSON body's (``to``) and its content's (``type``,
+    ``caption``, ``fileName``, ``replyTo``, ``mentions`` repeated...); the media is
+    the one file part, named :data:`FILE_PART`, whose file name and type stand in
+    for ``fileName`` and ``mimeType`` when those fields are not given.
+
+    Raises:
+        InvalidForm: no file part, several, or a field given twice or malformed.
+        InvalidContent: a kind without media (send those as JSON).
+    """
+    if len(form.files) != 1 or form.files[0].name != FILE_PART:
+        names = ", ".join(repr(f.name) for f in form.files) or "none"
+        raise InvalidForm(
+            f"a message form takes exactly one file part, named {FILE_PART!r} (got {names})"
+        )
+    part: FilePart = form.files[0]
+    fields = dict(form.fields)
+    kind = _form_value(CONTENT_TYPE.key, "string", fields.pop(CONTENT_TYPE.key, []))
+    if kind not in MEDIA_KINDS:
+        raise InvalidContent(
+            f"a form sends media ({', '.join(MEDIA_KINDS)}); send a {echo(kind)} as JSON"
+        )
+    body: dict[str, Any] = {
+        key: _form_value(key, "string", fields.pop(key, [])) for key in _FORM_FIELDS
+    }
+    content: dict[str, Any] = {CONTENT_TYPE.key: kind, "media": part.data}
+    for field in (*CONTENT_FIELDS[kind], REPLY_TO, MENTIONS):
+        if field.key in fields:
+            content[field.key] = _form_value(
+                field.key, _schema_type(field.codec.schema), fields.pop(field.key)
+            )
+    if part.content_type and part.content_type.split(";")[0].strip() != "application/octet-stream":
+        content.setdefault(MIME_TYPE.key, part.content_type.split(";")[0].strip())
+    if part.filename and any(f.key == FILE_NAME.key for f in CONTENT_FIELDS[kind]):
+        content.setdefault(FILE_NAME.key, part.filename)
+    if fields:
+        raise InvalidForm(f"a {kind} form has no field {', '.join(map(repr, sorted(fields)))}")
+    body.update((p.wire, content) for p in SEND.params if p.codec is not None)
+    return body
 
 
 class RestApi:
@@ -270,6 +390,9 @@ class RestApi:
         self.cookie_name = cookie_name
         self.simulator = gateway.simulated if simulator is None else simulator
         """Whether the simulated-phone routes are served."""
+        limits = gateway.media_limits or MediaLimits()
+        self.upload_limit = max(map(limits.limit, DEFAULT_LIMITS)) * 4 // 3 + MAX_BODY_BYTES
+        """The most bytes ``POST /api/messages`` reads: the largest media, as base64, and more."""
         self.routes = tuple(r for r in ROUTES if self.simulator or not r.simulator)
         """The routes this API answers."""
         self._by_key = {(r.method, r.path): r for r in self.routes}
@@ -282,16 +405,20 @@ class RestApi:
         method: str,
         path: str,
         headers: Headers,
-        body: Callable[[], Awaitable[bytes]],
+        body: Callable[[int], Awaitable[bytes]],
         query: Headers,
         *,
         scheme: str = "http",
-    ) -> Reply:
+        params: Mapping[str, str] | None = None,
+    ) -> Reply | FileReply:
         """Answer a request to one of :attr:`routes` (``path`` below the API's prefix).
 
-        The body is read (``await body()``) only once the request is authenticated
-        and only by a route that takes one.  Errors of wagate become their JSON
-        reply; any other exception is the framework's to answer with a 500.
+        ``path`` is the route's own (with its ``{name}`` segments) and ``params``
+        the values the framework matched for them.  The body is read (``await
+        body(limit)``, refusing more than ``limit`` bytes) only once the request
+        is authenticated and only by a route that takes one.  Errors of wagate
+        become their JSON reply; any other exception is the framework's to answer
+        with a 500.
         """
         try:
             # HEAD answers as GET does (the framework drops the body).
@@ -303,9 +430,22 @@ class RestApi:
             tenant = self.tenant(principal, headers.get(TENANT_HEADER), query.get(TENANT_QUERY))
             arguments: dict[str, Any] = {}
             if route.body:
-                payload = parse_json_body(headers.get("content-type"), await body())
+                limit = self.upload_limit if route.form else MAX_BODY_BYTES
+                payload = parse_json_body(
+                    headers.get("content-type"), await body(limit), limit=limit, form=route.form
+                )
+                if isinstance(payload, Form):
+                    payload = form_body(payload)
                 arguments = {p.name: _field(payload, p) for p in route.command.params}
+            for name in route.path_params:
+                arguments[name] = (params or {}).get(name, "")
+            if route.streams:
+                arguments["range"] = headers.get("range")
+                arguments["if_range"] = headers.get("if-range")
             return await route.respond(self, tenant, arguments)
+        except RangeNotSatisfiable as exc:
+            reply = reply_for(exc)
+            return attrs.evolve(reply, headers=(("Content-Range", f"bytes */{exc.size}"),))
         except WagateError as exc:
             return reply_for(exc)
 
@@ -402,6 +542,69 @@ class RestApi:
             )
         return Reply(200, payload)
 
+    async def send_message(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/messages`` ``{to, content}`` (JSON or a form): send any content."""
+        sent = await self.gateway.send(tenant, arguments["to"], arguments["content"])
+        return Reply(200, SENT_MESSAGE_CODEC.encode(sent, utcnow()))
+
+    async def react(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/messages/react`` ``{messageId, emoji}``."""
+        await self.gateway.react(tenant, arguments["message_id"], arguments["emoji"])
+        return Reply(200, {})
+
+    async def edit(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/messages/edit`` ``{messageId, text}``."""
+        await self.gateway.edit(tenant, arguments["message_id"], arguments["text"])
+        return Reply(200, {})
+
+    async def revoke(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/messages/revoke`` ``{messageId}``: delete for everyone."""
+        await self.gateway.revoke(tenant, arguments["message_id"])
+        return Reply(200, {})
+
+    async def mark_read(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/messages/read`` ``{chat, messageIds}``."""
+        await self.gateway.mark_read(tenant, arguments["chat"], arguments["message_ids"])
+        return Reply(200, {})
+
+    async def media(self, tenant: str, arguments: Mapping[str, Any]) -> FileReply:
+        """``GET /api/media/{id}``: one of the tenant's media, streamed (ranges too).
+
+        Served from the gateway's media store; media the store does not hold yet
+        is downloaded first by the session (in whichever process runs it).
+        Another tenant's media is not found (404), as media that never existed.
+        """
+        store = self.gateway.media_store
+        media_id = check_media_id(arguments["id"], tenant)
+        stored = await store.get(tenant, media_id)
+        data: bytes | None = None
+        if stored is None or not stored.has_data:
+            data = await self.gateway.download(tenant, media_id)
+            stored = await store.get(tenant, media_id)
+        path = store.file(tenant, media_id) if stored is not None and stored.has_data else None
+        size: int | None = None
+        if path is not None:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                path = None  # removed meanwhile (retention): serve the bytes instead
+        if path is None:
+            data = data if data is not None else await store.read(tenant, media_id)
+            if data is None:
+                raise MediaNotFound(f"no media has the id {media_id!r}", tenant=tenant)
+            size = len(data)
+        assert size is not None
+        media = stored.media if stored is not None else None
+        mime = media.mime_type if media is not None else sniff(data or b"") or _OCTETS
+        etag = f'"{media.sha256}"' if media is not None and media.sha256 else None
+        span = byte_range(arguments["range"], size, if_range=arguments["if_range"], etag=etag)
+        start, stop = span or (0, size)
+        headers = media_headers(mime, media.file_name if media else None, etag)
+        headers += (("Content-Length", str(stop - start)),)
+        if span is not None:
+            headers += (("Content-Range", f"bytes {start}-{stop - 1}/{size}"),)
+        return FileReply(206 if span else 200, headers, start, stop, path=path, data=data)
+
     async def logout(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/logout``: unlink the account."""
         await self.gateway.logout(tenant)
@@ -452,6 +655,90 @@ ROUTES: tuple[Route, ...] = (
             409: "The session is not connected.",
             422: "A bad recipient, text or body.",
             502: "WhatsApp refused the message.",
+        },
+    ),
+    Route(
+        method="POST",
+        path="/api/messages",
+        command=SEND,
+        respond=RestApi.send_message,
+        name="messages",
+        operation="post_messages",
+        summary="Send a message of any kind (JSON, or a form with a file)",
+        body=True,
+        form=True,
+        errors={
+            404: "A replyTo message or a media id the session never saw.",
+            409: "The session is not connected.",
+            413: "The media is over its kind's limit, or the body over the upload limit.",
+            422: "A bad recipient, content, media or form.",
+            502: "WhatsApp refused the message, or a media URL could not be fetched.",
+        },
+    ),
+    Route(
+        method="POST",
+        path="/api/messages/react",
+        command=REACT,
+        respond=RestApi.react,
+        name="react",
+        operation="post_react",
+        summary="React to a message (an empty emoji removes the reaction)",
+        body=True,
+        errors={404: "No message of that id.", 409: "The session is not connected."},
+    ),
+    Route(
+        method="POST",
+        path="/api/messages/edit",
+        command=EDIT,
+        respond=RestApi.edit,
+        name="edit",
+        operation="post_edit",
+        summary="Edit a text this account sent",
+        body=True,
+        errors={
+            404: "No message of that id.",
+            409: "Not this account's, past the edit window, or not connected.",
+        },
+    ),
+    Route(
+        method="POST",
+        path="/api/messages/revoke",
+        command=REVOKE,
+        respond=RestApi.revoke,
+        name="revoke",
+        operation="post_revoke",
+        summary="Delete a message for everyone",
+        body=True,
+        errors={
+            404: "No message of that id.",
+            409: "Not this account's message, or not connected.",
+        },
+    ),
+    Route(
+        method="POST",
+        path="/api/messages/read",
+        command=MARK_READ,
+        respond=RestApi.mark_read,
+        name="read",
+        operation="post_read",
+        summary="Mark messages of a chat read",
+        body=True,
+        errors={404: "No message of that id in that chat.", 409: "The session is not connected."},
+    ),
+    Route(
+        method="GET",
+        path="/api/media/{id}",
+        command=DOWNLOAD,
+        respond=RestApi.media,
+        name="media",
+        operation="get_media",
+        summary="A media's bytes, streamed (range requests too)",
+        streams=True,
+        path_params=("id",),
+        errors={
+            404: "No media of that id for this tenant (another tenant's is not found either).",
+            409: "The bytes are not here yet and the session is not connected.",
+            416: "The range names no byte of the media.",
         },
     ),
     Route(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 
 from .._commands import Command
@@ -13,7 +15,7 @@ from .._commands import Command
 if TYPE_CHECKING:
     from ._rest import RestApi
 
-__all__ = ["Reply", "Respond", "Route", "encode_json"]
+__all__ = ["CHUNK_SIZE", "FileReply", "Reply", "Respond", "Route", "encode_json"]
 
 JSON = dict[str, Any]
 
@@ -31,12 +33,70 @@ class Reply:
         return encode_json(self.body)
 
 
+CHUNK_SIZE = 256 * 1024
+"""How many bytes a streamed answer reads and sends at a time."""
+
+
+@attrs.frozen
+class FileReply:
+    """A streamed answer: bytes ``start`` to ``stop`` (exclusive) of a file or of bytes.
+
+    Every header (type, length, range, disposition) is decided by the REST API;
+    a framework only streams :meth:`chunks` (or :meth:`blocking_chunks` in a
+    WSGI thread) and, for ``HEAD``, sends the headers alone.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    start: int
+    stop: int
+    path: Path | None = None
+    data: bytes | None = None
+
+    def _slices(self, data: bytes) -> Iterator[bytes]:
+        for offset in range(self.start, self.stop, CHUNK_SIZE):
+            yield data[offset : min(offset + CHUNK_SIZE, self.stop)]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The bytes, :data:`CHUNK_SIZE` at a time, read without blocking the loop."""
+        if self.data is not None:
+            for chunk in self._slices(self.data):
+                yield chunk
+            return
+        assert self.path is not None
+        async with await anyio.open_file(self.path, "rb") as file:
+            await file.seek(self.start)
+            remaining = self.stop - self.start
+            while remaining > 0:
+                chunk = await file.read(min(CHUNK_SIZE, remaining))
+                if not chunk:
+                    return  # the file shrank (retention removed it): the client sees it short
+                remaining -= len(chunk)
+                yield chunk
+
+    def blocking_chunks(self) -> Iterator[bytes]:
+        """The bytes, :data:`CHUNK_SIZE` at a time, read in the calling thread."""
+        if self.data is not None:
+            yield from self._slices(self.data)
+            return
+        assert self.path is not None
+        with self.path.open("rb") as file:
+            file.seek(self.start)
+            remaining = self.stop - self.start
+            while remaining > 0:
+                chunk = file.read(min(CHUNK_SIZE, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+
 def encode_json(body: object) -> bytes:
     """Encode a JSON body the one way both integrations send it."""
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-Respond = Callable[["RestApi", str, Mapping[str, Any]], Awaitable["Reply"]]
+Respond = Callable[["RestApi", str, Mapping[str, Any]], Awaitable["Reply | FileReply"]]
 """How a route answers: ``await respond(api, tenant, arguments)``."""
 
 
@@ -61,6 +121,20 @@ class Route:
     tag: str = "wagate"
     body: bool = False
     """Whether it reads a JSON body (of the command's parameters)."""
+    form: bool = False
+    """Whether it also reads a ``multipart/form-data`` body (a file upload)."""
+    streams: bool = False
+    """Whether it answers with streamed bytes (a :class:`FileReply`), not JSON."""
+    path_params: tuple[str, ...] = ()
+    """The names of the ``{name}`` segments of :attr:`path`, in order."""
+
+    @property
+    def flask_path(self) -> str:
+        """:attr:`path` in Flask's spelling (``<name>`` for ``{name}``)."""
+        path = self.path
+        for name in self.path_params:
+            path = path.replace("{" + name + "}", f"<{name}>")
+        return path
 
     @property
     def simulator(self) -> bool:

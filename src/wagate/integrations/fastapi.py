@@ -22,12 +22,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,7 +45,12 @@ from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, operation, responses
 __all__ = ["create_app", "install_error_handlers", "router"]
 
 
-def _send(reply: _rest.Reply) -> Response:
+def _send(reply: _rest.Reply | _rest.FileReply, method: str = "GET") -> Response:
+    if isinstance(reply, _rest.FileReply):
+        headers = dict(reply.headers)
+        if method == "HEAD":
+            return Response(status_code=reply.status, headers=headers)
+        return StreamingResponse(reply.chunks(), status_code=reply.status, headers=headers)
     return Response(
         reply.content(),
         status_code=reply.status,
@@ -53,9 +59,9 @@ def _send(reply: _rest.Reply) -> Response:
     )
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, most: int = _rest.MAX_BODY_BYTES) -> bytes:
     length = request.headers.get("content-length")
-    limit = _rest.BodyLimit(int(length) if length is not None and length.isdigit() else None)
+    limit = _rest.BodyLimit(int(length) if length is not None and length.isdigit() else None, most)
     try:
         async for chunk in request.stream():
             limit.add(chunk)
@@ -70,11 +76,12 @@ def _endpoint(api: _rest.RestApi, route: _rest.Route) -> Callable[[Request], Awa
             request.method,
             route.path,
             request.headers,
-            lambda: _read_body(request),
+            functools.partial(_read_body, request),
             request.query_params,
             scheme=request.url.scheme,
+            params=request.path_params,
         )
-        return _send(reply)
+        return _send(reply, request.method)
 
     return endpoint
 

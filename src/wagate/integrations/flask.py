@@ -48,7 +48,16 @@ def _json(reply: _rest.Reply) -> Response:
     return response
 
 
-def _body_reader() -> Callable[[], Awaitable[bytes]]:
+def _stream(reply: _rest.FileReply) -> Response:
+    # The chunks are read in the WSGI thread: the file never passes through the loop.
+    body = iter(()) if request.method == "HEAD" else reply.blocking_chunks()
+    response = Response(body, status=reply.status, direct_passthrough=True)
+    for name, value in reply.headers:
+        response.headers[name] = value
+    return response
+
+
+def _body_reader() -> Callable[[int], Awaitable[bytes]]:
     """Read this request's body in a worker thread of the gateway's loop, when asked to."""
     stream, length, method, path = (
         request.stream,
@@ -57,8 +66,8 @@ def _body_reader() -> Callable[[], Awaitable[bytes]]:
         request.path,
     )
 
-    def read() -> bytes:
-        limit = _rest.BodyLimit(length)
+    def read(most: int) -> bytes:
+        limit = _rest.BodyLimit(length, most)
         # One read may return part of the body; the stream says it ended with an empty
         # read, and that the client left with ClientDisconnected.
         try:
@@ -68,16 +77,16 @@ def _body_reader() -> Callable[[], Awaitable[bytes]]:
             raise _rest.client_left(method, path) from None
         return limit.body()
 
-    return lambda: anyio.to_thread.run_sync(read)
+    return lambda most: anyio.to_thread.run_sync(read, most)
 
 
-def _view(gateway: SyncGateway, api: _rest.RestApi, route: _rest.Route) -> Callable[[], Response]:
-    def view() -> Response:
-        handle = functools.partial(api.handle, scheme=request.scheme)
+def _view(gateway: SyncGateway, api: _rest.RestApi, route: _rest.Route) -> Callable[..., Response]:
+    def view(**params: str) -> Response:
+        handle = functools.partial(api.handle, scheme=request.scheme, params=params)
         reply = gateway.portal.call(
             handle, request.method, route.path, request.headers, _body_reader(), request.args
         )
-        return _json(reply)
+        return _stream(reply) if isinstance(reply, _rest.FileReply) else _json(reply)
 
     return view
 
@@ -115,7 +124,7 @@ def blueprint(
         routes.add_url_rule(path, endpoint, view, methods=[method], provide_automatic_options=False)
 
     for route in api.routes:
-        rule(route.path, route.name, _view(gateway, api, route), route.method)
+        rule(route.flask_path, route.name, _view(gateway, api, route), route.method)
 
     def get_events() -> Response:
         if request.method == "HEAD":
