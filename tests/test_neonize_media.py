@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from wagate import (
     Contact,
     Content,
     Document,
+    DriverError,
     Image,
     Location,
     Media,
@@ -48,6 +50,7 @@ from wagate.drivers._neonize_content import (
 )
 from wagate.drivers._neonize_engine import load_neonize
 from wagate.drivers._neonize_translate import incoming_message, message_update, receipt_update
+from wagate.drivers.neonize import NeonizeDriver
 
 NZ = load_neonize()
 p = NZ.proto
@@ -488,3 +491,25 @@ def _kept(content: Content) -> dict[str, Any]:
         if hasattr(content, name):
             fields[name] = getattr(content, name)
     return fields
+
+
+@pytest.mark.anyio
+async def test_every_driver_call_needs_a_connection(tmp_path: Path) -> None:
+    """Unconnected, send, react, edit, revoke, mark_read and download raise DriverError."""
+    driver = NeonizeDriver(database=tmp_path / "engine.db")
+    mine = known(from_me=True)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: driver.send(ALICE, Image(DATA, mime_type="image/jpeg"), quoted=None),
+        lambda: driver.send(ALICE, Text("halo", mentions=(BOB,)), quoted=mine),
+        lambda: driver.react(mine, "👍"),
+        lambda: driver.edit(mine, "baru"),
+        lambda: driver.revoke(mine),
+        lambda: driver.mark_read(ALICE, (known(),)),
+        lambda: driver.download(Media(id="m", mime_type="image/jpeg"), b""),
+    ]
+    try:
+        for call in calls:
+            with pytest.raises(DriverError, match="not connected"):
+                await call()
+    finally:
+        await driver.aclose()
