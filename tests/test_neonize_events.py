@@ -18,7 +18,17 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from test_neonize_support import WAIT, EngineEntry, holding_proxy, live_session, next_event
+from test_neonize_support import (
+    WAIT,
+    EngineEntry,
+    empty_jid,
+    holding_proxy,
+    jid,
+    live_session,
+    message_event,
+    next_event,
+    receipt_event,
+)
 from wagate import (
     Account,
     Backoff,
@@ -27,11 +37,19 @@ from wagate import (
     DisconnectReason,
     Event,
     Gateway,
+    Image,
+    Location,
+    Media,
+    MessageEdited,
+    MessageReaction,
     MessageReceived,
+    MessageRevoked,
+    MessageStatus,
     QrGenerated,
+    Receipt,
+    Unsupported,
 )
 from wagate.drivers._neonize_engine import engine, load_neonize
-from wagate.drivers._neonize_translate import jid_fields
 from wagate.drivers.neonize import NeonizeDriver
 
 pytestmark = pytest.mark.anyio
@@ -43,65 +61,6 @@ p = NZ.proto
 e2e = NZ.e2e
 
 ACCOUNT_JID = "628123456789:7@s.whatsapp.net"
-
-
-def jid(text: str) -> Any:
-    """A neonize JID protobuf."""
-    return p.JID(**jid_fields(text))
-
-
-def empty_jid() -> Any:
-    """The JID whatsmeow sends for "none" (every field set, as proto2 requires)."""
-    return p.JID(User="", RawAgent=0, Device=0, Integrator=0, Server="", IsEmpty=True)
-
-
-def message_event(
-    content: Any,
-    *,
-    chat: str = "628111111111@s.whatsapp.net",
-    sender: str = "628111111111@s.whatsapp.net",
-    sender_alt: str | None = None,
-    group: bool = False,
-    from_me: bool = False,
-    push_name: str = "Ani",
-    timestamp_ms: int = 1_700_000_000_123,
-    message_id: str = "3EB0C0FFEE",
-) -> Any:
-    """A neonize Message event, as whatsmeow encodes one."""
-    source = p.MessageSource(
-        Chat=jid(chat),
-        Sender=jid(sender),
-        IsFromMe=from_me,
-        IsGroup=group,
-        SenderAlt=jid(sender_alt) if sender_alt else empty_jid(),
-        RecipientAlt=empty_jid(),
-        BroadcastListOwner=empty_jid(),
-    )
-    info = p.MessageInfo(
-        MessageSource=source,
-        ID=message_id,
-        ServerID=0,
-        Type="text" if content.conversation else "media",
-        Pushname=push_name,
-        Timestamp=timestamp_ms,
-        Category="",
-        Multicast=False,
-        MediaType="",
-        Edit="",
-    )
-    return p.Message(
-        Info=info,
-        Message=content,
-        IsEphemeral=False,
-        IsViewOnce=False,
-        IsViewOnceV2=False,
-        IsViewOnceV2Extension=False,
-        IsDocumentWithCaption=False,
-        IsLottieSticker=False,
-        IsEdit=False,
-        UnavailableRequestID="",
-        RetryCount=0,
-    )
 
 
 async def test_qr_codes_arrive_with_whatsapps_expiry_60s_then_20s(tmp_path: Path) -> None:
@@ -313,14 +272,18 @@ async def test_text_messages_become_message_received(tmp_path: Path) -> None:
     assert grouped.push_name is None
 
 
-async def test_other_message_kinds_arrive_with_no_text_and_their_kind(tmp_path: Path) -> None:
-    """An image, a sticker, a location: MessageReceived with text None and a kind, none dropped."""
+async def test_other_message_kinds_arrive_typed_and_media_is_kept_for_download(
+    tmp_path: Path,
+) -> None:
+    """An image (caption = text), a sticker, a location, a poll: typed contents, none dropped."""
+    image = e2e.ImageMessage(caption="foto", mimetype="image/jpeg", directPath="/v/x", fileLength=3)
     contents = {
-        "image": e2e.Message(imageMessage=e2e.ImageMessage(caption="foto", mimetype="image/jpeg")),
+        "image": e2e.Message(imageMessage=image),
         "sticker": e2e.Message(stickerMessage=e2e.StickerMessage(mimetype="image/webp")),
         "location": e2e.Message(
             locationMessage=e2e.LocationMessage(degreesLatitude=-6.2, degreesLongitude=106.8)
         ),
+        "unsupported": e2e.Message(pollCreationMessage=e2e.PollCreationMessage(name="Makan?")),
     }
     received = {}
     async with live_session(tmp_path / "engine.db") as live:
@@ -329,10 +292,51 @@ async def test_other_message_kinds_arrive_with_no_text_and_their_kind(tmp_path: 
         for kind, content in contents.items():
             await live.entry.event(message_event(content, message_id=f"3EB0{kind.upper()}"))
             received[kind] = await next_event(live.events, MessageReceived)
+        photo = received["image"].content
+        assert isinstance(photo, Image)
+        assert isinstance(photo.media, Media)
+        stored = await live.session.media_info(photo.media.id)
     for kind, message in received.items():
-        assert message.text is None
         assert message.kind == kind
         assert message.id == f"3EB0{kind.upper()}"
+    assert received["image"].text == "foto"
+    assert photo.media.size == 3
+    assert stored.ref is not None
+    assert e2e.Message.FromString(stored.ref).imageMessage.directPath == "/v/x"
+    assert isinstance(received["location"].content, Location)
+    assert received["unsupported"].content == Unsupported("poll_creation")
+
+
+async def test_receipts_reactions_edits_and_revokes_become_update_events(tmp_path: Path) -> None:
+    """Receipt READ, a reaction, an edit and a revoke from the engine reach the session's events."""
+    edit = e2e.Message(
+        protocolMessage=e2e.ProtocolMessage(
+            key={"ID": "3EB0MINE"},
+            type=e2e.ProtocolMessage.MESSAGE_EDIT,
+            editedMessage=e2e.Message(conversation="baru"),
+        )
+    )
+    revoke = e2e.Message(
+        protocolMessage=e2e.ProtocolMessage(key={"ID": "3EB0OLD"}, type=e2e.ProtocolMessage.REVOKE)
+    )
+    reaction = e2e.Message(reactionMessage=e2e.ReactionMessage(key={"ID": "3EB0MINE"}, text="👍"))
+    async with live_session(tmp_path / "engine.db") as live:
+        await live.connected()
+        await next_event(live.events, Connected)
+        await live.entry.event(receipt_event(["3EB0MINE"], "READ"))
+        status = await next_event(live.events, MessageStatus)
+        await live.entry.event(message_event(reaction, message_id="3EB0R"))
+        reacted = await next_event(live.events, MessageReaction)
+        await live.entry.event(message_event(edit, message_id="3EB0E"))
+        edited = await next_event(live.events, MessageEdited)
+        await live.entry.event(message_event(revoke, message_id="3EB0V"))
+        revoked = await next_event(live.events, MessageRevoked)
+    assert status.ids == ("3EB0MINE",)
+    assert status.status is Receipt.READ
+    assert status.recipient == status.chat == "628111111111@s.whatsapp.net"
+    assert (reacted.id, reacted.emoji, reacted.from_me) == ("3EB0MINE", "👍", False)
+    assert (edited.id, edited.text) == ("3EB0MINE", "baru")
+    assert revoked.id == "3EB0OLD"
 
 
 async def test_hidden_id_senders_are_reported_by_phone_number_and_own_messages_skipped(

@@ -28,12 +28,107 @@ import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from wagate import Backoff, Event, Session
+from wagate.drivers._neonize_translate import jid_fields
 from wagate.drivers.neonize import NeonizeDriver
 
 E = TypeVar("E", bound=Event)
 
 WAIT = 20.0
 """Seconds a test waits for something the engine or the session should do at once."""
+
+
+def _proto() -> Any:
+    from wagate.drivers._neonize_engine import load_neonize
+
+    return load_neonize().proto
+
+
+def jid(text: str) -> Any:
+    """A neonize JID protobuf."""
+    return _proto().JID(**jid_fields(text))
+
+
+def empty_jid() -> Any:
+    """The JID whatsmeow sends for "none" (every field set, as proto2 requires)."""
+    return _proto().JID(User="", RawAgent=0, Device=0, Integrator=0, Server="", IsEmpty=True)
+
+
+def message_event(
+    content: Any,
+    *,
+    chat: str = "628111111111@s.whatsapp.net",
+    sender: str = "628111111111@s.whatsapp.net",
+    sender_alt: str | None = None,
+    group: bool = False,
+    from_me: bool = False,
+    push_name: str = "Ani",
+    timestamp_ms: int = 1_700_000_000_123,
+    message_id: str = "3EB0C0FFEE",
+) -> Any:
+    """A neonize Message event, as whatsmeow encodes one."""
+    p = _proto()
+    source = p.MessageSource(
+        Chat=jid(chat),
+        Sender=jid(sender),
+        IsFromMe=from_me,
+        IsGroup=group,
+        SenderAlt=jid(sender_alt) if sender_alt else empty_jid(),
+        RecipientAlt=empty_jid(),
+        BroadcastListOwner=empty_jid(),
+    )
+    info = p.MessageInfo(
+        MessageSource=source,
+        ID=message_id,
+        ServerID=0,
+        Type="text" if content.conversation else "media",
+        Pushname=push_name,
+        Timestamp=timestamp_ms,
+        Category="",
+        Multicast=False,
+        MediaType="",
+        Edit="",
+    )
+    return p.Message(
+        Info=info,
+        Message=content,
+        IsEphemeral=False,
+        IsViewOnce=False,
+        IsViewOnceV2=False,
+        IsViewOnceV2Extension=False,
+        IsDocumentWithCaption=False,
+        IsLottieSticker=False,
+        IsEdit=False,
+        UnavailableRequestID="",
+        RetryCount=0,
+    )
+
+
+def receipt_event(
+    ids: list[str],
+    receipt: str,
+    *,
+    chat: str = "628111111111@s.whatsapp.net",
+    sender: str = "628111111111@s.whatsapp.net",
+    group: bool = False,
+    from_me: bool = False,
+) -> Any:
+    """A neonize Receipt event (``receipt``: its ``ReceiptType`` name, e.g. ``"READ"``)."""
+    p = _proto()
+    source = p.MessageSource(
+        Chat=jid(chat),
+        Sender=jid(sender),
+        IsFromMe=from_me,
+        IsGroup=group,
+        SenderAlt=empty_jid(),
+        RecipientAlt=empty_jid(),
+        BroadcastListOwner=empty_jid(),
+    )
+    return p.Receipt(
+        MessageSource=source,
+        MessageIDs=ids,
+        Timestamp=1_700_000_000,
+        Type=p.Receipt.ReceiptType.Value(receipt),
+    )
 
 
 class HoldingProxy:
@@ -149,8 +244,6 @@ class EngineEntry:
     async def me(self, jid: str, push_name: str = "") -> None:
         """Deliver the device record (event code 0) that starts the engine's event stream."""
         from neonize.proto import Neonize_pb2 as p
-
-        from wagate.drivers._neonize_translate import jid_fields
 
         device = p.Device(
             JID=p.JID(**jid_fields(jid)),

@@ -24,7 +24,13 @@ from .._driver import ConnectionEnded, DriverSink, IncomingMessage
 from .._errors import DriverError, WagateError
 from .._events import Account, DisconnectReason, Event
 from ._neonize_engine import Engine, Neonize, Slot
-from ._neonize_translate import account_from, ending_for, incoming_message
+from ._neonize_translate import (
+    account_from,
+    ending_for,
+    incoming_message,
+    message_update,
+    receipt_update,
+)
 
 log = logging.getLogger("wagate.neonize")
 
@@ -53,6 +59,7 @@ _SUBSCRIBED = (
     "StreamError",
     "Disconnected",
     "Message",
+    "Receipt",
 )
 _PAIR_SUCCESS = 2
 
@@ -312,9 +319,12 @@ class Attempt:
         self._sign_of_life()
         kind = event.DESCRIPTOR.name
         if kind == "Message":
-            message = incoming_message(event)
-            if message is not None:
-                self.sink.message(message)
+            self._on_message(event)
+            return
+        if kind == "Receipt":
+            update = receipt_update(event)
+            if update is not None:
+                self.sink.update(*update)
             return
         if self.ended is not None or self.stopping:
             return
@@ -333,6 +343,15 @@ class Attempt:
         ending = ending_for(event)
         if ending is not None:
             self.end(ending.reason, ending.detail or ending.reason.value)
+
+    def _on_message(self, event: Any) -> None:
+        update = message_update(event)
+        if update is not None:
+            self.sink.update(*update)
+            return
+        message = incoming_message(event)
+        if message is not None:
+            self.sink.message(message)
 
     def _linked(self, account: Account | None) -> None:
         if self.account is not None:

@@ -92,6 +92,10 @@ class Neonize:
     proxy_settings: Any
     device_props: Any
     error: type[Exception]
+    media_type: Any
+    """neonize's ``MediaType`` enum: what an upload is (``MediaImage``...)."""
+    receipt_type: Any
+    """neonize's ``ReceiptType`` enum: which receipt ``mark_read`` sends."""
 
 
 _loaded: Neonize | None = None
@@ -130,7 +134,7 @@ def load_neonize() -> Neonize:
                 if handler not in handlers:
                     root.removeHandler(handler)
             root.setLevel(level)
-        aclient, aevents, proxy_settings, neonize_error, proto, companion, e2e = modules
+        aclient, aevents, proxy_settings, neonize_error, proto, companion, e2e, enums = modules
         if not hasattr(aclient.NewAClient, "_NewAClient__onLoginStatus"):
             log.warning(
                 "this neonize version has no login-status callback: QR timeouts are "
@@ -144,6 +148,8 @@ def load_neonize() -> Neonize:
             proxy_settings=proxy_settings,
             device_props=companion.DeviceProps,
             error=neonize_error,
+            media_type=enums.MediaType,
+            receipt_type=enums.ReceiptType,
         )
         return _loaded
 
@@ -175,8 +181,9 @@ def _import_neonize() -> tuple[Any, ...]:
         WAWebProtobufsCompanionReg_pb2 as companion,
     )
     from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as e2e  # noqa: PLC0415
+    from neonize.utils import enum as enums  # noqa: PLC0415
 
-    return aclient, aevents, ProxySettings, NeonizeError, Neonize_pb2, companion, e2e
+    return aclient, aevents, ProxySettings, NeonizeError, Neonize_pb2, companion, e2e, enums
 
 
 def _client_class(new_client: Any, event_class: Any, gocode: Any) -> Any:

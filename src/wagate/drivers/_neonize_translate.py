@@ -13,7 +13,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._driver import ConnectionEnded, IncomingMessage
-from .._events import Account, DisconnectReason, utcnow
+from .._events import (
+    Account,
+    DisconnectReason,
+    Event,
+    MessageEdited,
+    MessageReaction,
+    MessageRevoked,
+    MessageStatus,
+    Receipt,
+    utcnow,
+)
+from ._neonize_content import content_field, received_content, unwrap
 
 __all__ = [
     "account_from",
@@ -22,12 +33,11 @@ __all__ = [
     "incoming_message",
     "jid_fields",
     "message_kind",
+    "message_update",
+    "receipt_update",
     "user_jid",
 ]
 
-_NOT_CONTENT = frozenset({"messageContextInfo", "senderKeyDistributionMessage"})
-_TEXT_FIELDS = ("conversation", "extendedTextMessage")
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _JID = re.compile(r"(?P<user>[^@:.]*)(?:\.(?P<agent>\d+))?(?::(?P<device>\d+))?@(?P<server>.+)")
 _MILLIS = 10**11  # a Unix time above this is in milliseconds (seconds reach it in 5138)
 
@@ -158,24 +168,8 @@ def _connect_failure(event: Any) -> ConnectionEnded:
 
 
 def message_kind(message: Any) -> str:
-    """``"text"``, or a message's kind: ``"image"``, ``"sticker"``, ``"poll_creation"``..."""
-    fields = [field.name for field, _ in message.ListFields()]
-    if any(name in fields for name in _TEXT_FIELDS):
-        return "text"
-    for name in fields:
-        if name in _NOT_CONTENT:
-            continue
-        base = name.replace("Message", "") or name
-        return _CAMEL.sub(r"_\1", base).lower()
-    return "unknown"
-
-
-def _text(message: Any) -> str | None:
-    if message.conversation:
-        return str(message.conversation)
-    if message.HasField("extendedTextMessage") and message.extendedTextMessage.text:
-        return str(message.extendedTextMessage.text)
-    return None
+    """A message's kind: ``"text"``, ``"image"``, ``"contact"``, or ``"unsupported"``."""
+    return received_content(unwrap(message), "").content.kind
 
 
 def _timestamp(value: int) -> datetime:
@@ -194,33 +188,110 @@ def _best_sender(source: Any) -> str:
     return user_jid(sender)
 
 
-def incoming_message(event: Any) -> IncomingMessage | None:
-    """A neonize ``Message`` event as an :class:`IncomingMessage`.
-
-    Returns ``None`` for messages the account itself sent (from the phone or
-    another linked device): reporting them as received would make a bot answer
-    its own messages.
-    """
-    info = event.Info
-    source = info.MessageSource
-    if source.IsFromMe:
-        return None
+def _origin(source: Any) -> tuple[str, str]:
+    """The chat and the sender of a message or receipt, by phone number where known."""
     sender = _best_sender(source)
     chat = user_jid(source.Chat)
     if not source.IsGroup and source.Chat.Server == "lid" and sender.endswith("@s.whatsapp.net"):
         chat = sender
-    content = event.Message if event.HasField("Message") else None
-    text = _text(content) if content is not None else None
-    kind = message_kind(content) if content is not None else "unknown"
-    if text is None and kind == "text":
-        kind = "unknown"
+    return chat, sender
+
+
+_SILENT = frozenset({"protocolMessage", "reactionMessage"})
+"""Fields of messages that are not something a person wrote (updates, engine traffic)."""
+
+
+def incoming_message(event: Any) -> IncomingMessage | None:
+    """A neonize ``Message`` event as an :class:`IncomingMessage`, typed content included.
+
+    Returns ``None`` for messages the account itself sent (from the phone or
+    another linked device): reporting them as received would make a bot answer
+    its own messages.  Also ``None`` for what is no message a person wrote:
+    reactions, edits and revokes (see :func:`message_update`), the engine's
+    protocol traffic, and messages that carry only encryption keys.
+    """
+    info = event.Info
+    source = info.MessageSource
+    if source.IsFromMe or not event.HasField("Message"):
+        return None
+    message = unwrap(event.Message)
+    field = content_field(message)
+    if field is None or field in _SILENT:
+        return None
+    chat, sender = _origin(source)
+    received = received_content(message, str(info.ID))
+    content = received.content
     return IncomingMessage(
         id=str(info.ID),
         chat=chat,
         sender=sender,
         push_name=str(info.Pushname) or None,
-        text=text,
+        text=content.text,
         is_group=bool(source.IsGroup),
         timestamp=_timestamp(int(info.Timestamp)),
-        kind=kind if text is None else "text",
+        kind=content.kind,
+        content=content,
+        reply_to=content.reply_to,
+        mentions=content.mentions,
+        forwarded=received.forwarded,
+        media_ref=received.media_ref,
     )
+
+
+Update = tuple[type[Event], dict[str, Any]]
+"""What a driver hands ``sink.update``: the event class and its fields."""
+
+
+def message_update(event: Any) -> Update | None:
+    """A neonize ``Message`` event that changes another message, as a sink update.
+
+    A reaction is :class:`~wagate.MessageReaction`, a revoke
+    :class:`~wagate.MessageRevoked`, an edit :class:`~wagate.MessageEdited`
+    (its new text or caption); what the account did from another device comes
+    with ``from_me=True``.  ``None`` for every other message.
+    """
+    if not event.HasField("Message"):
+        return None
+    source = event.Info.MessageSource
+    message = unwrap(event.Message)
+    chat, sender = _origin(source)
+    base: dict[str, Any] = {"chat": chat, "sender": sender, "from_me": bool(source.IsFromMe)}
+    if message.HasField("reactionMessage"):
+        reaction = message.reactionMessage
+        return MessageReaction, base | {"id": str(reaction.key.ID), "emoji": str(reaction.text)}
+    if not message.HasField("protocolMessage"):
+        return None
+    protocol = message.protocolMessage
+    kind = _enum_name(protocol, "type") if protocol.HasField("type") else ""
+    if kind == "REVOKE":
+        return MessageRevoked, base | {"id": str(protocol.key.ID)}
+    if kind == "MESSAGE_EDIT" and protocol.HasField("editedMessage"):
+        edited = received_content(unwrap(protocol.editedMessage), "").content
+        return MessageEdited, base | {"id": str(protocol.key.ID), "text": edited.text or ""}
+    return None
+
+
+_RECEIPTS = {
+    "DELIVERED": Receipt.DELIVERED,
+    "READ": Receipt.READ,
+    "PLAYED": Receipt.PLAYED,
+}
+"""whatsmeow's receipt types ("" i.e. delivered, "read", "played") that say how far a
+sent message got; the others (``read-self``, ``sender``, ``retry``, ``server-error``,
+``inactive``, ``peer_msg``, ``hist_sync``...) are the engine's business."""
+
+
+def receipt_update(event: Any) -> Update | None:
+    """A neonize ``Receipt`` event as a :class:`~wagate.MessageStatus` update.
+
+    ``recipient`` is who sent the receipt (in a group, the participant).
+    ``None`` for receipts of the account's own devices and for the types that
+    are not a delivery, a read or a play.
+    """
+    source = event.MessageSource
+    status = _RECEIPTS.get(_enum_name(event, "Type")) if event.HasField("Type") else None
+    if status is None or source.IsFromMe or not event.MessageIDs:
+        return None
+    chat, recipient = _origin(source)
+    fields = {"ids": tuple(str(i) for i in event.MessageIDs), "chat": chat}
+    return MessageStatus, fields | {"recipient": recipient, "status": status}

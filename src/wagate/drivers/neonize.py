@@ -23,18 +23,31 @@ library) is loaded when a driver first connects.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 
-from .._driver import ConnectionEnded, Driver, DriverSink
+from .._content import Content, Media, Text
+from .._driver import ConnectionEnded, Driver, DriverSink, KnownMessage
 from .._errors import DriverError, InvalidInput, PairingFailed, StoreError
 from .._events import Account, DisconnectReason
 from .._validate import normalize_phone, normalize_recipient, validate_text
 from ._neonize_attempt import FIRST_QR_SECONDS, SETTLE_SECONDS, Attempt, engine_errors, subscribe
+from ._neonize_content import (
+    edit_message,
+    outgoing_message,
+    reaction_message,
+    read_batches,
+    revoke_message,
+    upload_type,
+)
 from ._neonize_db import EngineDatabase
 from ._neonize_engine import Engine, Slot, engine, probe_target
 from ._neonize_translate import jid_fields
@@ -44,6 +57,10 @@ __all__ = ["NeonizeDriver"]
 log = logging.getLogger("wagate.neonize")
 
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _login_key() -> str:
@@ -206,20 +223,135 @@ class NeonizeDriver(Driver):
             InvalidText: ``text`` cannot be sent.
             DriverError: not connected, or WhatsApp refused the message.
         """
+        return await self.send(jid, Text(validate_text(text)), quoted=None)
+
+    async def send(self, jid: str, content: Content, *, quoted: KnownMessage | None) -> str:
+        """Send a message of any kind; return WhatsApp's message id.
+
+        Media (bytes, its ``mime_type`` set) is uploaded to WhatsApp first; a
+        reply quotes ``quoted`` (its id, sender and text); mentions are JIDs.
+        No preview is made for an image, a video or a document (the recipient's
+        phone shows a placeholder until it downloads the media).
+
+        Raises:
+            InvalidRecipient: ``jid`` or a mention is not a phone number or JID.
+            DriverError: not connected, the upload failed, or WhatsApp refused it.
+        """
         to = normalize_recipient(jid)
-        text = validate_text(text)
+        attempt = self._live_attempt()
+        nz = attempt.nz
+        upload = None
+        if content.has_media:
+            data = content.media  # type: ignore[attr-defined]
+            if not isinstance(data, bytes):
+                raise DriverError(f"a {content.kind}'s media reaches the engine as bytes")
+            media_type = nz.media_type[upload_type(content)]
+            upload = await self._call(
+                attempt, "WhatsApp did not take the media", attempt.client.upload, data, media_type
+            )
+        message = outgoing_message(nz.e2e, content, upload=upload, quoted=quoted)
+        return await self._send(attempt, to, message)
+
+    async def react(self, message: KnownMessage, emoji: str) -> None:
+        """React to ``message`` with ``emoji`` (``""`` takes the reaction back).
+
+        Raises:
+            DriverError: not connected, or WhatsApp refused the reaction.
+        """
+        attempt = self._live_attempt()
+        reaction = reaction_message(attempt.nz.e2e, message, emoji, _now_ms())
+        await self._send(attempt, message.chat, reaction)
+
+    async def edit(self, message: KnownMessage, text: str) -> None:
+        """Change the text of a message this account sent.
+
+        Raises:
+            DriverError: not connected, or WhatsApp refused the edit.
+        """
+        attempt = self._live_attempt()
+        edit = edit_message(attempt.nz.e2e, message, validate_text(text), _now_ms())
+        await self._send(attempt, message.chat, edit)
+
+    async def revoke(self, message: KnownMessage) -> None:
+        """Delete ``message`` for everyone.
+
+        Raises:
+            DriverError: not connected, or WhatsApp refused the revoke.
+        """
+        attempt = self._live_attempt()
+        await self._send(attempt, message.chat, revoke_message(attempt.nz.e2e, message))
+
+    async def mark_read(self, chat: str, messages: tuple[KnownMessage, ...]) -> None:
+        """Send read receipts (blue ticks) for ``messages`` of ``chat``.
+
+        In a group one receipt goes to each sender.
+
+        Raises:
+            DriverError: not connected, or WhatsApp refused a receipt.
+        """
+        attempt = self._live_attempt()
+        nz = attempt.nz
+        chat_jid = nz.proto.JID(**jid_fields(normalize_recipient(chat)))
+        for sender, ids in read_batches(chat, messages).items():
+            await self._call(
+                attempt,
+                "WhatsApp did not take the read receipt",
+                functools.partial(
+                    attempt.client.mark_read,
+                    *ids,
+                    chat=chat_jid,
+                    sender=nz.proto.JID(**jid_fields(sender)),
+                    receipt=nz.receipt_type.READ,
+                ),
+            )
+
+    async def download(self, media: Media, ref: bytes | None) -> bytes:
+        """The bytes of received media, fetched from WhatsApp and decrypted by the engine.
+
+        ``ref`` is the ``media_ref`` of the message the media came with.
+
+        Raises:
+            DriverError: not connected, no usable ``ref``, or WhatsApp no longer
+                holds the media.
+        """
+        attempt = self._live_attempt()
+        if not ref:
+            raise DriverError(f"media {media.id} has no engine reference to download it with")
+        try:
+            message = attempt.nz.e2e.Message.FromString(ref)
+        except Exception as exc:  # protobuf's DecodeError, and whatever upb raises
+            raise DriverError(f"media {media.id} has a damaged engine reference") from exc
+        data = await self._call(
+            attempt, "WhatsApp did not give the media", attempt.client.download_any, message
+        )
+        return bytes(data)
+
+    def _live_attempt(self) -> Attempt:
         attempt = self._attempt
         if attempt is None or not attempt.live:
             raise DriverError("not connected to WhatsApp: connect and link an account first")
-        nz = attempt.nz
-        recipient = nz.proto.JID(**jid_fields(to))
-        message = nz.e2e.Message(conversation=text)
+        return attempt
+
+    async def _send(self, attempt: Attempt, chat: str, message: Any) -> str:
+        recipient = attempt.nz.proto.JID(**jid_fields(chat))
+        response = await self._call(
+            attempt,
+            "WhatsApp did not accept the message",
+            attempt.client.send_message,
+            recipient,
+            message,
+        )
+        return str(response.ID)
+
+    async def _call(
+        self, attempt: Attempt, action: str, call: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Any:
+        """One engine call of a live connection: inside the gate, its errors translated."""
         async with attempt.gate.read():
             if not attempt.live:
-                raise DriverError("the connection to WhatsApp ended before the message was sent")
-            with engine_errors(DriverError, "WhatsApp did not accept the message"):
-                response = await attempt.client.send_message(recipient, message)
-        return str(response.ID)
+                raise DriverError(f"the connection to WhatsApp ended first ({action})")
+            with engine_errors(DriverError, action):
+                return await call(*args)
 
     async def request_pairing_code(self, phone: str) -> str:
         """Ask WhatsApp for a pairing code for ``phone`` while a QR login is shown.
