@@ -160,6 +160,7 @@ def build_serve_app(
         WagateError: the secret, the database location or the cluster options are invalid.
     """
     from ._gateway import Gateway  # noqa: PLC0415
+    from ._mediastore import FileMediaStore  # noqa: PLC0415
     from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
 
     # What the user can get wrong is checked before the web stack is imported.
@@ -168,6 +169,9 @@ def build_serve_app(
     directory = _data_dir(data_dir)
     factory = _driver_factory(args, directory)
     _cluster_check(redis, database)
+    # Media survives restarts, under the data directory (the members of a cluster
+    # share it when they share the directory).
+    media = FileMediaStore(directory / "media")
     if redis:
         from .cluster import Cluster  # noqa: PLC0415 - the redis extra
 
@@ -186,7 +190,7 @@ def build_serve_app(
     if redis:
         import socketio as python_socketio  # noqa: PLC0415
 
-        gateway = Gateway(factory, cluster=cluster)
+        gateway = Gateway(factory, cluster=cluster, media_store=media)
         # Sockets on any process get every tenant's events: python-socketio's own
         # Redis manager, on a channel of this cluster only.
         manager = python_socketio.AsyncRedisManager(redis, channel=f"{cluster_name}:socketio")
@@ -194,7 +198,7 @@ def build_serve_app(
             gateway, authenticator, cookie_name=TOKEN_COOKIE, client_manager=manager
         )
     else:
-        gateway = Gateway(factory, store=store)
+        gateway = Gateway(factory, store=store, media_store=media)
 
     private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
