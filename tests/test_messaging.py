@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -323,6 +324,13 @@ class _Served(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif self.path == "/slow.jpg":  # headers, then the body never comes
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(JPEG)))
+            self.end_headers()
+            self.wfile.flush()
+            SLOW.wait(10)
         elif self.path == "/moved":
             self.send_response(302)
             self.send_header("Location", "/a.jpg")
@@ -333,6 +341,9 @@ class _Served(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+SLOW = threading.Event()
 
 
 @pytest.fixture
@@ -359,6 +370,20 @@ async def test_media_urls_are_fetched_only_where_allowed(
         assert phone.sent[-1].content.media == JPEG  # type: ignore[union-attr]
         with pytest.raises(MediaFetchFailed, match="404"):
             await s.send(SITI, Image(f"{server}/missing.jpg"))
+    SLOW.clear()
+    impatient = UrlPolicy(allow_private=True, timeout=0.5)
+    async with Session("acme", SimulatedDriver(phone, clock=clock), url_policy=impatient) as s:
+        await link(s, phone)
+        with pytest.raises(MediaFetchFailed, match="did not answer within"):
+            await s.send(SITI, Image(f"{server}/slow.jpg"))
+        SLOW.set()
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # a port nobody listens on: connection refused
+        port = closed.getsockname()[1]
+        with pytest.raises(MediaFetchFailed):
+            await s.send(SITI, Image(f"http://127.0.0.1:{port}/a.jpg"))
+        closed.close()
+        await s.send(SITI, Image(f"{server}/a.jpg"))  # the session goes on
     pinned = UrlPolicy(allow_private=True, hosts=["cdn.example.com"])
     async with Session("acme", SimulatedDriver(phone, clock=clock), url_policy=pinned) as s:
         await link(s, phone)
