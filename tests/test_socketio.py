@@ -26,6 +26,7 @@ from test_isolation_support import (
     unsigned_token,
     wait_until,
 )
+from test_messaging_support import every_update, wire
 from wagate import Gateway, QrGenerated
 from wagate.adapters.auth import Authenticator, JWTAuthenticator
 from wagate.adapters.socketio import SocketIOAdapter
@@ -611,3 +612,14 @@ async def test_a_signed_exp_out_of_range_is_refused_as_an_invalid_token(exp: int
         error = await server.refused({"token": token("acme", exp=exp)})
         assert error["code"] == "invalid_token"
         assert server.adapter.connected == 0
+
+
+async def test_every_message_kind_and_update_reaches_the_socket_as_on_the_wire() -> None:
+    """Media, reactions, edits, deletes, sends and receipts: each event, its wire form, in order."""
+    async with sio_server() as server:
+        client = await server.client({"token": token("acme")})
+        before = len(client.messages)
+        session = await server.gateway.session("acme")
+        events = await every_update(session, server.phones.phone("acme"), server.gateway.hub)
+        await client.wait_for(lambda ms: len(ms) >= before + len(events))
+        assert client.messages[before:] == [wire(e) for e in events]

@@ -27,6 +27,7 @@ from test_isolation_support import (
     unsigned_token,
     wait_until,
 )
+from test_messaging_support import every_update, wire
 from wagate import Gateway, Hub, MessageReceived
 from wagate._events import utcnow
 from wagate.adapters.sse import (
@@ -692,3 +693,14 @@ async def test_a_long_tenant_name_is_echoed_cut_short() -> None:
     message = response.json()["error"]["message"]
     assert "t" * 64 + "…" in message
     assert "u" * 10 not in message
+
+
+async def test_every_message_kind_and_update_reaches_the_stream_as_on_the_wire() -> None:
+    """Media, reactions, edits, deletes, sends and receipts: each event, its wire form, in order."""
+    async with sse_server() as server, server.stream(token("acme")) as (_, frames):
+        await take(frames, 1)  # the snapshot
+        session = await server.gateway.session("acme")
+        events = await every_update(session, server.phones.phone("acme"), server.gateway.hub)
+        got = await take(frames, len(events))
+    assert [(f.event, f.data) for f in got] == [wire(e) for e in events]
+    assert [f.id for f in got] == [str(e.seq) for e in events]

@@ -22,6 +22,7 @@ import anyio.to_thread
 import attrs
 import pytest
 
+from test_messaging_support import every_update, wire
 from wagate import (
     Backoff,
     Connected,
@@ -948,3 +949,17 @@ async def test_dispatcher_options_are_checked(gateway_factory: Callable[..., Gat
             with pytest.raises(InvalidInput):
                 await webhooks.replay(attempts=0)
             assert webhooks.endpoints == (hook,)
+
+
+async def test_every_message_kind_and_update_is_posted_as_on_the_wire(
+    receiver: Receiver, phones: dict[str, SimulatedPhone], gateway_factory: Callable[..., Gateway]
+) -> None:
+    """Media, reactions, edits, deletes, sends and receipts: each event, its wire form, in order."""
+    async with gateway_factory() as gateway, dispatcher(gateway, endpoint(receiver, "/hook")):
+        session = await link(gateway, "acme", phones["acme"])
+        linked = len(await receiver.wait_accepted("/hook", 3))  # status, QR, connected
+        events = await every_update(session, phones["acme"], gateway.hub)
+        requests = await receiver.wait_accepted("/hook", linked + len(events))
+    posted = [(r.envelope["event"], r.envelope["data"]) for r in requests[linked:]]
+    assert posted == [wire(e) for e in events]
+    assert [r.envelope["seq"] for r in requests[linked:]] == [e.seq for e in events]
