@@ -137,15 +137,30 @@ class Command(Generic[P, R]):
             TypeError: the arguments do not fit the parameters.
             WagateError: an argument fails its :attr:`Param.check`.
         """
+        values = self.values(*args, **kwargs)
+        now = utcnow()
+        return {
+            p.wire: values[p.wire] if p.codec is None else p.codec.encode(values[p.wire], now)
+            for p in self.params
+        }
+
+    def values(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        """The arguments of a call, checked, keyed by wire name, not encoded.
+
+        :meth:`__call__` takes them as it takes :meth:`arguments`: a call that stays
+        in this process need not turn a megabyte of media into base64 and back.
+
+        Raises:
+            TypeError: the arguments do not fit the parameters.
+            WagateError: an argument fails its :attr:`Param.check`.
+        """
         bound = self.signature.bind(*args, **kwargs)
         values: dict[str, Any] = {}
         for param in self.params:
             value = bound.arguments[param.name]
             if param.check is not None:
                 param.check(value)
-            values[param.wire] = (
-                value if param.codec is None else param.codec.encode(value, utcnow())
-            )
+            values[param.wire] = value
         return values
 
     def check_result(self, value: object) -> R:

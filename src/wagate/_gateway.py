@@ -414,7 +414,9 @@ class Gateway(ClosingStack):
             TypeError: the arguments do not fit the command, or the handler
                 registered under its name returned another type.
         """
-        arguments = command.arguments(*args, **kwargs)
+        # Only a cluster carries arguments as JSON; here they stay values (no media in base64).
+        local = self.cluster is None
+        arguments = command.values(*args, **kwargs) if local else command.arguments(*args, **kwargs)
         return command.check_result(await self.command(tenant, command.name, arguments))
 
     status = tenant_command(STATUS)
