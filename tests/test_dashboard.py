@@ -711,6 +711,18 @@ def test_flask_blueprint_falls_back_to_server_sent_events(browser: Browser) -> N
         expect(page.get_by_test_id("account-phone")).to_have_text(
             served.phones.phone(tenant).number
         )
+        # The messaging kinds come over SSE too: a location, then a reaction to it.
+        from wagate import Location
+
+        phone = served.phones.phone(tenant)
+        place = served.call(phone.send, CONTACT, Location(-8.65, 115.2167, name="Denpasar"))
+        expect(_item(page, place).get_by_test_id("message-map-link")).to_have_attribute(
+            "href", re.compile(r"^https://www\.openstreetmap\.org/\?mlat=-8\.65&mlon=115\.2167")
+        )
+        served.call(phone.react, CONTACT, place, "❤️")
+        expect(_item(page, place).get_by_test_id("message-reactions")).to_have_text("❤️")
+        page.reload()  # no resume over SSE, but the list the tab kept is back
+        expect(_item(page, place).get_by_test_id("message-reactions")).to_have_text("❤️")
         shot(page, "14-flask-sse-connected")
         no_page_errors(page)
         page.close()
