@@ -115,7 +115,7 @@ def test_the_dashboard_works_whichever_worker_a_request_reaches(
         form = page.get_by_test_id("send-form")
         form.get_by_label("To").fill(CONTACT)
         form.locator("textarea").fill("balasan dari cluster")
-        form.get_by_role("button").click()
+        form.get_by_role("button", name="Send").click()
         expect(messages.locator("li")).to_have_count(4)
         seqs = [e["data"]["seq"] for e in recorded(page, "events") if "seq" in e.get("data", {})]
         assert seqs == sorted(seqs)

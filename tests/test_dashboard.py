@@ -350,7 +350,7 @@ def test_messages_in_and_out_and_send_errors_inline(browser: Browser, server: Se
         page = open_dashboard(context, server.url, tenant)
         expect(page.get_by_test_id("qr-image")).to_be_visible()
         form = page.get_by_test_id("send-form")
-        expect(form.get_by_role("button")).to_be_disabled()  # not linked yet
+        expect(form.get_by_role("button", name="Send")).to_be_disabled()  # not linked yet
         scan(page)
 
         incoming = page.get_by_test_id("sim-receive-form")
@@ -363,7 +363,7 @@ def test_messages_in_and_out_and_send_errors_inline(browser: Browser, server: Se
 
         form.get_by_label("To").fill(CONTACT)
         form.locator("textarea").fill("Sudah, kurir berangkat jam 2 siang.")
-        form.get_by_role("button").click()
+        form.get_by_role("button", name="Send").click()
         expect(messages.locator("li")).to_have_count(2)
         expect(messages.locator("li").first).to_have_attribute("data-direction", "out")
         expect(messages.locator("li").first).to_contain_text("kurir berangkat")
@@ -371,7 +371,7 @@ def test_messages_in_and_out_and_send_errors_inline(browser: Browser, server: Se
 
         form.get_by_label("To").fill("12")
         form.locator("textarea").fill("this cannot go out")
-        form.get_by_role("button").click()
+        form.get_by_role("button", name="Send").click()
         error = form.get_by_role("alert")
         expect(error).to_be_visible()
         expect(error).to_contain_text("12")
@@ -529,7 +529,7 @@ def test_send_waits_for_the_live_connection(browser: Browser, server: Server) ->
         expect(page.get_by_test_id("qr-image")).to_be_visible()
         scan(page)
         form = page.get_by_test_id("send-form")
-        button = form.get_by_role("button")
+        button = form.get_by_role("button", name="Send")
         hint = page.locator("[data-part=send-hint]")
         form.get_by_label("To").fill(CONTACT)
         form.locator("textarea").fill("Sudah dikirim.")
@@ -610,6 +610,12 @@ def test_tenant_a_never_sees_tenant_b(browser: Browser, server: Server) -> None:
         expect(page_a.get_by_test_id("status-badge")).to_have_text("Connected")
         expect(page_a.get_by_test_id("account-name")).to_have_text(a)
         assert secret_text not in page_a.get_by_test_id("messages").inner_text()
+        # The reloaded page resumed its stream where it was (nothing new: no event yet);
+        # a message of its own is the live event it must get.
+        incoming_a = page_a.get_by_test_id("sim-receive-form")
+        incoming_a.locator("textarea").fill("for A")
+        incoming_a.get_by_role("button").click()
+        expect(page_a.get_by_test_id("messages")).to_contain_text("for A")
         events_a = recorded(page_a, "events")
         assert events_a, "A's page received no live event"
         assert {event["data"]["tenant"] for event in events_a} == {a}
@@ -705,6 +711,215 @@ def test_flask_blueprint_falls_back_to_server_sent_events(browser: Browser) -> N
         expect(page.get_by_test_id("account-phone")).to_have_text(
             served.phones.phone(tenant).number
         )
+        # The messaging kinds come over SSE too: a location, then a reaction to it.
+        from wagate import Location
+
+        phone = served.phones.phone(tenant)
+        place = served.call(phone.send, CONTACT, Location(-8.65, 115.2167, name="Denpasar"))
+        expect(_item(page, place).get_by_test_id("message-map-link")).to_have_attribute(
+            "href", re.compile(r"^https://www\.openstreetmap\.org/\?mlat=-8\.65&mlon=115\.2167")
+        )
+        served.call(phone.react, CONTACT, place, "❤️")
+        expect(_item(page, place).get_by_test_id("message-reactions")).to_have_text("❤️")
+        page.reload()  # no resume over SSE, but the list the tab kept is back
+        expect(_item(page, place).get_by_test_id("message-reactions")).to_have_text("❤️")
         shot(page, "14-flask-sse-connected")
         no_page_errors(page)
         page.close()
+
+
+# ---------------------------------------------------------------------------------
+# Rich messages: media, locations, replies, reactions, edits, deletions, receipts
+
+
+def _png(colour: tuple[int, int, int] = (0, 128, 105)) -> bytes:
+    """A small real PNG (4x3 pixels), which a browser can decode."""
+    import io
+
+    from PIL import Image as PillowImage
+
+    buffer = io.BytesIO()
+    PillowImage.new("RGB", (4, 3), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def linked_page(browser: Browser, label: str) -> Iterator[tuple[Page, Any, Any]]:
+    """An in-process server, its dashboard page linked by the simulated scan, and the phone."""
+    tenant = tenant_name(label)
+    with serve_fastapi(Phones()) as served, new_context(browser) as context:
+        set_cookie(context, served.url, tenant)
+        page = new_page(context)
+        page.goto(served.url)
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        scan(page)
+        yield page, served, served.phones.phone(tenant)
+
+
+def _item(page: Page, message_id: str) -> Any:
+    return page.get_by_test_id("messages").locator(f'li[data-message-id="{message_id}"]')
+
+
+def test_the_list_shows_every_kind_a_contact_sends(browser: Browser) -> None:
+    """An image, a document, a location, replies, a reaction, an edit and a deletion each show."""
+    from wagate import Document, Image, Location, Text
+
+    png, pdf = _png(), b"%PDF-1.4\n% a small invoice\n"
+    with linked_page(browser, "kinds") as (page, served, phone):
+
+        def send(content: Any) -> str:
+            message_id: str = served.call(phone.send, CONTACT, content)
+            return message_id
+
+        image = send(Image(png, caption="the receipt"))
+        picture = _item(page, image).get_by_test_id("message-image")
+        expect(picture).to_be_visible()
+        expect(picture).to_have_attribute("alt", "Image: the receipt")
+        expect(picture).to_have_attribute("src", re.compile(r"/api/media/[^/]+$"))
+        # Loaded through the cookie: the browser decoded the PNG the phone sent.
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth === 4", arg=picture.element_handle()
+        )
+        expect(_item(page, image)).to_contain_text("the receipt")
+
+        document = send(Document(pdf, file_name="invoice.pdf"))
+        link = _item(page, document).get_by_test_id("message-media-link")
+        expect(link).to_contain_text("invoice.pdf")
+        href = link.get_attribute("href")
+        assert href is not None and re.search(r"/api/media/[^/]+$", href), href
+        assert page.request.get(href).body() == pdf  # the same cookie, the exact bytes
+
+        place = send(Location(-6.1754, 106.8272, name="Monas", address="Jakarta"))
+        location = _item(page, place).get_by_test_id("message-location")
+        expect(location).to_contain_text("Monas, Jakarta")
+        expect(location).to_contain_text("-6.1754, 106.8272")
+        expect(location.get_by_test_id("message-map-link")).to_have_attribute(
+            "href",
+            "https://www.openstreetmap.org/?mlat=-6.1754&mlon=106.8272#map=16/-6.1754/106.8272",
+        )
+
+        reply = send(Text("yes, that one", reply_to=image))
+        expect(_item(page, reply).get_by_test_id("message-quote")).to_have_text("the receipt")
+        stray = send(Text("and this", reply_to="3EB0000000000000DEAD"))
+        expect(_item(page, stray).get_by_test_id("message-quote")).to_have_text(
+            "a message not shown here"
+        )
+
+        served.call(phone.react, CONTACT, image, "👍")
+        expect(_item(page, image).get_by_test_id("message-reactions")).to_have_text("👍")
+        served.call(phone.edit, CONTACT, reply, "yes, that receipt")
+        expect(_item(page, reply).locator(".text")).to_have_text("yes, that receipt")
+        expect(_item(page, reply).get_by_test_id("message-edited")).to_have_text("Edited")
+        served.call(phone.revoke, CONTACT, document)
+        expect(_item(page, document).get_by_test_id("message-revoked")).to_be_visible()
+        expect(_item(page, document).get_by_test_id("message-media-link")).to_have_count(0)
+        served.call(phone.react, CONTACT, image, "")
+        expect(_item(page, image).get_by_test_id("message-reactions")).to_have_count(0)
+        shot(page, "16-rich-messages")
+        no_page_errors(page)
+
+
+def test_a_sent_message_gets_its_ticks_as_receipts_arrive(browser: Browser) -> None:
+    """A sent text shows one tick, then delivered, then read when the contact opens the chat."""
+    with linked_page(browser, "ticks") as (page, served, phone):
+        page.evaluate(
+            """() => {
+              window.__ticks = [];
+              new MutationObserver(() => {
+                const root = document.querySelector("wagate-connection").shadowRoot;
+                const tick = root.querySelector("[data-testid=message-status]");
+                const last = window.__ticks[window.__ticks.length - 1];
+                if (tick && tick.dataset.status !== last) window.__ticks.push(tick.dataset.status);
+              }).observe(document.querySelector("wagate-connection").shadowRoot,
+                         { subtree: true, childList: true, attributes: true });
+            }"""
+        )
+        form = page.get_by_test_id("send-form")
+        form.get_by_label("To").fill(CONTACT)
+        form.locator("textarea").fill("Pesanan sudah dikirim.")
+        form.locator("button[type=submit]").click()
+        ticks = page.get_by_test_id("message-status")
+        expect(ticks).to_have_attribute("data-status", "delivered")  # after RECEIPT_DELAY
+        expect(ticks).to_have_attribute("aria-label", "Delivered")
+        served.call(phone.open_chat, CONTACT)
+        expect(ticks).to_have_attribute("data-status", "read")
+        expect(ticks).to_have_text("✓✓")
+        assert page.evaluate("window.__ticks") == ["sent", "delivered", "read"]
+        no_page_errors(page)
+
+
+def test_an_attached_file_reaches_the_phone_byte_exact(browser: Browser) -> None:
+    """A PNG attached in the composer goes out as an image with its caption, bytes unchanged."""
+    png = _png((200, 30, 30))
+    with linked_page(browser, "attach") as (page, served, phone):
+        form = page.get_by_test_id("send-form")
+        form.get_by_label("To").fill(CONTACT)
+        form.locator("textarea").fill("the photo you asked for")
+        form.get_by_label("Attach a file").set_input_files(
+            {"name": "photo.png", "mimeType": "image/png", "buffer": png}
+        )
+        with page.expect_response("**/api/messages") as answer:
+            form.locator("button[type=submit]").click()
+        assert answer.value.ok, answer.value.text()
+        sent = page.get_by_test_id("messages").locator('li[data-direction="out"]')
+        expect(sent).to_have_count(1)
+        expect(sent.get_by_test_id("message-image")).to_be_visible()
+        expect(sent).to_contain_text("the photo you asked for")
+        expect(form.get_by_label("Attach a file")).to_have_value("")
+        got = served.call(lambda: list(phone.sent))
+        assert len(got) == 1
+        assert got[0].content.kind == "image"
+        assert got[0].content.media == png
+        assert got[0].content.caption == "the photo you asked for"
+        no_page_errors(page)
+
+
+def test_wire_text_is_shown_as_text_never_run(browser: Browser) -> None:
+    """A caption and a file name that are HTML show literally, and their script never runs."""
+    from wagate import Document, Image, Text
+
+    evil = '<img src=x onerror="window.__xss = (window.__xss || 0) + 1">'
+    with linked_page(browser, "xss") as (page, served, phone):
+        image = served.call(phone.send, CONTACT, Image(_png(), caption=evil))
+        document = served.call(
+            phone.send, CONTACT, Document(b"plain", file_name=evil, caption=evil)
+        )
+        expect(_item(page, image)).to_contain_text(evil)
+        expect(_item(page, document).get_by_test_id("message-media-link")).to_contain_text(evil)
+        reply = served.call(phone.send, CONTACT, Text("re", reply_to=image))
+        expect(_item(page, reply).get_by_test_id("message-quote")).to_have_text(evil)
+        root = "document.querySelector('wagate-connection').shadowRoot"
+        # One <img> per image message (the thumbnail), none made from the texts.
+        assert page.evaluate(f"{root}.querySelectorAll('[data-testid=messages] img').length") == 1
+        assert page.evaluate("window.__xss") is None
+        no_page_errors(page)
+
+
+def test_the_list_survives_a_reload_and_gets_what_came_meanwhile(browser: Browser) -> None:
+    """After a reload the list is back, and a message that came while the page was away is in it."""
+    from wagate import Location, Text
+
+    with linked_page(browser, "reload") as (page, served, phone):
+        first = served.call(phone.send, CONTACT, Text("sebelum"))
+        place = served.call(phone.send, CONTACT, Location(1.5, 2.25))
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(2)
+        served.call(phone.react, CONTACT, first, "🙏")
+        expect(_item(page, first).get_by_test_id("message-reactions")).to_have_text("🙏")
+
+        page.reload()
+        expect(page.get_by_test_id("status-badge")).to_have_text("Connected")
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(2)
+        expect(_item(page, first).get_by_test_id("message-reactions")).to_have_text("🙏")
+        expect(_item(page, place).get_by_test_id("message-map-link")).to_have_attribute(
+            "href", re.compile(r"mlat=1\.5&mlon=2\.25")
+        )
+
+        url = page.url
+        page.goto("about:blank")  # the page is away; the tab (and its storage) stays
+        meanwhile = served.call(phone.send, CONTACT, Text("selagi pergi"))
+        page.goto(url)
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(3)
+        expect(_item(page, meanwhile)).to_contain_text("selagi pergi")
+        texts = page.get_by_test_id("messages").locator("li").all_inner_texts()
+        assert "selagi pergi" in texts[0] and "sebelum" in texts[2], texts
+        no_page_errors(page)

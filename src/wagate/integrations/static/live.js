@@ -13,9 +13,16 @@ export const EVENT_NAMES = [
   "whatsapp:disconnected",
   "message:received",
   "message:sent",
+  "message:status",
+  "message:reaction",
+  "message:edited",
+  "message:revoked",
   "pairing:code",
   "stream:gap",
 ];
+
+// An event's offset, as wagate's Socket.IO adapter sends it (the last argument).
+const OFFSET = /^([A-Za-z0-9._-]{1,128}):(0|[1-9][0-9]{0,17})$/;
 
 const SSE_RETRY_MIN_MS = 1000;
 const SSE_RETRY_MAX_MS = 10000;
@@ -31,6 +38,8 @@ const SSE_RETRY_MAX_MS = 10000;
  *   socketioPath its path (default: base's path + "socket.io/")
  *   token       a bearer token for Socket.IO (SSE relies on the cookie)
  *   tenant      the tenant to follow, for principals granted several
+ *   resumeFrom  an offset ("<tenant>:<seq>") an earlier page reached (see `offset`): the
+ *               first Socket.IO connect asks the server to replay what came after it
  *   onEvent(name, data), onState(state), onDenied(error)  callbacks
  *   whyClosed() async: called when an SSE stream is refused; returns an error
  *               object when the credentials are refused (then no retry), else null
@@ -41,6 +50,8 @@ export class LiveConnection {
     this.state = "connecting";
     this.transport = null;
     this.recovered = false;
+    /** The offset of the last Socket.IO event received, "<tenant>:<seq>" (null before one). */
+    this.offset = OFFSET.test(options.resumeFrom || "") ? options.resumeFrom : null;
     this.everUp = false;
     this._socket = null;
     this._source = null;
@@ -102,9 +113,18 @@ export class LiveConnection {
     const auth = {};
     if (token) auth.token = token;
     if (tenant) auth.tenants = [tenant];
+    // Only the first connect names the earlier page's position: after that the
+    // client sends its own (an auth object's keys would override it).
+    let resumeFrom = OFFSET.exec(this.options.resumeFrom || "");
     const socket = io(url, {
       path,
-      auth,
+      auth: (send) => {
+        // wagate's pids are self-contained ("wagate1:<tenant>=<seq>"): the one an
+        // offset stands for is made here, as the server would have made it.
+        const first = resumeFrom;
+        resumeFrom = null;
+        send(first ? { ...auth, pid: `wagate1:${first[1]}=${first[2]}`, offset: first[0] } : auth);
+      },
       withCredentials: true,
       // WebSocket first: one connection, so it works behind several workers or hosts
       // without sticky sessions (long-polling needs every request on one process).
@@ -152,7 +172,12 @@ export class LiveConnection {
         this._deny(payload.error);
       }
     });
-    for (const name of EVENT_NAMES) socket.on(name, (data) => this._emit(name, data));
+    for (const name of EVENT_NAMES) {
+      socket.on(name, (data, offset) => {
+        if (typeof offset === "string" && OFFSET.test(offset)) this.offset = offset;
+        this._emit(name, data);
+      });
+    }
   }
 
   // ------------------------------------------------------------------ SSE

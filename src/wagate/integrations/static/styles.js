@@ -211,6 +211,21 @@ form .row > :first-child { flex: 1; }
 .message .meta { font-size: 0.78rem; color: var(--wg-muted); display: flex; gap: 8px; flex-wrap: wrap; }
 .message .text { white-space: pre-wrap; overflow-wrap: anywhere; }
 .message .failure { color: var(--wg-bad); font-size: 0.82rem; }
+.message .ticks { margin-left: auto; letter-spacing: -0.2em; }
+.message .ticks[data-status="read"], .message .ticks[data-status="played"] { color: #53bdeb; }
+.message .quote {
+  margin: 4px 0; padding: 4px 8px; border-left: 3px solid var(--wg-muted);
+  font-size: 0.85rem; color: var(--wg-muted); white-space: pre-wrap; overflow-wrap: anywhere;
+}
+.message .thumb img { display: block; max-width: 220px; max-height: 220px; border-radius: 6px; margin: 4px 0; }
+.message .thumb img.sticker { max-width: 120px; max-height: 120px; }
+.message .media-link, .message .location a { overflow-wrap: anywhere; }
+.message .location .coords { font-size: 0.82rem; color: var(--wg-muted); }
+.message .mark { font-size: 0.78rem; font-style: italic; color: var(--wg-muted); }
+.message .reactions { display: flex; gap: 4px; margin-top: 4px; }
+.message .reaction { font-size: 0.85rem; padding: 0 6px; border-radius: 10px; background: var(--wg-muted-bg, rgba(0,0,0,0.08)); }
+.attach { font-size: 0.85rem; }
+
 .empty { color: var(--wg-muted); font-size: 0.9rem; }
 
 /* Simulated phone */

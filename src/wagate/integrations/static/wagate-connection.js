@@ -20,8 +20,13 @@
 // Property: `token` (a bearer token; by default the browser's cookie is used).
 // Event: "wagate:event" {detail: {name, data}} for every live event received.
 //
-// It talks to: GET status, POST api/qr/generate, api/send, api/logout,
-// api/simulator/scan, api/simulator/receive, and the live events.
+// It talks to: GET status, POST api/qr/generate, api/send, api/messages (a file),
+// api/logout, api/simulator/scan, api/simulator/receive, GET api/media/{id} (images),
+// and the live events.
+//
+// After a reload the message list comes back from the tab's sessionStorage (one
+// entry per tenant), and the live connection resumes from the hub's replay log at
+// the last event the page had, so what came meanwhile is replayed (Socket.IO).
 
 import { addMessages, messages, onMessagesChanged, pickLanguage, translator } from "./i18n.js";
 import { LiveConnection } from "./live.js";
@@ -38,6 +43,10 @@ const MAX_AUTO_RENEWALS = 10;
 const EXPIRY_GRACE_MS = 2500;
 const RESTORED_NOTICE_MS = 4000;
 const TICK_MS = 250;
+const STORAGE_PREFIX = "wagate:messages:";
+// How far a sent message got; a receipt never moves it back.
+const STATUS_RANK = { sent: 1, delivered: 2, read: 3, played: 4 };
+const MEDIA_KINDS = new Set(["image", "video", "audio", "document", "sticker"]);
 
 const TEMPLATE = `
 <div class="notice" data-testid="connection-notice" role="status" aria-live="polite" hidden></div>
@@ -101,6 +110,9 @@ const TEMPLATE = `
         </label>
         <button type="submit" class="primary" data-part="send-button" data-t="send"></button>
       </div>
+      <label class="attach"><span data-t="send_attach"></span>
+        <input type="file" name="file" data-testid="send-file">
+      </label>
       <p class="hint" data-part="send-hint" hidden></p>
       <p class="error" role="alert" data-part="send-error" hidden></p>
     </form>
@@ -159,6 +171,20 @@ function peerOf(jidOrNumber) {
   return String(jidOrNumber);
 }
 
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// The content type POST api/messages is asked for, by the file's media type.
+function mediaKindOf(file) {
+  const type = file.type || "";
+  if (type === "image/webp" && /\.webp$/i.test(file.name || "") === false) return "image";
+  for (const kind of ["image", "video", "audio"]) if (type.startsWith(`${kind}/`)) return kind;
+  return "document";
+}
+
 function initials(name, phone) {
   const words = String(name || "").trim().split(/\s+/).filter(Boolean);
   if (words.length) return words.slice(0, 2).map((w) => [...w][0]).join("");
@@ -191,6 +217,9 @@ export class WagateConnection extends HTMLElement {
   #qr = null; // {code, url, expiresAt, deadline (performance.now ms), expiredAt}
   #retryDeadline = null;
   #messages = [];
+  #messagesVersion = 0; // bumped on every change of the list, for #renderMessages
+  #restored = null; // {tenant, offset, messages} from sessionStorage, until the tenant is known
+  #storedTenant = null; // the tenant whose list this page keeps
   #busy = new Set();
   #signedOut = null; // the error that signed us out
   #autoRenewals = 0;
@@ -319,7 +348,9 @@ export class WagateConnection extends HTMLElement {
     this.#live?.stop();
     this.#signedOut = null;
     this.#liveState = "connecting";
+    this.#restored = this.#readStored();
     this.#live = new LiveConnection({
+      resumeFrom: this.#restored?.offset ?? null,
       base: this.#base,
       transport: this.getAttribute("transport") || "auto",
       socketioUrl: this.getAttribute("socketio-url") || undefined,
@@ -343,7 +374,9 @@ export class WagateConnection extends HTMLElement {
     if (this.#token) headers.Authorization = `Bearer ${this.#token}`;
     if (this.#tenant) headers["X-Wagate-Tenant"] = this.#tenant;
     const init = { method, headers, credentials: "include", cache: "no-store" };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      init.body = body; // the browser sets the multipart boundary
+    } else if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
@@ -405,6 +438,7 @@ export class WagateConnection extends HTMLElement {
   #onEvent(name, data) {
     if (!data || typeof data !== "object") return;
     this.dispatchEvent(new CustomEvent("wagate:event", { detail: { name, data }, bubbles: true, composed: true }));
+    if (typeof data.tenant === "string") this.#adoptTenant(data.tenant);
     switch (name) {
       case "connection:status":
         this.#applyStatus(data);
@@ -413,16 +447,32 @@ export class WagateConnection extends HTMLElement {
         this.#applyQr(data);
         break;
       case "message:received":
-        this.#addMessage({
-          key: `in:${data.id}`,
-          direction: "in",
-          peer: data.pushName ? `${data.pushName} (${peerOf(data.from)})` : peerOf(data.from),
-          text: data.text ?? "",
-          at: data.timestamp,
-        });
+        this.#addReceived(data);
         break;
       case "message:sent":
         this.#addSent(data);
+        break;
+      case "message:status":
+        this.#applyReceipt(data);
+        break;
+      case "message:reaction":
+        this.#updateMessage(data.id, (m) => {
+          const reactions = { ...(m.reactions || {}) };
+          if (data.emoji) reactions[data.fromMe ? "me" : String(data.from)] = String(data.emoji);
+          else delete reactions[data.fromMe ? "me" : String(data.from)];
+          m.reactions = reactions;
+        });
+        break;
+      case "message:edited":
+        this.#updateMessage(data.id, (m) => {
+          m.text = String(data.text ?? "");
+          m.edited = true;
+        });
+        break;
+      case "message:revoked":
+        this.#updateMessage(data.id, (m) => {
+          m.revoked = true;
+        });
         break;
       case "stream:gap":
         this.refresh();
@@ -430,6 +480,7 @@ export class WagateConnection extends HTMLElement {
       default:
         break;
     }
+    if (typeof data.seq === "number") this.#store(); // the offset the next page resumes from
     this.#render();
     this.#maybeAutoRenew();
   }
@@ -443,6 +494,7 @@ export class WagateConnection extends HTMLElement {
       this.#stateAt = at;
     }
     this.#status = s;
+    this.#adoptTenant(s.tenant);
     if ("user" in s) this.#account = s.user || null;
     else if (s.reason === "logged_out") this.#account = null;
     else if (s.state === "connected" && s.user) this.#account = s.user;
@@ -482,21 +534,123 @@ export class WagateConnection extends HTMLElement {
     };
   }
 
+  #addReceived(data) {
+    const content = data.content && typeof data.content === "object" ? data.content : { type: data.kind || "text" };
+    this.#addMessage({
+      key: `in:${data.id}`,
+      id: data.id,
+      direction: "in",
+      peer: data.pushName ? `${data.pushName} (${peerOf(data.from)})` : peerOf(data.from),
+      kind: String(content.type || "text"),
+      text: String(content.text ?? content.caption ?? data.text ?? ""),
+      content,
+      media: content.media || null,
+      replyTo: data.replyTo || null,
+      forwarded: data.forwarded === true,
+      at: data.timestamp,
+    });
+  }
+
   #addSent(data) {
+    const failed = data.success === false;
     this.#addMessage({
       key: data.id ? `out:${data.id}` : `out-seq:${data.seq}`,
+      id: data.id || null,
       direction: "out",
       peer: peerOf(data.to),
-      text: data.message ?? "",
+      kind: String(data.kind || "text"),
+      // The REST answer of POST api/messages has no text: the caption comes with message:sent.
+      text: data.message ?? data.text,
+      media: data.media || null,
+      replyTo: data.replyTo || null,
+      status: failed ? null : "sent",
       at: data.timestamp,
-      error: data.success === false ? data.error || "?" : null,
+      error: failed ? data.error || "?" : null,
     });
   }
 
   #addMessage(message) {
-    if (this.#messages.some((m) => m.key === message.key)) return;
-    this.#messages.unshift(message);
-    this.#messages.length = Math.min(this.#messages.length, MAX_MESSAGES);
+    const known = this.#messages.find((m) => m.key === message.key);
+    if (known) {
+      // The same message again (a REST answer and its event, or a replay): fill in what was missing.
+      for (const [key, value] of Object.entries(message)) {
+        if (value === undefined || value === null) continue;
+        if (key === "status" && (STATUS_RANK[known.status] || 0) >= (STATUS_RANK[value] || 0)) continue;
+        if (key === "text" && known.edited) continue;
+        if (known[key] === undefined || known[key] === null || key === "media" || key === "status") known[key] = value;
+      }
+    } else {
+      this.#messages.unshift({ ...message, text: message.text ?? "" });
+      this.#messages.length = Math.min(this.#messages.length, MAX_MESSAGES);
+    }
+    this.#changed();
+  }
+
+  #find(id) {
+    return id ? this.#messages.find((m) => m.id === id) : undefined;
+  }
+
+  #updateMessage(id, change) {
+    const message = this.#find(id);
+    if (!message) return; // not in the list (older than it, or another page's)
+    change(message);
+    this.#changed();
+  }
+
+  #applyReceipt(data) {
+    const rank = STATUS_RANK[data.status];
+    if (!rank || !Array.isArray(data.ids)) return;
+    for (const id of data.ids) {
+      this.#updateMessage(id, (m) => {
+        if (m.direction === "out" && (STATUS_RANK[m.status] || 0) < rank) m.status = data.status;
+      });
+    }
+  }
+
+  #changed() {
+    this.#messagesVersion += 1;
+    this.#store();
+  }
+
+  // ------------------------------------------------------------------ the list across reloads
+  // The list is kept in the tab's sessionStorage, under the tenant it belongs to; the
+  // offset of the last live event lets the next page resume the stream right after it.
+  #readStored() {
+    try {
+      const raw = sessionStorage.getItem(STORAGE_PREFIX + (this.#tenant || ""));
+      const stored = raw ? JSON.parse(raw) : null;
+      if (!stored || typeof stored.tenant !== "string" || !Array.isArray(stored.messages)) return null;
+      return stored;
+    } catch {
+      return null;
+    }
+  }
+
+  #store() {
+    if (!this.#storedTenant) return;
+    try {
+      sessionStorage.setItem(
+        STORAGE_PREFIX + (this.#tenant || ""),
+        JSON.stringify({ tenant: this.#storedTenant, offset: this.#live?.offset ?? null, messages: this.#messages }),
+      );
+    } catch {
+      // Storage full or refused (a private window): the list lives on until the page goes.
+    }
+  }
+
+  #adoptTenant(tenant) {
+    // The stored list is shown only once the gateway says whose page this is.
+    if (!tenant || tenant === this.#storedTenant) return;
+    const restored = this.#restored;
+    this.#restored = null;
+    if (this.#storedTenant !== null) this.#messages = []; // another tenant's credentials now
+    this.#storedTenant = tenant;
+    if (restored && restored.tenant === tenant) {
+      const keys = new Set(this.#messages.map((m) => m.key));
+      const older = restored.messages.filter((m) => m && typeof m.key === "string" && !keys.has(m.key));
+      this.#messages = [...this.#messages, ...older].slice(0, MAX_MESSAGES);
+    }
+    this.#changed();
   }
 
   #onTick() {
@@ -575,13 +729,31 @@ export class WagateConnection extends HTMLElement {
     const form = this.#parts["send-form"];
     const to = form.elements.to.value.trim();
     const text = form.elements.text.value;
+    const file = form.elements.file.files?.[0] ?? null;
     this.#busy.add("send");
     this.#render();
-    const reply = await this.#request("POST", "api/send", { to, text });
+    let reply;
+    if (file) {
+      // A file goes as a multipart form to POST api/messages; the text is its caption.
+      // Audio has no caption, and only a document a file name (the form refuses others).
+      const kind = mediaKindOf(file);
+      const body = new FormData();
+      body.append("to", to);
+      body.append("type", kind);
+      const caption = kind === "audio" ? "" : text;
+      if (caption.trim()) body.append("caption", caption);
+      if (kind === "document" && file.name) body.append("fileName", file.name);
+      body.append("file", file, file.name || "file");
+      reply = await this.#request("POST", "api/messages", body);
+      if (reply.ok && reply.data) reply.data.message ??= caption;
+    } else {
+      reply = await this.#request("POST", "api/send", { to, text });
+    }
     this.#busy.delete("send");
     if (reply.ok) {
       this.#addSent(reply.data);
       form.elements.text.value = "";
+      form.elements.file.value = "";
       this.#showError("send-error", null);
     } else {
       if (reply.data?.sent) this.#addSent(reply.data.sent);
@@ -745,39 +917,160 @@ export class WagateConnection extends HTMLElement {
 
   #renderMessages() {
     const list = this.#parts.messages;
-    const keys = this.#messages.map((m) => m.key).join("\n");
     this.#parts["messages-empty"].hidden = this.#messages.length > 0;
-    if (list.dataset.keys === keys && list.dataset.lang === this.#lang) return;
-    list.dataset.keys = keys;
-    list.dataset.lang = this.#lang;
+    const version = `${this.#messagesVersion}:${this.#lang}`;
+    if (list.dataset.version === version) return;
+    list.dataset.version = version;
+    list.replaceChildren(...this.#messages.map((m) => this.#messageItem(m)));
+  }
+
+  // Every text from the wire goes in as text (textContent, attributes), never as HTML.
+  #messageItem(m) {
     const t = this.#t;
-    list.replaceChildren(
-      ...this.#messages.map((m) => {
-        const li = document.createElement("li");
-        li.className = "message";
-        li.dataset.direction = m.direction;
-        if (m.error) li.dataset.failed = "";
-        const meta = document.createElement("div");
-        meta.className = "meta";
-        meta.append(
-          Object.assign(document.createElement("span"), {
-            textContent: t(m.direction === "in" ? "message_in" : "message_out", { peer: m.peer }),
-          }),
-          Object.assign(document.createElement("time"), { textContent: this.#time(m.at), dateTime: m.at || "" }),
-        );
-        const text = Object.assign(document.createElement("div"), { className: "text", textContent: m.text });
-        li.append(meta, text);
-        if (m.error) {
-          li.append(
-            Object.assign(document.createElement("div"), {
-              className: "failure",
-              textContent: t("message_failed", { error: m.error }),
-            }),
-          );
-        }
-        return li;
-      }),
+    const el = (tag, props = {}, ...children) => {
+      const node = Object.assign(document.createElement(tag), props);
+      node.append(...children);
+      return node;
+    };
+    const li = el("li", { className: "message" });
+    li.dataset.direction = m.direction;
+    li.dataset.kind = m.kind || "text";
+    if (m.id) li.dataset.messageId = m.id;
+    if (m.error) li.dataset.failed = "";
+    if (m.revoked) li.dataset.revoked = "";
+    const meta = el(
+      "div",
+      { className: "meta" },
+      el("span", { textContent: t(m.direction === "in" ? "message_in" : "message_out", { peer: m.peer }) }),
+      el("time", { textContent: this.#time(m.at), dateTime: m.at || "" }),
     );
+    if (m.direction === "out" && m.status) {
+      const ticks = el("span", {
+        className: "ticks",
+        textContent: m.status === "sent" ? "✓" : "✓✓",
+        title: t(`status_${m.status}`),
+      });
+      ticks.dataset.testid = "message-status";
+      ticks.dataset.status = m.status;
+      ticks.setAttribute("role", "img");
+      ticks.setAttribute("aria-label", t(`status_${m.status}`));
+      meta.append(ticks);
+    }
+    li.append(meta);
+    if (m.forwarded) li.append(this.#mark("forwarded", t("message_forwarded")));
+    if (m.replyTo) {
+      const quoted = this.#find(m.replyTo);
+      const quote = el("blockquote", {
+        className: "quote",
+        textContent: quoted ? (quoted.revoked ? t("message_revoked") : this.#summary(quoted)) : t("quote_missing"),
+      });
+      quote.dataset.testid = "message-quote";
+      quote.setAttribute("aria-label", t("quote_label"));
+      li.append(quote);
+    }
+    if (m.revoked) {
+      li.append(this.#mark("revoked", t("message_revoked")));
+    } else {
+      const body = this.#body(m);
+      if (body) li.append(body);
+      if (m.text) li.append(el("div", { className: "text", textContent: m.text }));
+      if (m.edited) li.append(this.#mark("edited", t("message_edited")));
+    }
+    const reactions = Object.entries(m.reactions || {});
+    if (reactions.length && !m.revoked) {
+      const counts = new Map();
+      for (const [, emoji] of reactions) counts.set(emoji, (counts.get(emoji) || 0) + 1);
+      const box = el("div", { className: "reactions" });
+      box.dataset.testid = "message-reactions";
+      box.setAttribute("aria-label", t("reactions_label"));
+      for (const [emoji, count] of counts) {
+        box.append(el("span", { className: "reaction", textContent: count > 1 ? `${emoji} ${count}` : emoji }));
+      }
+      li.append(box);
+    }
+    if (m.error) li.append(el("div", { className: "failure", textContent: t("message_failed", { error: m.error }) }));
+    return li;
+  }
+
+  #mark(name, text) {
+    const mark = Object.assign(document.createElement("div"), { className: `mark ${name}`, textContent: text });
+    mark.dataset.testid = `message-${name}`;
+    return mark;
+  }
+
+  // A short text for a quote: the message's text, else what kind it is.
+  #summary(m) {
+    if (m.text) return m.text;
+    if (m.kind === "location") return this.#t("kind_location");
+    return m.media?.fileName || this.#t(`kind_${m.kind}`);
+  }
+
+  #mediaUrl(media) {
+    return new URL(`api/media/${encodeURIComponent(media.id)}`, this.#base).href;
+  }
+
+  #body(m) {
+    const t = this.#t;
+    const content = m.content || {};
+    const media = m.media && typeof m.media.id === "string" ? m.media : null;
+    if ((m.kind === "image" || m.kind === "sticker") && media) {
+      const thumbnail = typeof media.thumbnail === "string" && media.thumbnail.startsWith("data:image/") ? media.thumbnail : null;
+      const img = Object.assign(document.createElement("img"), {
+        src: thumbnail || this.#mediaUrl(media),
+        alt: m.kind === "sticker" ? t("sticker_alt") : m.text ? t("image_alt_caption", { caption: m.text }) : t("image_alt"),
+        loading: "lazy",
+        className: m.kind,
+      });
+      img.dataset.testid = "message-image";
+      const link = Object.assign(document.createElement("a"), {
+        href: this.#mediaUrl(media),
+        target: "_blank",
+        rel: "noopener noreferrer",
+        className: "thumb",
+      });
+      link.append(img);
+      return link;
+    }
+    if (MEDIA_KINDS.has(m.kind) && media) {
+      const name = media.fileName || t(`kind_${m.kind}`);
+      const link = Object.assign(document.createElement("a"), {
+        href: this.#mediaUrl(media),
+        download: media.fileName || "",
+        rel: "noopener noreferrer",
+        className: "media-link",
+        textContent: typeof media.size === "number" ? `${name} (${formatSize(media.size)})` : name,
+      });
+      link.dataset.testid = "message-media-link";
+      link.setAttribute("aria-label", t("download_label", { name }));
+      return link;
+    }
+    if (m.kind === "location") {
+      const lat = Number(content.latitude);
+      const lon = Number(content.longitude);
+      if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+      const box = Object.assign(document.createElement("div"), { className: "location" });
+      box.dataset.testid = "message-location";
+      const place = [content.name, content.address].filter((x) => typeof x === "string" && x).join(", ");
+      if (place) box.append(Object.assign(document.createElement("div"), { textContent: place }));
+      box.append(Object.assign(document.createElement("div"), { className: "coords", textContent: `${lat}, ${lon}` }));
+      const map = Object.assign(document.createElement("a"), {
+        href: `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`,
+        target: "_blank",
+        rel: "noopener noreferrer",
+        textContent: t("open_map"),
+      });
+      map.dataset.testid = "message-map-link";
+      box.append(map);
+      return box;
+    }
+    if (m.kind === "contact") {
+      const name = content.displayName || t("kind_contact");
+      return Object.assign(document.createElement("div"), { className: "contact", textContent: `👤 ${name}` });
+    }
+    if (m.kind === "unsupported" || (MEDIA_KINDS.has(m.kind) && !media && !m.text)) {
+      return Object.assign(document.createElement("div"), { className: "mark", textContent: t("kind_unsupported") });
+    }
+    return null;
   }
 
   #time(iso) {
