@@ -81,18 +81,20 @@ def test_every_regions_example_number_normalises_to_its_e164_form(region: str, s
     assert normalize_recipient(written) == f"{e164[1:]}@s.whatsapp.net"
 
 
-@given(region=st.sampled_from(_REGIONS), data=st.data())
-def test_a_bracketed_trunk_prefix_is_never_part_of_the_number(
-    region: str, data: st.DataObject
-) -> None:
-    """``+CC (0) national`` is the number ``+CC national``, for every region that dials 0."""
+@pytest.mark.parametrize("spacing", ["", " "])
+@pytest.mark.parametrize("region", _REGIONS)
+def test_a_bracketed_trunk_prefix_is_never_part_of_the_number(region: str, spacing: str) -> None:
+    """``+CC (0) national`` is the number ``+CC national``, for every region that dials 0.
+
+    Every region, not a sample: Colombia's (whose trunk rule also takes a carrier
+    code, so phonenumbers keeps the zero) failed only on the runs that drew it.
+    """
     number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
     assert number is not None
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     national = phonenumbers.national_significant_number(number)
     if metadata is None or metadata.national_prefix != "0" or national.startswith("0"):
         return  # no trunk 0 to write, or a leading zero that belongs to the number
-    spacing = data.draw(st.sampled_from(["", " "]))
     written = f"+{number.country_code} (0){spacing}{national}"
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     assert normalize_phone(written) == e164

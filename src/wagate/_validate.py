@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 from ._errors import InvalidPhoneNumber, InvalidRecipient, InvalidTenant, InvalidText
+
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumber
 
 __all__ = [
     "MAX_ECHO",
@@ -109,7 +113,28 @@ def normalize_phone(number: object) -> str:
         raise InvalidPhoneNumber(
             f"{echo(number)} is not a possible number for country code +{parsed.country_code}"
         )
+    parsed = _without_trunk_zero(parsed)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _without_trunk_zero(parsed: PhoneNumber) -> PhoneNumber:
+    """``parsed`` without a written trunk ``0`` that phonenumbers kept, if that makes it valid.
+
+    phonenumbers drops ``+62 (0)812...``'s zero itself, but not where its rule for
+    the trunk prefix also takes a carrier code (Colombia's ``0`` + ``3`` of
+    ``+57 (0)321...``): a number that is not valid with its leading zero and is
+    valid without it is the number without it.
+    """
+    import phonenumbers  # noqa: PLC0415
+
+    national = phonenumbers.national_significant_number(parsed)
+    if not national.startswith("0") or phonenumbers.is_valid_number(parsed):
+        return parsed
+    try:
+        shorter = phonenumbers.parse(f"+{parsed.country_code}{national[1:]}", None)
+    except phonenumbers.NumberParseException:
+        return parsed
+    return shorter if phonenumbers.is_valid_number(shorter) else parsed
 
 
 def normalize_recipient(to: object) -> str:
