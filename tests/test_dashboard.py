@@ -923,3 +923,46 @@ def test_the_list_survives_a_reload_and_gets_what_came_meanwhile(browser: Browse
         texts = page.get_by_test_id("messages").locator("li").all_inner_texts()
         assert "selagi pergi" in texts[0] and "sebelum" in texts[2], texts
         no_page_errors(page)
+
+
+def test_an_audio_with_text_sends_the_text_as_its_own_message(browser: Browser) -> None:
+    """A voice note takes no caption: the text typed with it is sent after it, not dropped."""
+    ogg = b"OggS\x00\x02" + b"\x00" * 64
+    with linked_page(browser, "audio") as (page, served, phone):
+        form = page.get_by_test_id("send-form")
+        form.get_by_label("To").fill(CONTACT)
+        form.locator("textarea").fill("listen to this")
+        form.get_by_label("Attach a file").set_input_files(
+            {"name": "note.ogg", "mimeType": "audio/ogg", "buffer": ogg}
+        )
+        with page.expect_response("**/api/send") as answer:
+            form.locator("button[type=submit]").click()
+        assert answer.value.ok, answer.value.text()
+        sent = page.get_by_test_id("messages").locator('li[data-direction="out"]')
+        expect(sent).to_have_count(2)
+        expect(form.locator("textarea")).to_have_value("")
+        got = served.call(lambda: list(phone.sent))
+        assert [m.content.kind for m in got if m.content] == ["audio", "text"]
+        assert got[0].content is not None and got[0].content.media == ogg
+        assert got[1].text == "listen to this"
+        no_page_errors(page)
+
+
+def test_a_file_of_a_type_whatsapp_does_not_show_goes_as_a_document(browser: Browser) -> None:
+    """A GIF is no WhatsApp image: the composer sends it as a document, named, unchanged."""
+    gif = b"GIF89a" + b"\x00" * 32
+    with linked_page(browser, "gif") as (page, served, phone):
+        form = page.get_by_test_id("send-form")
+        form.get_by_label("To").fill(CONTACT)
+        form.get_by_label("Attach a file").set_input_files(
+            {"name": "dance.gif", "mimeType": "image/gif", "buffer": gif}
+        )
+        with page.expect_response("**/api/messages") as answer:
+            form.locator("button[type=submit]").click()
+        assert answer.value.ok, answer.value.text()
+        got = served.call(lambda: list(phone.sent))
+        assert len(got) == 1 and got[0].content is not None
+        assert got[0].content.kind == "document"
+        assert got[0].content.media == gif
+        assert got[0].content.file_name == "dance.gif"
+        no_page_errors(page)

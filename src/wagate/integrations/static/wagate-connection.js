@@ -177,11 +177,17 @@ function formatSize(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-// The content type POST api/messages is asked for, by the file's media type.
+// The content type POST api/messages is asked for, by the file's media type: the
+// kinds whose types WhatsApp takes (wagate's sniffing checks the bytes), else a
+// document, which takes any file.
+const KIND_TYPES = {
+  image: ["image/jpeg", "image/png"],
+  video: ["video/mp4", "video/3gpp"],
+  audio: ["audio/ogg", "audio/mpeg", "audio/aac", "audio/mp4", "audio/amr"],
+};
 function mediaKindOf(file) {
-  const type = file.type || "";
-  if (type === "image/webp" && /\.webp$/i.test(file.name || "") === false) return "image";
-  for (const kind of ["image", "video", "audio"]) if (type.startsWith(`${kind}/`)) return kind;
+  const type = (file.type || "").toLowerCase();
+  for (const [kind, types] of Object.entries(KIND_TYPES)) if (types.includes(type)) return kind;
   return "document";
 }
 
@@ -746,6 +752,12 @@ export class WagateConnection extends HTMLElement {
       body.append("file", file, file.name || "file");
       reply = await this.#request("POST", "api/messages", body);
       if (reply.ok && reply.data) reply.data.message ??= caption;
+      if (reply.ok && kind === "audio" && text.trim()) {
+        // A voice note takes no caption: its text goes as a message of its own, after it.
+        this.#addSent(reply.data);
+        form.elements.file.value = "";
+        reply = await this.#request("POST", "api/send", { to, text });
+      }
     } else {
       reply = await this.#request("POST", "api/send", { to, text });
     }
