@@ -57,6 +57,9 @@ SAMPLES = {
     "chat": SENDER,
     "message_ids": ["3EB0NEVERSEEN"],
     "media_id": "NeverSeenMedia0000000",
+    "presence": "available",
+    "state": "composing",
+    "jid": SENDER,
 }
 """An argument for each parameter name a command has."""
 WITHOUT_ROUTE = {
@@ -152,6 +155,8 @@ async def _walk(
         # An id the session never saw: the typed error comes back through every surface.
         await call(by_name[name], raises=UnknownMessage)
     await call(by_name["download"], raises=MediaNotFound)
+    for name in ("set_presence", "send_chat_state", "subscribe_presence"):
+        await call(by_name[name])
     await call(by_name["simulator.receive"])
     await call(by_name["restart"], raises=AlreadyConnected)
     await call(by_name["logout"])
@@ -233,6 +238,9 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
         "revoke",
         "read",
         "media",
+        "presence",
+        "subscribe_presence",
+        "chat_state",
         "simulator_receive",
         "logout",
     ]

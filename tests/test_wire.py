@@ -15,6 +15,8 @@ import wagate
 from wagate import (
     Account,
     Audio,
+    ChatState,
+    ChatStateChanged,
     Connected,
     Connecting,
     Contact,
@@ -33,6 +35,8 @@ from wagate import (
     MessageSent,
     MessageStatus,
     PairingCode,
+    Presence,
+    PresenceChanged,
     QrGenerated,
     Receipt,
     State,
@@ -153,6 +157,13 @@ def _samples() -> Iterator[Event]:
     )
     yield MessageEdited(tenant="acme", seq=53, at=AT, id="3EB1", chat=SITI, sender=SITI, text="new")
     yield MessageRevoked(tenant="acme", seq=54, at=AT, id="3EB1", chat=SITI, sender=SITI)
+    yield PresenceChanged(
+        tenant="acme", seq=55, at=AT, jid=SITI, presence=Presence.UNAVAILABLE, last_seen=AT
+    )
+    yield PresenceChanged(tenant="acme", seq=56, at=AT, jid=SITI, presence=Presence.AVAILABLE)
+    yield ChatStateChanged(
+        tenant="acme", seq=57, at=AT, chat=SITI, sender=SITI, state=ChatState.COMPOSING
+    )
     yield Gap(tenant="acme", seq=40, at=AT, first_seq=34, last_seq=40)
     yield Gap(tenant="acme", seq=900, at=AT, first_seq=41, last_seq=900, missed=None)
 

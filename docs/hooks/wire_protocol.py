@@ -94,6 +94,12 @@ MEANINGS: dict[str, str] = {
     "message:revoked.chat": "its chat",
     "message:revoked.from": "who deleted it",
     "message:revoked.fromMe": "whether this tenant's account deleted it",
+    "presence:changed.jid": "whose presence (a contact `subscribePresence` named)",
+    "presence:changed.presence": "`available` (online) or `unavailable` (offline)",
+    "presence:changed.lastSeen": "when they were last online, where they show it",
+    "chat:state.chat": "the chat (a group's JID in a group)",
+    "chat:state.from": "who is typing",
+    "chat:state.state": "`composing` (typing), `recording` (a voice note) or `paused` (stopped)",
     "message:received.content": "what the message says, typed: `{type, ...}` (see Messages)",
     "message:received.content.type": "the content's kind: `text`, `image`, `video`, `audio`,"
     " `document`, `sticker`, `location`, `contact` or `unsupported`",
@@ -173,6 +179,8 @@ def labelled_events() -> list[tuple[str, Any]]:
     """The sample events, each with a label saying what case it shows."""
     from wagate import (  # noqa: PLC0415 - the hook imports wagate only when it runs
         Account,
+        ChatState,
+        ChatStateChanged,
         Connected,
         Connecting,
         Disconnected,
@@ -188,6 +196,8 @@ def labelled_events() -> list[tuple[str, Any]]:
         MessageSent,
         MessageStatus,
         PairingCode,
+        Presence,
+        PresenceChanged,
         QrGenerated,
         Receipt,
     )
@@ -298,6 +308,13 @@ def labelled_events() -> list[tuple[str, Any]]:
             "text": "Halo, Budi!",
         },
         {"type": MessageRevoked, "id": "3EB0C8F1A2B3C4D5E6F7", "chat": siti, "sender": siti},
+        {
+            "type": PresenceChanged,
+            "jid": siti,
+            "presence": Presence.UNAVAILABLE,
+            "last_seen": AT - timedelta(minutes=5),
+        },
+        {"type": ChatStateChanged, "chat": siti, "sender": siti, "state": ChatState.COMPOSING},
         {"type": Gap, "label": "lagged", "first_seq": 12, "last_seq": 14},
         {
             "type": Gap,

@@ -51,8 +51,11 @@ __all__ = [
     "RESTART",
     "REVOKE",
     "SEND",
+    "SEND_CHAT_STATE",
     "SEND_TEXT",
+    "SET_PRESENCE",
     "STATUS",
+    "SUBSCRIBE_PRESENCE",
     "Command",
     "Param",
     "Permission",
@@ -304,6 +307,20 @@ MARK_READ: Command[[str, list[str]], None] = command(
 )
 
 
+SET_PRESENCE: Command[[str], None] = command(
+    Session.set_presence, permission=Permission.SEND, mutates=True
+)
+SEND_CHAT_STATE: Command[[str, str], None] = command(
+    Session.send_chat_state,
+    permission=Permission.SEND,
+    mutates=True,
+    checks={"chat": normalize_recipient},
+)
+SUBSCRIBE_PRESENCE: Command[[str], None] = command(
+    Session.subscribe_presence, permission=Permission.READ, mutates=True
+)
+
+
 async def download(session: Session, media_id: str) -> bytes:
     """The bytes of one of the tenant's media, by id (fetched once, then kept)."""
     return await session.download(media_id)
@@ -324,7 +341,10 @@ COMMANDS: tuple[Command[..., Any], ...] = (
     RESTART,
     REVOKE,
     SEND,
+    SEND_CHAT_STATE,
     SEND_TEXT,
+    SET_PRESENCE,
     STATUS,
+    SUBSCRIBE_PRESENCE,
 )
 """Every built-in command; :class:`~wagate.Gateway` runs them by name."""

@@ -15,7 +15,7 @@ import attrs
 
 from ._content import Content, Media, Text
 from ._errors import DriverError
-from ._events import Account, DisconnectReason, Event
+from ._events import Account, ChatState, DisconnectReason, Event, Presence
 
 __all__ = ["ConnectionEnded", "Driver", "DriverSink", "IncomingMessage", "KnownMessage"]
 
@@ -108,10 +108,11 @@ class DriverSink(Protocol):
         """A message arrived."""
 
     def update(self, kind: type[Event], fields: Mapping[str, Any]) -> None:
-        """Something happened to messages: a receipt, a reaction, an edit, a revoke.
+        """Something happened to messages or contacts: a receipt, a reaction, typing...
 
         ``kind`` is :class:`~wagate.MessageStatus`, :class:`~wagate.MessageReaction`,
-        :class:`~wagate.MessageEdited` or :class:`~wagate.MessageRevoked`, and
+        :class:`~wagate.MessageEdited`, :class:`~wagate.MessageRevoked`,
+        :class:`~wagate.PresenceChanged` or :class:`~wagate.ChatStateChanged`, and
         ``fields`` its attributes but ``tenant``, ``seq`` and ``at``.
         """
 
@@ -192,6 +193,18 @@ class Driver(abc.ABC):
     async def download(self, media: Media, ref: bytes | None) -> bytes:
         """The bytes of received media (``ref`` is the ``media_ref`` the driver reported)."""
         raise DriverError(f"{type(self).__name__} cannot download media")
+
+    async def set_presence(self, presence: Presence) -> None:
+        """Show this account online or offline."""
+        raise DriverError(f"{type(self).__name__} cannot set the account's presence")
+
+    async def send_chat_state(self, jid: str, state: ChatState) -> None:
+        """Show ``jid`` that this account is typing, recording, or stopped."""
+        raise DriverError(f"{type(self).__name__} cannot send chat states")
+
+    async def subscribe_presence(self, jid: str) -> None:
+        """Ask WhatsApp for ``jid``'s presence updates (reported as ``PresenceChanged``)."""
+        raise DriverError(f"{type(self).__name__} cannot subscribe to presence")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the driver holds; the session calls it once, when it closes."""

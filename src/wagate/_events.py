@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Account",
+    "ChatState",
+    "ChatStateChanged",
     "Connected",
     "Connecting",
     "DisconnectReason",
@@ -35,6 +37,8 @@ __all__ = [
     "MessageSent",
     "MessageStatus",
     "PairingCode",
+    "Presence",
+    "PresenceChanged",
     "QrGenerated",
     "Receipt",
     "State",
@@ -401,6 +405,56 @@ class MessageRevoked(Event):
     chat: str
     sender: str
     from_me: bool = False
+
+
+class Presence(str, enum.Enum):
+    """Whether an account shows as online."""
+
+    AVAILABLE = "available"
+    """Online."""
+    UNAVAILABLE = "unavailable"
+    """Offline (with a last-seen time, where its owner shows one)."""
+
+
+class ChatState(str, enum.Enum):
+    """What someone is doing in a chat: the "typing…" indicator."""
+
+    COMPOSING = "composing"
+    """Typing a message."""
+    RECORDING = "recording"
+    """Recording a voice note."""
+    PAUSED = "paused"
+    """Stopped typing or recording."""
+
+
+@attrs.frozen(kw_only=True)
+class PresenceChanged(Event):
+    """A contact went online or offline (one :meth:`~wagate.Session.subscribe_presence` named).
+
+    Attributes:
+        jid: Whose presence.
+        presence: Online or offline.
+        last_seen: When they were last online, where they show it.
+    """
+
+    jid: str
+    presence: Presence
+    last_seen: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChatStateChanged(Event):
+    """Someone started or stopped typing (or recording) in a chat.
+
+    Attributes:
+        chat: The chat (a group's JID in a group).
+        sender: Who is typing.
+        state: Composing, recording or paused.
+    """
+
+    chat: str
+    sender: str
+    state: ChatState
 
 
 @attrs.frozen(kw_only=True)

@@ -31,8 +31,11 @@ from ._commands import (
     RESTART,
     REVOKE,
     SEND,
+    SEND_CHAT_STATE,
     SEND_TEXT,
+    SET_PRESENCE,
     STATUS,
+    SUBSCRIBE_PRESENCE,
     Command,
 )
 from ._driver import Driver
@@ -431,6 +434,9 @@ class Gateway(ClosingStack):
     revoke = tenant_command(REVOKE)
     mark_read = tenant_command(MARK_READ)
     download = tenant_command(DOWNLOAD)
+    set_presence = tenant_command(SET_PRESENCE)
+    send_chat_state = tenant_command(SEND_CHAT_STATE)
+    subscribe_presence = tenant_command(SUBSCRIBE_PRESENCE)
 
     # ------------------------------------------------------------------ subscribing
     def events(

@@ -34,12 +34,15 @@ from ._errors import (
     DriverError,
     InvalidInput,
     InvalidMedia,
+    InvalidRecipient,
     MediaNotFound,
     NotConnected,
     NotEditable,
     UnknownMessage,
 )
 from ._events import (
+    ChatState,
+    ChatStateChanged,
     Event,
     MessageEdited,
     MessageReaction,
@@ -47,6 +50,8 @@ from ._events import (
     MessageRevoked,
     MessageSent,
     MessageStatus,
+    Presence,
+    PresenceChanged,
     Receipt,
     State,
     utcnow,
@@ -73,8 +78,28 @@ EDIT_WINDOW = timedelta(minutes=15)
 """How long after sending WhatsApp lets a message be edited."""
 MAX_EMOJI = 16
 """A reaction is one emoji: a few code points at most (with skin tones, joiners)."""
-UPDATES = (MessageStatus, MessageReaction, MessageEdited, MessageRevoked)
+UPDATES = (
+    MessageStatus,
+    MessageReaction,
+    MessageEdited,
+    MessageRevoked,
+    PresenceChanged,
+    ChatStateChanged,
+)
 """What a driver may report with ``sink.update``."""
+
+
+P = TypeVar("P", Presence, ChatState)
+
+
+def _one_of(kind: type[P], value: object, name: str, tenant: str) -> P:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in kind)
+        raise InvalidInput(
+            f"{name} must be one of {choices}, got {value!r}", tenant=tenant
+        ) from None
 
 
 def _read_source(source: Any) -> bytes | None:
@@ -350,6 +375,47 @@ class Messaging:
         if stored is None:
             raise MediaNotFound(f"no media has the id {media_id!r}", tenant=self.tenant)
         return stored
+
+    # ------------------------------------------------------------------ presence
+    async def set_presence(self, presence: str) -> None:
+        """Show this account online (``"available"``) or offline (``"unavailable"``).
+
+        Raises:
+            InvalidInput: not one of :class:`~wagate.Presence`'s values.
+            NotConnected: the session is not connected.
+        """
+        self._check_open()
+        value = _one_of(Presence, presence, "presence", self.tenant)
+        self._check_connected("set the presence")
+        await self.driver.set_presence(value)
+
+    async def send_chat_state(self, chat: str, state: str) -> None:
+        """Show ``chat`` that this account is typing (``"composing"``), recording, or stopped.
+
+        Raises:
+            InvalidRecipient: ``chat`` is not a number or JID.
+            InvalidInput: ``state`` is not one of :class:`~wagate.ChatState`'s values.
+            NotConnected: the session is not connected.
+        """
+        self._check_open()
+        jid = normalize_recipient(chat)
+        value = _one_of(ChatState, state, "state", self.tenant)
+        self._check_connected("send a chat state")
+        await self.driver.send_chat_state(jid, value)
+
+    async def subscribe_presence(self, jid: str) -> None:
+        """Get ``jid``'s presence (online, last seen) as :class:`~wagate.PresenceChanged` events.
+
+        Raises:
+            InvalidRecipient: ``jid`` is not a number or a user's JID.
+            NotConnected: the session is not connected.
+        """
+        self._check_open()
+        user = normalize_recipient(jid)
+        if not user.endswith("@s.whatsapp.net"):
+            raise InvalidRecipient(f"presence is a person's, not {user}'s", tenant=self.tenant)
+        self._check_connected("subscribe to presence")
+        await self.driver.subscribe_presence(user)
 
     # ------------------------------------------------------------------ what drivers report
     def _on_message(self, message: IncomingMessage) -> None:

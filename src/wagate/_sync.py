@@ -251,6 +251,9 @@ class SyncSession:
     mark_read = Blocking(Session.mark_read)
     download = Blocking(Session.download)
     media_info = Blocking(Session.media_info)
+    set_presence = Blocking(Session.set_presence)
+    send_chat_state = Blocking(Session.send_chat_state)
+    subscribe_presence = Blocking(Session.subscribe_presence)
 
     def subscribe(self, callback: Callback, **options: Any) -> SyncSubscription:
         """:meth:`Session.subscribe`; plain callbacks run in worker threads."""
@@ -394,6 +397,9 @@ class SyncGateway:
     revoke = Blocking(Gateway.revoke)
     mark_read = Blocking(Gateway.mark_read)
     download = Blocking(Gateway.download)
+    set_presence = Blocking(Gateway.set_presence)
+    send_chat_state = Blocking(Gateway.send_chat_state)
+    subscribe_presence = Blocking(Gateway.subscribe_presence)
     wait_started = Blocking(Gateway.wait_started)
 
     def run(self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs) -> R:

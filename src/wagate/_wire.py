@@ -44,6 +44,8 @@ from ._content import (
 from ._errors import InvalidContent, InvalidInput, InvalidMedia
 from ._events import (
     Account,
+    ChatState,
+    ChatStateChanged,
     Connected,
     Connecting,
     Disconnected,
@@ -57,6 +59,8 @@ from ._events import (
     MessageSent,
     MessageStatus,
     PairingCode,
+    Presence,
+    PresenceChanged,
     QrGenerated,
     Receipt,
     State,
@@ -377,6 +381,12 @@ STATUS_OF = (
 REACTION = (MESSAGE_ID, CHAT, SENDER, Field("emoji", "emoji", TEXT), FROM_ME)
 EDITED = (MESSAGE_ID, CHAT, SENDER, Field("text", "text", TEXT), FROM_ME)
 REVOKED = (MESSAGE_ID, CHAT, SENDER, FROM_ME)
+PRESENCE_OF = (
+    Field("jid", "jid", TEXT),
+    Field("presence", "presence", enum_of(Presence)),
+    Field("lastSeen", "last_seen", optional(TIME)),
+)
+CHAT_STATE_OF = (CHAT, SENDER, Field("state", "state", enum_of(ChatState)))
 SENT_MESSAGE = (
     MESSAGE_ID,
     Field("to", "to", TEXT),
@@ -475,6 +485,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(MessageReaction, (Shape("message:reaction", (*BASE, *REACTION, TIMESTAMP)),)),
     Kind(MessageEdited, (Shape("message:edited", (*BASE, *EDITED, TIMESTAMP)),)),
     Kind(MessageRevoked, (Shape("message:revoked", (*BASE, *REVOKED, TIMESTAMP)),)),
+    Kind(PresenceChanged, (Shape("presence:changed", (*BASE, *PRESENCE_OF)),)),
+    Kind(ChatStateChanged, (Shape("chat:state", (*BASE, *CHAT_STATE_OF)),)),
     Kind(Gap, (Shape("stream:gap", (*BASE, *SPAN)),)),
 )
 """Every kind of wagate event, in the order the wire-protocol page lists them."""

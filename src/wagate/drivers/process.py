@@ -63,7 +63,7 @@ import anyio.to_thread
 from .._content import Content, Media
 from .._driver import ConnectionEnded, Driver, DriverSink, KnownMessage
 from .._errors import DriverError, InvalidInput, WagateError, error_from_body
-from .._events import Account, DisconnectReason
+from .._events import Account, ChatState, DisconnectReason, Presence
 from .._validate import validate_tenant
 from ._engine_child import child_main
 from ._pipe import PICKLE_ERRORS as _PICKLE_ERRORS
@@ -565,6 +565,18 @@ class ProcessDriver(Driver):
         """Download media through the driver in the child."""
         data: bytes = await self.call("download", media, ref)
         return data
+
+    async def set_presence(self, presence: Presence) -> None:
+        """Set the presence through the driver in the child."""
+        await self.call("set_presence", presence)
+
+    async def send_chat_state(self, jid: str, state: ChatState) -> None:
+        """Send a chat state through the driver in the child."""
+        await self.call("send_chat_state", jid, state)
+
+    async def subscribe_presence(self, jid: str) -> None:
+        """Subscribe to presence through the driver in the child."""
+        await self.call("subscribe_presence", jid)
 
     async def request_pairing_code(self, phone: str) -> str:
         """Ask the driver in the child for a pairing code."""

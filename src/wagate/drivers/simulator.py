@@ -37,6 +37,7 @@ import os
 import random
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 import anyio
@@ -48,11 +49,15 @@ from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage, Know
 from .._errors import DriverError, NotLinked, PairingFailed, ScanRejected
 from .._events import (
     Account,
+    ChatState,
+    ChatStateChanged,
     DisconnectReason,
     MessageEdited,
     MessageReaction,
     MessageRevoked,
     MessageStatus,
+    Presence,
+    PresenceChanged,
     Receipt,
     utcnow,
 )
@@ -214,6 +219,12 @@ class SimulatedPhone:
         """Every message id the account deleted for everyone."""
         self.read: list[str] = []
         """Every message id the account marked read."""
+        self.presences: list[Presence] = []
+        """Every presence the account set, in order."""
+        self.chat_states: list[tuple[str, ChatState]] = []
+        """Every ``(chat JID, state)`` the account showed: its "typing…"."""
+        self.presence_subscriptions: set[str] = set()
+        """The JIDs whose presence the account asked for."""
 
     @property
     def account(self) -> Account:
@@ -375,6 +386,27 @@ class SimulatedPhone:
         ids = tuple(m.id for m in self.sent if m.to == jid)
         if ids:
             self._update(MessageStatus, ids=ids, chat=jid, recipient=jid, status=Receipt.READ)
+
+    def type_in(
+        self, sender: str, state: ChatState | str = ChatState.COMPOSING, *, chat: str | None = None
+    ) -> None:
+        """A contact starts (or with ``"paused"`` stops) typing or recording to the account."""
+        jid = normalize_recipient(sender)
+        value = ChatState(state)
+        self._update(ChatStateChanged, chat=chat or jid, sender=jid, state=value)
+
+    def show_presence(
+        self,
+        contact: str,
+        presence: Presence | str,
+        *,
+        last_seen: datetime | None = None,
+    ) -> None:
+        """A contact goes online or offline; reported only if the account subscribed to it."""
+        jid = normalize_recipient(contact)
+        if jid in self.presence_subscriptions:
+            value = Presence(presence)
+            self._update(PresenceChanged, jid=jid, presence=value, last_seen=last_seen)
 
     def _linked_drivers(self) -> list[SimulatedDriver]:
         linked = [d for d in self._drivers if d._linked]
@@ -682,6 +714,18 @@ class SimulatedDriver(Driver):
         if data is None:
             raise DriverError("WhatsApp no longer holds this media (simulated)")
         return data
+
+    async def set_presence(self, presence: Presence) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.presences.append(presence)
+
+    async def send_chat_state(self, jid: str, state: ChatState) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.chat_states.append((jid, state))
+
+    async def subscribe_presence(self, jid: str) -> None:  # noqa: D102
+        self._check_up()
+        self.phone.presence_subscriptions.add(jid)
 
     def _check_up(self) -> None:
         if not self._connected:

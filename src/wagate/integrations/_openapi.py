@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._commands import Param
+from .._events import ChatState, Presence
 from .._validate import MAX_TEXT_LENGTH
 from .._wire import (
     CONNECTION_STATUS,
@@ -148,7 +149,15 @@ ANSWERS: dict[str, Schema] = {
     "messages": {**SENT_MESSAGE_CODEC.schema, "description": "The message sent."},
     **{
         name: {"type": "object", "description": "Done.", "additionalProperties": False}
-        for name in ("react", "edit", "revoke", "read")
+        for name in (
+            "react",
+            "edit",
+            "revoke",
+            "read",
+            "presence",
+            "subscribe_presence",
+            "chat_state",
+        )
     },
     "simulator_receive": _object(
         "The message the simulated phone received.",
@@ -181,6 +190,9 @@ FIELDS: dict[str, Schema] = {
     },
     "emoji": _type("string", "One emoji; an empty string removes the reaction."),
     "chat": _type("string", "The chat: a number or a JID.", minLength=1),
+    "presence": {"type": "string", "enum": [p.value for p in Presence]},
+    "state": {"type": "string", "enum": [s.value for s in ChatState]},
+    "jid": _type("string", "A contact: a number or a user's JID.", minLength=1),
 }
 """What a schema says of a body field, by wire name, beyond its type."""
 

@@ -27,8 +27,11 @@ from .._commands import (
     RESTART,
     REVOKE,
     SEND,
+    SEND_CHAT_STATE,
     SEND_TEXT,
+    SET_PRESENCE,
     STATUS,
+    SUBSCRIBE_PRESENCE,
     Param,
 )
 from .._content import CONTENT_KINDS
@@ -567,6 +570,21 @@ class RestApi:
         await self.gateway.mark_read(tenant, arguments["chat"], arguments["message_ids"])
         return Reply(200, {})
 
+    async def set_presence(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/presence`` ``{presence}``: show the account online or offline."""
+        await self.gateway.set_presence(tenant, arguments["presence"])
+        return Reply(200, {})
+
+    async def chat_state(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/chats/state`` ``{chat, state}``: the "typing…" indicator."""
+        await self.gateway.send_chat_state(tenant, arguments["chat"], arguments["state"])
+        return Reply(200, {})
+
+    async def subscribe_presence(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``POST /api/presence/subscribe`` ``{jid}``: get a contact's presence events."""
+        await self.gateway.subscribe_presence(tenant, arguments["jid"])
+        return Reply(200, {})
+
     async def media(self, tenant: str, arguments: Mapping[str, Any]) -> FileReply:
         """``GET /api/media/{id}``: one of the tenant's media, streamed (ranges too).
 
@@ -724,6 +742,39 @@ ROUTES: tuple[Route, ...] = (
         summary="Mark messages of a chat read",
         body=True,
         errors={404: "No message of that id in that chat.", 409: "The session is not connected."},
+    ),
+    Route(
+        method="POST",
+        path="/api/presence",
+        command=SET_PRESENCE,
+        respond=RestApi.set_presence,
+        name="presence",
+        operation="post_presence",
+        summary="Show the account online or offline",
+        body=True,
+        errors={409: "The session is not connected."},
+    ),
+    Route(
+        method="POST",
+        path="/api/presence/subscribe",
+        command=SUBSCRIBE_PRESENCE,
+        respond=RestApi.subscribe_presence,
+        name="subscribe_presence",
+        operation="post_subscribe_presence",
+        summary="Get a contact's presence as presence:changed events",
+        body=True,
+        errors={409: "The session is not connected."},
+    ),
+    Route(
+        method="POST",
+        path="/api/chats/state",
+        command=SEND_CHAT_STATE,
+        respond=RestApi.chat_state,
+        name="chat_state",
+        operation="post_chat_state",
+        summary="Show a chat that the account is typing, recording, or stopped",
+        body=True,
+        errors={409: "The session is not connected."},
     ),
     Route(
         method="GET",
