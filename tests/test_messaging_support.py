@@ -1,7 +1,8 @@
 """One of each message kind and update, for the transport tests to carry.
 
-:func:`every_update` makes the simulated phone and the session produce a received
-image, a reaction, an edit, a delete, a sent text and its receipts; it returns the
+:func:`every_update` makes the simulated phone and the session produce a presence,
+a "typing…", a received image, a reaction, an edit, a delete, a sent text and its
+receipts; it returns the
 session's own events of that span, whose wire forms (``to_wire``) each transport
 must deliver, in order, unchanged.
 """
@@ -35,6 +36,8 @@ RICH_KINDS = (
     "message:revoked",
     "message:sent",
     "message:status",
+    "presence:changed",
+    "chat:state",
 )
 """The wire names :func:`every_update` produces (each at least once)."""
 
@@ -58,6 +61,9 @@ async def every_update(session: Session, phone: SimulatedPhone, hub: Hub) -> lis
     # Only what happens from now on (not the current state a new subscription starts with).
     events = hub.subscribe(session.tenant, initial=False)
     try:
+        await session.subscribe_presence(CONTACT)
+        phone.show_presence(CONTACT, "available")
+        phone.type_in(CONTACT, "composing")
         image = phone.send(CONTACT, Image(png(), caption="the receipt"))
         phone.react(CONTACT, image, "\N{THUMBS UP SIGN}")
         typo = phone.send(CONTACT, Text("helo"), push_name="Siti")
