@@ -29,6 +29,7 @@ from wagate import (
     AlreadyConnected,
     Gateway,
     MediaNotFound,
+    NotInGroup,
     Overflow,
     QrGenerated,
     Session,
@@ -59,9 +60,12 @@ SAMPLES = {
     "media_id": "NeverSeenMedia0000000",
     "presence": "available",
     "state": "composing",
-    "jid": SENDER,
+    "jid": "120363000000000001@g.us",
+    "contact": SENDER,
 }
 """An argument for each parameter name a command has."""
+_SAMPLE_OF = {"id": "media_id", "jid": "jid"}
+"""The sample of each path parameter, by its name in the path."""
 WITHOUT_ROUTE = {
     "connect",
     "request_pairing_code",
@@ -155,8 +159,9 @@ async def _walk(
         # An id the session never saw: the typed error comes back through every surface.
         await call(by_name[name], raises=UnknownMessage)
     await call(by_name["download"], raises=MediaNotFound)
-    for name in ("set_presence", "send_chat_state", "subscribe_presence"):
+    for name in ("set_presence", "send_chat_state", "subscribe_presence", "groups"):
         await call(by_name[name])
+    await call(by_name["group"], raises=NotInGroup)
     await call(by_name["simulator.receive"])
     await call(by_name["restart"], raises=AlreadyConnected)
     await call(by_name["logout"])
@@ -241,6 +246,8 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
         "presence",
         "subscribe_presence",
         "chat_state",
+        "groups",
+        "group",
         "simulator_receive",
         "logout",
     ]
@@ -251,6 +258,7 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
         "revoke": "unknown_message",
         "read": "unknown_message",
         "media": "media_not_found",
+        "group": "not_in_group",
     }
     assert sorted(order) == sorted(route.name for route in ROUTES)
     by_name = {route.name: route for route in ROUTES}
@@ -268,7 +276,7 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
                 if route.body
                 else None
             )
-            path = route.path.format(**{n: SAMPLES["media_id"] for n in route.path_params})
+            path = route.path.format(**{n: SAMPLES[_SAMPLE_OF[n]] for n in route.path_params})
             answer = client.request(route.method, path, json=body)
             if name in unknown:
                 assert answer.status_code == 404, (name, answer.text)

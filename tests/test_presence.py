@@ -152,7 +152,7 @@ def test_presence_and_chat_state_over_rest(served: Served) -> None:
         for path, body in (
             ("/api/presence", {"presence": "available"}),
             ("/api/chats/state", {"chat": CONTACT, "state": "recording"}),
-            ("/api/presence/subscribe", {"jid": CONTACT}),
+            ("/api/presence/subscribe", {"contact": CONTACT}),
         ):
             answer = client.post(path, json=body)
             assert (answer.status_code, answer.json()) == (200, {}), (path, answer.text)

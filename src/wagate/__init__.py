@@ -49,8 +49,10 @@ from ._errors import (
     MediaTooLarge,
     NoOwner,
     NoPendingQr,
+    NotAGroup,
     NotConnected,
     NotEditable,
+    NotInGroup,
     NotLinked,
     NotOwner,
     OwnershipError,
@@ -93,6 +95,7 @@ from ._events import (
     Status,
 )
 from ._gateway import CommandHandler, DriverFactory, Gateway, Ownership
+from ._groups import Group, GroupInfo, GroupRole, Participant
 from ._hub import Backplane, Hub, Overflow, Subscription
 from ._media import MediaLimits, UrlPolicy
 from ._mediastore import FileMediaStore, MediaStore, MemoryMediaStore, StoredMedia
@@ -129,6 +132,9 @@ __all__ = [
     "FileMediaStore",
     "Gap",
     "Gateway",
+    "Group",
+    "GroupInfo",
+    "GroupRole",
     "Hub",
     "Image",
     "InternalError",
@@ -158,8 +164,10 @@ __all__ = [
     "MessageStatus",
     "NoOwner",
     "NoPendingQr",
+    "NotAGroup",
     "NotConnected",
     "NotEditable",
+    "NotInGroup",
     "NotLinked",
     "NotOwner",
     "Overflow",
@@ -168,6 +176,7 @@ __all__ = [
     "OwnershipError",
     "PairingCode",
     "PairingFailed",
+    "Participant",
     "Presence",
     "PresenceChanged",
     "QrGenerated",

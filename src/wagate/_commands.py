@@ -35,6 +35,7 @@ import attrs
 from ._content import Content, SentMessage, check_content
 from ._errors import InvalidInput
 from ._events import MessageSent, PairingCode, Status, utcnow
+from ._groups import Group, GroupInfo, group_jid
 from ._session import Session
 from ._validate import normalize_phone, normalize_recipient, validate_text
 from ._wire import CONTENT, Codec
@@ -44,6 +45,8 @@ __all__ = [
     "CONNECT",
     "DOWNLOAD",
     "EDIT",
+    "GROUP",
+    "GROUPS",
     "LOGOUT",
     "MARK_READ",
     "REACT",
@@ -321,6 +324,14 @@ SUBSCRIBE_PRESENCE: Command[[str], None] = command(
 )
 
 
+GROUPS: Command[[], list[GroupInfo]] = command(
+    Session.groups, permission=Permission.READ, mutates=False
+)
+GROUP: Command[[str], Group] = command(
+    Session.group, permission=Permission.READ, mutates=False, checks={"jid": group_jid}
+)
+
+
 async def download(session: Session, media_id: str) -> bytes:
     """The bytes of one of the tenant's media, by id (fetched once, then kept)."""
     return await session.download(media_id)
@@ -334,6 +345,8 @@ COMMANDS: tuple[Command[..., Any], ...] = (
     CONNECT,
     DOWNLOAD,
     EDIT,
+    GROUP,
+    GROUPS,
     LOGOUT,
     MARK_READ,
     REACT,

@@ -16,6 +16,7 @@ import attrs
 from ._content import Content, Media, Text
 from ._errors import DriverError
 from ._events import Account, ChatState, DisconnectReason, Event, Presence
+from ._groups import Group, GroupInfo
 
 __all__ = ["ConnectionEnded", "Driver", "DriverSink", "IncomingMessage", "KnownMessage"]
 
@@ -205,6 +206,18 @@ class Driver(abc.ABC):
     async def subscribe_presence(self, jid: str) -> None:
         """Ask WhatsApp for ``jid``'s presence updates (reported as ``PresenceChanged``)."""
         raise DriverError(f"{type(self).__name__} cannot subscribe to presence")
+
+    async def groups(self) -> list[GroupInfo]:
+        """The groups the account is in."""
+        raise DriverError(f"{type(self).__name__} cannot list groups")
+
+    async def group(self, jid: str) -> Group:
+        """A group the account is in, with its participants.
+
+        Raises:
+            wagate.NotInGroup: the account is not in it.
+        """
+        raise DriverError(f"{type(self).__name__} cannot read groups")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the driver holds; the session calls it once, when it closes."""

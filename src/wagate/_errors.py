@@ -181,6 +181,14 @@ class UnknownMessage(InvalidInput, code="unknown_message", status_code=404):
     """A message id this tenant never saw (to reply to, react to, edit or revoke)."""
 
 
+class NotAGroup(InvalidRecipient, code="not_a_group"):
+    """A group call was given a JID that is not a group's (``...@g.us``)."""
+
+
+class NotInGroup(WagateError, code="not_in_group", status_code=404):
+    """The account is not in that group (or the group does not exist)."""
+
+
 class NotEditable(InvalidInput, code="not_editable", status_code=409):
     """A message cannot be edited: another account sent it, or WhatsApp's edit window has passed."""
 

@@ -24,6 +24,8 @@ from ._commands import (
     CONNECT,
     DOWNLOAD,
     EDIT,
+    GROUP,
+    GROUPS,
     LOGOUT,
     MARK_READ,
     REACT,
@@ -437,6 +439,8 @@ class Gateway(ClosingStack):
     set_presence = tenant_command(SET_PRESENCE)
     send_chat_state = tenant_command(SEND_CHAT_STATE)
     subscribe_presence = tenant_command(SUBSCRIBE_PRESENCE)
+    groups = tenant_command(GROUPS)
+    group = tenant_command(GROUP)
 
     # ------------------------------------------------------------------ subscribing
     def events(

@@ -403,15 +403,15 @@ class Messaging:
         self._check_connected("send a chat state")
         await self.driver.send_chat_state(jid, value)
 
-    async def subscribe_presence(self, jid: str) -> None:
-        """Get ``jid``'s presence (online, last seen) as :class:`~wagate.PresenceChanged` events.
+    async def subscribe_presence(self, contact: str) -> None:
+        """Get ``contact``'s presence (online, last seen) as :class:`~wagate.PresenceChanged`.
 
         Raises:
-            InvalidRecipient: ``jid`` is not a number or a user's JID.
+            InvalidRecipient: ``contact`` is not a number or a user's JID.
             NotConnected: the session is not connected.
         """
         self._check_open()
-        user = normalize_recipient(jid)
+        user = normalize_recipient(contact)
         if not user.endswith("@s.whatsapp.net"):
             raise InvalidRecipient(f"presence is a person's, not {user}'s", tenant=self.tenant)
         self._check_connected("subscribe to presence")

@@ -44,6 +44,7 @@ from ._events import (
     expires_after,
     utcnow,
 )
+from ._groups import Groups
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._linkstate import LinkStateWriter
@@ -66,7 +67,7 @@ log = logging.getLogger("wagate")
 E = TypeVar("E", bound=Event)
 
 
-class Session(Messaging, Reconnecting, ClosingStack):
+class Session(Messaging, Groups, Reconnecting, ClosingStack):
     """One tenant's WhatsApp session.
 
     Use it as an async context manager; it owns its background work.

@@ -254,6 +254,8 @@ class SyncSession:
     set_presence = Blocking(Session.set_presence)
     send_chat_state = Blocking(Session.send_chat_state)
     subscribe_presence = Blocking(Session.subscribe_presence)
+    groups = Blocking(Session.groups)
+    group = Blocking(Session.group)
 
     def subscribe(self, callback: Callback, **options: Any) -> SyncSubscription:
         """:meth:`Session.subscribe`; plain callbacks run in worker threads."""
@@ -400,6 +402,8 @@ class SyncGateway:
     set_presence = Blocking(Gateway.set_presence)
     send_chat_state = Blocking(Gateway.send_chat_state)
     subscribe_presence = Blocking(Gateway.subscribe_presence)
+    groups = Blocking(Gateway.groups)
+    group = Blocking(Gateway.group)
     wait_started = Blocking(Gateway.wait_started)
 
     def run(self, command: Command[P, R], tenant: str, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -68,6 +68,7 @@ from ._events import (
     WireNaming,
     utcnow,
 )
+from ._groups import Group, GroupInfo, GroupRole, Participant
 from ._wire_codec import (
     FLAG,
     INTEGER,
@@ -381,8 +382,9 @@ STATUS_OF = (
 REACTION = (MESSAGE_ID, CHAT, SENDER, Field("emoji", "emoji", TEXT), FROM_ME)
 EDITED = (MESSAGE_ID, CHAT, SENDER, Field("text", "text", TEXT), FROM_ME)
 REVOKED = (MESSAGE_ID, CHAT, SENDER, FROM_ME)
+JID = Field("jid", "jid", TEXT)
 PRESENCE_OF = (
-    Field("jid", "jid", TEXT),
+    JID,
     Field("presence", "presence", enum_of(Presence)),
     Field("lastSeen", "last_seen", optional(TIME)),
 )
@@ -396,6 +398,48 @@ SENT_MESSAGE = (
 )
 SENT_MESSAGE_CODEC = object_of(SentMessage, *SENT_MESSAGE)
 """What ``POST /api/messages`` answers, and a cluster carries back from a send."""
+
+
+def list_of(codec: Codec) -> Codec:
+    """A list of values, each as ``codec`` writes it."""
+    return Codec(
+        lambda value, now: [codec.encode(item, now) for item in value],
+        lambda value, key: [codec.decode(item, key) for item in _as_list(value, key)],
+        schema={"type": "array", "items": dict(codec.schema)},
+    )
+
+
+def _as_list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+GROUP_INFO = (
+    JID,
+    Field("subject", "subject", TEXT),
+    Field("description", "description", optional(TEXT)),
+    Field("participantCount", "participant_count", INTEGER),
+    Field("isAdmin", "is_admin", FLAG),
+    Field("announce", "announce", FLAG),
+    Field("locked", "locked", FLAG),
+)
+PARTICIPANT = object_of(Participant, JID, Field("role", "role", enum_of(GroupRole)))
+GROUP_INFO_CODEC = object_of(GroupInfo, *GROUP_INFO)
+"""A group as ``GET /api/groups`` lists it."""
+GROUPS_CODEC = list_of(GROUP_INFO_CODEC)
+"""The groups ``GET /api/groups`` answers (and a cluster carries back)."""
+
+
+def _tuple_of(codec: Codec) -> Codec:
+    listed = list_of(codec)
+    return attrs.evolve(listed, decode=lambda value, key: tuple(listed.decode(value, key)))
+
+
+GROUP_CODEC = object_of(
+    Group, *GROUP_INFO, Field("participants", "participants", _tuple_of(PARTICIPANT))
+)
+"""A group with its participants, as ``GET /api/groups/{jid}`` answers it."""
 
 # A stream's gap
 SPAN = (

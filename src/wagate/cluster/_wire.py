@@ -18,7 +18,10 @@ from typing import Any
 from .._content import SentMessage
 from .._errors import WagateError, error_from_body, error_response
 from .._events import Event, Status, utcnow
+from .._groups import Group, GroupInfo
 from .._wire import (
+    GROUP_CODEC,
+    GROUPS_CODEC,
     SENT_MESSAGE_CODEC,
     backplane_message,
     backplane_status,
@@ -84,11 +87,15 @@ def encode_result(value: object) -> JSON:
         return {"type": "sent", "value": SENT_MESSAGE_CODEC.encode(value, utcnow())}
     if isinstance(value, bytes):
         return {"type": "bytes", "value": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Group):
+        return {"type": "group", "value": GROUP_CODEC.encode(value, utcnow())}
+    if isinstance(value, list) and all(isinstance(item, GroupInfo) for item in value):
+        return {"type": "groups", "value": GROUPS_CODEC.encode(value, utcnow())}
     if isinstance(value, Mapping):
         return {"type": "json", "value": dict(value)}
     raise TypeError(
-        "a cluster command must return None, an Event, a Status, a SentMessage, bytes "
-        f"or a dict, not {value!r}"
+        "a cluster command must return None, an Event, a Status, a SentMessage, bytes, "
+        f"groups or a dict, not {value!r}"
     )
 
 
@@ -105,6 +112,10 @@ def decode_result(data: Mapping[str, Any]) -> Any:
         return SENT_MESSAGE_CODEC.decode(data["value"], "result")
     if kind == "bytes":
         return base64.b64decode(data["value"])
+    if kind == "group":
+        return GROUP_CODEC.decode(data["value"], "result")
+    if kind == "groups":
+        return GROUPS_CODEC.decode(data["value"], "result")
     if kind == "json":
         return data["value"]
     raise ValueError(f"not a command result: {data!r}")

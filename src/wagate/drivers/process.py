@@ -64,6 +64,7 @@ from .._content import Content, Media
 from .._driver import ConnectionEnded, Driver, DriverSink, KnownMessage
 from .._errors import DriverError, InvalidInput, WagateError, error_from_body
 from .._events import Account, ChatState, DisconnectReason, Presence
+from .._groups import Group, GroupInfo
 from .._validate import validate_tenant
 from ._engine_child import child_main
 from ._pipe import PICKLE_ERRORS as _PICKLE_ERRORS
@@ -577,6 +578,16 @@ class ProcessDriver(Driver):
     async def subscribe_presence(self, jid: str) -> None:
         """Subscribe to presence through the driver in the child."""
         await self.call("subscribe_presence", jid)
+
+    async def groups(self) -> list[GroupInfo]:
+        """List the groups through the driver in the child."""
+        groups: list[GroupInfo] = await self.call("groups")
+        return groups
+
+    async def group(self, jid: str) -> Group:
+        """Read a group through the driver in the child."""
+        group: Group = await self.call("group", jid)
+        return group
 
     async def request_pairing_code(self, phone: str) -> str:
         """Ask the driver in the child for a pairing code."""

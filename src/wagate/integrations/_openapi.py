@@ -22,6 +22,8 @@ from .._wire import (
     EXPIRED,
     EXPIRES_AT,
     EXPIRES_IN,
+    GROUP_CODEC,
+    GROUPS_CODEC,
     QR_IMAGE,
     QR_RAW,
     SENT_MESSAGE_CODEC,
@@ -147,6 +149,8 @@ ANSWERS: dict[str, Schema] = {
     },
     "send": MESSAGE_SENT,
     "messages": {**SENT_MESSAGE_CODEC.schema, "description": "The message sent."},
+    "groups": _object("The groups the account is in.", {"groups": {**GROUPS_CODEC.schema}}),
+    "group": {**GROUP_CODEC.schema, "description": "A group with its participants."},
     **{
         name: {"type": "object", "description": "Done.", "additionalProperties": False}
         for name in (
@@ -192,7 +196,7 @@ FIELDS: dict[str, Schema] = {
     "chat": _type("string", "The chat: a number or a JID.", minLength=1),
     "presence": {"type": "string", "enum": [p.value for p in Presence]},
     "state": {"type": "string", "enum": [s.value for s in ChatState]},
-    "jid": _type("string", "A contact: a number or a user's JID.", minLength=1),
+    "contact": _type("string", "A contact: a number or a user's JID.", minLength=1),
 }
 """What a schema says of a body field, by wire name, beyond its type."""
 

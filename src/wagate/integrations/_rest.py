@@ -21,6 +21,8 @@ import attrs
 from .._commands import (
     DOWNLOAD,
     EDIT,
+    GROUP,
+    GROUPS,
     LOGOUT,
     MARK_READ,
     REACT,
@@ -63,6 +65,8 @@ from .._wire import (
     CONTENT_FIELDS,
     CONTENT_TYPE,
     FILE_NAME,
+    GROUP_CODEC,
+    GROUPS_CODEC,
     MENTIONS,
     MIME_TYPE,
     REPLY_TO,
@@ -570,6 +574,16 @@ class RestApi:
         await self.gateway.mark_read(tenant, arguments["chat"], arguments["message_ids"])
         return Reply(200, {})
 
+    async def groups(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``GET /api/groups``: the groups the account is in."""
+        groups = await self.gateway.groups(tenant)
+        return Reply(200, {"groups": GROUPS_CODEC.encode(groups, utcnow())})
+
+    async def group(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
+        """``GET /api/groups/{jid}``: a group with its participants and their roles."""
+        group = await self.gateway.group(tenant, arguments["jid"])
+        return Reply(200, GROUP_CODEC.encode(group, utcnow()))
+
     async def set_presence(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``POST /api/presence`` ``{presence}``: show the account online or offline."""
         await self.gateway.set_presence(tenant, arguments["presence"])
@@ -581,8 +595,8 @@ class RestApi:
         return Reply(200, {})
 
     async def subscribe_presence(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/presence/subscribe`` ``{jid}``: get a contact's presence events."""
-        await self.gateway.subscribe_presence(tenant, arguments["jid"])
+        """``POST /api/presence/subscribe`` ``{contact}``: get a contact's presence events."""
+        await self.gateway.subscribe_presence(tenant, arguments["contact"])
         return Reply(200, {})
 
     async def media(self, tenant: str, arguments: Mapping[str, Any]) -> FileReply:
@@ -742,6 +756,31 @@ ROUTES: tuple[Route, ...] = (
         summary="Mark messages of a chat read",
         body=True,
         errors={404: "No message of that id in that chat.", 409: "The session is not connected."},
+    ),
+    Route(
+        method="GET",
+        path="/api/groups",
+        command=GROUPS,
+        respond=RestApi.groups,
+        name="groups",
+        operation="get_groups",
+        summary="The groups the account is in",
+        errors={409: "The session is not connected."},
+    ),
+    Route(
+        method="GET",
+        path="/api/groups/{jid}",
+        command=GROUP,
+        respond=RestApi.group,
+        name="group",
+        operation="get_group",
+        summary="A group with its participants and their roles",
+        path_params=("jid",),
+        errors={
+            404: "The account is not in that group.",
+            409: "The session is not connected.",
+            422: "Not a group's JID.",
+        },
     ),
     Route(
         method="POST",
