@@ -966,3 +966,93 @@ def test_a_file_of_a_type_whatsapp_does_not_show_goes_as_a_document(browser: Bro
         assert got[0].content.media == gif
         assert got[0].content.file_name == "dance.gif"
         no_page_errors(page)
+
+
+# ---------------------------------------------------------------------------------
+# "typing…": chat states
+
+
+OTHER_CONTACT = "+628111222444"
+
+
+def _typing(page: Page) -> Any:
+    return page.get_by_test_id("typing").get_by_test_id("typing-line")
+
+
+def test_typing_shows_under_the_list_and_clears_on_paused(browser: Browser) -> None:
+    """A contact composing shows "<number> is typing…" in a polite live region; paused clears it."""
+    with linked_page(browser, "typing") as (page, served, phone):
+        expect(page.get_by_test_id("typing")).to_have_attribute("aria-live", "polite")
+        served.call(phone.type_in, CONTACT, "composing")
+        expect(_typing(page)).to_have_text([f"{CONTACT} is typing…"])
+        expect(_typing(page)).to_have_attribute("data-state", "composing")
+        served.call(phone.type_in, OTHER_CONTACT, "composing")  # two at once: a line each
+        expect(_typing(page)).to_have_text([f"{CONTACT} is typing…", f"{OTHER_CONTACT} is typing…"])
+        shot(page, "17-typing")
+        served.call(phone.type_in, CONTACT, "paused")
+        expect(_typing(page)).to_have_text([f"{OTHER_CONTACT} is typing…"])
+        served.call(phone.type_in, OTHER_CONTACT, "paused")
+        expect(_typing(page)).to_have_count(0)
+        expect(page.get_by_test_id("typing")).to_be_hidden()
+        no_page_errors(page)
+
+
+def test_typing_recording_has_its_own_words_in_both_languages(browser: Browser) -> None:
+    """Recording says "is recording a voice note…", and in Indonesian when the page speaks it."""
+    with linked_page(browser, "recording") as (page, served, phone):
+        served.call(phone.type_in, CONTACT, "recording")
+        expect(_typing(page)).to_have_text([f"{CONTACT} is recording a voice note…"])
+        expect(_typing(page)).to_have_attribute("data-state", "recording")
+        page.evaluate("document.querySelector('wagate-connection').setAttribute('lang', 'id')")
+        expect(_typing(page)).to_have_text([f"{CONTACT} sedang merekam pesan suara…"])
+        served.call(phone.type_in, CONTACT, "composing")
+        expect(_typing(page)).to_have_text([f"{CONTACT} sedang mengetik…"])
+        no_page_errors(page)
+
+
+def test_typing_a_message_from_the_contact_clears_it_and_names_them(browser: Browser) -> None:
+    """The name a contact's message gave is used, and their next message ends their "typing…"."""
+    from wagate import Text
+
+    with linked_page(browser, "typing-message") as (page, served, phone):
+        served.call(lambda: phone.send(CONTACT, Text("halo"), push_name="Budi"))
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(1)
+        served.call(phone.type_in, CONTACT, "composing")
+        served.call(phone.type_in, OTHER_CONTACT, "composing")
+        expect(_typing(page)).to_have_text(["Budi is typing…", f"{OTHER_CONTACT} is typing…"])
+        served.call(lambda: phone.send(CONTACT, Text("sudah sampai"), push_name="Budi"))
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(2)
+        expect(_typing(page)).to_have_text([f"{OTHER_CONTACT} is typing…"])
+        no_page_errors(page)
+
+
+def test_typing_a_name_that_is_html_shows_as_text(browser: Browser) -> None:
+    """A push name of ``<img onerror=...>`` shows literally in the "typing…" line; nothing runs."""
+    from wagate import Text
+
+    evil = '<img src=x onerror="window.__xss = (window.__xss || 0) + 1">'
+    with linked_page(browser, "typing-xss") as (page, served, phone):
+        served.call(lambda: phone.send(CONTACT, Text("hi"), push_name=evil))
+        expect(page.get_by_test_id("messages").locator("li")).to_have_count(1)
+        served.call(phone.type_in, CONTACT, "composing")
+        expect(_typing(page)).to_have_text([f"{evil} is typing…"])
+        root = "document.querySelector('wagate-connection').shadowRoot"
+        assert page.evaluate(f"{root}.querySelectorAll('[data-testid=typing] *').length") == 1
+        assert page.evaluate("window.__xss") is None
+        no_page_errors(page)
+
+
+def test_typing_goes_when_the_contact_goes_offline(browser: Browser) -> None:
+    """A contact whose presence the account follows stops "typing…" when they go offline."""
+    with linked_page(browser, "typing-offline") as (page, served, phone):
+        answer = page.request.post(
+            f"{served.url}/api/presence/subscribe",
+            data={"jid": CONTACT},
+            headers={"Origin": served.url},
+        )
+        assert answer.ok, answer.text()
+        served.call(phone.type_in, CONTACT, "composing")
+        expect(_typing(page)).to_have_text([f"{CONTACT} is typing…"])
+        served.call(phone.show_presence, CONTACT, "unavailable")
+        expect(_typing(page)).to_have_count(0)
+        no_page_errors(page)

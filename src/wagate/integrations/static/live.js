@@ -18,6 +18,8 @@ export const EVENT_NAMES = [
   "message:edited",
   "message:revoked",
   "pairing:code",
+  "presence:changed",
+  "chat:state",
   "stream:gap",
 ];
 

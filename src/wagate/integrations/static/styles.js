@@ -225,6 +225,9 @@ form .row > :first-child { flex: 1; }
 .message .reactions { display: flex; gap: 4px; margin-top: 4px; }
 .message .reaction { font-size: 0.85rem; padding: 0 6px; border-radius: 10px; background: var(--wg-muted-bg, rgba(0,0,0,0.08)); }
 .attach { font-size: 0.85rem; }
+.typing { margin-top: 8px; font-size: 0.85rem; font-style: italic; color: var(--wg-muted); }
+.typing:empty { display: none; }
+.typing-line { overflow-wrap: anywhere; }
 
 .empty { color: var(--wg-muted); font-size: 0.9rem; }
 

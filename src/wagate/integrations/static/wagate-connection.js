@@ -47,6 +47,9 @@ const STORAGE_PREFIX = "wagate:messages:";
 // How far a sent message got; a receipt never moves it back.
 const STATUS_RANK = { sent: 1, delivered: 2, read: 3, played: 4 };
 const MEDIA_KINDS = new Set(["image", "video", "audio", "document", "sticker"]);
+// WhatsApp's own "typing…" goes after this long without a new chat state: a
+// contact whose "paused" was lost (they closed the app) does not type forever.
+const TYPING_TIMEOUT_MS = 25000;
 
 const TEMPLATE = `
 <div class="notice" data-testid="connection-notice" role="status" aria-live="polite" hidden></div>
@@ -118,6 +121,7 @@ const TEMPLATE = `
     </form>
     <ul class="message-list" data-testid="messages" aria-live="polite"></ul>
     <p class="empty" data-part="messages-empty" data-t="messages_empty"></p>
+    <div class="typing" data-testid="typing" aria-live="polite"></div>
   </section>
   <section class="card sim-card" data-part="sim" aria-labelledby="wg-sim" hidden>
     <header class="card-head"><h2 id="wg-sim" data-t="sim_title"></h2></header>
@@ -224,6 +228,7 @@ export class WagateConnection extends HTMLElement {
   #retryDeadline = null;
   #messages = [];
   #messagesVersion = 0; // bumped on every change of the list, for #renderMessages
+  #typing = new Map(); // "<chat> <from>" -> {from, state, timer}: who is typing or recording now
   #restored = null; // {tenant, offset, messages} from sessionStorage, until the tenant is known
   #storedTenant = null; // the tenant whose list this page keeps
   #busy = new Set();
@@ -322,6 +327,7 @@ export class WagateConnection extends HTMLElement {
     this.#live = null;
     clearInterval(this.#tick);
     clearTimeout(this.#noticeTimer);
+    this.#clearTyping();
     document.removeEventListener("visibilitychange", this.#onVisibility);
     this.#unsubscribe?.();
   }
@@ -454,6 +460,16 @@ export class WagateConnection extends HTMLElement {
         break;
       case "message:received":
         this.#addReceived(data);
+        this.#stopTyping(data.chat, data.from);
+        break;
+      case "chat:state":
+        this.#applyChatState(data);
+        break;
+      case "presence:changed":
+        // Gone offline: whatever they were typing is not coming now.
+        if (data.presence === "unavailable") {
+          for (const [key, entry] of this.#typing) if (entry.from === data.jid) this.#stopTyping(key);
+        }
         break;
       case "message:sent":
         this.#addSent(data);
@@ -547,6 +563,8 @@ export class WagateConnection extends HTMLElement {
       id: data.id,
       direction: "in",
       peer: data.pushName ? `${data.pushName} (${peerOf(data.from)})` : peerOf(data.from),
+      from: typeof data.from === "string" ? data.from : null,
+      name: typeof data.pushName === "string" && data.pushName ? data.pushName : null,
       kind: String(content.type || "text"),
       text: String(content.text ?? content.caption ?? data.text ?? ""),
       content,
@@ -590,6 +608,41 @@ export class WagateConnection extends HTMLElement {
       this.#messages.length = Math.min(this.#messages.length, MAX_MESSAGES);
     }
     this.#changed();
+  }
+
+  // ------------------------------------------------------------------ typing…
+  #applyChatState(data) {
+    if (typeof data.from !== "string" || !data.from) return;
+    const key = `${data.chat || data.from} ${data.from}`;
+    const at = Date.parse(data.at);
+    // A replayed state (a resumed page) older than WhatsApp's own timeout is over.
+    const stale = Number.isFinite(at) && Date.now() - at >= TYPING_TIMEOUT_MS;
+    if ((data.state !== "composing" && data.state !== "recording") || stale) {
+      this.#stopTyping(key);
+      return;
+    }
+    clearTimeout(this.#typing.get(key)?.timer);
+    const timer = setTimeout(() => {
+      this.#typing.delete(key);
+      this.#renderTyping();
+    }, TYPING_TIMEOUT_MS);
+    this.#typing.set(key, { from: data.from, state: data.state, timer });
+  }
+
+  /** Forget a "typing…": by its key, or by the chat and sender. */
+  #stopTyping(chatOrKey, from) {
+    const key = from === undefined ? chatOrKey : `${chatOrKey || from} ${from}`;
+    clearTimeout(this.#typing.get(key)?.timer);
+    this.#typing.delete(key);
+  }
+
+  #clearTyping() {
+    for (const key of [...this.#typing.keys()]) this.#stopTyping(key);
+  }
+
+  // The name a contact's last message in the list gave, else their number.
+  #nameOf(jid) {
+    return this.#messages.find((m) => m.direction === "in" && m.from === jid && m.name)?.name || peerOf(jid);
   }
 
   #find(id) {
@@ -649,7 +702,10 @@ export class WagateConnection extends HTMLElement {
     if (!tenant || tenant === this.#storedTenant) return;
     const restored = this.#restored;
     this.#restored = null;
-    if (this.#storedTenant !== null) this.#messages = []; // another tenant's credentials now
+    if (this.#storedTenant !== null) {
+      this.#messages = []; // another tenant's credentials now
+      this.#clearTyping();
+    }
     this.#storedTenant = tenant;
     if (restored && restored.tenant === tenant) {
       const keys = new Set(this.#messages.map((m) => m.key));
@@ -890,6 +946,7 @@ export class WagateConnection extends HTMLElement {
     p["send-hint"].hidden = s === null || (connected && !liveDown);
     p["send-hint"].textContent = connected ? t("send_needs_live") : t("send_needs_connection");
     this.#renderMessages();
+    this.#renderTyping();
 
     // Simulated phone
     p.sim.hidden = this.getAttribute("simulator") !== "true";
@@ -934,6 +991,31 @@ export class WagateConnection extends HTMLElement {
     if (list.dataset.version === version) return;
     list.dataset.version = version;
     list.replaceChildren(...this.#messages.map((m) => this.#messageItem(m)));
+  }
+
+  // One line per contact; rebuilt only when what it says changes, so a screen
+  // reader announces each change once.
+  #renderTyping() {
+    const box = this.#parts.typing;
+    const lines = [...this.#typing.values()].map((entry) => ({
+      from: entry.from,
+      state: entry.state,
+      text: this.#t(entry.state === "recording" ? "typing_recording" : "typing_composing", {
+        name: this.#nameOf(entry.from),
+      }),
+    }));
+    const version = JSON.stringify(lines);
+    if (box.dataset.version === version) return;
+    box.dataset.version = version;
+    box.replaceChildren(
+      ...lines.map(({ from, state, text }) => {
+        const line = Object.assign(document.createElement("p"), { className: "typing-line", textContent: text });
+        line.dataset.testid = "typing-line";
+        line.dataset.state = state;
+        line.dataset.jid = from;
+        return line;
+      }),
+    );
   }
 
   // Every text from the wire goes in as text (textContent, attributes), never as HTML.
