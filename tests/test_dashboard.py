@@ -1047,7 +1047,7 @@ def test_typing_goes_when_the_contact_goes_offline(browser: Browser) -> None:
     with linked_page(browser, "typing-offline") as (page, served, phone):
         answer = page.request.post(
             f"{served.url}/api/presence/subscribe",
-            data={"jid": CONTACT},
+            data={"contact": CONTACT},
             headers={"Origin": served.url},
         )
         assert answer.ok, answer.text()
