@@ -21,17 +21,21 @@ import pytest
 from test_neonize_support import (
     WAIT,
     EngineEntry,
+    chat_presence_event,
     empty_jid,
     holding_proxy,
     jid,
     live_session,
     message_event,
     next_event,
+    presence_event,
     receipt_event,
 )
 from wagate import (
     Account,
     Backoff,
+    ChatState,
+    ChatStateChanged,
     Connected,
     Disconnected,
     DisconnectReason,
@@ -45,6 +49,8 @@ from wagate import (
     MessageReceived,
     MessageRevoked,
     MessageStatus,
+    Presence,
+    PresenceChanged,
     QrGenerated,
     Receipt,
     Unsupported,
@@ -337,6 +343,38 @@ async def test_receipts_reactions_edits_and_revokes_become_update_events(tmp_pat
     assert (reacted.id, reacted.emoji, reacted.from_me) == ("3EB0MINE", "👍", False)
     assert (edited.id, edited.text) == ("3EB0MINE", "baru")
     assert revoked.id == "3EB0OLD"
+
+
+async def test_presence_and_chat_presence_events_become_presence_and_chat_state_events(
+    tmp_path: Path,
+) -> None:
+    """PresenceEv and ChatPresenceEv through neonize's callbacks reach the session as events."""
+    group = "120363000000000001@g.us"
+    async with live_session(tmp_path / "engine.db") as live:
+        await live.connected()
+        await next_event(live.events, Connected)
+        await live.entry.event(
+            presence_event(
+                "628111111111:3@s.whatsapp.net", unavailable=True, last_seen=1_700_000_000
+            )
+        )
+        presence = await next_event(live.events, PresenceChanged)
+        await live.entry.event(chat_presence_event("COMPOSING", from_me=True))
+        await live.entry.event(
+            chat_presence_event(
+                "COMPOSING", "AUDIO", chat=group, sender="628222222222@s.whatsapp.net", group=True
+            )
+        )
+        recording = await next_event(live.events, ChatStateChanged)
+        await live.entry.event(chat_presence_event("PAUSED"))
+        paused = await next_event(live.events, ChatStateChanged)
+    assert presence.jid == "628111111111@s.whatsapp.net"
+    assert presence.presence is Presence.UNAVAILABLE
+    assert presence.last_seen == datetime.fromtimestamp(1_700_000_000, timezone.utc)
+    # The account's own typing (sent first) was skipped: the group's recording came next.
+    assert (recording.chat, recording.sender) == (group, "628222222222@s.whatsapp.net")
+    assert recording.state is ChatState.RECORDING
+    assert (paused.chat, paused.state) == ("628111111111@s.whatsapp.net", ChatState.PAUSED)
 
 
 async def test_hidden_id_senders_are_reported_by_phone_number_and_own_messages_skipped(

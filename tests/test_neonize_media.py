@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from test_neonize_support import message_event, receipt_event
+from test_neonize_support import chat_presence_event, message_event, presence_event, receipt_event
 from wagate import (
     Audio,
+    ChatState,
+    ChatStateChanged,
     Contact,
     Content,
     Document,
@@ -30,6 +32,8 @@ from wagate import (
     MessageReaction,
     MessageRevoked,
     MessageStatus,
+    Presence,
+    PresenceChanged,
     Receipt,
     Sticker,
     Text,
@@ -49,7 +53,14 @@ from wagate.drivers._neonize_content import (
     upload_type,
 )
 from wagate.drivers._neonize_engine import load_neonize
-from wagate.drivers._neonize_translate import incoming_message, message_update, receipt_update
+from wagate.drivers._neonize_translate import (
+    chat_presence_names,
+    chat_state_update,
+    incoming_message,
+    message_update,
+    presence_update,
+    receipt_update,
+)
 from wagate.drivers.neonize import NeonizeDriver
 
 NZ = load_neonize()
@@ -495,7 +506,7 @@ def _kept(content: Content) -> dict[str, Any]:
 
 @pytest.mark.anyio
 async def test_every_driver_call_needs_a_connection(tmp_path: Path) -> None:
-    """Unconnected, send, react, edit, revoke, mark_read and download raise DriverError."""
+    """Unconnected, every send, receipt, download, presence and chat-state call fails."""
     driver = NeonizeDriver(database=tmp_path / "engine.db")
     mine = known(from_me=True)
     calls: list[Callable[[], Awaitable[object]]] = [
@@ -506,6 +517,10 @@ async def test_every_driver_call_needs_a_connection(tmp_path: Path) -> None:
         lambda: driver.revoke(mine),
         lambda: driver.mark_read(ALICE, (known(),)),
         lambda: driver.download(Media(id="m", mime_type="image/jpeg"), b""),
+        lambda: driver.set_presence(Presence.AVAILABLE),
+        lambda: driver.send_chat_state(ALICE, ChatState.RECORDING),
+        lambda: driver.send_chat_state("628123@g.us", ChatState.COMPOSING),
+        lambda: driver.subscribe_presence(ALICE),
     ]
     try:
         for call in calls:
@@ -513,3 +528,91 @@ async def test_every_driver_call_needs_a_connection(tmp_path: Path) -> None:
                 await call()
     finally:
         await driver.aclose()
+
+
+# -------------------------------------------------------------------------- presence
+
+
+def test_presence_events_become_presence_changed_by_user_jid() -> None:
+    """A PresenceEv names the user without its device; online or offline, last seen if shown."""
+    online = presence_update(presence_event("628111111111:3@s.whatsapp.net"))
+    offline = presence_update(
+        presence_event("628111111111@s.whatsapp.net", unavailable=True, last_seen=1_700_000_000)
+    )
+    hidden = presence_update(presence_event("628111111111@s.whatsapp.net", unavailable=True))
+    zero_time = presence_update(
+        presence_event("628111111111@s.whatsapp.net", unavailable=True, last_seen=-62135596800)
+    )
+    when = datetime.fromtimestamp(1_700_000_000, timezone.utc)
+    base = {"jid": "628111111111@s.whatsapp.net"}
+    assert online == (PresenceChanged, base | {"presence": Presence.AVAILABLE, "last_seen": None})
+    assert offline == (
+        PresenceChanged,
+        base | {"presence": Presence.UNAVAILABLE, "last_seen": when},
+    )
+    unseen = (PresenceChanged, base | {"presence": Presence.UNAVAILABLE, "last_seen": None})
+    assert hidden == zero_time == unseen
+
+
+@pytest.mark.parametrize(
+    ("state", "media", "expected"),
+    [
+        ("COMPOSING", "TEXT", ChatState.COMPOSING),
+        ("COMPOSING", "AUDIO", ChatState.RECORDING),
+        ("PAUSED", "TEXT", ChatState.PAUSED),
+        ("PAUSED", "AUDIO", ChatState.PAUSED),
+    ],
+)
+def test_chat_presence_events_become_chat_states(
+    state: str, media: str, expected: ChatState
+) -> None:
+    """Composing is COMPOSING, composing with audio RECORDING, paused PAUSED (any media)."""
+    update = chat_state_update(chat_presence_event(state, media))
+    fields = {"chat": ALICE, "sender": ALICE, "state": expected}
+    assert update == (ChatStateChanged, fields)
+
+
+def test_chat_presence_in_a_group_names_the_group_and_the_participant() -> None:
+    """In a group the chat is the group's JID and the sender the participant (device dropped)."""
+    event = chat_presence_event(
+        "COMPOSING",
+        chat="120363000000000001@g.us",
+        sender="628222222222:5@s.whatsapp.net",
+        group=True,
+    )
+    fields = {
+        "chat": "120363000000000001@g.us",
+        "sender": "628222222222@s.whatsapp.net",
+        "state": ChatState.COMPOSING,
+    }
+    assert chat_state_update(event) == (ChatStateChanged, fields)
+
+
+def test_the_accounts_own_chat_presence_is_not_reported() -> None:
+    """Typing on the account's own phone or another linked device is no ChatStateChanged."""
+    assert chat_state_update(chat_presence_event("COMPOSING", from_me=True)) is None
+    group = chat_presence_event("PAUSED", chat="120363000000000001@g.us", group=True, from_me=True)
+    assert chat_state_update(group) is None
+
+
+def test_chat_states_go_out_as_neonizes_chat_presence_enums() -> None:
+    """Recording goes as composing with audio media; each name is a member of neonize's enums."""
+    nz = load_neonize()
+    sent = {
+        state: (nz.chat_presence[presence], nz.chat_presence_media[media])
+        for state, (presence, media) in ((s, chat_presence_names(s)) for s in ChatState)
+    }
+    composing, paused = (
+        nz.chat_presence.CHAT_PRESENCE_COMPOSING,
+        nz.chat_presence.CHAT_PRESENCE_PAUSED,
+    )
+    text, audio = (
+        nz.chat_presence_media.CHAT_PRESENCE_MEDIA_TEXT,
+        nz.chat_presence_media.CHAT_PRESENCE_MEDIA_AUDIO,
+    )
+    assert sent == {
+        ChatState.COMPOSING: (composing, text),
+        ChatState.RECORDING: (composing, audio),
+        ChatState.PAUSED: (paused, text),
+    }
+    assert {nz.presence[p.name].value for p in Presence} == {b"available", b"unavailable"}

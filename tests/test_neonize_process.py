@@ -255,7 +255,7 @@ ENGINE_CALLS = r"""
 import json
 import anyio
 from test_neonize_support import live_session, next_event
-from wagate import Connected, DriverError, MessageSent, PairingFailed, QrGenerated
+from wagate import ChatState, Connected, DriverError, PairingFailed, Presence, QrGenerated
 
 async def main():
     report = {}
@@ -286,6 +286,22 @@ async def main():
             await live.driver.send_text("628111111111@s.whatsapp.net", "halo")
         except DriverError as exc:
             report["driver_send"] = type(exc).__name__
+        # Presence and chat states reach the engine's real calls, which refuse them here.
+        presence_calls = {
+            "set_presence": lambda: live.driver.set_presence(Presence.AVAILABLE),
+            "send_chat_state": lambda: live.driver.send_chat_state(
+                "628111111111@s.whatsapp.net", ChatState.RECORDING
+            ),
+            "subscribe_presence": lambda: live.driver.subscribe_presence("628111111111"),
+        }
+        for name, call in presence_calls.items():
+            try:
+                await call()
+                report[name] = "accepted"
+            except DriverError as exc:
+                report[name] = exc.message
+            except Exception as exc:
+                report[name] = f"raw {type(exc).__module__}.{type(exc).__name__}"
         # The engine's logout also waits for the socket that is still dialling.
         async with anyio.create_task_group() as tg:
             tg.start_soon(live.session.logout)
@@ -299,12 +315,17 @@ anyio.run(main, backend="asyncio")
 
 
 def test_engine_errors_come_back_as_wagate_errors_never_neonizes(tmp_path: Path) -> None:
-    """Failing engine calls (send, pair, logout) surface as DriverError/PairingFailed; no crash."""
+    """Failing engine calls (send, presence, pair, logout) are wagate errors; no crash."""
     report = run_child(ENGINE_CALLS, tmp_path)
     assert report["pair"].startswith("PairingFailed: WhatsApp did not give a pairing code")
     assert report["sent_success"] is False
     assert report["sent_error"].startswith("WhatsApp did not accept the message")
     assert report["driver_send"] == "DriverError"
+    assert report["set_presence"].startswith("WhatsApp did not take the presence:")
+    # The held dial may be dropped by the engine meanwhile: then the driver refuses first.
+    refusals = ("WhatsApp did not take the", "not connected to WhatsApp")
+    assert report["send_chat_state"].startswith(refusals)
+    assert report["subscribe_presence"].startswith(refusals)
     assert report["account_after_logout"] is None
 
 

@@ -131,6 +131,38 @@ def receipt_event(
     )
 
 
+def presence_event(who: str, *, unavailable: bool = False, last_seen: int = 0) -> Any:
+    """A neonize PresenceEv (protobuf ``Presence``); ``last_seen`` in Unix seconds, 0 for none."""
+    return _proto().Presence(From=jid(who), Unavailable=unavailable, LastSeen=last_seen)
+
+
+def chat_presence_event(
+    state: str,
+    media: str = "TEXT",
+    *,
+    chat: str = "628111111111@s.whatsapp.net",
+    sender: str = "628111111111@s.whatsapp.net",
+    group: bool = False,
+    from_me: bool = False,
+) -> Any:
+    """A neonize ChatPresenceEv; ``state`` COMPOSING or PAUSED, ``media`` TEXT or AUDIO."""
+    p = _proto()
+    source = p.MessageSource(
+        Chat=jid(chat),
+        Sender=jid(sender),
+        IsFromMe=from_me,
+        IsGroup=group,
+        SenderAlt=empty_jid(),
+        RecipientAlt=empty_jid(),
+        BroadcastListOwner=empty_jid(),
+    )
+    return p.ChatPresence(
+        MessageSource=source,
+        State=p.ChatPresence.ChatPresence.Value(state),
+        Media=p.ChatPresence.ChatPresenceMedia.Value(media),
+    )
+
+
 class HoldingProxy:
     """An HTTP proxy that accepts ``CONNECT`` and then holds the connection silently.
 

@@ -26,9 +26,11 @@ from .._events import Account, DisconnectReason, Event
 from ._neonize_engine import Engine, Neonize, Slot
 from ._neonize_translate import (
     account_from,
+    chat_state_update,
     ending_for,
     incoming_message,
     message_update,
+    presence_update,
     receipt_update,
 )
 
@@ -60,8 +62,16 @@ _SUBSCRIBED = (
     "Disconnected",
     "Message",
     "Receipt",
+    "Presence",
+    "ChatPresence",
 )
 _PAIR_SUCCESS = 2
+_UPDATES = {
+    "Receipt": receipt_update,
+    "Presence": presence_update,  # neonize's PresenceEv
+    "ChatPresence": chat_state_update,  # neonize's ChatPresenceEv
+}
+"""The engine events that are a sink update, by protobuf name, and their translation."""
 
 
 def _words(exc: BaseException) -> str:
@@ -321,8 +331,8 @@ class Attempt:
         if kind == "Message":
             self._on_message(event)
             return
-        if kind == "Receipt":
-            update = receipt_update(event)
+        if kind in _UPDATES:
+            update = _UPDATES[kind](event)
             if update is not None:
                 self.sink.update(*update)
             return

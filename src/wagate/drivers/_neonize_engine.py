@@ -96,6 +96,12 @@ class Neonize:
     """neonize's ``MediaType`` enum: what an upload is (``MediaImage``...)."""
     receipt_type: Any
     """neonize's ``ReceiptType`` enum: which receipt ``mark_read`` sends."""
+    presence: Any
+    """neonize's ``Presence`` enum: what ``send_presence`` broadcasts."""
+    chat_presence: Any
+    """neonize's ``ChatPresence`` enum: composing or paused, for ``send_chat_presence``."""
+    chat_presence_media: Any
+    """neonize's ``ChatPresenceMedia`` enum: text or audio (recording), likewise."""
 
 
 _loaded: Neonize | None = None
@@ -150,6 +156,9 @@ def load_neonize() -> Neonize:
             error=neonize_error,
             media_type=enums.MediaType,
             receipt_type=enums.ReceiptType,
+            presence=enums.Presence,
+            chat_presence=enums.ChatPresence,
+            chat_presence_media=enums.ChatPresenceMedia,
         )
         return _loaded
 

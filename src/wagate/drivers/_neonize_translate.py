@@ -15,12 +15,16 @@ from typing import Any
 from .._driver import ConnectionEnded, IncomingMessage
 from .._events import (
     Account,
+    ChatState,
+    ChatStateChanged,
     DisconnectReason,
     Event,
     MessageEdited,
     MessageReaction,
     MessageRevoked,
     MessageStatus,
+    Presence,
+    PresenceChanged,
     Receipt,
     utcnow,
 )
@@ -28,12 +32,15 @@ from ._neonize_content import content_field, received_content, unwrap
 
 __all__ = [
     "account_from",
+    "chat_presence_names",
+    "chat_state_update",
     "device_jid",
     "ending_for",
     "incoming_message",
     "jid_fields",
     "message_kind",
     "message_update",
+    "presence_update",
     "receipt_update",
     "user_jid",
 ]
@@ -295,3 +302,55 @@ def receipt_update(event: Any) -> Update | None:
     chat, recipient = _origin(source)
     fields = {"ids": tuple(str(i) for i in event.MessageIDs), "chat": chat}
     return MessageStatus, fields | {"recipient": recipient, "status": status}
+
+
+def presence_update(event: Any) -> Update | None:
+    """A neonize ``PresenceEv`` (protobuf ``Presence``) as a :class:`~wagate.PresenceChanged`.
+
+    ``jid`` is the user, without a device; ``last_seen`` is ``None`` when the
+    contact hides it (whatsmeow's zero time, or no time at all).
+    """
+    if not event.HasField("From") or not event.From.User:
+        return None
+    presence = Presence.UNAVAILABLE if event.Unavailable else Presence.AVAILABLE
+    seen = int(event.LastSeen) if event.HasField("LastSeen") else 0
+    last_seen = _timestamp(seen) if seen > 0 else None
+    return PresenceChanged, {
+        "jid": user_jid(event.From),
+        "presence": presence,
+        "last_seen": last_seen,
+    }
+
+
+def chat_state_update(event: Any) -> Update | None:
+    """A neonize ``ChatPresenceEv`` (protobuf ``ChatPresence``) as a ``ChatStateChanged``.
+
+    Composing with audio media is :attr:`~wagate.ChatState.RECORDING`.  ``None``
+    for the account's own devices and for a state the engine does not name.
+    """
+    source = event.MessageSource
+    state = _enum_name(event, "State") if event.HasField("State") else ""
+    if source.IsFromMe or state not in ("COMPOSING", "PAUSED"):
+        return None
+    audio = event.HasField("Media") and _enum_name(event, "Media") == "AUDIO"
+    if state == "PAUSED":
+        value = ChatState.PAUSED
+    else:
+        value = ChatState.RECORDING if audio else ChatState.COMPOSING
+    chat, sender = _origin(source)
+    return ChatStateChanged, {"chat": chat, "sender": sender, "state": value}
+
+
+_CHAT_PRESENCES = {
+    ChatState.COMPOSING: ("CHAT_PRESENCE_COMPOSING", "CHAT_PRESENCE_MEDIA_TEXT"),
+    ChatState.RECORDING: ("CHAT_PRESENCE_COMPOSING", "CHAT_PRESENCE_MEDIA_AUDIO"),
+    ChatState.PAUSED: ("CHAT_PRESENCE_PAUSED", "CHAT_PRESENCE_MEDIA_TEXT"),
+}
+
+
+def chat_presence_names(state: ChatState) -> tuple[str, str]:
+    """The names in neonize's ``ChatPresence`` and ``ChatPresenceMedia`` enums for ``state``.
+
+    WhatsApp has no "recording" state: it is composing, with audio media.
+    """
+    return _CHAT_PRESENCES[ChatState(state)]

@@ -37,7 +37,7 @@ import anyio
 from .._content import Content, Media, Text
 from .._driver import ConnectionEnded, Driver, DriverSink, KnownMessage
 from .._errors import DriverError, InvalidInput, PairingFailed, StoreError
-from .._events import Account, DisconnectReason
+from .._events import Account, ChatState, DisconnectReason, Presence
 from .._validate import normalize_phone, normalize_recipient, validate_text
 from ._neonize_attempt import FIRST_QR_SECONDS, SETTLE_SECONDS, Attempt, engine_errors, subscribe
 from ._neonize_content import (
@@ -50,7 +50,7 @@ from ._neonize_content import (
 )
 from ._neonize_db import EngineDatabase
 from ._neonize_engine import Engine, Slot, engine, probe_target
-from ._neonize_translate import jid_fields
+from ._neonize_translate import chat_presence_names, jid_fields
 
 __all__ = ["NeonizeDriver"]
 
@@ -304,6 +304,56 @@ class NeonizeDriver(Driver):
                     receipt=nz.receipt_type.READ,
                 ),
             )
+
+    async def set_presence(self, presence: Presence) -> None:
+        """Show the account as online (available) or offline (unavailable) to its contacts.
+
+        Raises:
+            DriverError: not connected, or WhatsApp refused the presence.
+        """
+        attempt = self._live_attempt()
+        value = attempt.nz.presence[Presence(presence).name]
+        await self._call(
+            attempt, "WhatsApp did not take the presence", attempt.client.send_presence, value
+        )
+
+    async def send_chat_state(self, jid: str, state: ChatState) -> None:
+        """Show "typing…" (composing), "recording audio…" or nothing (paused) in a chat.
+
+        Raises:
+            InvalidRecipient: ``jid`` is not a phone number or JID.
+            DriverError: not connected, or WhatsApp refused the chat state.
+        """
+        to = normalize_recipient(jid)
+        attempt = self._live_attempt()
+        nz = attempt.nz
+        presence, media = chat_presence_names(state)
+        await self._call(
+            attempt,
+            "WhatsApp did not take the chat state",
+            attempt.client.send_chat_presence,
+            nz.proto.JID(**jid_fields(to)),
+            nz.chat_presence[presence],
+            nz.chat_presence_media[media],
+        )
+
+    async def subscribe_presence(self, jid: str) -> None:
+        """Ask WhatsApp for ``jid``'s online/offline updates (``PresenceChanged`` events).
+
+        WhatsApp sends them while the account shows as available.
+
+        Raises:
+            InvalidRecipient: ``jid`` is not a phone number or JID.
+            DriverError: not connected, or WhatsApp refused the subscription.
+        """
+        to = normalize_recipient(jid)
+        attempt = self._live_attempt()
+        await self._call(
+            attempt,
+            "WhatsApp did not take the presence subscription",
+            attempt.client.subscribe_presence,
+            attempt.nz.proto.JID(**jid_fields(to)),
+        )
 
     async def download(self, media: Media, ref: bytes | None) -> bytes:
         """The bytes of received media, fetched from WhatsApp and decrypted by the engine.
