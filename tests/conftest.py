@@ -11,11 +11,15 @@ import socket
 import struct
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from wagate import Session
+from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
+from wagate.testing import link
 
 # ---------------------------------------------------------------------------------
 # Optional extras: a test module that imports an extra which is not installed (the
@@ -234,3 +238,21 @@ def node_socketio_client() -> list[str]:
     if services_required():
         pytest.fail(f"{message}; WAGATE_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
     pytest.skip(message)
+
+
+# ---------------------------------------------------------------------------------
+# A linked session on the simulator (modules with their own ``phone``/``session`` keep theirs)
+
+
+@pytest.fixture
+def phone() -> SimulatedPhone:
+    """The account's simulated phone (Budi's)."""
+    return SimulatedPhone(number="+628123456789", name="Budi")
+
+
+@pytest.fixture
+async def session(phone: SimulatedPhone) -> AsyncIterator[Session]:
+    """Tenant acme's session, linked to ``phone``."""
+    async with Session("acme", SimulatedDriver(phone=phone, seed=1)) as s:
+        await link(s, phone)
+        yield s

@@ -7,7 +7,7 @@ session) get their typed errors.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,22 +23,9 @@ from wagate import (
     Session,
 )
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
-from wagate.testing import link
 
 SITI = "628111222333@s.whatsapp.net"
 AGUS = "628111222444@s.whatsapp.net"
-
-
-@pytest.fixture
-def phone() -> SimulatedPhone:
-    return SimulatedPhone(number="+628123456789", name="Budi")
-
-
-@pytest.fixture
-async def session(phone: SimulatedPhone) -> AsyncIterator[Session]:
-    async with Session("acme", SimulatedDriver(phone=phone, seed=1)) as s:
-        await link(s, phone)
-        yield s
 
 
 @pytest.mark.anyio

@@ -7,7 +7,7 @@ test_sse, test_socketio and test_webhooks (every kind is in the wire table).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -25,21 +25,9 @@ from wagate import (
     to_wire,
 )
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
-from wagate.testing import link, wait_for
+from wagate.testing import wait_for
 
 SITI = "628111222333@s.whatsapp.net"
-
-
-@pytest.fixture
-def phone() -> SimulatedPhone:
-    return SimulatedPhone(number="+628123456789", name="Budi")
-
-
-@pytest.fixture
-async def session(phone: SimulatedPhone) -> AsyncIterator[Session]:
-    async with Session("acme", SimulatedDriver(phone=phone, seed=1)) as s:
-        await link(s, phone)
-        yield s
 
 
 @pytest.mark.anyio

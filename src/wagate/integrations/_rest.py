@@ -449,6 +449,9 @@ class RestApi:
             if route.streams:
                 arguments["range"] = headers.get("range")
                 arguments["if_range"] = headers.get("if-range")
+            if route.respond is None:  # a command with nothing to answer
+                await self.gateway.run(route.command, tenant, **arguments)
+                return Reply(route.status, {})
             return await route.respond(self, tenant, arguments)
         except RangeNotSatisfiable as exc:
             reply = reply_for(exc)
@@ -554,26 +557,6 @@ class RestApi:
         sent = await self.gateway.send(tenant, arguments["to"], arguments["content"])
         return Reply(200, SENT_MESSAGE_CODEC.encode(sent, utcnow()))
 
-    async def react(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/messages/react`` ``{messageId, emoji}``."""
-        await self.gateway.react(tenant, arguments["message_id"], arguments["emoji"])
-        return Reply(200, {})
-
-    async def edit(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/messages/edit`` ``{messageId, text}``."""
-        await self.gateway.edit(tenant, arguments["message_id"], arguments["text"])
-        return Reply(200, {})
-
-    async def revoke(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/messages/revoke`` ``{messageId}``: delete for everyone."""
-        await self.gateway.revoke(tenant, arguments["message_id"])
-        return Reply(200, {})
-
-    async def mark_read(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/messages/read`` ``{chat, messageIds}``."""
-        await self.gateway.mark_read(tenant, arguments["chat"], arguments["message_ids"])
-        return Reply(200, {})
-
     async def groups(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
         """``GET /api/groups``: the groups the account is in."""
         groups = await self.gateway.groups(tenant)
@@ -583,21 +566,6 @@ class RestApi:
         """``GET /api/groups/{jid}``: a group with its participants and their roles."""
         group = await self.gateway.group(tenant, arguments["jid"])
         return Reply(200, GROUP_CODEC.encode(group, utcnow()))
-
-    async def set_presence(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/presence`` ``{presence}``: show the account online or offline."""
-        await self.gateway.set_presence(tenant, arguments["presence"])
-        return Reply(200, {})
-
-    async def chat_state(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/chats/state`` ``{chat, state}``: the "typing…" indicator."""
-        await self.gateway.send_chat_state(tenant, arguments["chat"], arguments["state"])
-        return Reply(200, {})
-
-    async def subscribe_presence(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/presence/subscribe`` ``{contact}``: get a contact's presence events."""
-        await self.gateway.subscribe_presence(tenant, arguments["contact"])
-        return Reply(200, {})
 
     async def media(self, tenant: str, arguments: Mapping[str, Any]) -> FileReply:
         """``GET /api/media/{id}``: one of the tenant's media, streamed (ranges too).
@@ -711,7 +679,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/messages/react",
         command=REACT,
-        respond=RestApi.react,
         name="react",
         operation="post_react",
         summary="React to a message (an empty emoji removes the reaction)",
@@ -722,7 +689,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/messages/edit",
         command=EDIT,
-        respond=RestApi.edit,
         name="edit",
         operation="post_edit",
         summary="Edit a text this account sent",
@@ -736,7 +702,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/messages/revoke",
         command=REVOKE,
-        respond=RestApi.revoke,
         name="revoke",
         operation="post_revoke",
         summary="Delete a message for everyone",
@@ -750,7 +715,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/messages/read",
         command=MARK_READ,
-        respond=RestApi.mark_read,
         name="read",
         operation="post_read",
         summary="Mark messages of a chat read",
@@ -786,7 +750,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/presence",
         command=SET_PRESENCE,
-        respond=RestApi.set_presence,
         name="presence",
         operation="post_presence",
         summary="Show the account online or offline",
@@ -797,7 +760,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/presence/subscribe",
         command=SUBSCRIBE_PRESENCE,
-        respond=RestApi.subscribe_presence,
         name="subscribe_presence",
         operation="post_subscribe_presence",
         summary="Get a contact's presence as presence:changed events",
@@ -808,7 +770,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/chats/state",
         command=SEND_CHAT_STATE,
-        respond=RestApi.chat_state,
         name="chat_state",
         operation="post_chat_state",
         summary="Show a chat that the account is typing, recording, or stopped",

@@ -108,12 +108,13 @@ class Route:
     path: str
     command: Command[..., Any]
     """The command it runs (its parameters are the body's fields)."""
-    respond: Respond
     name: str
     """Its name (the Flask endpoint's)."""
     operation: str
     """The name its OpenAPI operation id is made of (kept stable for clients)."""
     summary: str
+    respond: Respond | None = None
+    """How it answers; ``None``: it runs :attr:`command` and answers ``{}``."""
     status: int = 200
     """The status of a successful answer."""
     errors: Mapping[int, str] = attrs.field(factory=dict)
