@@ -32,33 +32,59 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import attrs
 
+from ._contacts import ContactInfo, NumberCheck, ProfilePicture, person_jid
 from ._content import Content, SentMessage, check_content
 from ._errors import InvalidInput
 from ._events import MessageSent, PairingCode, Status, utcnow
-from ._groups import Group, GroupInfo, group_jid
+from ._groups import (
+    MAX_GROUP_SIZE,
+    Group,
+    GroupInfo,
+    ParticipantResult,
+    group_jid,
+    invite_code,
+    validate_description,
+    validate_participants,
+    validate_subject,
+)
 from ._session import Session
 from ._validate import normalize_phone, normalize_recipient, validate_text
 from ._wire import CONTENT, Codec
 
 __all__ = [
+    "ADD_PARTICIPANTS",
+    "BLOCK",
+    "CHECK_NUMBERS",
     "COMMANDS",
     "CONNECT",
+    "CONTACT",
+    "CREATE_GROUP",
+    "DEMOTE_PARTICIPANTS",
     "DOWNLOAD",
     "EDIT",
     "GROUP",
     "GROUPS",
+    "GROUP_INVITE_LINK",
+    "JOIN_GROUP",
+    "LEAVE_GROUP",
     "LOGOUT",
     "MARK_READ",
+    "PROFILE_PICTURE",
+    "PROMOTE_PARTICIPANTS",
     "REACT",
+    "REMOVE_PARTICIPANTS",
     "REQUEST_PAIRING_CODE",
     "RESTART",
     "REVOKE",
     "SEND",
     "SEND_CHAT_STATE",
     "SEND_TEXT",
+    "SET_GROUP_DESCRIPTION",
+    "SET_GROUP_SUBJECT",
     "SET_PRESENCE",
     "STATUS",
     "SUBSCRIBE_PRESENCE",
+    "UNBLOCK",
     "Command",
     "Param",
     "Permission",
@@ -101,6 +127,13 @@ class Param:
     """Run on the value before the command travels (``None``: the session checks)."""
     codec: Codec | None = None
     """How a value that is not plain JSON (a message content) is written and read."""
+    default: Any = inspect.Parameter.empty
+    """Its value when the arguments leave it out (``inspect.Parameter.empty``: required)."""
+
+    @property
+    def required(self) -> bool:
+        """Whether the arguments must give it."""
+        return self.default is inspect.Parameter.empty
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -120,6 +153,8 @@ class Command(Generic[P, R]):
     """Its parameters after the session, in order."""
     result: type
     """The type of its result (``type(None)`` for none)."""
+    item: type | None
+    """The type of the items of a result that is a list (``None`` for other results)."""
     permission: Permission
     """What a principal must be granted on the tenant."""
     mutates: bool
@@ -161,6 +196,7 @@ class Command(Generic[P, R]):
             WagateError: an argument fails its :attr:`Param.check`.
         """
         bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
         values: dict[str, Any] = {}
         for param in self.params:
             value = bound.arguments[param.name]
@@ -189,6 +225,8 @@ class Command(Generic[P, R]):
 
 
 def _value(param: Param, args: Mapping[str, Any], tenant: str) -> Any:
+    if param.wire not in args and not param.required:
+        return param.default
     if param.wire not in args:
         raise InvalidInput(f"the arguments have no {param.wire!r}", tenant=tenant)
     value = args[param.wire]
@@ -236,23 +274,27 @@ def command(
         wire: Per parameter, its key in JSON arguments when not its name.
     """
     hints = typing.get_type_hints(run)
-    names = list(inspect.signature(run).parameters)[1:]
+    signature = list(inspect.signature(run).parameters.values())[1:]
     checks, wire = checks or {}, wire or {}
     params = tuple(
         Param(
-            name=n,
-            wire=wire.get(n, n),
-            type=_runtime_type(hints[n]),
-            check=checks.get(n),
-            codec=ARGUMENT_CODECS.get(_runtime_type(hints[n])),
+            name=p.name,
+            wire=wire.get(p.name, p.name),
+            type=_runtime_type(hints[p.name]),
+            check=checks.get(p.name),
+            codec=ARGUMENT_CODECS.get(_runtime_type(hints[p.name])),
+            default=p.default,
         )
-        for n in names
+        for p in signature
     )
+    result = hints["return"]
+    items = typing.get_args(result) if typing.get_origin(result) is list else ()
     return Command(
         name=name or run.__name__,
         run=run,
         params=params,
-        result=_runtime_type(hints["return"]),
+        result=_runtime_type(result),
+        item=_runtime_type(items[0]) if items else None,
         permission=permission,
         mutates=mutates,
         summary=(inspect.getdoc(run) or name or run.__name__).splitlines()[0],
@@ -327,8 +369,82 @@ SUBSCRIBE_PRESENCE: Command[[str], None] = command(
 GROUPS: Command[[], list[GroupInfo]] = command(
     Session.groups, permission=Permission.READ, mutates=False
 )
+_GROUP: Mapping[str, Check] = {"jid": group_jid}
 GROUP: Command[[str], Group] = command(
-    Session.group, permission=Permission.READ, mutates=False, checks={"jid": group_jid}
+    Session.group, permission=Permission.READ, mutates=False, checks=_GROUP
+)
+
+
+def _people(participants: object) -> object:
+    return validate_participants(participants, most=MAX_GROUP_SIZE - 1)
+
+
+CREATE_GROUP: Command[[str, list[str]], Group] = command(
+    Session.create_group,
+    permission=Permission.MANAGE,
+    mutates=True,
+    checks={"subject": validate_subject, "participants": _people},
+)
+LEAVE_GROUP: Command[[str], None] = command(
+    Session.leave_group, permission=Permission.MANAGE, mutates=True, checks=_GROUP
+)
+SET_GROUP_SUBJECT: Command[[str, str], None] = command(
+    Session.set_group_subject,
+    permission=Permission.MANAGE,
+    mutates=True,
+    checks={**_GROUP, "subject": validate_subject},
+)
+SET_GROUP_DESCRIPTION: Command[[str, str], None] = command(
+    Session.set_group_description,
+    permission=Permission.MANAGE,
+    mutates=True,
+    checks={**_GROUP, "description": validate_description},
+)
+_PARTICIPANTS = {**_GROUP, "participants": validate_participants}
+ADD_PARTICIPANTS: Command[[str, list[str]], list[ParticipantResult]] = command(
+    Session.add_participants, permission=Permission.MANAGE, mutates=True, checks=_PARTICIPANTS
+)
+REMOVE_PARTICIPANTS: Command[[str, list[str]], list[ParticipantResult]] = command(
+    Session.remove_participants, permission=Permission.MANAGE, mutates=True, checks=_PARTICIPANTS
+)
+PROMOTE_PARTICIPANTS: Command[[str, list[str]], list[ParticipantResult]] = command(
+    Session.promote_participants,
+    permission=Permission.MANAGE,
+    mutates=True,
+    checks=_PARTICIPANTS,
+)
+DEMOTE_PARTICIPANTS: Command[[str, list[str]], list[ParticipantResult]] = command(
+    Session.demote_participants, permission=Permission.MANAGE, mutates=True, checks=_PARTICIPANTS
+)
+GROUP_INVITE_LINK: Command[[str, bool], str] = command(
+    Session.group_invite_link, permission=Permission.MANAGE, mutates=True, checks=_GROUP
+)
+JOIN_GROUP: Command[[str], str] = command(
+    Session.join_group,
+    permission=Permission.MANAGE,
+    mutates=True,
+    checks={"invite_link": invite_code},
+    wire={"invite_link": "inviteLink"},
+)
+
+CHECK_NUMBERS: Command[[list[str]], list[NumberCheck]] = command(
+    Session.check_numbers, permission=Permission.READ, mutates=False
+)
+_PERSON = {"jid": person_jid}
+CONTACT: Command[[str], ContactInfo] = command(
+    Session.contact, permission=Permission.READ, mutates=False, checks=_PERSON
+)
+PROFILE_PICTURE: Command[[str], ProfilePicture] = command(
+    Session.profile_picture,
+    permission=Permission.READ,
+    mutates=False,
+    checks={"jid": normalize_recipient},
+)
+BLOCK: Command[[str], None] = command(
+    Session.block, permission=Permission.MANAGE, mutates=True, checks=_PERSON
+)
+UNBLOCK: Command[[str], None] = command(
+    Session.unblock, permission=Permission.MANAGE, mutates=True, checks=_PERSON
 )
 
 
@@ -342,22 +458,37 @@ DOWNLOAD: Command[[str], bytes] = command(
 )
 
 COMMANDS: tuple[Command[..., Any], ...] = (
+    ADD_PARTICIPANTS,
+    BLOCK,
+    CHECK_NUMBERS,
     CONNECT,
+    CONTACT,
+    CREATE_GROUP,
+    DEMOTE_PARTICIPANTS,
     DOWNLOAD,
     EDIT,
     GROUP,
     GROUPS,
+    GROUP_INVITE_LINK,
+    JOIN_GROUP,
+    LEAVE_GROUP,
     LOGOUT,
     MARK_READ,
+    PROFILE_PICTURE,
+    PROMOTE_PARTICIPANTS,
     REACT,
+    REMOVE_PARTICIPANTS,
     REQUEST_PAIRING_CODE,
     RESTART,
     REVOKE,
     SEND,
     SEND_CHAT_STATE,
     SEND_TEXT,
+    SET_GROUP_DESCRIPTION,
+    SET_GROUP_SUBJECT,
     SET_PRESENCE,
     STATUS,
     SUBSCRIBE_PRESENCE,
+    UNBLOCK,
 )
 """Every built-in command; :class:`~wagate.Gateway` runs them by name."""

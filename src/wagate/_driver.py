@@ -13,10 +13,11 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._contacts import ContactInfo, NumberCheck, ProfilePicture
 from ._content import Content, Media, Text
 from ._errors import DriverError
 from ._events import Account, ChatState, DisconnectReason, Event, Presence
-from ._groups import Group, GroupInfo
+from ._groups import Group, GroupInfo, ParticipantAction, ParticipantResult
 
 __all__ = ["ConnectionEnded", "Driver", "DriverSink", "IncomingMessage", "KnownMessage"]
 
@@ -218,6 +219,59 @@ class Driver(abc.ABC):
             wagate.NotInGroup: the account is not in it.
         """
         raise DriverError(f"{type(self).__name__} cannot read groups")
+
+    # Group calls get checked values: a group's JID, a subject WhatsApp takes, the
+    # participants' JIDs.  They raise NotInGroup for a group the account is not
+    # in and NotGroupAdmin where WhatsApp refuses a member what admins may do.
+    async def create_group(self, subject: str, participants: tuple[str, ...]) -> Group:
+        """Make a group with ``participants``; the group as WhatsApp made it."""
+        raise DriverError(f"{type(self).__name__} cannot create groups")
+
+    async def leave_group(self, jid: str) -> None:
+        """Leave a group."""
+        raise DriverError(f"{type(self).__name__} cannot leave groups")
+
+    async def set_group_subject(self, jid: str, subject: str) -> None:
+        """Rename a group."""
+        raise DriverError(f"{type(self).__name__} cannot rename groups")
+
+    async def set_group_description(self, jid: str, description: str) -> None:
+        """Set a group's description (``""`` removes it)."""
+        raise DriverError(f"{type(self).__name__} cannot describe groups")
+
+    async def update_participants(
+        self, jid: str, action: ParticipantAction, participants: tuple[str, ...]
+    ) -> list[ParticipantResult]:
+        """Add, remove, promote or demote ``participants``: one result each, in order."""
+        raise DriverError(f"{type(self).__name__} cannot change group participants")
+
+    async def group_invite_link(self, jid: str, reset: bool) -> str:
+        """The group's invite link (a new one, revoking the old, if ``reset``)."""
+        raise DriverError(f"{type(self).__name__} cannot read invite links")
+
+    async def join_group(self, code: str) -> str:
+        """Join the group of an invite code; its JID.
+
+        Raises:
+            wagate.InviteNotFound: no group has that invite.
+        """
+        raise DriverError(f"{type(self).__name__} cannot join groups")
+
+    async def check_numbers(self, numbers: tuple[str, ...]) -> list[NumberCheck]:
+        """Which of ``numbers`` (E.164, at most 100) are on WhatsApp, in order."""
+        raise DriverError(f"{type(self).__name__} cannot check numbers")
+
+    async def contact(self, jid: str) -> ContactInfo:
+        """What WhatsApp says about a person (``picture_url`` may be left ``None``)."""
+        raise DriverError(f"{type(self).__name__} cannot read contacts")
+
+    async def profile_picture(self, jid: str) -> ProfilePicture:
+        """A person's or a group's profile picture."""
+        raise DriverError(f"{type(self).__name__} cannot read profile pictures")
+
+    async def set_blocked(self, jid: str, blocked: bool) -> None:
+        """Block or unblock a person."""
+        raise DriverError(f"{type(self).__name__} cannot block contacts")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the driver holds; the session calls it once, when it closes."""

@@ -56,11 +56,15 @@ __all__ = [
     "InternalError",
     "InvalidContent",
     "InvalidInput",
+    "InvalidInviteLink",
     "InvalidMedia",
+    "InvalidParticipants",
     "InvalidPhoneNumber",
     "InvalidRecipient",
+    "InvalidSubject",
     "InvalidTenant",
     "InvalidText",
+    "InviteNotFound",
     "LeaseLost",
     "MediaFetchFailed",
     "MediaNotFound",
@@ -69,6 +73,7 @@ __all__ = [
     "NoPendingQr",
     "NotConnected",
     "NotEditable",
+    "NotGroupAdmin",
     "NotLinked",
     "NotOwner",
     "OwnerTimeout",
@@ -81,6 +86,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "SubscriberLagged",
+    "TooManyNumbers",
     "UnknownMessage",
     "WagateError",
     "error_from_body",
@@ -187,6 +193,30 @@ class NotAGroup(InvalidRecipient, code="not_a_group"):
 
 class NotInGroup(WagateError, code="not_in_group", status_code=404):
     """The account is not in that group (or the group does not exist)."""
+
+
+class NotGroupAdmin(WagateError, code="not_group_admin", status_code=403):
+    """The engine refused a group change that only the group's admins may make."""
+
+
+class InvalidSubject(InvalidInput, code="invalid_subject"):
+    """A group subject that is empty, blank or over WhatsApp's 100 characters."""
+
+
+class InvalidParticipants(InvalidInput, code="invalid_participants"):
+    """A participant list that is empty, too long, or holds something that is not a person."""
+
+
+class InvalidInviteLink(InvalidInput, code="invalid_invite_link"):
+    """Not a WhatsApp group invite link (``https://chat.whatsapp.com/<code>``) or code."""
+
+
+class InviteNotFound(WagateError, code="invite_not_found", status_code=404):
+    """WhatsApp knows no group by that invite (revoked, expired, or never made)."""
+
+
+class TooManyNumbers(InvalidInput, code="too_many_numbers", status_code=413):
+    """More phone numbers than one ``check_numbers`` call takes."""
 
 
 class NotEditable(InvalidInput, code="not_editable", status_code=409):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 import attrs
 
 from ._content import Content, Media, Text, Unsupported
+from ._groups import ParticipantAction
 from ._qr import QrRenderCache
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ __all__ = [
     "Disconnected",
     "Event",
     "Gap",
+    "GroupJoined",
+    "GroupLeft",
+    "GroupParticipantsChanged",
+    "GroupUpdated",
     "MessageEdited",
     "MessageReaction",
     "MessageReceived",
@@ -268,6 +273,7 @@ class MessageReceived(Event):
         reply_to: The id of the message it quotes, when it is a reply.
         mentions: The JIDs it mentions.
         forwarded: Whether it was forwarded.
+        mentions_me: Whether it mentions the linked account (``@`` you, in a group).
     """
 
     id: str
@@ -282,6 +288,7 @@ class MessageReceived(Event):
     reply_to: str | None = None
     mentions: tuple[str, ...] = ()
     forwarded: bool = False
+    mentions_me: bool = False
 
     @kind.default
     def _kind_of_the_content(self) -> str:
@@ -455,6 +462,75 @@ class ChatStateChanged(Event):
     chat: str
     sender: str
     state: ChatState
+
+
+@attrs.frozen(kw_only=True)
+class GroupJoined(Event):
+    """The account is in a new group: it made it, was added, or followed an invite.
+
+    Attributes:
+        jid: The group's JID.
+        subject: Its subject.
+        by: Who added the account (``None`` when it made or joined the group itself).
+        participant_count: How many members it has, when known.
+    """
+
+    jid: str
+    subject: str
+    by: str | None = None
+    participant_count: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GroupLeft(Event):
+    """The account is no longer in a group: it left, or an admin removed it.
+
+    Attributes:
+        jid: The group's JID.
+        by: The admin who removed the account (``None`` when it left itself).
+    """
+
+    jid: str
+    by: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GroupUpdated(Event):
+    """A group's subject, description or settings changed; only what changed is set.
+
+    Attributes:
+        jid: The group's JID.
+        by: Who changed it, when WhatsApp says.
+        subject: The new subject.
+        description: The new description (``""``: removed).
+        announce: Whether only admins may post now.
+        locked: Whether only admins may edit the group's info now.
+    """
+
+    jid: str
+    by: str | None = None
+    subject: str | None = None
+    description: str | None = None
+    announce: bool | None = None
+    locked: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GroupParticipantsChanged(Event):
+    """Members of a group were added, removed, promoted or demoted.
+
+    Attributes:
+        jid: The group's JID.
+        action: What happened to them.
+        participants: Whom it happened to.
+        by: Who did it (``None`` when they joined or left themselves, or WhatsApp
+            does not say).
+    """
+
+    jid: str
+    action: ParticipantAction
+    participants: tuple[str, ...]
+    by: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -20,24 +20,39 @@ import anyio.abc
 
 from ._callback_group import Callback, CallbackGroup, CallbackSubscription
 from ._commands import (
+    ADD_PARTICIPANTS,
+    BLOCK,
+    CHECK_NUMBERS,
     COMMANDS,
     CONNECT,
+    CONTACT,
+    CREATE_GROUP,
+    DEMOTE_PARTICIPANTS,
     DOWNLOAD,
     EDIT,
     GROUP,
+    GROUP_INVITE_LINK,
     GROUPS,
+    JOIN_GROUP,
+    LEAVE_GROUP,
     LOGOUT,
     MARK_READ,
+    PROFILE_PICTURE,
+    PROMOTE_PARTICIPANTS,
     REACT,
+    REMOVE_PARTICIPANTS,
     REQUEST_PAIRING_CODE,
     RESTART,
     REVOKE,
     SEND,
     SEND_CHAT_STATE,
     SEND_TEXT,
+    SET_GROUP_DESCRIPTION,
+    SET_GROUP_SUBJECT,
     SET_PRESENCE,
     STATUS,
     SUBSCRIBE_PRESENCE,
+    UNBLOCK,
     Command,
 )
 from ._driver import Driver
@@ -441,6 +456,21 @@ class Gateway(ClosingStack):
     subscribe_presence = tenant_command(SUBSCRIBE_PRESENCE)
     groups = tenant_command(GROUPS)
     group = tenant_command(GROUP)
+    create_group = tenant_command(CREATE_GROUP)
+    leave_group = tenant_command(LEAVE_GROUP)
+    set_group_subject = tenant_command(SET_GROUP_SUBJECT)
+    set_group_description = tenant_command(SET_GROUP_DESCRIPTION)
+    add_participants = tenant_command(ADD_PARTICIPANTS)
+    remove_participants = tenant_command(REMOVE_PARTICIPANTS)
+    promote_participants = tenant_command(PROMOTE_PARTICIPANTS)
+    demote_participants = tenant_command(DEMOTE_PARTICIPANTS)
+    group_invite_link = tenant_command(GROUP_INVITE_LINK)
+    join_group = tenant_command(JOIN_GROUP)
+    check_numbers = tenant_command(CHECK_NUMBERS)
+    contact = tenant_command(CONTACT)
+    profile_picture = tenant_command(PROFILE_PICTURE)
+    block = tenant_command(BLOCK)
+    unblock = tenant_command(UNBLOCK)
 
     # ------------------------------------------------------------------ subscribing
     def events(

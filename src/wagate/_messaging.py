@@ -44,6 +44,10 @@ from ._events import (
     ChatState,
     ChatStateChanged,
     Event,
+    GroupJoined,
+    GroupLeft,
+    GroupParticipantsChanged,
+    GroupUpdated,
     MessageEdited,
     MessageReaction,
     MessageReceived,
@@ -85,11 +89,21 @@ UPDATES = (
     MessageRevoked,
     PresenceChanged,
     ChatStateChanged,
+    GroupJoined,
+    GroupLeft,
+    GroupUpdated,
+    GroupParticipantsChanged,
 )
 """What a driver may report with ``sink.update``."""
 
 
 P = TypeVar("P", Presence, ChatState)
+
+
+def _user_of(jid: str) -> str:
+    """``628123@s.whatsapp.net`` of ``628123:7@s.whatsapp.net`` (a device's JID)."""
+    user, _, server = jid.partition("@")
+    return f"{user.partition(':')[0]}@{server}"
 
 
 def _one_of(kind: type[P], value: object, name: str, tenant: str) -> P:
@@ -445,6 +459,7 @@ class Messaging:
             reply_to=message.reply_to,
             mentions=message.mentions,
             forwarded=message.forwarded,
+            mentions_me=self._mentions_me(message.mentions),
             **({"kind": message.kind} | extra),
         )
         self._remember(
@@ -500,6 +515,14 @@ class Messaging:
                 tenant=self.tenant,
             )
         return message
+
+    def _mentions_me(self, mentions: tuple[str, ...]) -> bool:
+        """Whether ``mentions`` name the linked account (any of its devices)."""
+        own = self._own_jid()
+        if not own or not mentions:
+            return False
+        user = _user_of(own)
+        return any(_user_of(jid) == user for jid in mentions)
 
     def _own_jid(self) -> str:
         return self._account.jid if self._account is not None else ""

@@ -22,6 +22,7 @@ import attrs
 
 from ._backoff import Backoff
 from ._callback_group import Callback, CallbackGroup, CallbackSubscription
+from ._contacts import Contacts
 from ._driver import Driver, KnownMessage
 from ._errors import (
     AlreadyConnected,
@@ -67,7 +68,7 @@ log = logging.getLogger("wagate")
 E = TypeVar("E", bound=Event)
 
 
-class Session(Messaging, Groups, Reconnecting, ClosingStack):
+class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
     """One tenant's WhatsApp session.
 
     Use it as an async context manager; it owns its background work.

@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from ._contacts import ContactInfo, NumberCheck, ProfilePicture
 from ._content import (
     CONTENT_KINDS,
     Content,
@@ -52,6 +53,10 @@ from ._events import (
     DisconnectReason,
     Event,
     Gap,
+    GroupJoined,
+    GroupLeft,
+    GroupParticipantsChanged,
+    GroupUpdated,
     MessageEdited,
     MessageReaction,
     MessageReceived,
@@ -68,7 +73,15 @@ from ._events import (
     WireNaming,
     utcnow,
 )
-from ._groups import Group, GroupInfo, GroupRole, Participant
+from ._groups import (
+    Group,
+    GroupInfo,
+    GroupRole,
+    Participant,
+    ParticipantAction,
+    ParticipantError,
+    ParticipantResult,
+)
 from ._wire_codec import (
     FLAG,
     INTEGER,
@@ -360,6 +373,7 @@ RECEIVED = (
     REPLY_TO,
     MENTIONS,
     Field("forwarded", "forwarded", FLAG),
+    Field("mentionsMe", "mentions_me", FLAG),
     TIMESTAMP.but(attr="timestamp", read_back=True),
 )
 SENT_MEDIA = Field("media", "media", optional(object_of(Media, *_MEDIA_FIELDS)))
@@ -440,6 +454,110 @@ GROUP_CODEC = object_of(
     Group, *GROUP_INFO, Field("participants", "participants", _tuple_of(PARTICIPANT))
 )
 """A group with its participants, as ``GET /api/groups/{jid}`` answers it."""
+PARTICIPANT_RESULT_CODEC = object_of(
+    ParticipantResult,
+    JID,
+    Field("ok", "ok", FLAG),
+    Field("error", "error", optional(enum_of(ParticipantError))),
+    Field("code", "code", optional(INTEGER)),
+)
+"""What WhatsApp answered for one participant of a participants call."""
+NUMBER_CHECK_CODEC = object_of(
+    NumberCheck,
+    Field("number", "number", TEXT),
+    Field("onWhatsApp", "on_whatsapp", FLAG),
+    Field("jid", "jid", optional(TEXT)),
+)
+"""Whether one phone number is on WhatsApp."""
+PROFILE_PICTURE_CODEC = object_of(
+    ProfilePicture, JID, Field("url", "url", optional(TEXT)), Field("id", "id", optional(TEXT))
+)
+"""Someone's profile picture."""
+CONTACT_INFO_CODEC = object_of(
+    ContactInfo,
+    JID,
+    Field("pushName", "push_name", optional(TEXT)),
+    Field("businessName", "business_name", optional(TEXT)),
+    Field("verified", "verified", optional(FLAG)),
+    Field("about", "about", optional(TEXT)),
+    Field("pictureUrl", "picture_url", optional(TEXT)),
+    Field("blocked", "blocked", FLAG),
+)
+"""What WhatsApp tells the account about someone."""
+
+
+@attrs.frozen
+class Result:
+    """How one type of command result is written as JSON (a REST answer, a cluster reply).
+
+    Attributes:
+        tag: Its name in a cluster reply.
+        cls: The type (a command whose result is a list holds these).
+        codec: How one value is written and read.
+    """
+
+    tag: str
+    cls: type
+    codec: Codec
+
+
+RESULTS: tuple[Result, ...] = (
+    Result("sent", SentMessage, SENT_MESSAGE_CODEC),
+    Result("group", Group, GROUP_CODEC),  # before GroupInfo, its base
+    Result("groupInfo", GroupInfo, GROUP_INFO_CODEC),
+    Result("participant", ParticipantResult, PARTICIPANT_RESULT_CODEC),
+    Result("number", NumberCheck, NUMBER_CHECK_CODEC),
+    Result("contact", ContactInfo, CONTACT_INFO_CODEC),
+    Result("picture", ProfilePicture, PROFILE_PICTURE_CODEC),
+)
+"""Every command result that is an object of wagate's, and how it is written."""
+
+
+def result_of(value: object) -> Result | None:
+    """The :data:`RESULTS` entry of ``value`` (of its first item, for a list)."""
+    probe = value[0] if isinstance(value, list) and value else value
+    return result_for(type(probe))
+
+
+def result_for(cls: type) -> Result | None:
+    """The :data:`RESULTS` entry of values of ``cls``, if it has one."""
+    return next((r for r in RESULTS if issubclass(cls, r.cls)), None)
+
+
+def result_by_tag(tag: object) -> Result:
+    """The :data:`RESULTS` entry named ``tag``.
+
+    Raises:
+        ValueError: no entry is.
+    """
+    for result in RESULTS:
+        if result.tag == tag:
+            return result
+    raise ValueError(f"not a command result's type: {tag!r}")
+
+
+# Groups' events
+BY = Field("by", "by", optional(TEXT))
+GROUP_JOINED = (
+    JID,
+    Field("subject", "subject", TEXT),
+    BY,
+    Field("participantCount", "participant_count", optional(INTEGER)),
+)
+GROUP_UPDATED = (
+    JID,
+    BY,
+    Field("subject", "subject", optional(TEXT)),
+    Field("description", "description", optional(TEXT)),
+    Field("announce", "announce", optional(FLAG)),
+    Field("locked", "locked", optional(FLAG)),
+)
+GROUP_PEOPLE = (
+    JID,
+    Field("action", "action", enum_of(ParticipantAction)),
+    Field("participants", "participants", TEXTS),
+    BY,
+)
 
 # A stream's gap
 SPAN = (
@@ -531,6 +649,10 @@ KINDS: tuple[Kind, ...] = (
     Kind(MessageRevoked, (Shape("message:revoked", (*BASE, *REVOKED, TIMESTAMP)),)),
     Kind(PresenceChanged, (Shape("presence:changed", (*BASE, *PRESENCE_OF)),)),
     Kind(ChatStateChanged, (Shape("chat:state", (*BASE, *CHAT_STATE_OF)),)),
+    Kind(GroupJoined, (Shape("group:joined", (*BASE, *GROUP_JOINED)),)),
+    Kind(GroupLeft, (Shape("group:left", (*BASE, JID, BY)),)),
+    Kind(GroupUpdated, (Shape("group:updated", (*BASE, *GROUP_UPDATED)),)),
+    Kind(GroupParticipantsChanged, (Shape("group:participants", (*BASE, *GROUP_PEOPLE)),)),
     Kind(Gap, (Shape("stream:gap", (*BASE, *SPAN)),)),
 )
 """Every kind of wagate event, in the order the wire-protocol page lists them."""

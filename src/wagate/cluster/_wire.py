@@ -15,18 +15,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._content import SentMessage
 from .._errors import WagateError, error_from_body, error_response
 from .._events import Event, Status, utcnow
-from .._groups import Group, GroupInfo
 from .._wire import (
-    GROUP_CODEC,
-    GROUPS_CODEC,
-    SENT_MESSAGE_CODEC,
     backplane_message,
     backplane_status,
     from_backplane_status,
     from_wire,
+    result_by_tag,
+    result_of,
 )
 
 __all__ = [
@@ -69,9 +66,9 @@ def decode_event(name: str | bytes, data: str | bytes) -> Event:
 
 
 def encode_result(value: object) -> JSON:
-    """A command's result, ready for JSON: ``None``, an event, a status, bytes...
+    """A command's result, ready for JSON: ``None``, an event, a status, bytes, a str...
 
-    Or a sent message, or a JSON object.
+    Or a JSON object, or one or a list of the objects :data:`~wagate._wire.RESULTS` writes.
 
     Raises:
         TypeError: the command returned something else.
@@ -83,19 +80,25 @@ def encode_result(value: object) -> JSON:
         return {"type": "event", "name": name, "data": data}
     if isinstance(value, Status):
         return {"type": "status", "value": backplane_status(value)}
-    if isinstance(value, SentMessage):
-        return {"type": "sent", "value": SENT_MESSAGE_CODEC.encode(value, utcnow())}
     if isinstance(value, bytes):
         return {"type": "bytes", "value": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, Group):
-        return {"type": "group", "value": GROUP_CODEC.encode(value, utcnow())}
-    if isinstance(value, list) and all(isinstance(item, GroupInfo) for item in value):
-        return {"type": "groups", "value": GROUPS_CODEC.encode(value, utcnow())}
+    if isinstance(value, str):
+        return {"type": "text", "value": value}
+    result = result_of(value)
+    if isinstance(value, list):
+        if not value:
+            return {"type": "list", "of": None, "value": []}
+        if result is not None and all(isinstance(item, result.cls) for item in value):
+            now = utcnow()
+            items = [result.codec.encode(item, now) for item in value]
+            return {"type": "list", "of": result.tag, "value": items}
+    elif result is not None:
+        return {"type": result.tag, "value": result.codec.encode(value, utcnow())}
     if isinstance(value, Mapping):
         return {"type": "json", "value": dict(value)}
     raise TypeError(
-        "a cluster command must return None, an Event, a Status, a SentMessage, bytes, "
-        f"groups or a dict, not {value!r}"
+        "a cluster command must return None, an Event, a Status, bytes, a str, a dict, "
+        f"or one (or a list) of the objects in wagate._wire.RESULTS, not {value!r}"
     )
 
 
@@ -108,17 +111,18 @@ def decode_result(data: Mapping[str, Any]) -> Any:
         return from_wire(data["name"], data["data"])
     if kind == "status":
         return from_backplane_status(data["value"])
-    if kind == "sent":
-        return SENT_MESSAGE_CODEC.decode(data["value"], "result")
     if kind == "bytes":
         return base64.b64decode(data["value"])
-    if kind == "group":
-        return GROUP_CODEC.decode(data["value"], "result")
-    if kind == "groups":
-        return GROUPS_CODEC.decode(data["value"], "result")
+    if kind == "text":
+        return str(data["value"])
+    if kind == "list":
+        if data.get("of") is None:
+            return []
+        codec = result_by_tag(data["of"]).codec
+        return [codec.decode(item, "result") for item in data["value"]]
     if kind == "json":
         return data["value"]
-    raise ValueError(f"not a command result: {data!r}")
+    return result_by_tag(kind).codec.decode(data["value"], "result")
 
 
 def encode_error(error: BaseException) -> JSON:

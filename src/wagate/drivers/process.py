@@ -52,7 +52,8 @@ import pickle
 import re
 import signal
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import anyio.abc
@@ -406,6 +407,26 @@ class EngineProcess:
         return f"<EngineProcess pid={self.pid} drivers={self.drivers} starts={self.starts}>"
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_child(
+    method: Callable[Concatenate[Driver, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Driver, P], Coroutine[Any, Any, R]]:
+    """``method`` of :class:`~wagate.Driver`, answered by the driver in the child."""
+    name = method.__name__
+
+    async def forward(self: Driver, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        assert isinstance(self, ProcessDriver)
+        result: R = await self.call(name, *args, **kwargs)
+        return result
+
+    forward.__name__ = forward.__qualname__ = name
+    forward.__doc__ = f"``{name}`` through the driver in the child."
+    return forward
+
+
 class ProcessDriver(Driver):
     """A driver that runs ``factory(tenant)``'s driver in a child process.
 
@@ -588,6 +609,18 @@ class ProcessDriver(Driver):
         """Read a group through the driver in the child."""
         group: Group = await self.call("group", jid)
         return group
+
+    create_group = _in_child(Driver.create_group)
+    leave_group = _in_child(Driver.leave_group)
+    set_group_subject = _in_child(Driver.set_group_subject)
+    set_group_description = _in_child(Driver.set_group_description)
+    update_participants = _in_child(Driver.update_participants)
+    group_invite_link = _in_child(Driver.group_invite_link)
+    join_group = _in_child(Driver.join_group)
+    check_numbers = _in_child(Driver.check_numbers)
+    contact = _in_child(Driver.contact)
+    profile_picture = _in_child(Driver.profile_picture)
+    set_blocked = _in_child(Driver.set_blocked)
 
     async def request_pairing_code(self, phone: str) -> str:
         """Ask the driver in the child for a pairing code."""

@@ -15,19 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from .._commands import Param
+from .._contacts import MAX_CHECK_NUMBERS
 from .._events import ChatState, Presence
+from .._groups import MAX_DESCRIPTION_LENGTH, MAX_GROUP_SIZE, MAX_SUBJECT_LENGTH
 from .._validate import MAX_TEXT_LENGTH
 from .._wire import (
     CONNECTION_STATUS,
     EXPIRED,
     EXPIRES_AT,
     EXPIRES_IN,
-    GROUP_CODEC,
-    GROUPS_CODEC,
     QR_IMAGE,
     QR_RAW,
-    SENT_MESSAGE_CODEC,
     payload_schema,
+    result_for,
 )
 from ..adapters.auth import TENANT_HEADER, TENANT_QUERY
 from ._rest import FILE_PART, MEDIA_KINDS, Route
@@ -148,21 +148,6 @@ ANSWERS: dict[str, Schema] = {
         "required": [*_PENDING["required"], "tenant"],
     },
     "send": MESSAGE_SENT,
-    "messages": {**SENT_MESSAGE_CODEC.schema, "description": "The message sent."},
-    "groups": _object("The groups the account is in.", {"groups": {**GROUPS_CODEC.schema}}),
-    "group": {**GROUP_CODEC.schema, "description": "A group with its participants."},
-    **{
-        name: {"type": "object", "description": "Done.", "additionalProperties": False}
-        for name in (
-            "react",
-            "edit",
-            "revoke",
-            "read",
-            "presence",
-            "subscribe_presence",
-            "chat_state",
-        )
-    },
     "simulator_receive": _object(
         "The message the simulated phone received.",
         {
@@ -172,7 +157,34 @@ ANSWERS: dict[str, Schema] = {
         },
     ),
 }
-"""Each route's answer, by route name (the others answer a session's status)."""
+"""The answer of each route with its own way to answer, by route name (the others
+with one answer a session's status; those without answer their command's result)."""
+
+
+def _result_schema(cls: type) -> Schema:
+    if cls is str:
+        return {"type": "string"}
+    written = result_for(cls)
+    if written is None:
+        raise TypeError(f"no codec writes a {cls.__name__}")
+    return dict(written.codec.schema)
+
+
+def answer_schema(route: Route) -> Schema:
+    """What a successful answer of ``route`` holds."""
+    if route.respond is not None:
+        return ANSWERS.get(route.name, STATUS)
+    command = route.command
+    if command.result is type(None):
+        return {"type": "object", "description": "Done.", "additionalProperties": False}
+    if command.result in (str, list):
+        assert route.key is not None
+        item = command.item or str
+        inner = _result_schema(command.result if command.result is str else item)
+        value = inner if command.result is str else {"type": "array", "items": inner}
+        return _object(command.summary, {route.key: value})
+    return {**_result_schema(command.result), "description": command.summary}
+
 
 _TEXT = "1 to 65,536 characters, not only white space, no NUL character."
 FIELDS: dict[str, Schema] = {
@@ -197,6 +209,28 @@ FIELDS: dict[str, Schema] = {
     "presence": {"type": "string", "enum": [p.value for p in Presence]},
     "state": {"type": "string", "enum": [s.value for s in ChatState]},
     "contact": _type("string", "A contact: a number or a user's JID.", minLength=1),
+    "subject": _type(
+        "string", "1 to 100 characters, no line break.", minLength=1, maxLength=MAX_SUBJECT_LENGTH
+    ),
+    "description": _type(
+        "string", "At most 2,048 characters; empty removes it.", maxLength=MAX_DESCRIPTION_LENGTH
+    ),
+    "participants": {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "maxItems": MAX_GROUP_SIZE,
+        "description": "Phone numbers or user JIDs.",
+    },
+    "reset": _type("boolean", "Make a new link, revoking the old one."),
+    "inviteLink": _type("string", "https://chat.whatsapp.com/<code>, or the code.", minLength=16),
+    "numbers": {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "maxItems": MAX_CHECK_NUMBERS,
+        "description": "International phone numbers (at most 1,000).",
+    },
 }
 """What a schema says of a body field, by wire name, beyond its type."""
 
@@ -236,11 +270,13 @@ def _param_schema(param: Param) -> Schema:
 
 def request_body(route: Route) -> Schema:
     """The schema of the body ``route`` reads: its command's parameters, by wire name."""
-    params = route.command.params
-    return _object(
+    params = [p for p in route.command.params if p.name not in route.path_params]
+    schema = _object(
         route.summary + ".",
         {p.wire: {**_param_schema(p), **FIELDS.get(p.wire, {})} for p in params},
     )
+    schema["required"] = [p.wire for p in params if p.required]
+    return schema
 
 
 FORM: Schema = {
@@ -298,7 +334,7 @@ _BODY: dict[int | str, Schema] = {
 
 def responses(route: Route) -> dict[int | str, Schema]:
     """Every answer ``route`` may give: its own, those of every route, and its errors."""
-    answer = _error("Successful Response", ANSWERS.get(route.name, STATUS))
+    answer = _error("Successful Response", answer_schema(route))
     if route.streams:
         binary = {"schema": {"type": "string", "format": "binary"}}
         answer = {"description": "The bytes (206 with a range).", "content": {"*/*": binary}}

@@ -19,21 +19,37 @@ import anyio
 import attrs
 
 from .._commands import (
+    ADD_PARTICIPANTS,
+    BLOCK,
+    CHECK_NUMBERS,
+    CONTACT,
+    CREATE_GROUP,
+    DEMOTE_PARTICIPANTS,
     DOWNLOAD,
     EDIT,
     GROUP,
+    GROUP_INVITE_LINK,
     GROUPS,
+    JOIN_GROUP,
+    LEAVE_GROUP,
     LOGOUT,
     MARK_READ,
+    PROFILE_PICTURE,
+    PROMOTE_PARTICIPANTS,
     REACT,
+    REMOVE_PARTICIPANTS,
     RESTART,
     REVOKE,
     SEND,
     SEND_CHAT_STATE,
     SEND_TEXT,
+    SET_GROUP_DESCRIPTION,
+    SET_GROUP_SUBJECT,
     SET_PRESENCE,
     STATUS,
     SUBSCRIBE_PRESENCE,
+    UNBLOCK,
+    Command,
     Param,
 )
 from .._content import CONTENT_KINDS
@@ -65,12 +81,10 @@ from .._wire import (
     CONTENT_FIELDS,
     CONTENT_TYPE,
     FILE_NAME,
-    GROUP_CODEC,
-    GROUPS_CODEC,
     MENTIONS,
     MIME_TYPE,
     REPLY_TO,
-    SENT_MESSAGE_CODEC,
+    result_for,
 )
 from ..adapters._headers import HeaderLookup
 from ..adapters.auth import (
@@ -273,9 +287,38 @@ Headers = HeaderLookup
 """A request's headers (or query), looked up by name (both frameworks' qualify)."""
 
 
-def _field(body: object, param: Param) -> Any:
+def answer(route: Route, result: object) -> dict[str, Any]:
+    """The JSON answer of a route whose command's result is its answer.
+
+    ``{}`` for none; an object of :data:`~wagate._wire.RESULTS` as its codec writes
+    it; a list or a text under the route's :attr:`~Route.key`.
+    """
+    if result is None:
+        return {}
+    if isinstance(result, (str, list)):
+        assert route.key is not None, f"route {route.name} answers a list or text: give it a key"
+        if isinstance(result, str):
+            return {route.key: result}
+        item = route.command.item
+        written = result_for(item) if item is not None else None
+        codec = written.codec if written is not None else None
+        now = utcnow()
+        return {route.key: [codec.encode(v, now) if codec else v for v in result]}
+    written = result_for(type(result))
+    if written is None:
+        raise TypeError(f"route {route.name}: no codec writes {result!r}")
+    encoded: dict[str, Any] = written.codec.encode(result, utcnow())
+    return encoded
+
+
+def _object(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _field(body: object, param: Param) -> Any:
+    body = _object(body)
     name = param.wire
     if name not in body:
         raise InvalidInput(f"the body has no {name!r}")
@@ -443,15 +486,20 @@ class RestApi:
                 )
                 if isinstance(payload, Form):
                     payload = form_body(payload)
-                arguments = {p.name: _field(payload, p) for p in route.command.params}
+                arguments = {
+                    p.name: _field(payload, p)
+                    for p in route.command.params
+                    if p.name not in route.path_params
+                    and (p.required or p.wire in _object(payload))
+                }
             for name in route.path_params:
                 arguments[name] = (params or {}).get(name, "")
             if route.streams:
                 arguments["range"] = headers.get("range")
                 arguments["if_range"] = headers.get("if-range")
-            if route.respond is None:  # a command with nothing to answer
-                await self.gateway.run(route.command, tenant, **arguments)
-                return Reply(route.status, {})
+            if route.respond is None:  # the command's result is the answer
+                result = await self.gateway.run(route.command, tenant, **arguments)
+                return Reply(route.status, answer(route, result))
             return await route.respond(self, tenant, arguments)
         except RangeNotSatisfiable as exc:
             reply = reply_for(exc)
@@ -552,21 +600,6 @@ class RestApi:
             )
         return Reply(200, payload)
 
-    async def send_message(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``POST /api/messages`` ``{to, content}`` (JSON or a form): send any content."""
-        sent = await self.gateway.send(tenant, arguments["to"], arguments["content"])
-        return Reply(200, SENT_MESSAGE_CODEC.encode(sent, utcnow()))
-
-    async def groups(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``GET /api/groups``: the groups the account is in."""
-        groups = await self.gateway.groups(tenant)
-        return Reply(200, {"groups": GROUPS_CODEC.encode(groups, utcnow())})
-
-    async def group(self, tenant: str, arguments: Mapping[str, Any]) -> Reply:
-        """``GET /api/groups/{jid}``: a group with its participants and their roles."""
-        group = await self.gateway.group(tenant, arguments["jid"])
-        return Reply(200, GROUP_CODEC.encode(group, utcnow()))
-
     async def media(self, tenant: str, arguments: Mapping[str, Any]) -> FileReply:
         """``GET /api/media/{id}``: one of the tenant's media, streamed (ranges too).
 
@@ -609,6 +642,53 @@ class RestApi:
         """``POST /api/logout``: unlink the account."""
         await self.gateway.logout(tenant)
         return Reply(200, status_payload(await self.gateway.status(tenant)))
+
+
+_NOT_CONNECTED = "The session is not connected."
+
+
+def _group_route(
+    action: str,
+    command: Command[..., Any],
+    summary: str,
+    *,
+    key: str | None = None,
+    admin: bool = False,
+) -> Route:
+    """``POST /api/groups/{jid}/<action>``: a group call, its body the other parameters."""
+    errors = {
+        404: "The account is not in that group.",
+        409: _NOT_CONNECTED,
+        422: "Not a group's JID, or a bad body.",
+    }
+    if admin:
+        errors[403] = "Only the group's admins may do that."
+    return Route(
+        method="POST",
+        path=f"/api/groups/{{jid}}/{action}",
+        command=command,
+        name=command.name,
+        operation=f"post_groups_{action.replace('/', '_')}",
+        summary=summary,
+        key=key,
+        body=len(command.params) > 1,
+        path_params=("jid",),
+        errors=errors,
+    )
+
+
+def _contact_route(method: str, action: str, command: Command[..., Any], summary: str) -> Route:
+    """``<method> /api/contacts/{jid}<action>``: a call about one person."""
+    return Route(
+        method=method,
+        path=f"/api/contacts/{{jid}}{action}",
+        command=command,
+        name=command.name,
+        operation=f"{method.lower()}_contacts{action.replace('/', '_')}",
+        summary=summary,
+        path_params=("jid",),
+        errors={409: _NOT_CONNECTED, 422: "Not a person's number or JID."},
+    )
 
 
 ROUTES: tuple[Route, ...] = (
@@ -661,7 +741,6 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/api/messages",
         command=SEND,
-        respond=RestApi.send_message,
         name="messages",
         operation="post_messages",
         summary="Send a message of any kind (JSON, or a form with a file)",
@@ -725,7 +804,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/api/groups",
         command=GROUPS,
-        respond=RestApi.groups,
+        key="groups",
         name="groups",
         operation="get_groups",
         summary="The groups the account is in",
@@ -735,7 +814,6 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/api/groups/{jid}",
         command=GROUP,
-        respond=RestApi.group,
         name="group",
         operation="get_group",
         summary="A group with its participants and their roles",
@@ -746,6 +824,76 @@ ROUTES: tuple[Route, ...] = (
             422: "Not a group's JID.",
         },
     ),
+    Route(
+        method="POST",
+        path="/api/groups",
+        command=CREATE_GROUP,
+        name="create_group",
+        operation="post_groups",
+        summary="Make a group with the account as its creator",
+        status=201,
+        body=True,
+        errors={409: _NOT_CONNECTED, 422: "An empty or too long subject, or bad participants."},
+    ),
+    Route(
+        method="POST",
+        path="/api/groups/join",
+        command=JOIN_GROUP,
+        name="join_group",
+        operation="post_groups_join",
+        summary="Join a group by its invite link",
+        key="jid",
+        body=True,
+        errors={
+            404: "WhatsApp knows no group by that invite.",
+            409: _NOT_CONNECTED,
+            422: "Not an invite link.",
+        },
+    ),
+    _group_route("leave", LEAVE_GROUP, "Leave a group"),
+    _group_route("subject", SET_GROUP_SUBJECT, "Rename a group", admin=True),
+    _group_route("description", SET_GROUP_DESCRIPTION, "Set a group's description", admin=True),
+    *(
+        _group_route(
+            f"participants/{verb}",
+            cmd,
+            f"{verb.capitalize()} participants",
+            key="results",
+            admin=True,
+        )
+        for verb, cmd in (
+            ("add", ADD_PARTICIPANTS),
+            ("remove", REMOVE_PARTICIPANTS),
+            ("promote", PROMOTE_PARTICIPANTS),
+            ("demote", DEMOTE_PARTICIPANTS),
+        )
+    ),
+    _group_route(
+        "invite",
+        GROUP_INVITE_LINK,
+        "The group's invite link (reset: a new one)",
+        key="link",
+        admin=True,
+    ),
+    Route(
+        method="POST",
+        path="/api/contacts/check",
+        command=CHECK_NUMBERS,
+        name="check_numbers",
+        operation="post_contacts_check",
+        summary="Which phone numbers are on WhatsApp",
+        key="numbers",
+        body=True,
+        errors={
+            409: _NOT_CONNECTED,
+            413: "More than 1,000 numbers.",
+            422: "An empty list, or a number that is not a phone number.",
+        },
+    ),
+    _contact_route("GET", "", CONTACT, "What WhatsApp tells the account about someone"),
+    _contact_route("GET", "/picture", PROFILE_PICTURE, "Someone's or a group's profile picture"),
+    _contact_route("POST", "/block", BLOCK, "Block someone"),
+    _contact_route("POST", "/unblock", UNBLOCK, "Unblock someone"),
     Route(
         method="POST",
         path="/api/presence",

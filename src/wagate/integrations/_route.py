@@ -114,7 +114,10 @@ class Route:
     """The name its OpenAPI operation id is made of (kept stable for clients)."""
     summary: str
     respond: Respond | None = None
-    """How it answers; ``None``: it runs :attr:`command` and answers ``{}``."""
+    """How it answers; ``None``: it runs :attr:`command` and answers with its result
+    (:func:`answer`: ``{}`` for none)."""
+    key: str | None = None
+    """The answer's key for a result that is a list or a text (``{"groups": [...]}``)."""
     status: int = 200
     """The status of a successful answer."""
     errors: Mapping[int, str] = attrs.field(factory=dict)
