@@ -46,7 +46,7 @@ import attrs
 
 from .._content import Content, Media, Text
 from .._driver import ConnectionEnded, Driver, DriverSink, IncomingMessage, KnownMessage
-from .._errors import DriverError, NotInGroup, NotLinked, PairingFailed, ScanRejected
+from .._errors import DriverError, NotLinked, PairingFailed, ScanRejected
 from .._events import (
     Account,
     ChatState,
@@ -61,8 +61,8 @@ from .._events import (
     Receipt,
     utcnow,
 )
-from .._groups import Group, GroupInfo, GroupRole, Participant
 from .._validate import normalize_phone, normalize_recipient
+from ._simulated_groups import DriverGroups, PhoneGroups
 
 __all__ = [
     "QR_TIMEOUTS",
@@ -192,7 +192,7 @@ RECEIPT_DELAY = 1.0
 """Simulated seconds after which a sent message is reported delivered."""
 
 
-class SimulatedPhone:
+class SimulatedPhone(PhoneGroups):
     """The user's phone (and WhatsApp's servers) on the other side of a simulated driver.
 
     Args:
@@ -226,9 +226,7 @@ class SimulatedPhone:
         """Every ``(chat JID, state)`` the account showed: its "typing…"."""
         self.presence_subscriptions: set[str] = set()
         """The JIDs whose presence the account asked for."""
-        self.groups: dict[str, Group] = {}
-        """The groups the account is in, by JID, as WhatsApp holds them."""
-        self._group_ids = itertools.count(120363000000000001)
+        self._init_groups()
 
     @property
     def account(self) -> Account:
@@ -412,43 +410,6 @@ class SimulatedPhone:
             value = Presence(presence)
             self._update(PresenceChanged, jid=jid, presence=value, last_seen=last_seen)
 
-    def add_to_group(
-        self,
-        subject: str,
-        members: list[str],
-        *,
-        creator: str | None = None,
-        admins: tuple[str, ...] = (),
-        description: str | None = None,
-        announce: bool = False,
-        locked: bool = False,
-    ) -> str:
-        """A contact (``creator``, else the first member) makes a group with the account in it.
-
-        ``members`` are the other contacts; ``admins`` may name the account's own
-        number to make it an admin.  Returns the group's JID.
-        """
-        own = self.jid
-        jids = [normalize_recipient(m) for m in members]
-        maker = normalize_recipient(creator) if creator else jids[0]
-        promoted = {normalize_recipient(a) for a in admins}
-        roles = {maker: GroupRole.SUPERADMIN}
-        for jid in (*jids, own):
-            roles.setdefault(jid, GroupRole.ADMIN if jid in promoted else GroupRole.MEMBER)
-        jid = f"{next(self._group_ids)}@g.us"
-        participants = tuple(Participant(jid=j, role=r) for j, r in roles.items())
-        self.groups[jid] = Group(
-            jid=jid,
-            subject=subject,
-            description=description,
-            participant_count=len(participants),
-            is_admin=roles[own] is not GroupRole.MEMBER,
-            announce=announce,
-            locked=locked,
-            participants=participants,
-        )
-        return jid
-
     def _linked_drivers(self) -> list[SimulatedDriver]:
         linked = [d for d in self._drivers if d._linked]
         if not linked:
@@ -474,7 +435,7 @@ class SimulatedPhone:
         return f"<SimulatedPhone {self.number} linked={self.linked}>"
 
 
-class SimulatedDriver(Driver):
+class SimulatedDriver(DriverGroups, Driver):
     """A :class:`~wagate.drivers.Driver` that simulates WhatsApp in process.
 
     Args:
@@ -767,21 +728,6 @@ class SimulatedDriver(Driver):
     async def subscribe_presence(self, jid: str) -> None:  # noqa: D102
         self._check_up()
         self.phone.presence_subscriptions.add(jid)
-
-    async def groups(self) -> list[GroupInfo]:  # noqa: D102
-        self._check_up()
-        fields = attrs.fields_dict(GroupInfo)
-        return [
-            GroupInfo(**{k: v for k, v in attrs.asdict(g, recurse=False).items() if k in fields})
-            for g in self.phone.groups.values()
-        ]
-
-    async def group(self, jid: str) -> Group:  # noqa: D102
-        self._check_up()
-        group = self.phone.groups.get(jid)
-        if group is None:
-            raise NotInGroup(f"the account is not in the group {jid} (simulated)")
-        return group
 
     def _check_up(self) -> None:
         if not self._connected:
