@@ -29,6 +29,7 @@ from wagate import (
     AlreadyConnected,
     Gateway,
     MediaNotFound,
+    InviteNotFound,
     NotInGroup,
     Overflow,
     QrGenerated,
@@ -62,8 +63,18 @@ SAMPLES = {
     "state": "composing",
     "jid": "120363000000000001@g.us",
     "contact": SENDER,
+    "subject": "Team",
+    "description": "Who is on call",
+    "participants": [SENDER],
+    "reset": True,
+    "invite_link": "https://chat.whatsapp.com/NOSUCHINVITE0000000000",
+    "numbers": ["+628123456789", "+628111222333"],
 }
-"""An argument for each parameter name a command has."""
+"""An argument for each parameter name a command has (the walk's first group is the
+simulator's first JID: the one ``create_group`` makes)."""
+PERSON = {"jid": SENDER}
+OVERRIDES = {name: PERSON for name in ("contact", "profile_picture", "block", "unblock")}
+"""The commands whose ``jid`` is a person's, not the sample group's."""
 _SAMPLE_OF = {"id": "media_id", "jid": "jid"}
 """The sample of each path parameter, by its name in the path."""
 WITHOUT_ROUTE = {
@@ -74,7 +85,7 @@ WITHOUT_ROUTE = {
 
 
 def _arguments(command: Command[..., Any], phone: str) -> list[Any]:
-    samples = {**SAMPLES, "phone": phone}
+    samples = {**SAMPLES, "phone": phone, **OVERRIDES.get(command.name, {})}
     return [samples[p.name] for p in command.params]
 
 
@@ -123,7 +134,24 @@ def test_the_openapi_request_bodies_are_the_commands_parameters() -> None:
         assert (body is not None) == route.body, route.name
         if body is not None:
             wire = set(body["content"]["application/json"]["schema"]["properties"])
-            assert wire == {p.wire for p in route.command.params}, route.name
+            params = [p for p in route.command.params if p.name not in route.path_params]
+            assert wire == {p.wire for p in params}, route.name
+
+
+GROUP_WALK = (
+    "create_group",
+    "group",
+    "set_group_subject",
+    "set_group_description",
+    "remove_participants",
+    "add_participants",
+    "promote_participants",
+    "demote_participants",
+    "group_invite_link",
+    "leave_group",
+)
+"""The group commands, in an order in which each succeeds (the account made the group)."""
+CONTACT_WALK = ("check_numbers", "contact", "profile_picture", "block", "unblock")
 
 
 async def _walk(
@@ -162,6 +190,12 @@ async def _walk(
     for name in ("set_presence", "send_chat_state", "subscribe_presence", "groups"):
         await call(by_name[name])
     await call(by_name["group"], raises=NotInGroup)
+    for name in GROUP_WALK:
+        await call(by_name[name])
+    await call(by_name["group"], raises=NotInGroup)  # left
+    await call(by_name["join_group"], raises=InviteNotFound)
+    for name in CONTACT_WALK:
+        await call(by_name[name])
     await call(by_name["simulator.receive"])
     await call(by_name["restart"], raises=AlreadyConnected)
     await call(by_name["logout"])
@@ -248,6 +282,9 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
         "chat_state",
         "groups",
         "group",
+        *(name for name in GROUP_WALK if name != "group"),
+        "join_group",
+        *CONTACT_WALK,
         "simulator_receive",
         "logout",
     ]
@@ -259,6 +296,7 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
         "read": "unknown_message",
         "media": "media_not_found",
         "group": "not_in_group",
+        "join_group": "invite_not_found",
     }
     assert sorted(order) == sorted(route.name for route in ROUTES)
     by_name = {route.name: route for route in ROUTES}
@@ -272,11 +310,13 @@ def test_every_route_answers_through_a_real_server(framework: str) -> None:
                     if p.codec is None
                     else p.codec.encode(SAMPLES[p.name], now)
                     for p in route.command.params
+                    if p.name not in route.path_params
                 }
                 if route.body
                 else None
             )
-            path = route.path.format(**{n: SAMPLES[_SAMPLE_OF[n]] for n in route.path_params})
+            samples = {**SAMPLES, **OVERRIDES.get(route.command.name, {})}
+            path = route.path.format(**{n: samples[_SAMPLE_OF[n]] for n in route.path_params})
             answer = client.request(route.method, path, json=body)
             if name in unknown:
                 assert answer.status_code == 404, (name, answer.text)
