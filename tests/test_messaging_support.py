@@ -1,8 +1,9 @@
 """One of each message kind and update, for the transport tests to carry.
 
 :func:`every_update` makes the simulated phone and the session produce a presence,
-a "typing…", a received image, a reaction, an edit, a delete, a sent text and its
-receipts; it returns the
+a "typing…", a received image, a reaction, an edit, a delete, a group the account is
+added to, renamed, grown and then removed from, a sent text and its receipts; it
+returns the
 session's own events of that span, whose wire forms (``to_wire``) each transport
 must deliver, in order, unchanged.
 """
@@ -38,6 +39,10 @@ RICH_KINDS = (
     "message:status",
     "presence:changed",
     "chat:state",
+    "group:joined",
+    "group:updated",
+    "group:participants",
+    "group:left",
 )
 """The wire names :func:`every_update` produces (each at least once)."""
 
@@ -69,6 +74,10 @@ async def every_update(session: Session, phone: SimulatedPhone, hub: Hub) -> lis
         typo = phone.send(CONTACT, Text("helo"), push_name="Siti")
         phone.edit(CONTACT, typo, "hello")
         phone.revoke(CONTACT, typo)
+        team = phone.add_to_group("Team", [CONTACT], admins=(phone.number,))
+        phone.rename_group(team, "Team A", by=CONTACT)
+        await session.add_participants(team, ["+628111222444"])
+        phone.change_participants(team, "remove", [phone.number], by=CONTACT)
         sent = await session.send(CONTACT, Text("thanks", reply_to=image))
         with anyio.fail_after(10):
             async for event in events:

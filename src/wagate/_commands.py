@@ -416,7 +416,7 @@ PROMOTE_PARTICIPANTS: Command[[str, list[str]], list[ParticipantResult]] = comma
 DEMOTE_PARTICIPANTS: Command[[str, list[str]], list[ParticipantResult]] = command(
     Session.demote_participants, permission=Permission.MANAGE, mutates=True, checks=_PARTICIPANTS
 )
-GROUP_INVITE_LINK: Command[[str, bool], str] = command(
+GROUP_INVITE_LINK = command(  # its ParamSpec keeps the default of reset
     Session.group_invite_link, permission=Permission.MANAGE, mutates=True, checks=_GROUP
 )
 JOIN_GROUP: Command[[str], str] = command(
