@@ -491,7 +491,7 @@ def test_groups_are_managed_over_rest_and_only_the_tenants_own(served: Served) -
                 "POST",
                 "/api/contacts/check",
                 '{"numbers": [' + ",".join(['"+628111222333"'] * 1001) + "]}",
-            ): (413, "too_many_numbers"),
+            ): (422, "too_many_numbers"),
             ("GET", "/api/contacts/120363000000000001@g.us", None): (422, "invalid_recipient"),
         }
         for (method, path, body), (status, code) in bad.items():

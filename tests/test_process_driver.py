@@ -24,14 +24,21 @@ from wagate import (
     Backoff,
     Connected,
     Connecting,
+    ContactInfo,
     Disconnected,
     DisconnectReason,
     DriverError,
     Event,
     Gateway,
+    Group,
+    GroupJoined,
     InvalidInput,
+    InviteNotFound,
     MessageReceived,
+    NotInGroup,
+    NumberCheck,
     PairingCode,
+    ParticipantError,
     QrGenerated,
     ScanRejected,
     Session,
@@ -286,6 +293,35 @@ async def test_logout_and_send_failures_cross_the_pipe(gateway: Gateway) -> None
     assert ended.reason is DisconnectReason.LOGGED_OUT
     assert session.account is None
     assert await session.driver.call("phone.linked") is False  # type: ignore[attr-defined]
+
+
+async def test_group_and_contact_calls_cross_the_pipe(gateway: Gateway) -> None:
+    """Group and contact calls run on the driver in the child, results and errors typed."""
+    session = await gateway.session("acme")
+    events = session.events()
+    await link(session, events)
+    made = await session.create_group("Team", [CONTACT])
+    assert isinstance(made, Group) and made.is_admin
+    joined = await wait_for(events, GroupJoined, timeout=WAIT)
+    assert joined.jid == made.jid
+    results = await session.add_participants(made.jid, [CONTACT, "+628111222444"])
+    assert [(r.ok, r.error) for r in results] == [
+        (False, ParticipantError.ALREADY_IN_GROUP),
+        (True, None),
+    ]
+    await session.set_group_subject(made.jid, "Team A")
+    assert (await session.group(made.jid)).subject == "Team A"
+    link_ = await session.group_invite_link(made.jid, reset=True)
+    assert link_.startswith("https://chat.whatsapp.com/")
+    checked = await session.check_numbers([CONTACT])
+    assert isinstance(checked[0], NumberCheck) and checked[0].on_whatsapp
+    assert isinstance(await session.contact(CONTACT), ContactInfo)
+    await session.block(CONTACT)
+    await session.leave_group(made.jid)
+    with pytest.raises(NotInGroup):
+        await session.set_group_subject(made.jid, "gone")
+    with pytest.raises(InviteNotFound):
+        await session.join_group("ABCDEFGHIJKLMNOPQRSTUV")
 
 
 async def test_errors_come_back_as_the_same_wagate_errors(gateway: Gateway) -> None:

@@ -25,6 +25,10 @@ from wagate import (
     Document,
     Event,
     Gap,
+    GroupJoined,
+    GroupLeft,
+    GroupParticipantsChanged,
+    GroupUpdated,
     Image,
     Location,
     Media,
@@ -35,6 +39,7 @@ from wagate import (
     MessageSent,
     MessageStatus,
     PairingCode,
+    ParticipantAction,
     Presence,
     PresenceChanged,
     QrGenerated,
@@ -164,6 +169,24 @@ def _samples() -> Iterator[Event]:
     yield ChatStateChanged(
         tenant="acme", seq=57, at=AT, chat=SITI, sender=SITI, state=ChatState.COMPOSING
     )
+    team = "120363000000000001@g.us"
+    yield GroupJoined(tenant="acme", seq=58, at=AT, jid=team, subject="Team", by=SITI)
+    yield GroupJoined(
+        tenant="acme", seq=59, at=AT, jid=team, subject="Team", by=None, participant_count=3
+    )
+    yield GroupUpdated(tenant="acme", seq=60, at=AT, jid=team, by=SITI, subject="Team A")
+    yield GroupUpdated(tenant="acme", seq=61, at=AT, jid=team, description="", locked=True)
+    yield GroupParticipantsChanged(
+        tenant="acme",
+        seq=62,
+        at=AT,
+        jid=team,
+        action=ParticipantAction.PROMOTE,
+        participants=(SITI, "628111222444@s.whatsapp.net"),
+        by=SITI,
+    )
+    yield GroupLeft(tenant="acme", seq=63, at=AT, jid=team, by=SITI)
+    yield GroupLeft(tenant="acme", seq=64, at=AT, jid=team)
     yield Gap(tenant="acme", seq=40, at=AT, first_seq=34, last_seq=40)
     yield Gap(tenant="acme", seq=900, at=AT, first_seq=41, last_seq=900, missed=None)
 
@@ -306,3 +329,55 @@ def test_the_table_s_schemas_describe_what_it_writes(event: Event) -> None:
         payloads.append((payload_schema(CONNECTION_STATUS), status))
     for schema, data in payloads:
         jsonschema.validate(data, {**schema, "additionalProperties": False})
+
+
+def _results() -> list[object]:
+    from wagate import (  # noqa: PLC0415 - only the results' round trip needs them
+        ContactInfo,
+        Group,
+        GroupInfo,
+        GroupRole,
+        NumberCheck,
+        Participant,
+        ParticipantError,
+        ParticipantResult,
+        ProfilePicture,
+        SentMessage,
+    )
+
+    team = "120363000000000001@g.us"
+    info = GroupInfo(jid=team, subject="Team", participant_count=2, is_admin=True)
+    group = Group(
+        jid=team,
+        subject="Team",
+        description="us",
+        participants=(Participant(jid=SITI, role=GroupRole.SUPERADMIN),),
+    )
+    return [
+        SentMessage(id="3EB0", to=SITI, timestamp=AT, kind="text"),
+        group,
+        info,
+        [info, info],
+        [
+            ParticipantResult(jid=SITI, ok=True),
+            ParticipantResult(jid=SITI, ok=False, error=ParticipantError.PRIVACY, code=403),
+        ],
+        [NumberCheck(number="+628111222333", on_whatsapp=True, jid=SITI)],
+        ContactInfo(jid=SITI, push_name="Siti", verified=False, blocked=True),
+        ProfilePicture(jid=SITI, url="https://pps.example/p.jpg", id="1"),
+        [],
+        "https://chat.whatsapp.com/ABCDEFGHIJKLMNOPQRSTUV",
+    ]
+
+
+@pytest.mark.parametrize("value", _results(), ids=lambda v: type(v).__name__)
+def test_every_command_result_crosses_a_cluster_unchanged(value: object) -> None:
+    """Each result type of the results table (alone, or a list of them) reads back equal."""
+    assert decode_result(json.loads(json.dumps(encode_result(value)))) == value
+
+
+def test_a_result_of_no_known_type_is_refused() -> None:
+    with pytest.raises(TypeError, match="RESULTS"):
+        encode_result(object())
+    with pytest.raises(TypeError):
+        encode_result([SITI, 1])

@@ -215,7 +215,7 @@ class InviteNotFound(WagateError, code="invite_not_found", status_code=404):
     """WhatsApp knows no group by that invite (revoked, expired, or never made)."""
 
 
-class TooManyNumbers(InvalidInput, code="too_many_numbers", status_code=413):
+class TooManyNumbers(InvalidInput, code="too_many_numbers"):
     """More phone numbers than one ``check_numbers`` call takes."""
 
 

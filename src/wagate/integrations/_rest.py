@@ -886,8 +886,7 @@ ROUTES: tuple[Route, ...] = (
         body=True,
         errors={
             409: _NOT_CONNECTED,
-            413: "More than 1,000 numbers.",
-            422: "An empty list, or a number that is not a phone number.",
+            422: "An empty list, more than 1,000 numbers, or one that is not a phone number.",
         },
     ),
     _contact_route("GET", "", CONTACT, "What WhatsApp tells the account about someone"),

@@ -33,6 +33,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from .._errors import InvalidInput, WagateError
 from .._gateway import Gateway
@@ -178,6 +179,16 @@ def router(
     return routes
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the app takes on the request's path."""
+    methods: list[str] = []
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\0"})
+        if match is Match.PARTIAL:
+            methods.extend(m for m in getattr(route, "methods", ()) or () if m not in methods)
+    return methods
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer unknown routes, wrong methods, invalid requests and crashes with JSON errors.
 
@@ -188,6 +199,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers = tuple((getattr(exc, "headers", None) or {}).items())
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; a path may have several.
+            headers = (("Allow", ", ".join(_allowed(request))),)
         method, path, detail = request.method, request.url.path, str(exc.detail)
         return _send(
             _rest.http_error_reply(
