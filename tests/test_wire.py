@@ -20,14 +20,18 @@ from wagate import (
     Connected,
     Connecting,
     Contact,
+    ContactInfo,
     Disconnected,
     DisconnectReason,
     Document,
     Event,
     Gap,
+    Group,
+    GroupInfo,
     GroupJoined,
     GroupLeft,
     GroupParticipantsChanged,
+    GroupRole,
     GroupUpdated,
     Image,
     Location,
@@ -38,12 +42,18 @@ from wagate import (
     MessageRevoked,
     MessageSent,
     MessageStatus,
+    NumberCheck,
     PairingCode,
+    Participant,
     ParticipantAction,
+    ParticipantError,
+    ParticipantResult,
     Presence,
     PresenceChanged,
+    ProfilePicture,
     QrGenerated,
     Receipt,
+    SentMessage,
     State,
     Status,
     Sticker,
@@ -332,19 +342,6 @@ def test_the_table_s_schemas_describe_what_it_writes(event: Event) -> None:
 
 
 def _results() -> list[object]:
-    from wagate import (  # noqa: PLC0415 - only the results' round trip needs them
-        ContactInfo,
-        Group,
-        GroupInfo,
-        GroupRole,
-        NumberCheck,
-        Participant,
-        ParticipantError,
-        ParticipantResult,
-        ProfilePicture,
-        SentMessage,
-    )
-
     team = "120363000000000001@g.us"
     info = GroupInfo(jid=team, subject="Team", participant_count=2, is_admin=True)
     group = Group(
