@@ -43,6 +43,7 @@ SAMPLE_KEYWORDS: dict[str, dict[str, Any]] = {
     "HttpError": {"status_code": 418},
     "StaleTimestamp": {"age": 301.5},
     "RangeNotSatisfiable": {"size": 1024},
+    "RateLimited": {"retry_after": 12.5},
 }
 
 

@@ -64,6 +64,7 @@ from ._errors import (
     OwnershipError,
     OwnerTimeout,
     PairingFailed,
+    RateLimited,
     RemoteError,
     ScanRejected,
     SessionClosed,
@@ -118,6 +119,7 @@ from ._groups import (
 from ._hub import Backplane, Hub, Overflow, Subscription
 from ._media import MediaLimits, UrlPolicy
 from ._mediastore import FileMediaStore, MediaStore, MemoryMediaStore, StoredMedia
+from ._pacing import Pacing
 from ._session import Backoff, Callback, CallbackSubscription, Session
 from ._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
 from ._sync import SyncGateway, SyncSession, SyncSubscription
@@ -204,6 +206,7 @@ __all__ = [
     "OwnerTimeout",
     "Ownership",
     "OwnershipError",
+    "Pacing",
     "PairingCode",
     "PairingFailed",
     "Participant",
@@ -214,6 +217,7 @@ __all__ = [
     "PresenceChanged",
     "ProfilePicture",
     "QrGenerated",
+    "RateLimited",
     "Receipt",
     "RemoteError",
     "SQLiteStore",

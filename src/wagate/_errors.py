@@ -44,6 +44,7 @@ class (the cluster's command forwarding, the engine's child process).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,7 @@ __all__ = [
     "OwnerTimeout",
     "OwnershipError",
     "PairingFailed",
+    "RateLimited",
     "RemoteError",
     "ScanRejected",
     "SessionClosed",
@@ -140,6 +142,10 @@ class WagateError(Exception):
     def extras(self) -> dict[str, Any]:
         """Members every client's body carries beside ``"error"`` (none by default)."""
         return {}
+
+    def http_headers(self) -> tuple[tuple[str, str], ...]:
+        """HTTP headers that go with its answer (none by default)."""
+        return ()
 
     def __str__(self) -> str:
         if self.tenant is None:
@@ -217,6 +223,35 @@ class InviteNotFound(WagateError, code="invite_not_found", status_code=404):
 
 class TooManyNumbers(InvalidInput, code="too_many_numbers"):
     """More phone numbers than one ``check_numbers`` call takes."""
+
+
+class RateLimited(WagateError, code="rate_limited", status_code=429):
+    """Too fast: the tenant's pacing or the API's request limit refused this, for now.
+
+    Attributes:
+        retry_after: Seconds until trying again may succeed (HTTP ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: float, tenant: str | None = None) -> None:
+        super().__init__(message, tenant=tenant)
+        self.retry_after = max(0.0, float(retry_after))
+
+    def details(self) -> dict[str, Any]:
+        """``retry_after``."""
+        return {"retry_after": self.retry_after}
+
+    def extras(self) -> dict[str, Any]:
+        """``retryAfter``: whole seconds, as the header says."""
+        return {"retryAfter": self.retry_seconds}
+
+    def http_headers(self) -> tuple[tuple[str, str], ...]:
+        """``Retry-After``, in whole seconds (rounded up)."""
+        return (("Retry-After", str(self.retry_seconds)),)
+
+    @property
+    def retry_seconds(self) -> int:
+        """:attr:`retry_after` rounded up to whole seconds (at least 1)."""
+        return max(1, math.ceil(self.retry_after))
 
 
 class NotEditable(InvalidInput, code="not_editable", status_code=409):
@@ -403,9 +438,9 @@ def error_response(exc: BaseException, *, complete: bool = False) -> ErrorRespon
     if complete:
         inner["tenant"] = error.tenant
         inner.update(error.details())
-    headers: tuple[tuple[str, str], ...] = ()
+    headers = error.http_headers()
     if error.status_code == 401:
-        headers = (("WWW-Authenticate", f'Bearer error="{error.code}"'),)
+        headers = (("WWW-Authenticate", f'Bearer error="{error.code}"'), *headers)
     return ErrorResponse(error.status_code, {"error": inner, **error.extras()}, headers, error)
 
 

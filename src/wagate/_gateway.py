@@ -65,6 +65,7 @@ from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._media import MediaLimits, UrlPolicy
 from ._mediastore import MEMORY_MEDIA, MediaStore
+from ._pacing import Pacing
 from ._session import Backoff, Session
 from ._store import MemoryStore, SessionStore
 from ._validate import validate_tenant
@@ -197,6 +198,7 @@ class Gateway(ClosingStack):
             of them can serve ``GET /api/media/{id}`` from it.
         media_limits: The size limit of each media kind (default: WhatsApp's).
         url_policy: How media URLs are fetched (default: 15 s, public addresses only).
+        pacing: How fast each tenant may send (default: unpaced; see :class:`~wagate.Pacing`).
     """
 
     def __init__(
@@ -212,6 +214,7 @@ class Gateway(ClosingStack):
         media_store: MediaStore | None = None,
         media_limits: MediaLimits | None = None,
         url_policy: UrlPolicy | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         if cluster is not None:
             if store is not None or hub is not None:
@@ -233,6 +236,8 @@ class Gateway(ClosingStack):
         """Where every session keeps its tenant's media (the REST API streams from it)."""
         self.media_limits = media_limits
         self.url_policy = url_policy
+        self.pacing = pacing
+        """How fast each tenant may send (``None``: as fast as the host asks)."""
         self._sessions: dict[str, Session] = {}
         self._starting: dict[str, anyio.Event] = {}
         self._callbacks = CallbackGroup()
@@ -339,6 +344,7 @@ class Gateway(ClosingStack):
                 media_store=self.media_store,
                 media_limits=self.media_limits,
                 url_policy=self.url_policy,
+                pacing=self.pacing,
             )
             # The session runs in the gateway's task group: an idle tenant costs no
             # task of its own.

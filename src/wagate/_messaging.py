@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from ._driver import Driver
     from ._events import Account, Status
+    from ._pacing import Pacer
 
 E = TypeVar("E", bound=Event)
 
@@ -149,6 +150,8 @@ class Messaging:
         _account: Account | None
         _done: bool
 
+        pacer: Pacer | None
+
         def _check_open(self) -> anyio.abc.TaskGroup: ...
         def _running(self) -> anyio.abc.TaskGroup | None: ...
         def _emit(self, cls: type[E], **fields: Any) -> E: ...
@@ -185,6 +188,9 @@ class Messaging:
         quoted = self._known_message(content.reply_to) if content.reply_to else None
         self._check_connected("send")
         ready, media = await self._prepare(content)
+        if self.pacer is not None:
+            await self.pacer.turn(self.tenant)
+            self._check_connected("send")
         try:
             message_id = await self.driver.send(jid, ready, quoted=quoted)
         except DriverError as exc:

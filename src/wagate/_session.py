@@ -52,6 +52,7 @@ from ._linkstate import LinkStateWriter
 from ._media import MediaLimits, UrlPolicy
 from ._mediastore import MEMORY_MEDIA, MediaStore, StoredMedia
 from ._messaging import Messaging
+from ._pacing import Pacer, Pacing
 from ._reconnect import Reconnecting
 from ._seqs import SeqCounter
 from ._store import MemoryStore, SessionStore
@@ -97,6 +98,7 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
             process's sessions; :class:`~wagate.FileMediaStore` keeps it on disk).
         media_limits: The size limit of each media kind (default: WhatsApp's).
         url_policy: How media URLs are fetched (default: 15 s, public addresses only).
+        pacing: How fast this tenant may send (default: unpaced; see :class:`~wagate.Pacing`).
     """
 
     # Slots: a gateway holds thousands of sessions; a dict each would cost ~1.5 KB.
@@ -146,6 +148,7 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
         media_store: MediaStore | None = None,
         media_limits: MediaLimits | None = None,
         url_policy: UrlPolicy | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self.tenant = validate_tenant(tenant)
         self.media_store: MediaStore = media_store if media_store is not None else MEMORY_MEDIA
@@ -154,6 +157,8 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
         """The size limit of each media kind."""
         self.url_policy = url_policy or UrlPolicy()
         """How media URLs are fetched (timeout, private addresses)."""
+        self.pacer = Pacer(pacing) if pacing is not None else None
+        """Paces this tenant's sends (``None``: unpaced)."""
         self._known: OrderedDict[str, KnownMessage] = OrderedDict()
         self._pending_media: dict[str, StoredMedia] = {}
         self.driver = driver
@@ -375,6 +380,9 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
         jid = normalize_recipient(to)
         text = validate_text(text)
         self._check_connected("send")
+        if self.pacer is not None:
+            await self.pacer.turn(self.tenant)
+            self._check_connected("send")
         try:
             message_id = await self.driver.send_text(jid, text)
         except DriverError as exc:

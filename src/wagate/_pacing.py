@@ -1,0 +1,185 @@
+"""Outbound pacing: how fast a tenant's account sends, so that WhatsApp does not ban it.
+
+WhatsApp bans accounts whose sending looks automated: bursts, a steady machine
+beat, hundreds of messages a day from a young number.  A :class:`Pacer` stands
+in each session's send path.  Sends under the rate go at once; sends over it
+wait their turn, in the order they were made (never dropped), with a random
+jitter between them; a send that would wait too long, that finds too many
+waiting before it, or that is past the day's cap is refused at once with
+:class:`~wagate.RateLimited`, which says when to try again (HTTP 429 with
+``Retry-After``).
+
+The pacer lives with the session, so in a cluster the process that owns the
+tenant paces it, whichever process the send came through.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+import attrs
+
+from ._errors import RateLimited
+
+__all__ = ["DAY", "Pacer", "Pacing"]
+
+DAY = 86_400.0
+"""The daily cap's window, in seconds (rolling: the last 24 hours)."""
+
+
+def _positive(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be more than 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Pacing:
+    """How fast one tenant's account may send.
+
+    The defaults are conservative on purpose.  WhatsApp publishes no limits; what
+    operators of unofficial gateways report is that an account sending more than
+    a message every few seconds for long, or a few hundred to a thousand a day
+    from a recently registered number, gets flagged.  So: 20 a minute sustained
+    (one every 3 s) after a burst of 5, each paced send 0-50% of the interval
+    later than the beat (a human rhythm, not a metronome), and 1,000 a day.
+
+    Attributes:
+        per_minute: Sustained sends per minute.
+        burst: How many sends may go back to back before pacing starts.
+        jitter: Each paced send waits up to this fraction of the interval more
+            (``0``: none, ``1``: up to a whole interval).
+        daily_cap: The most sends in any 24 hours (``None``: no cap).
+        queue_limit: The most sends waiting their turn; one more is refused.
+        max_wait: The longest a send waits; one that would wait longer is refused.
+
+    Raises:
+        ValueError: a rate, burst, cap, bound or wait of 0 or less, or not a number.
+    """
+
+    per_minute: float = 20.0
+    burst: int = 5
+    jitter: float = 0.5
+    daily_cap: int | None = 1000
+    queue_limit: int = 100
+    max_wait: float = 300.0
+
+    def __attrs_post_init__(self) -> None:
+        _positive("per_minute", self.per_minute)
+        _positive("max_wait", self.max_wait)
+        for name in ("burst", "queue_limit"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if self.daily_cap is not None and (
+            not isinstance(self.daily_cap, int)
+            or isinstance(self.daily_cap, bool)
+            or self.daily_cap < 1
+        ):
+            raise ValueError(f"daily_cap must be at least 1 or None, got {self.daily_cap!r}")
+        if not isinstance(self.jitter, (int, float)) or not 0 <= self.jitter <= 1:
+            raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
+
+    @property
+    def interval(self) -> float:
+        """Seconds between sends at the sustained rate."""
+        return 60.0 / self.per_minute
+
+
+class Pacer:
+    """Paces one tenant's sends by :class:`Pacing` (a session holds one).
+
+    The rate is a virtual schedule (the generic cell rate algorithm): each send
+    takes the next slot at the moment it is made, so sends leave in the order
+    they were made, and a send under the rate takes no time at all.
+
+    Args:
+        pacing: The limits.
+        clock: Seconds, monotonic (default: the event loop's).
+        rng: The jitter's randomness.
+    """
+
+    def __init__(
+        self,
+        pacing: Pacing,
+        *,
+        clock: Callable[[], float] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.pacing = pacing
+        self._clock = clock or anyio.current_time
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._next = -math.inf  # the schedule's theoretical time of the next send
+        self._waiting = 0
+        self._sent: deque[float] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """How many sends wait their turn now."""
+        return self._waiting
+
+    def sent_today(self) -> int:
+        """How many sends the last 24 hours hold."""
+        self._forget(self._clock())
+        return len(self._sent)
+
+    async def turn(self, tenant: str | None = None) -> None:
+        """Wait for this send's turn.
+
+        Raises:
+            RateLimited: the day's cap is reached, too many sends wait, or this one
+                would wait longer than :attr:`Pacing.max_wait`.
+        """
+        pacing = self.pacing
+        now = self._clock()
+        self._forget(now)
+        if pacing.daily_cap is not None and len(self._sent) >= pacing.daily_cap:
+            retry = self._sent[0] + DAY - now
+            raise RateLimited(
+                f"the account sent {pacing.daily_cap:,} messages in the last 24 hours, "
+                "its daily cap",
+                retry_after=retry,
+                tenant=tenant,
+            )
+        interval = pacing.interval
+        due = max(self._next, now)
+        start = due - (pacing.burst - 1) * interval  # the burst's tolerance
+        wait = max(0.0, start - now)
+        if wait > 0 and self._waiting >= pacing.queue_limit:
+            raise RateLimited(
+                f"{self._waiting} sends already wait their turn (the queue's bound)",
+                retry_after=wait,
+                tenant=tenant,
+            )
+        if wait > pacing.max_wait:
+            raise RateLimited(
+                f"this send would wait {wait:.0f} s for its turn, "
+                f"more than the {pacing.max_wait:.0f} s a send may wait",
+                retry_after=wait - pacing.max_wait,
+                tenant=tenant,
+            )
+        self._next = due + interval
+        slot = now + wait
+        self._sent.append(slot)
+        if wait <= 0:
+            return
+        wait += self._rng.uniform(0, pacing.jitter * interval)
+        self._waiting += 1
+        try:
+            await anyio.sleep(wait)
+        except BaseException:
+            # Given up (cancelled): it was not sent, so the day does not count it.
+            self._sent.remove(slot)
+            raise
+        finally:
+            self._waiting -= 1
+
+    def _forget(self, now: float) -> None:
+        sent = self._sent
+        while sent and sent[0] <= now - DAY:
+            sent.popleft()
