@@ -61,6 +61,7 @@ from ._events import (
     State,
     Status,
 )
+from ._health import CHECK_TIMEOUT, Readiness, readiness
 from ._hub import Hub, Overflow, Subscription
 from ._lifecycle import ClosingStack
 from ._media import MediaLimits, UrlPolicy
@@ -157,6 +158,9 @@ class Ownership(abc.ABC):
         Raises:
             NotOwner: another live process holds the tenant.
         """
+
+    async def check(self) -> None:  # noqa: B027 - nothing to check by default
+        """Raise if what the ownership relies on (a cluster's Redis) does not answer."""
 
     @abc.abstractmethod
     async def call(self, tenant: str, command: str, args: Mapping[str, Any]) -> Any:
@@ -255,6 +259,18 @@ class Gateway(ClosingStack):
         the dashboard read it to offer the simulated-phone routes and panel.
         """
         return getattr(self.driver_factory, "simulated", False) is True
+
+    @property
+    def started(self) -> bool:
+        """Whether the gateway is entered (its tenants restored) and not closing."""
+        return self._stack is not None and not self._closing
+
+    async def readiness(self, *, timeout: float = CHECK_TIMEOUT) -> Readiness:
+        """Whether the gateway can serve: started, its store and its cluster's Redis answering.
+
+        What ``GET /readyz`` answers.  Each check runs within ``timeout`` seconds.
+        """
+        return await readiness(self, timeout=timeout)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:

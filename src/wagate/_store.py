@@ -48,12 +48,20 @@ class StoredSession:
     seq: int = 0
 
 
+READINESS_PROBE = "wagate.readiness-probe"
+"""The tenant id a readiness check reads (no tenant has it: ids of tenants are theirs)."""
+
+
 class SessionStore(OpenClose, abc.ABC):
     """The session store interface.  Use it as an async context manager."""
 
     @abc.abstractmethod
     async def load_all(self) -> list[StoredSession]:
         """Every tenant the store knows, in tenant order."""
+
+    async def check(self) -> None:
+        """Raise if the store does not answer (a readiness probe: one small read)."""
+        await self.load(READINESS_PROBE)
 
     @abc.abstractmethod
     async def load(self, tenant: str) -> StoredSession | None:

@@ -380,6 +380,10 @@ class Cluster(MemberWatch, TenantShare, Ownership):
             log.info("took tenant %r (lease token %d)", tenant, token)
         return self.store.fenced(tenant, self.leases.guard, (tenant, token))
 
+    async def check(self) -> None:
+        """Ping Redis (a readiness probe): raises when it does not answer."""
+        await self.backplane.check()
+
     async def call(self, tenant: str, command: str, args: Mapping[str, Any]) -> Any:
         """Run ``command`` where ``tenant`` is held (see :meth:`wagate.Ownership.call`)."""
         validate_tenant(tenant)

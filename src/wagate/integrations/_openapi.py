@@ -379,3 +379,28 @@ TENANT_CHOICE: list[Schema] = [
     },
 ]
 """The parameters choosing a tenant, on every route."""
+
+_CHECKS = {
+    "type": "object",
+    "description": "Each check's answer: ``ok``, or why not.",
+    "additionalProperties": {"type": "string"},
+}
+PROBES: dict[str, tuple[str, dict[int | str, Schema]]] = {
+    "/healthz": (
+        "The process is alive (for a liveness probe; no authentication)",
+        {200: _error("Alive.", _object("Alive.", {"status": {"const": "alive"}}))},
+    ),
+    "/readyz": (
+        "The gateway can serve: started, its store and its cluster's Redis answering",
+        {
+            200: _error(
+                "Ready.", _object("Ready.", {"status": {"const": "ready"}, "checks": _CHECKS})
+            ),
+            503: _error(
+                "Not ready: a check failed (each one's reason in checks).",
+                _object("Unready.", {"status": {"const": "unready"}, "checks": _CHECKS}),
+            ),
+        },
+    ),
+}
+"""The probes' summaries and answers, by path (unauthenticated, on both frameworks)."""

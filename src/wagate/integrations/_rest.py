@@ -507,6 +507,16 @@ class RestApi:
         except WagateError as exc:
             return reply_for(exc)
 
+    # ------------------------------------------------------------------ probes
+    def healthz(self) -> Reply:
+        """``GET /healthz``: the process is alive (no authentication, no I/O)."""
+        return Reply(200, {"status": "alive"})
+
+    async def readyz(self) -> Reply:
+        """``GET /readyz``: 200 when the gateway can serve, else 503 with each check's reason."""
+        ready = await self.gateway.readiness()
+        return Reply(200 if ready.ready else 503, ready.payload())
+
     # ------------------------------------------------------------------ who is asking
     def principal(
         self, headers: HeaderLookup, *, method: str = "GET", scheme: str = "http"

@@ -41,9 +41,19 @@ from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
 from . import STATIC_PREFIX, _rest, dashboard_html, static_reply
-from ._openapi import EVENTS_RESPONSES, TENANT_CHOICE, operation, responses
+from ._openapi import EVENTS_RESPONSES, PROBES, TENANT_CHOICE, operation, responses
 
 __all__ = ["create_app", "install_error_handlers", "router"]
+
+
+def _probe(
+    answer: Callable[[], _rest.Reply | Awaitable[_rest.Reply]],
+) -> Callable[[], Awaitable[Response]]:
+    async def probe() -> Response:
+        reply = answer()
+        return _send(reply if isinstance(reply, _rest.Reply) else await reply)
+
+    return probe
 
 
 def _send(reply: _rest.Reply | _rest.FileReply, method: str = "GET") -> Response:
@@ -122,7 +132,8 @@ def router(
                 name=cookie_name, auto_error=False, scheme_name="cookie", description=cookie
             )
         )
-    routes = APIRouter(dependencies=[Security(scheme) for scheme in schemes])
+    secured = [Security(scheme) for scheme in schemes]  # every route but the probes
+    routes = APIRouter()
 
     for route in api.routes:
         routes.add_api_route(
@@ -136,6 +147,7 @@ def router(
             openapi_extra=operation(route),
             summary=route.summary,
             tags=[route.tag],
+            dependencies=secured,
         )
 
     @routes.get(
@@ -145,10 +157,27 @@ def router(
         openapi_extra={"parameters": TENANT_CHOICE},
         summary="The tenant's events as Server-Sent Events",
         tags=["wagate"],
+        dependencies=secured,
     )
     async def get_events(request: Request) -> Response:
         refusal = api.refuse_stream(request.headers)
         return _send(refusal) if refusal else await events.starlette_endpoint(request)
+
+    probes: dict[str, Callable[[], _rest.Reply | Awaitable[_rest.Reply]]] = {
+        "/healthz": api.healthz,
+        "/readyz": api.readyz,
+    }
+    for path, (summary, answers) in PROBES.items():
+        routes.add_api_route(
+            path,
+            _probe(probes[path]),
+            methods=["GET"],
+            name=path.strip("/"),
+            response_class=Response,
+            responses=answers,
+            summary=summary,
+            tags=["health"],
+        )
 
     if dashboard:
 

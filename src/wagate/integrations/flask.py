@@ -138,6 +138,15 @@ def blueprint(
 
     rule("/api/events", "events", get_events, "GET")
 
+    def get_healthz() -> Response:
+        return _json(api.healthz())
+
+    def get_readyz() -> Response:
+        return _json(gateway.portal.call(api.readyz))
+
+    rule("/healthz", "healthz", get_healthz, "GET")
+    rule("/readyz", "readyz", get_readyz, "GET")
+
     if dashboard:
 
         def get_dashboard() -> Response:
