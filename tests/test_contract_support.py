@@ -122,6 +122,16 @@ def _listening_socket() -> socket.socket:
     return listening_socket("127.0.0.1", 0)
 
 
+def _with_metrics(gateway: Any, options: dict[str, Any]) -> None:
+    """``metrics_token=...`` (and ``tenant_labels``) among the options: serve /metrics."""
+    token = options.pop("metrics_token", None)
+    labels = options.pop("tenant_labels", False)
+    if token is not None:
+        from wagate.metrics import Metrics
+
+        options["metrics"] = Metrics(gateway, token=token, tenant_labels=labels)
+
+
 @contextlib.contextmanager
 def serve_fastapi(
     phones: Phones | None = None, gateway_options: dict[str, Any] | None = None, **options: Any
@@ -138,6 +148,7 @@ def serve_fastapi(
     phones = phones or Phones()
     gateway = Gateway(phones, **(gateway_options or {}))
     options.setdefault("simulator", True)
+    _with_metrics(gateway, options)
     app = create_app(gateway, JWTAuthenticator(SECRET), **options)
     sock = _listening_socket()
     port = sock.getsockname()[1]
@@ -183,6 +194,7 @@ def serve_flask(
     phones = phones or Phones()
     options.setdefault("simulator", True)
     with SyncGateway(phones, **(gateway_options or {})) as gateway:
+        _with_metrics(gateway.gateway, options)
         app = Flask("wagate_contract")
         app.register_blueprint(blueprint(gateway, JWTAuthenticator(SECRET), **options))
         install_error_handlers(app)

@@ -261,6 +261,11 @@ class Gateway(ClosingStack):
         return getattr(self.driver_factory, "simulated", False) is True
 
     @property
+    def local_sessions(self) -> tuple[Session, ...]:
+        """The sessions this process runs now (in a cluster, its share of the tenants)."""
+        return tuple(self._sessions.values())
+
+    @property
     def started(self) -> bool:
         """Whether the gateway is entered (its tenants restored) and not closing."""
         return self._stack is not None and not self._closing

@@ -225,8 +225,11 @@ class Hub:
         *,
         overflow: Overflow = Overflow.RAISE,
         initial: bool = True,
+        label: str = "api",
     ) -> Subscription:
         """Subscribe to one tenant (or, with ``None``, to every tenant).
+
+        ``label`` names the transport reading it, for the dropped-events metric.
 
         The subscription first yields the current state, then live events in order.
         With ``initial=False`` it yields only the events published from now on (for
@@ -235,7 +238,7 @@ class Hub:
         if self._closed:
             raise SessionClosed("the hub is closed", tenant=tenant)
         stream = self._all if tenant is None else self._log(tenant)
-        return Subscription(stream, self._state(tenant) if initial else (), overflow)
+        return Subscription(stream, self._state(tenant) if initial else (), overflow, label=label)
 
     def _state(self, tenant: str | None) -> list[Event]:
         if tenant is None:

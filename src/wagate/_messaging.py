@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import attrs
 
 from ._content import (
@@ -38,6 +39,7 @@ from ._errors import (
     MediaNotFound,
     NotConnected,
     NotEditable,
+    RateLimited,
     UnknownMessage,
 )
 from ._events import (
@@ -62,6 +64,7 @@ from ._events import (
 )
 from ._media import MediaLimits, UrlPolicy, check_media, fetch_url
 from ._mediastore import MediaStore, StoredMedia, check_media_id, new_media_id
+from ._telemetry import RATE_LIMITED, SEND_SECONDS, TELEMETRY
 from ._validate import normalize_recipient, validate_text
 
 if TYPE_CHECKING:
@@ -188,9 +191,7 @@ class Messaging:
         quoted = self._known_message(content.reply_to) if content.reply_to else None
         self._check_connected("send")
         ready, media = await self._prepare(content)
-        if self.pacer is not None:
-            await self.pacer.turn(self.tenant)
-            self._check_connected("send")
+        started = await self._take_turn()
         try:
             message_id = await self.driver.send(jid, ready, quoted=quoted)
         except DriverError as exc:
@@ -206,6 +207,8 @@ class Messaging:
                 reply_to=content.reply_to,
             )
             raise
+        finally:
+            self._sent_in(started, content.kind)
         sent = self._emit(
             MessageSent,
             id=message_id,
@@ -521,6 +524,21 @@ class Messaging:
                 tenant=self.tenant,
             )
         return message
+
+    async def _take_turn(self) -> float:
+        """Wait for the pacer's turn (if paced); when the send started."""
+        started = anyio.current_time()
+        if self.pacer is not None:
+            try:
+                await self.pacer.turn(self.tenant)
+            except RateLimited:
+                TELEMETRY.add(RATE_LIMITED, tenant=self.tenant)
+                raise
+            self._check_connected("send")
+        return started
+
+    def _sent_in(self, started: float, kind: str) -> None:
+        TELEMETRY.observe(SEND_SECONDS, anyio.current_time() - started, kind, tenant=self.tenant)
 
     def _mentions_me(self, mentions: tuple[str, ...]) -> bool:
         """Whether ``mentions`` name the linked account (any of its devices)."""

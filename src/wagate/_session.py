@@ -56,6 +56,7 @@ from ._pacing import Pacer, Pacing
 from ._reconnect import Reconnecting
 from ._seqs import SeqCounter
 from ._store import MemoryStore, SessionStore
+from ._telemetry import TELEMETRY
 from ._validate import normalize_phone, normalize_recipient, validate_tenant, validate_text
 
 if TYPE_CHECKING:
@@ -380,15 +381,15 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
         jid = normalize_recipient(to)
         text = validate_text(text)
         self._check_connected("send")
-        if self.pacer is not None:
-            await self.pacer.turn(self.tenant)
-            self._check_connected("send")
+        started = await self._take_turn()
         try:
             message_id = await self.driver.send_text(jid, text)
         except DriverError as exc:
             return self._emit(
                 MessageSent, id=None, to=jid, text=text, success=False, error=exc.message
             )
+        finally:
+            self._sent_in(started, "text")
         return self._emit(MessageSent, id=message_id, to=jid, text=text, success=True)
 
     async def request_pairing_code(self, phone: str) -> PairingCode:
@@ -474,13 +475,17 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
         if self._held is not None:
             self._held.append(event)
         else:
-            self._hub.publish(event)
+            self._publish(event)
         return event
+
+    def _publish(self, event: Event) -> None:
+        self._hub.publish(event)
+        TELEMETRY.event(event)
 
     def _release_held(self) -> None:
         held, self._held = self._held, None
         for event in held or ():
-            self._hub.publish(event)
+            self._publish(event)
 
     def _set_state(
         self,

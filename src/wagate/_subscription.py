@@ -18,6 +18,7 @@ import anyio
 
 from ._errors import SubscriberLagged
 from ._events import Event, Gap, utcnow
+from ._telemetry import DROPPED, TELEMETRY
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -171,10 +172,20 @@ class Subscription:
         "_pending",
         "_since_checkpoint",
         "floor",
+        "label",
         "position",
     )
 
-    def __init__(self, log: EventLog, initial: Iterable[Event], overflow: Overflow) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        initial: Iterable[Event],
+        overflow: Overflow,
+        *,
+        label: str = "api",
+    ) -> None:
+        self.label = label
+        """Who reads it (``sse``, ``socketio``, ``webhooks``, ``api``): the metrics' transport."""
         self._log = log
         self._pending: deque[Event] = deque(initial)
         self._overflow = overflow
@@ -193,6 +204,7 @@ class Subscription:
         self.position = cut
         if not missed:
             return
+        TELEMETRY.add(DROPPED, len(missed), self.label)
         if self._overflow is Overflow.RAISE:
             if self._error is None:
                 self._error = SubscriberLagged(

@@ -65,7 +65,9 @@ def position(gateway: Gateway, tenant: str) -> int:
 
 def fresh(gateway: Gateway, tenant: str, naming: WireNaming) -> Welcome:
     """The current state, and the live events from now on."""
-    subscription = gateway.hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+    subscription = gateway.hub.subscribe(
+        tenant, overflow=Overflow.GAP, initial=False, label="socketio"
+    )
     first = snapshot(gateway, tenant, naming)
     return Welcome(tenant, first, subscription, False, position(gateway, tenant))
 
@@ -81,7 +83,9 @@ async def resumed(gateway: Gateway, tenant: str, after: int, naming: WireNaming)
     if found is None:
         if hub.last_seq(tenant) is None and after == position(gateway, tenant):
             # A tenant with no event yet: nothing was missed.
-            subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+            subscription = hub.subscribe(
+                tenant, overflow=Overflow.GAP, initial=False, label="socketio"
+            )
             return Welcome(tenant, [], subscription, True, after)
         return fresh(gateway, tenant, naming)
     replayed, subscription = found

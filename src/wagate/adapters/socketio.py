@@ -255,7 +255,9 @@ class SocketIOAdapter:
         # With a pub/sub manager every process's sockets get what this one emits: send
         # only the events of this process's own sessions (the whole hub otherwise).
         hub = self.gateway.hub.local if self._pubsub else self.gateway.hub
-        self._subscription = hub.subscribe(None, overflow=Overflow.GAP, initial=False)
+        self._subscription = hub.subscribe(
+            None, overflow=Overflow.GAP, initial=False, label="socketio"
+        )
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg

@@ -290,7 +290,7 @@ class ServerSentEvents:
         # In a cluster this process may not have seen the tenant's newest events: ask
         # the shared log which seq the snapshot is current as of.  Subscribed first,
         # so that what is published meanwhile is delivered after the snapshot.
-        subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+        subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False, label="sse")
         try:
             position = await hub.aposition(tenant)
         except BaseException:
@@ -311,7 +311,7 @@ class ServerSentEvents:
         # live stream meet exactly, with nothing lost or repeated between them.
         hub = self.gateway.hub
         if resumed is None:
-            subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False)
+            subscription = hub.subscribe(tenant, overflow=Overflow.GAP, initial=False, label="sse")
             return self._fresh(principal, tenant, subscription, hub.position(tenant))
         replayed, subscription = resumed
         stream = EventStream(self, tenant, subscription, b"", expires_at=principal.expires_at)

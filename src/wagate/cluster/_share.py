@@ -8,6 +8,7 @@ import anyio
 
 from .._errors import NotOwner, StoreError, WagateError
 from .._events import State
+from .._telemetry import TAKEOVERS, TELEMETRY
 from ._lease import Orphan, rendezvous
 from ._parts import new_member
 from ._state import ClusterState
@@ -125,6 +126,7 @@ class TenantShare(ClusterState):
                 if gateway is not None and not self._stopping:
                     # Taking the lease resumes a linked tenant (see claim).
                     await gateway.session(tenant)
+                    TELEMETRY.add(TAKEOVERS, tenant=tenant)
         except NotOwner:
             pass  # another process was quicker
         except WagateError as exc:

@@ -40,6 +40,8 @@ from .._gateway import Gateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
+from ..metrics import CONTENT_TYPE as METRICS_TYPE
+from ..metrics import Metrics
 from . import STATIC_PREFIX, _rest, dashboard_html, static_reply
 from ._openapi import EVENTS_RESPONSES, PROBES, TENANT_CHOICE, operation, responses
 
@@ -105,6 +107,7 @@ def router(
     cookie_name: str | None = DEFAULT_COOKIE,
     simulator: bool | None = None,
     dashboard: bool = True,
+    metrics: Metrics | None = None,
 ) -> APIRouter:
     """The REST routes (and SSE, and the dashboard) as an ``APIRouter``.
 
@@ -116,6 +119,7 @@ def router(
         simulator: Add ``POST /api/simulator/scan`` and ``/receive`` (default: when
             the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
+        metrics: Serve ``GET /metrics`` (Prometheus) to scrapes bearing its token.
     """
     api = _rest.RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
@@ -178,6 +182,17 @@ def router(
             summary=summary,
             tags=["health"],
         )
+
+    if metrics is not None:
+        scraped = metrics
+
+        @routes.get("/metrics", include_in_schema=False)
+        async def get_metrics(request: Request) -> Response:
+            try:
+                scraped.check(request.headers.get("authorization"))
+            except WagateError as exc:
+                return _send(_rest.reply_for(exc))
+            return Response(await scraped.render(), media_type=METRICS_TYPE)
 
     if dashboard:
 
@@ -268,6 +283,7 @@ def create_app(
     cookie_name: str | None = DEFAULT_COOKIE,
     simulator: bool | None = None,
     dashboard: bool = True,
+    metrics: Metrics | None = None,
     title: str = "wagate",
     extra_routes: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
@@ -286,6 +302,8 @@ def create_app(
         simulator: Add the simulated-phone routes (default: when the gateway is
             :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard at ``/``.
+        metrics: Serve ``GET /metrics`` to scrapes bearing its token (see
+            :class:`wagate.metrics.Metrics`; none by default).
         title: The OpenAPI title.
         extra_routes: Called with the app to add routes before the catch-alls.
     """
@@ -311,6 +329,7 @@ def create_app(
         cookie_name=cookie_name,
         simulator=simulator,
         dashboard=dashboard,
+        metrics=metrics,
     )
     app.include_router(served)
     if extra_routes is not None:

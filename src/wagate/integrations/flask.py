@@ -32,9 +32,12 @@ import anyio.to_thread
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
+from .._errors import WagateError
 from .._sync import SyncGateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
+from ..metrics import CONTENT_TYPE as METRICS_TYPE
+from ..metrics import Metrics
 from . import STATIC_PREFIX, _rest, dashboard_html, static_reply
 from ._serving import SocketIOServer, serve_socketio
 
@@ -99,6 +102,7 @@ def blueprint(
     cookie_name: str | None = DEFAULT_COOKIE,
     simulator: bool | None = None,
     dashboard: bool = True,
+    metrics: Metrics | None = None,
     name: str = "wagate",
 ) -> Blueprint:
     """The REST routes, SSE and the dashboard as a Flask ``Blueprint``.
@@ -111,6 +115,7 @@ def blueprint(
         simulator: Add ``POST /api/simulator/scan`` and ``/receive`` (default: when
             the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
+        metrics: Serve ``GET /metrics`` (Prometheus) to scrapes bearing its token.
         name: The blueprint's name.
     """
     api = _rest.RestApi(
@@ -143,6 +148,19 @@ def blueprint(
 
     def get_readyz() -> Response:
         return _json(gateway.portal.call(api.readyz))
+
+    if metrics is not None:
+        scraped = metrics
+
+        def get_metrics() -> Response:
+            try:
+                scraped.check(request.headers.get("authorization"))
+            except WagateError as exc:
+                return _json(_rest.reply_for(exc))
+            body = gateway.portal.call(scraped.render)
+            return Response(body, status=200, content_type=METRICS_TYPE)
+
+        rule("/metrics", "metrics", get_metrics, "GET")
 
     rule("/healthz", "healthz", get_healthz, "GET")
     rule("/readyz", "readyz", get_readyz, "GET")

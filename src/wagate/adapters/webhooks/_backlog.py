@@ -15,6 +15,7 @@ import anyio
 
 from ..._errors import WagateError
 from ..._events import Event
+from ..._telemetry import DEAD_LETTERS, DELIVERIES, TELEMETRY
 from ._deadletters import BacklogEntry, DeadLetter, DeadLetterStore
 from ._delivery import Delivery, Outcome, fresh_body, webhook_body
 from ._endpoint import WebhookEndpoint
@@ -247,6 +248,7 @@ class EndpointWorker:
     async def _handle(self, entry: BacklogEntry) -> None:
         outcome, tries = await self.post(entry, self.attempts)
         if not outcome.ok:
+            TELEMETRY.add(DELIVERIES, 1.0, "dead", tenant=entry.tenant)
             error = outcome.error or "failed"
             if not await self._bury(entry, error, tries, status=outcome.status):
                 # It stays in the backlog, first in line: wait before posting it again.
@@ -256,6 +258,7 @@ class EndpointWorker:
                 self.store_failures = 0
             return
         self.delivered += 1
+        TELEMETRY.add(DELIVERIES, 1.0, "delivered", tenant=entry.tenant)
         try:
             await self.store.delivered(entry.id)
         except WagateError as exc:
@@ -310,6 +313,7 @@ class EndpointWorker:
         await self._keep(self._letter(event, event=name, body=body, error=error, attempts=0), 0)
 
     async def _keep(self, letter: DeadLetter, entry_id: int) -> bool:
+        TELEMETRY.add(DEAD_LETTERS, tenant=letter.tenant)
         log.warning(
             "webhook %r: tenant %r seq %d (%s) not delivered: %s; kept as a dead letter",
             letter.endpoint,
