@@ -6,8 +6,9 @@ makes a third, adds people to it and prints WhatsApp's answer for each (one
 number has no WhatsApp, one person lets only their contacts add them, one is in
 already), sends the group's invite link to whoever refused for privacy, then
 posts an announcement in every group the account may post in and prints how
-each send went (the simulated WhatsApp refuses one). Swap ``SimulatedDriver`` for
-``NeonizeDriver()`` to run it on a real account.
+each send went (the simulated WhatsApp refuses one). On a real account swap
+``SimulatedDriver`` for ``NeonizeDriver()`` once that driver does the group calls
+(today it refuses them with ``DriverError``).
 """
 
 from __future__ import annotations

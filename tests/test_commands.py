@@ -28,8 +28,8 @@ from test_contract_support import FRAMEWORKS, mint, serve
 from wagate import (
     AlreadyConnected,
     Gateway,
-    MediaNotFound,
     InviteNotFound,
+    MediaNotFound,
     NotInGroup,
     Overflow,
     QrGenerated,

@@ -25,6 +25,10 @@ from wagate import (
     Document,
     Event,
     Gap,
+    GroupJoined,
+    GroupLeft,
+    GroupParticipantsChanged,
+    GroupUpdated,
     Image,
     Location,
     Media,
@@ -35,6 +39,7 @@ from wagate import (
     MessageSent,
     MessageStatus,
     PairingCode,
+    ParticipantAction,
     Presence,
     PresenceChanged,
     QrGenerated,
@@ -55,6 +60,7 @@ from wagate.cluster._wire import decode_event, decode_result, encode_event, enco
 AT = datetime(2026, 11, 21, 10, 30, 15, 123456, tzinfo=timezone.utc)
 BUDI = Account(jid="628123456789@s.whatsapp.net", phone="+628123456789", name="Budi")
 SITI = "628111222333@s.whatsapp.net"
+FAMILY = "120363012345678901@g.us"
 
 
 def _samples() -> Iterator[Event]:
@@ -105,6 +111,8 @@ def _samples() -> Iterator[Event]:
         is_group=False,
         timestamp=AT,
         kind="image",
+        mentions=(BUDI.jid,),
+        mentions_me=True,
     )
     yield MessageSent(tenant="acme", seq=32, at=AT, id="3EB0F", to=SITI, text="hi", success=True)
     yield MessageSent(
@@ -164,6 +172,33 @@ def _samples() -> Iterator[Event]:
     yield ChatStateChanged(
         tenant="acme", seq=57, at=AT, chat=SITI, sender=SITI, state=ChatState.COMPOSING
     )
+    yield GroupJoined(
+        tenant="acme", seq=58, at=AT, jid=FAMILY, subject="Family", by=SITI, participant_count=3
+    )
+    yield GroupJoined(tenant="acme", seq=59, at=AT, jid=FAMILY, subject="Family")
+    yield GroupLeft(tenant="acme", seq=60, at=AT, jid=FAMILY, by=SITI)
+    yield GroupLeft(tenant="acme", seq=61, at=AT, jid=FAMILY)
+    yield GroupUpdated(tenant="acme", seq=62, at=AT, jid=FAMILY, subject="Keluarga")
+    yield GroupUpdated(
+        tenant="acme",
+        seq=63,
+        at=AT,
+        jid=FAMILY,
+        by=SITI,
+        description="",
+        announce=True,
+        locked=False,
+    )
+    for seq, action in enumerate(ParticipantAction, start=64):
+        yield GroupParticipantsChanged(
+            tenant="acme",
+            seq=seq,
+            at=AT,
+            jid=FAMILY,
+            action=action,
+            participants=(SITI, "628111222444@s.whatsapp.net"),
+            by=SITI if action is not ParticipantAction.REMOVE else None,
+        )
     yield Gap(tenant="acme", seq=40, at=AT, first_seq=34, last_seq=40)
     yield Gap(tenant="acme", seq=900, at=AT, first_seq=41, last_seq=900, missed=None)
 

@@ -134,10 +134,9 @@ MEANINGS: dict[str, str] = {
     "group:updated.jid": "the group's JID",
     "group:updated.by": "who changed it, when WhatsApp says",
     "group:updated.subject": "the new subject, when it changed",
-    "group:updated.description": "the new description, when it changed (`\"\"`: removed)",
+    "group:updated.description": 'the new description, when it changed (`""`: removed)',
     "group:updated.announce": "whether only admins may post now, when that changed",
-    "group:updated.locked": "whether only admins may edit the group's info now, when that"
-    " changed",
+    "group:updated.locked": "whether only admins may edit the group's info now, when that changed",
     "group:participants.jid": "the group's JID",
     "group:participants.action": "`add`, `remove`, `promote` (made admins) or `demote`",
     "group:participants.participants": "the JIDs of the members it happened to",
@@ -352,7 +351,13 @@ def labelled_events() -> list[tuple[str, Any]]:
         {"type": GroupJoined, "label": "made by the account", "jid": family, "subject": "Family"},
         {"type": GroupLeft, "label": "removed", "jid": family, "by": siti},
         {"type": GroupLeft, "label": "left", "jid": family},
-        {"type": GroupUpdated, "label": "renamed", "jid": family, "by": siti, "subject": "Keluarga"},
+        {
+            "type": GroupUpdated,
+            "label": "renamed",
+            "jid": family,
+            "by": siti,
+            "subject": "Keluarga",
+        },
         {
             "type": GroupUpdated,
             "label": "settings",
