@@ -1056,3 +1056,71 @@ def test_typing_goes_when_the_contact_goes_offline(browser: Browser) -> None:
         served.call(phone.show_presence, CONTACT, "unavailable")
         expect(_typing(page)).to_have_count(0)
         no_page_errors(page)
+
+
+# ---------------------------------------------------------------------------------
+# Groups in the composer
+
+
+def test_the_composer_offers_the_accounts_groups_and_sends_to_one(browser: Browser) -> None:
+    """The groups the account joins appear in the composer; one chosen gets the message by JID."""
+    with linked_page(browser, "groups") as (page, served, phone):
+        picker = page.get_by_test_id("send-group")
+        form = page.get_by_test_id("send-form")
+        expect(picker).to_be_hidden()  # no groups yet: only a number can be typed
+        family = served.call(lambda: phone.add_to_group("Family", [CONTACT, OTHER_CONTACT]))
+        expect(picker).to_be_visible()
+        expect(picker.locator(f'option[value="{family}"]')).to_have_text("Family (3 members)")
+        picker.select_option(family)
+        expect(form.get_by_label("To")).to_be_disabled()
+        form.locator("textarea").fill("Makan malam jam 7")
+        with page.expect_response("**/api/send") as answer:
+            form.locator("button[type=submit]").click()
+        assert answer.value.ok, answer.value.text()
+        assert answer.value.request.post_data_json == {"to": family, "text": "Makan malam jam 7"}
+        got = served.call(lambda: list(phone.sent))
+        assert [(m.to, m.text) for m in got] == [(family, "Makan malam jam 7")]
+        sent = page.get_by_test_id("messages").locator('li[data-direction="out"]')
+        expect(sent).to_contain_text("To Family")
+        shot(page, "18-composer-groups")
+        no_page_errors(page)
+
+
+def test_the_composers_groups_follow_the_group_events_and_a_reload(browser: Browser) -> None:
+    """Renames and leavers update the picker, a reload asks again, a group left goes from it."""
+    with linked_page(browser, "groups-live") as (page, served, phone):
+        picker = page.get_by_test_id("send-group")
+        family = served.call(lambda: phone.add_to_group("Family", [CONTACT, OTHER_CONTACT]))
+        option = picker.locator(f'option[value="{family}"]')
+        expect(option).to_have_text("Family (3 members)")
+        picker.select_option(family)
+        served.call(lambda: phone.rename_group(family, "Keluarga", by=CONTACT))
+        expect(option).to_have_text("Keluarga (3 members)")
+        served.call(
+            lambda: phone.change_participants(family, "remove", [OTHER_CONTACT], by=CONTACT)
+        )
+        expect(option).to_have_text("Keluarga (2 members)")
+        expect(picker).to_have_value(family)  # the choice survives the refresh
+
+        with page.expect_response("**/api/groups") as listed:
+            page.reload()
+        assert listed.value.ok
+        expect(option).to_have_text("Keluarga (2 members)")  # asked for once connected
+
+        served.call(lambda: phone.change_participants(family, "remove", [phone.jid], by=CONTACT))
+        expect(picker).to_be_hidden()
+        expect(page.get_by_test_id("send-form").get_by_label("To")).to_be_enabled()
+        no_page_errors(page)
+
+
+def test_the_groups_picker_speaks_indonesian(browser: Browser) -> None:
+    """With lang="id" the picker says "Grup" and counts "anggota"."""
+    with linked_page(browser, "groups-id") as (page, served, phone):
+        page.evaluate("document.querySelector('wagate-connection').setAttribute('lang', 'id')")
+        family = served.call(lambda: phone.add_to_group("Keluarga", [CONTACT]))
+        picker = page.get_by_test_id("send-group")
+        expect(picker.locator(f'option[value="{family}"]')).to_have_text("Keluarga (2 anggota)")
+        expect(page.get_by_label("Grup")).to_be_visible()
+        page.evaluate("document.querySelector('wagate-connection').setAttribute('lang', 'en')")
+        expect(picker.locator(f'option[value="{family}"]')).to_have_text("Keluarga (2 members)")
+        no_page_errors(page)

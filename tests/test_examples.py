@@ -37,3 +37,20 @@ def test_the_media_bot_echoes_images_byte_for_byte() -> None:
     assert out.count("sent a image to 628111222333@s.whatsapp.net: 'got your image (") == 2
     assert "sent a text to 628111222333@s.whatsapp.net: 'yes, thanks!'" in out
     assert "images echoed byte for byte: True" in out
+
+
+def test_the_group_broadcast_reports_each_participant_and_each_group() -> None:
+    """examples/group_broadcast.py prints WhatsApp's answer per participant and per group."""
+    out = _run("group_broadcast.py")
+    assert "created 'Customers' (" in out
+    assert "with 2 members" in out, "the account and the one participant it was made with"
+    assert "628111000002@s.whatsapp.net: added" in out
+    assert "628111000004@s.whatsapp.net: refused, not_on_whatsapp (404)" in out
+    assert "628111000005@s.whatsapp.net: refused, privacy (403)" in out
+    assert "628111000001@s.whatsapp.net: refused, already_in_group (409)" in out
+    invite = next(line for line in out.splitlines() if "to 628111000005@" in line)
+    assert invite.startswith("  sent https://chat.whatsapp.com/"), "only the private one is invited"
+    assert out.count("https://chat.whatsapp.com/") == 1
+    assert "Family (3 members): failed: server returned error 479" in out
+    assert "Suppliers (3 members): skipped, only its admins may post" in out
+    assert "Customers (3 members): sent 3EB0" in out

@@ -120,6 +120,8 @@ def _samples() -> Iterator[Event]:
         is_group=False,
         timestamp=AT,
         kind="image",
+        mentions=(BUDI.jid,),
+        mentions_me=True,
     )
     yield MessageSent(tenant="acme", seq=32, at=AT, id="3EB0F", to=SITI, text="hi", success=True)
     yield MessageSent(

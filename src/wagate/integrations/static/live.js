@@ -20,6 +20,10 @@ export const EVENT_NAMES = [
   "pairing:code",
   "presence:changed",
   "chat:state",
+  "group:joined",
+  "group:left",
+  "group:updated",
+  "group:participants",
   "stream:gap",
 ];
 

@@ -180,12 +180,12 @@ button:disabled { opacity: 0.5; cursor: not-allowed; }
 button.primary:disabled {
   background: var(--wg-surface-2); border-color: var(--wg-border); color: var(--wg-muted); opacity: 1;
 }
-button:focus-visible, input:focus-visible, textarea:focus-visible {
+button:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible {
   outline: 2px solid var(--wg-accent); outline-offset: 2px;
 }
 form { display: grid; gap: 10px; }
 label { display: grid; gap: 4px; font-size: 0.85rem; font-weight: 600; color: var(--wg-muted); }
-input, textarea {
+input, textarea, select {
   font: inherit; font-size: 0.95rem; color: var(--wg-text); width: 100%;
   background: var(--wg-surface-2); border: 1px solid var(--wg-border); border-radius: 10px;
   padding: 9px 12px;
@@ -193,6 +193,9 @@ input, textarea {
 textarea { resize: vertical; min-height: 2.6em; }
 form .row { display: flex; gap: 10px; align-items: end; }
 form .row > :first-child { flex: 1; }
+form .row.recipient { flex-wrap: wrap; align-items: start; }
+form .row.recipient > label { flex: 1 1 12rem; }
+input:disabled { opacity: 0.5; }
 .error {
   color: var(--wg-bad); font-size: 0.88rem; font-weight: 500;
   overflow-wrap: anywhere;

@@ -22,7 +22,7 @@
 //
 // It talks to: GET status, POST api/qr/generate, api/send, api/messages (a file),
 // api/logout, api/simulator/scan, api/simulator/receive, GET api/media/{id} (images),
-// and the live events.
+// GET api/groups (the composer's groups), and the live events.
 //
 // After a reload the message list comes back from the tab's sessionStorage (one
 // entry per tenant), and the live connection resumes from the hub's replay log at
@@ -50,6 +50,8 @@ const MEDIA_KINDS = new Set(["image", "video", "audio", "document", "sticker"]);
 // WhatsApp's own "typing…" goes after this long without a new chat state: a
 // contact whose "paused" was lost (they closed the app) does not type forever.
 const TYPING_TIMEOUT_MS = 25000;
+// The events after which the composer's list of groups is asked for again.
+const GROUP_EVENTS = new Set(["group:joined", "group:left", "group:updated", "group:participants"]);
 
 const TEMPLATE = `
 <div class="notice" data-testid="connection-notice" role="status" aria-live="polite" hidden></div>
@@ -104,9 +106,16 @@ const TEMPLATE = `
   <section class="card messages-card" data-part="messages-card" aria-labelledby="wg-messages">
     <header class="card-head"><h2 id="wg-messages" data-t="messages_title"></h2></header>
     <form data-testid="send-form" novalidate>
-      <label><span data-t="send_to"></span>
-        <input name="to" inputmode="tel" autocomplete="off" required data-t-placeholder="send_to_placeholder">
-      </label>
+      <div class="row recipient">
+        <label><span data-t="send_to"></span>
+          <input name="to" inputmode="tel" autocomplete="off" required data-t-placeholder="send_to_placeholder">
+        </label>
+        <label data-part="group-picker" hidden><span data-t="send_group"></span>
+          <select name="group" data-testid="send-group">
+            <option value="" data-t="send_group_none"></option>
+          </select>
+        </label>
+      </div>
       <div class="row">
         <label><span data-t="send_text"></span>
           <textarea name="text" rows="2" required maxlength="65536" data-t-placeholder="send_text_placeholder"></textarea>
@@ -229,6 +238,8 @@ export class WagateConnection extends HTMLElement {
   #messages = [];
   #messagesVersion = 0; // bumped on every change of the list, for #renderMessages
   #typing = new Map(); // "<chat> <from>" -> {from, state, timer}: who is typing or recording now
+  #groups = []; // [{jid, subject, count}]: the groups the account is in, for the composer
+  #groupsAsked = 0; // bumped per GET api/groups: only the latest answer is applied
   #restored = null; // {tenant, offset, messages} from sessionStorage, until the tenant is known
   #storedTenant = null; // the tenant whose list this page keeps
   #busy = new Set();
@@ -262,6 +273,7 @@ export class WagateConnection extends HTMLElement {
       event.preventDefault();
       this.#send();
     });
+    this.#parts["send-group"].addEventListener("change", () => this.#render());
     this.#parts["sim-scan"].addEventListener("click", () => this.#simScan());
     this.#parts["sim-receive-form"].addEventListener("submit", (event) => {
       event.preventDefault();
@@ -346,7 +358,10 @@ export class WagateConnection extends HTMLElement {
     const reply = await this.#request("GET", "status");
     this.#busy.delete("refresh");
     if (reply.ok) {
+      const wasConnected = this.#status?.state === "connected";
       this.#applyStatus(reply.data);
+      // Still connected: groups may have changed while the page was not listening.
+      if (wasConnected && this.#status?.state === "connected") this.#loadGroups();
       if (user) this.#showError("action-error", null);
     } else if (user) {
       this.#showError("action-error", reply.error);
@@ -424,6 +439,7 @@ export class WagateConnection extends HTMLElement {
     for (const el of this.#root.querySelectorAll("[data-t-placeholder]")) {
       el.placeholder = this.#t(el.dataset.tPlaceholder);
     }
+    this.#setGroups(this.#groups); // their options' words
     this.#render();
   }
 
@@ -500,6 +516,7 @@ export class WagateConnection extends HTMLElement {
         this.refresh();
         break;
       default:
+        if (GROUP_EVENTS.has(name)) this.#loadGroups();
         break;
     }
     if (typeof data.seq === "number") this.#store(); // the offset the next page resumes from
@@ -515,11 +532,14 @@ export class WagateConnection extends HTMLElement {
       if (at < this.#stateAt) return; // older than what is shown
       this.#stateAt = at;
     }
+    const wasConnected = this.#status?.state === "connected";
     this.#status = s;
     this.#adoptTenant(s.tenant);
     if ("user" in s) this.#account = s.user || null;
     else if (s.reason === "logged_out") this.#account = null;
     else if (s.state === "connected" && s.user) this.#account = s.user;
+    if (s.state === "connected" && !wasConnected) this.#loadGroups();
+    if (!this.#account && this.#groups.length) this.#forgetGroups(); // unlinked: not its groups now
     if (s.state === "awaiting_scan") {
       if (s.qr) this.#setQr(s.qr.qr, s.qr.qrCode, s.qr.expiresIn, s.qr.expiresAt);
     } else if (s.state === "disconnected" && s.reason === "qr_timeout" && this.#qr) {
@@ -581,7 +601,7 @@ export class WagateConnection extends HTMLElement {
       key: data.id ? `out:${data.id}` : `out-seq:${data.seq}`,
       id: data.id || null,
       direction: "out",
-      peer: peerOf(data.to),
+      peer: this.#groups.find((g) => g.jid === data.to)?.subject || peerOf(data.to),
       kind: String(data.kind || "text"),
       // The REST answer of POST api/messages has no text: the caption comes with message:sent.
       text: data.message ?? data.text,
@@ -645,6 +665,46 @@ export class WagateConnection extends HTMLElement {
     return this.#messages.find((m) => m.direction === "in" && m.from === jid && m.name)?.name || peerOf(jid);
   }
 
+  // ------------------------------------------------------------------ groups, for the composer
+  async #loadGroups() {
+    const asked = ++this.#groupsAsked;
+    const reply = await this.#request("GET", "api/groups");
+    if (asked !== this.#groupsAsked) return; // a newer answer is on its way
+    // Not connected after all, or an engine without groups: offer none, say nothing.
+    if (!reply.ok || !Array.isArray(reply.data?.groups)) return;
+    this.#setGroups(
+      reply.data.groups
+        .filter((g) => g && typeof g.jid === "string" && g.jid.endsWith("@g.us"))
+        .map((g) => ({
+          jid: g.jid,
+          subject: typeof g.subject === "string" && g.subject ? g.subject : g.jid,
+          count: Number.isInteger(g.participantCount) ? g.participantCount : null,
+        })),
+    );
+    this.#render();
+  }
+
+  #forgetGroups() {
+    this.#groupsAsked += 1; // an answer still coming is about the account the page no longer shows
+    this.#setGroups([]);
+  }
+
+  #setGroups(groups) {
+    this.#groups = groups;
+    const select = this.#parts["send-group"];
+    const chosen = select.value;
+    const options = groups.map((g) => {
+      const option = document.createElement("option");
+      option.value = g.jid;
+      option.textContent =
+        g.count === null ? g.subject : this.#t("send_group_option", { subject: g.subject, count: g.count });
+      return option;
+    });
+    select.replaceChildren(select.options[0], ...options);
+    // The group chosen stays chosen, unless the account is no longer in it.
+    select.value = groups.some((g) => g.jid === chosen) ? chosen : "";
+  }
+
   #find(id) {
     return id ? this.#messages.find((m) => m.id === id) : undefined;
   }
@@ -705,6 +765,7 @@ export class WagateConnection extends HTMLElement {
     if (this.#storedTenant !== null) {
       this.#messages = []; // another tenant's credentials now
       this.#clearTyping();
+      this.#forgetGroups();
     }
     this.#storedTenant = tenant;
     if (restored && restored.tenant === tenant) {
@@ -789,7 +850,8 @@ export class WagateConnection extends HTMLElement {
 
   async #send() {
     const form = this.#parts["send-form"];
-    const to = form.elements.to.value.trim();
+    // A group chosen in the picker is the recipient (by its JID), else the number typed.
+    const to = form.elements.group.value || form.elements.to.value.trim();
     const text = form.elements.text.value;
     const file = form.elements.file.files?.[0] ?? null;
     this.#busy.add("send");
@@ -945,6 +1007,11 @@ export class WagateConnection extends HTMLElement {
     p["send-button"].textContent = this.#busy.has("send") ? t("sending") : t("send");
     p["send-hint"].hidden = s === null || (connected && !liveDown);
     p["send-hint"].textContent = connected ? t("send_needs_live") : t("send_needs_connection");
+    p["group-picker"].hidden = this.#groups.length === 0;
+    const toGroup = p["send-group"].value !== "";
+    const number = p["send-form"].elements.to;
+    number.disabled = toGroup;
+    number.required = !toGroup;
     this.#renderMessages();
     this.#renderTyping();
 
