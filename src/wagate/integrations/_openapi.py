@@ -16,7 +16,7 @@ from typing import Any
 
 from .._commands import Param
 from .._contacts import MAX_CHECK_NUMBERS
-from .._events import ChatState, Presence
+from .._events import ChatState, Event, Presence
 from .._groups import MAX_DESCRIPTION_LENGTH, MAX_GROUP_SIZE, MAX_SUBJECT_LENGTH
 from .._validate import MAX_TEXT_LENGTH
 from .._wire import (
@@ -177,6 +177,8 @@ def answer_schema(route: Route) -> Schema:
     command = route.command
     if command.result is type(None):
         return {"type": "object", "description": "Done.", "additionalProperties": False}
+    if issubclass(command.result, Event):
+        return {**payload_schema(command.result.wire_name), "description": command.summary}
     if command.result in (str, list):
         assert route.key is not None
         item = command.item or str
@@ -209,6 +211,12 @@ FIELDS: dict[str, Schema] = {
     "presence": {"type": "string", "enum": [p.value for p in Presence]},
     "state": {"type": "string", "enum": [s.value for s in ChatState]},
     "contact": _type("string", "A contact: a number or a user's JID.", minLength=1),
+    "phone": _type(
+        "string",
+        "The account's international number (+628123456789), as on the phone.",
+        minLength=1,
+        examples=["+628123456789"],
+    ),
     "subject": _type(
         "string", "1 to 100 characters, no line break.", minLength=1, maxLength=MAX_SUBJECT_LENGTH
     ),

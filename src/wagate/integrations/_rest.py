@@ -38,6 +38,7 @@ from .._commands import (
     PROMOTE_PARTICIPANTS,
     REACT,
     REMOVE_PARTICIPANTS,
+    REQUEST_PAIRING_CODE,
     RESTART,
     REVOKE,
     SEND,
@@ -65,6 +66,7 @@ from .._errors import (
 from .._events import (
     Connected,
     Disconnected,
+    Event,
     QrGenerated,
     State,
     status_payload,
@@ -295,6 +297,9 @@ def answer(route: Route, result: object) -> dict[str, Any]:
     """
     if result is None:
         return {}
+    if isinstance(result, Event):
+        data: dict[str, Any] = to_wire(result)[0].data
+        return data
     if isinstance(result, (str, list)):
         assert route.key is not None, f"route {route.name} answers a list or text: give it a key"
         if isinstance(result, str):
@@ -731,6 +736,20 @@ ROUTES: tuple[Route, ...] = (
         summary="Start a login, or replace the pending QR code",
         status=202,
         errors={409: "Already connected; log out first."},
+    ),
+    Route(
+        method="POST",
+        path="/api/pairing-code",
+        command=REQUEST_PAIRING_CODE,
+        name="pairing_code",
+        operation="post_pairing_code",
+        summary="Log in with a code typed on the phone instead of a QR scan",
+        body=True,
+        errors={
+            409: "Already linked, or no login waiting (generate a QR code first).",
+            422: "Not an international phone number.",
+            502: "WhatsApp refused to make a code for that number.",
+        },
     ),
     Route(
         method="POST",
