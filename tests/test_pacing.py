@@ -16,7 +16,7 @@ import pytest
 
 from test_contract_support import CONTACT, FRAMEWORKS, Served, mint, serve
 from wagate import Gateway, Pacing, RateLimited, Session, Text
-from wagate._pacing import DAY, Pacer
+from wagate._pacing import DAY, Pacer, RequestLimit, RequestLimiter
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
 from wagate.testing import link
 
@@ -185,3 +185,38 @@ def test_rest_answers_429_with_retry_after(served: Served) -> None:
         retry = int(second.headers["Retry-After"])
         assert retry >= 1
         assert second.json()["retryAfter"] == retry
+
+
+@pytest.mark.parametrize("options", [{"per_minute": 0}, {"per_minute": -1}, {"burst": 0}], ids=str)
+def test_a_request_limit_of_zero_or_less_is_refused(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        RequestLimit(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_requests_over_a_principals_limit_answer_429_and_others_go_on(framework: str) -> None:
+    limit = RequestLimit(per_minute=1, burst=3)
+    with serve(framework, request_limit=limit) as served:
+        with served.client(mint("acme")) as acme:
+            answers = [acme.get("/status") for _ in range(4)]
+            assert [a.status_code for a in answers] == [200, 200, 200, 429]
+            refused = answers[-1]
+            assert refused.json()["error"]["code"] == "rate_limited"
+            assert int(refused.headers["Retry-After"]) >= 1
+        with served.client(mint("globex")) as globex:
+            assert globex.get("/status").status_code == 200  # its own limit
+        with served.client(None) as anyone:
+            assert anyone.get("/healthz").status_code == 200  # probes are not limited
+            assert anyone.get("/status").status_code == 401  # nor counted before auth
+
+
+def test_the_limiter_forgets_idle_principals_past_its_bound() -> None:
+    now = [0.0]
+    limiter = RequestLimiter(RequestLimit(per_minute=60, burst=1), clock=lambda: now[0], most=2)
+    limiter.check("a")
+    limiter.check("b")
+    now[0] = 5.0  # both idle again
+    limiter.check("c")
+    limiter.check("a")  # a fresh schedule: not refused
+    with pytest.raises(RateLimited):
+        limiter.check("a")

@@ -25,7 +25,7 @@ import attrs
 
 from ._errors import RateLimited
 
-__all__ = ["DAY", "Pacer", "Pacing"]
+__all__ = ["DAY", "Pacer", "Pacing", "Rate", "RequestLimit", "RequestLimiter"]
 
 DAY = 86_400.0
 """The daily cap's window, in seconds (rolling: the last 24 hours)."""
@@ -91,6 +91,38 @@ class Pacing:
         return 60.0 / self.per_minute
 
 
+class Rate:
+    """A virtual schedule of one rate with a burst (the generic cell rate algorithm).
+
+    Each use takes the next slot of the schedule at the moment it is made; a use
+    under the rate (within the burst's tolerance) waits nothing.
+
+    Args:
+        interval: Seconds between uses at the sustained rate.
+        burst: How many uses may go back to back.
+    """
+
+    __slots__ = ("interval", "next", "tolerance")
+
+    def __init__(self, interval: float, burst: int) -> None:
+        self.interval = interval
+        self.tolerance = (burst - 1) * interval
+        self.next = -math.inf
+        """The schedule's theoretical time of the next use."""
+
+    def wait(self, now: float) -> float:
+        """How long a use made at ``now`` waits for its slot."""
+        return max(0.0, max(self.next, now) - self.tolerance - now)
+
+    def take(self, now: float) -> None:
+        """Take the next slot (after :meth:`wait` said how long it is away)."""
+        self.next = max(self.next, now) + self.interval
+
+    def idle(self, now: float) -> bool:
+        """Whether the schedule is as if never used (a fresh one would answer the same)."""
+        return self.next <= now - self.tolerance
+
+
 class Pacer:
     """Paces one tenant's sends by :class:`Pacing` (a session holds one).
 
@@ -114,7 +146,7 @@ class Pacer:
         self.pacing = pacing
         self._clock = clock or anyio.current_time
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
-        self._next = -math.inf  # the schedule's theoretical time of the next send
+        self._rate = Rate(pacing.interval, pacing.burst)
         self._waiting = 0
         self._sent: deque[float] = deque()
 
@@ -147,9 +179,7 @@ class Pacer:
                 tenant=tenant,
             )
         interval = pacing.interval
-        due = max(self._next, now)
-        start = due - (pacing.burst - 1) * interval  # the burst's tolerance
-        wait = max(0.0, start - now)
+        wait = self._rate.wait(now)
         if wait > 0 and self._waiting >= pacing.queue_limit:
             raise RateLimited(
                 f"{self._waiting} sends already wait their turn (the queue's bound)",
@@ -163,7 +193,7 @@ class Pacer:
                 retry_after=wait - pacing.max_wait,
                 tenant=tenant,
             )
-        self._next = due + interval
+        self._rate.take(now)
         slot = now + wait
         self._sent.append(slot)
         if wait <= 0:
@@ -183,3 +213,78 @@ class Pacer:
         sent = self._sent
         while sent and sent[0] <= now - DAY:
             sent.popleft()
+
+
+@attrs.frozen(kw_only=True)
+class RequestLimit:
+    """How many API requests one principal (a token's subject and tenants) may make.
+
+    Attributes:
+        per_minute: Sustained requests per minute.
+        burst: How many may come back to back.
+
+    Raises:
+        ValueError: a rate or burst of 0 or less, or not a number.
+    """
+
+    per_minute: float = 600.0
+    burst: int = 100
+
+    def __attrs_post_init__(self) -> None:
+        _positive("per_minute", self.per_minute)
+        if not isinstance(self.burst, int) or isinstance(self.burst, bool) or self.burst < 1:
+            raise ValueError(f"burst must be a whole number of at least 1, got {self.burst!r}")
+
+
+class RequestLimiter:
+    """Refuses a principal's requests over its :class:`RequestLimit` (no waiting: 429).
+
+    Args:
+        limit: The limit of every principal.
+        clock: Seconds, monotonic (default: :func:`time.monotonic`, callable from any thread).
+        most: How many principals' schedules are kept; idle ones are forgotten first.
+    """
+
+    def __init__(
+        self,
+        limit: RequestLimit,
+        *,
+        clock: Callable[[], float] | None = None,
+        most: int = 10_000,
+    ) -> None:
+        import threading  # noqa: PLC0415 - only a limiter needs it
+        import time  # noqa: PLC0415
+
+        self.limit = limit
+        self._clock = clock or time.monotonic
+        self._most = most
+        self._rates: dict[object, Rate] = {}
+        self._lock = threading.Lock()  # Flask serves requests from many threads
+
+    def check(self, who: object) -> None:
+        """Count a request of ``who``.
+
+        Raises:
+            RateLimited: it is over the limit (``retry_after`` until its next slot).
+        """
+        now = self._clock()
+        with self._lock:
+            rate = self._rates.get(who)
+            if rate is None:
+                if len(self._rates) >= self._most:
+                    self._forget(now)
+                rate = self._rates[who] = Rate(60.0 / self.limit.per_minute, self.limit.burst)
+            wait = rate.wait(now)
+            if wait <= 0:
+                rate.take(now)
+                return
+        raise RateLimited(
+            f"too many requests: at most {self.limit.per_minute:g} a minute "
+            f"after a burst of {self.limit.burst}",
+            retry_after=wait,
+        )
+
+    def _forget(self, now: float) -> None:
+        idle = [who for who, rate in self._rates.items() if rate.idle(now)]
+        for who in idle or list(self._rates)[: len(self._rates) // 2]:
+            del self._rates[who]

@@ -60,6 +60,7 @@ from .._errors import (
     InvalidInput,
     MediaNotFound,
     NoPendingQr,
+    RateLimited,
     WagateError,
     error_response,
 )
@@ -77,7 +78,9 @@ from .._gateway import Gateway
 from .._hub import Overflow
 from .._media import DEFAULT_LIMITS, MediaLimits, sniff
 from .._mediastore import check_media_id
+from .._pacing import RequestLimit, RequestLimiter
 from .._session import Session
+from .._telemetry import REQUESTS_LIMITED, TELEMETRY
 from .._validate import echo
 from .._wire import (
     CONTENT_FIELDS,
@@ -428,6 +431,8 @@ class RestApi:
             default when the gateway is :attr:`~wagate.Gateway.simulated`.
         generate_wait: The most seconds ``POST /api/qr/generate`` waits for the new
             QR code before answering with the state reached so far.
+        request_limit: How many requests each principal may make (429 past it);
+            ``None``: no limit.
     """
 
     def __init__(
@@ -438,8 +443,11 @@ class RestApi:
         cookie_name: str | None = DEFAULT_COOKIE,
         simulator: bool | None = None,
         generate_wait: float = 5.0,
+        request_limit: RequestLimit | None = None,
     ) -> None:
         self.gateway = gateway
+        self.limiter = RequestLimiter(request_limit) if request_limit is not None else None
+        """Refuses a principal's requests over ``request_limit`` (429); ``None``: no limit."""
         self.generate_wait = generate_wait
         self.authenticator = authenticator
         self.cookie_name = cookie_name
@@ -482,6 +490,12 @@ class RestApi:
             if route is None:
                 return http_error_reply(404, method=method, path=path)
             principal = self.principal(headers, method=method, scheme=scheme)
+            if self.limiter is not None:
+                try:
+                    self.limiter.check((principal.subject, principal.tenants))
+                except RateLimited:
+                    TELEMETRY.add(REQUESTS_LIMITED)
+                    raise
             tenant = self.tenant(principal, headers.get(TENANT_HEADER), query.get(TENANT_QUERY))
             arguments: dict[str, Any] = {}
             if route.body:

@@ -37,6 +37,7 @@ from starlette.routing import Match
 
 from .._errors import InvalidInput, WagateError
 from .._gateway import Gateway
+from .._pacing import RequestLimit
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.socketio import SocketIOAdapter
 from ..adapters.sse import ServerSentEvents
@@ -108,6 +109,7 @@ def router(
     simulator: bool | None = None,
     dashboard: bool = True,
     metrics: Metrics | None = None,
+    request_limit: RequestLimit | None = None,
 ) -> APIRouter:
     """The REST routes (and SSE, and the dashboard) as an ``APIRouter``.
 
@@ -120,8 +122,16 @@ def router(
             the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
         metrics: Serve ``GET /metrics`` (Prometheus) to scrapes bearing its token.
+        request_limit: How many REST requests each principal may make (429 past
+            it, with ``Retry-After``); none by default.
     """
-    api = _rest.RestApi(gateway, authenticator, cookie_name=cookie_name, simulator=simulator)
+    api = _rest.RestApi(
+        gateway,
+        authenticator,
+        cookie_name=cookie_name,
+        simulator=simulator,
+        request_limit=request_limit,
+    )
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
     # Declared for /openapi.json (clients and fuzzers learn how to authenticate); they
     # never refuse a request themselves: RestApi authenticates, the same way on Flask.
@@ -284,6 +294,7 @@ def create_app(
     simulator: bool | None = None,
     dashboard: bool = True,
     metrics: Metrics | None = None,
+    request_limit: RequestLimit | None = None,
     title: str = "wagate",
     extra_routes: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
@@ -304,6 +315,8 @@ def create_app(
         dashboard: Serve the dashboard at ``/``.
         metrics: Serve ``GET /metrics`` to scrapes bearing its token (see
             :class:`wagate.metrics.Metrics`; none by default).
+        request_limit: How many REST requests each principal may make (429 past
+            it, with ``Retry-After``); none by default.
         title: The OpenAPI title.
         extra_routes: Called with the app to add routes before the catch-alls.
     """
@@ -330,6 +343,7 @@ def create_app(
         simulator=simulator,
         dashboard=dashboard,
         metrics=metrics,
+        request_limit=request_limit,
     )
     app.include_router(served)
     if extra_routes is not None:

@@ -33,6 +33,7 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
 from .._errors import WagateError
+from .._pacing import RequestLimit
 from .._sync import SyncGateway
 from ..adapters.auth import DEFAULT_COOKIE, Authenticator
 from ..adapters.sse import ServerSentEvents
@@ -103,6 +104,7 @@ def blueprint(
     simulator: bool | None = None,
     dashboard: bool = True,
     metrics: Metrics | None = None,
+    request_limit: RequestLimit | None = None,
     name: str = "wagate",
 ) -> Blueprint:
     """The REST routes, SSE and the dashboard as a Flask ``Blueprint``.
@@ -116,10 +118,16 @@ def blueprint(
             the gateway is :attr:`~wagate.Gateway.simulated`).
         dashboard: Serve the dashboard page at ``GET /``.
         metrics: Serve ``GET /metrics`` (Prometheus) to scrapes bearing its token.
+        request_limit: How many REST requests each principal may make (429 past
+            it, with ``Retry-After``); none by default.
         name: The blueprint's name.
     """
     api = _rest.RestApi(
-        gateway.gateway, authenticator, cookie_name=cookie_name, simulator=simulator
+        gateway.gateway,
+        authenticator,
+        cookie_name=cookie_name,
+        simulator=simulator,
+        request_limit=request_limit,
     )
     events = sse or ServerSentEvents(gateway.gateway, authenticator, cookie_name=cookie_name)
     routes = Blueprint(name, __name__)
