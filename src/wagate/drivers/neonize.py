@@ -40,6 +40,7 @@ from .._errors import DriverError, InvalidInput, PairingFailed, StoreError
 from .._events import Account, ChatState, DisconnectReason, Presence
 from .._validate import normalize_phone, normalize_recipient, validate_text
 from ._neonize_attempt import FIRST_QR_SECONDS, SETTLE_SECONDS, Attempt, engine_errors, subscribe
+from ._neonize_calls import GroupAndContactCalls
 from ._neonize_content import (
     edit_message,
     outgoing_message,
@@ -80,7 +81,7 @@ def _check_proxy(proxy: object) -> str | None:
     return proxy
 
 
-class NeonizeDriver(Driver):
+class NeonizeDriver(GroupAndContactCalls, Driver):
     """A WhatsApp connection through the real engine (whatsmeow, via neonize).
 
     One driver serves one session (one tenant); many drivers share one engine
