@@ -199,6 +199,16 @@ def test_hidden_id_participants_are_named_by_phone_and_the_account_found_by_its_
     assert group_from(info, OWN).is_admin is False
 
 
+def test_participants_whatsapp_could_not_add_are_not_members_of_the_new_group() -> None:
+    """create_group's answer lists refused participants with a code: they are not in the group."""
+    info = group_info(
+        [participant(ME, superadmin=True), participant(ANI), participant(BUDI, error=403)]
+    )
+    group = group_from(info, OWN)
+    assert [p.jid for p in group.participants] == [ME, ANI]
+    assert (group.participant_count, group.is_admin) == (2, True)
+
+
 # -------------------------------------------------------------------------- participants
 
 
@@ -323,6 +333,13 @@ def test_leaving_by_oneself_has_nobody_as_its_doer() -> None:
     assert group_updates(deleted, OWN) == [(GroupLeft, {"jid": GROUP, "by": ANI})]
 
 
+def test_joining_by_an_invite_link_has_nobody_as_its_doer() -> None:
+    """A join with reason "invite" was the joiner's own doing, whoever WhatsApp names as sender."""
+    event = group_event("99887766554433@lid", Join=[jid(BUDI)], JoinReason="invite")
+    [(_, fields)] = group_updates(event, OWN)
+    assert (fields["participants"], fields["by"]) == ((BUDI,), None)
+
+
 def test_group_events_that_change_nothing_wagate_reports_are_dropped() -> None:
     """An invite-link or ephemeral change alone gives no event."""
     event = group_event(NewInviteLink="https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQr")
@@ -380,6 +397,7 @@ async def test_group_events_through_the_live_callbacks_become_group_events(
         ("info query returned status 401: not-authorized", True, NotGroupAdmin),
         ("info query returned status 403: forbidden", True, NotGroupAdmin),
         ("info query returned status 401: not-authorized", False, None),
+        ("info query returned status 403: forbidden", False, NotInGroup),
         ("websocket not connected", True, None),
         ("info query timed out", False, None),
     ],

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._contacts import ContactInfo, NumberCheck, ProfilePicture
-from .._errors import DriverError, NotInGroup, WagateError
+from .._errors import DriverError, NotGroupAdmin, NotInGroup, WagateError
 from .._groups import Group, GroupInfo, ParticipantAction, ParticipantResult
 from ._neonize_groups import (
     contact_info,
+    forbidden,
     group_from,
     group_info_from,
     group_refusal,
@@ -304,9 +305,29 @@ class GroupAndContactCalls:
         except DriverError as exc:
             words = _engine_words(exc)
             refusal = group_refusal(words, admin_only=admin_only)
+            if (
+                refusal is NotGroupAdmin
+                and forbidden(words)
+                and not await self._member(attempt, jid)
+            ):
+                refusal = NotInGroup
             if refusal is None:
                 raise
             raise refusal(_refusal_message(refusal, jid, action, words)) from exc.__cause__
+
+    async def _member(self, attempt: Attempt, jid: str) -> bool:
+        """Whether the account is in group ``jid``, by the group query (403 there: not in it).
+
+        Asked only after WhatsApp answered a bare 403 to an admin's change, which
+        says "not allowed" to a member and "not in the group" to anyone else.
+        """
+        try:
+            await self._call(
+                attempt, "group query", attempt.client.get_group_info, self._jid(attempt, jid)
+            )
+        except DriverError as exc:
+            return group_refusal(_engine_words(exc)) is not NotInGroup
+        return True
 
     @staticmethod
     def _jid(attempt: Attempt, jid: str) -> Any:

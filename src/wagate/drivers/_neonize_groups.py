@@ -34,6 +34,7 @@ from ._neonize_translate import Update, user_jid
 __all__ = [
     "Own",
     "contact_info",
+    "forbidden",
     "group_from",
     "group_info_from",
     "group_refusal",
@@ -110,13 +111,14 @@ def _role(participant: Any) -> GroupRole:
 
 
 def group_from(info: Any, own: Own) -> Group:
-    """A neonize ``GroupInfo`` as a :class:`~wagate.Group`; ``is_admin`` is the account's role."""
-    participants = tuple(
-        Participant(jid=_participant_jid(p), role=_role(p)) for p in info.Participants
-    )
-    admin = any(
-        _role(p) is not GroupRole.MEMBER and _participant_ids(p) & own for p in info.Participants
-    )
+    """A neonize ``GroupInfo`` as a :class:`~wagate.Group`; ``is_admin`` is the account's role.
+
+    A participant with an error code is not in the group: a new group lists
+    whom WhatsApp could not add (privacy, no account...) that way.
+    """
+    members = [p for p in info.Participants if not p.Error]
+    participants = tuple(Participant(jid=_participant_jid(p), role=_role(p)) for p in members)
+    admin = any(_role(p) is not GroupRole.MEMBER and _participant_ids(p) & own for p in members)
     topic = info.GroupTopic if info.HasField("GroupTopic") else None
     description = None if topic is None or topic.TopicDeleted else str(topic.Topic) or None
     return Group(
@@ -206,7 +208,7 @@ def joined_updates(event: Any, own: Own) -> list[Update]:
     """
     info = event.GroupInfo
     by = _person(_present(event, "SenderPN"), _present(event, "Sender"))
-    count = len(info.Participants)
+    count = sum(1 for p in info.Participants if not p.Error)
     fields = {
         "jid": user_jid(info.JID),
         "subject": str(info.GroupName.Name) if info.HasField("GroupName") else "",
@@ -259,8 +261,9 @@ def group_updates(event: Any, own: Own) -> list[Update]:
         if action is ParticipantAction.REMOVE and len(others) < len(people):
             updates.append((GroupLeft, {"jid": group, "by": None if sender in own else sender}))
         if others:
-            # Someone who joined or left by themselves did it; nobody else did.
-            by = None if sender is None or others == (sender,) else sender
+            # Who joined by an invite link, or left, by themselves did it; nobody else did.
+            by_link = action is ParticipantAction.ADD and event.JoinReason == "invite"
+            by = None if by_link or others == (sender,) else sender
             updates.append(
                 (
                     GroupParticipantsChanged,
@@ -291,7 +294,8 @@ _NOT_IN_GROUP = (
     "status 404: item-not-found",
 )
 _NOT_ADMIN = ("you don't have the permission to get the group's invite link",)
-_ADMIN_ONLY = ("status 401: not-authorized", "status 403: forbidden")
+_NOT_AUTHORIZED = "status 401: not-authorized"
+_FORBIDDEN = "status 403: forbidden"
 _INVITE_GONE = (
     "that group invite link is not valid",
     "that group invite link has been revoked",
@@ -308,17 +312,26 @@ def group_refusal(
 
     whatsmeow names "not in that group" and "no such group" (403 and 404 to a
     group query), "no permission for the invite link" (401), and a revoked or
-    malformed invite (410, 406); to a change only admins may make WhatsApp
-    answers 401 not-authorized or 403 forbidden.
+    malformed invite (410, 406).  To a change only admins may make WhatsApp
+    answers 401 not-authorized or 403 forbidden: ``NotGroupAdmin`` (a 403 may
+    also mean the account is not in the group; see :func:`forbidden`); to
+    another group call, 403 is ``NotInGroup``.
     """
     text = words.lower()
     if invite:
         return InviteNotFound if any(w in text for w in _INVITE_GONE) else None
     if any(w in text for w in _NOT_IN_GROUP):
         return NotInGroup
-    if any(w in text for w in _NOT_ADMIN) or (admin_only and any(w in text for w in _ADMIN_ONLY)):
+    if any(w in text for w in _NOT_ADMIN):
         return NotGroupAdmin
-    return None
+    if admin_only and (_NOT_AUTHORIZED in text or _FORBIDDEN in text):
+        return NotGroupAdmin
+    return NotInGroup if _FORBIDDEN in text else None
+
+
+def forbidden(words: str) -> bool:
+    """Whether the engine's words are WhatsApp's bare 403 (not in the group, or not allowed)."""
+    return _FORBIDDEN in words.lower()
 
 
 _NO_PICTURE = (
