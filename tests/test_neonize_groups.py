@@ -304,11 +304,11 @@ def test_participant_lists_become_participant_changes_and_own_removal_group_left
     )
     updates = group_updates(event, OWN)
     assert updates == [
+        (GroupLeft, {"jid": GROUP, "by": ANI}),
         (
             GroupParticipantsChanged,
             {"jid": GROUP, "action": ParticipantAction.ADD, "participants": (BUDI,), "by": ANI},
         ),
-        (GroupLeft, {"jid": GROUP, "by": ANI}),
         (
             GroupParticipantsChanged,
             {"jid": GROUP, "action": ParticipantAction.REMOVE, "participants": (CITRA,), "by": ANI},

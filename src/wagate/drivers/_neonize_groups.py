@@ -244,10 +244,11 @@ def group_updates(event: Any, own: Own) -> list[Update]:
     """A neonize ``GroupInfoEv`` (protobuf ``GroupInfoEvent``) as wagate's group events.
 
     A change of subject, description, announce or locked is one
-    :class:`~wagate.GroupUpdated`; each non-empty participant list a
-    :class:`~wagate.GroupParticipantsChanged`.  The account's own removal (or the
-    group's deletion) is a :class:`~wagate.GroupLeft`, ``by`` ``None`` when it left
-    itself; its own join is left to ``JoinedGroupEv``.
+    :class:`~wagate.GroupUpdated`; the account's own removal (or the group's
+    deletion) a :class:`~wagate.GroupLeft`, ``by`` ``None`` when it left itself;
+    each participant list with others in it a
+    :class:`~wagate.GroupParticipantsChanged`.  The account's own join is left to
+    ``JoinedGroupEv``.
     """
     group = user_jid(event.JID)
     sender = _person(_present(event, "Sender"))
@@ -255,28 +256,24 @@ def group_updates(event: Any, own: Own) -> list[Update]:
     changed = _settings(event)
     if changed:
         updates.append((GroupUpdated, {"jid": group, "by": sender, **changed}))
-    for field, action in _LISTS:
-        people = tuple(user_jid(jid) for jid in getattr(event, field))
-        others = tuple(jid for jid in people if jid not in own)
-        if action is ParticipantAction.REMOVE and len(others) < len(people):
-            updates.append((GroupLeft, {"jid": group, "by": None if sender in own else sender}))
-        if others:
-            # Who joined by an invite link, or left, by themselves did it; nobody else did.
-            by_link = action is ParticipantAction.ADD and event.JoinReason == "invite"
-            by = None if by_link or others == (sender,) else sender
-            updates.append(
-                (
-                    GroupParticipantsChanged,
-                    {"jid": group, "action": action, "participants": others, "by": by},
-                )
-            )
-    if (
-        event.HasField("Delete")
-        and event.Delete.Deleted
-        and not any(kind is GroupLeft for kind, _ in updates)
-    ):
+    removed = {user_jid(jid) for jid in event.Leave} & own
+    if removed or (event.HasField("Delete") and event.Delete.Deleted):
         updates.append((GroupLeft, {"jid": group, "by": None if sender in own else sender}))
-    return updates
+    return updates + _participant_changes(event, group, sender, own)
+
+
+def _participant_changes(event: Any, group: str, sender: str | None, own: Own) -> list[Update]:
+    changes: list[Update] = []
+    for field, action in _LISTS:
+        others = tuple(user_jid(jid) for jid in getattr(event, field) if user_jid(jid) not in own)
+        if not others:
+            continue
+        # Who joined by an invite link, or left, by themselves did it; nobody else did.
+        by_link = action is ParticipantAction.ADD and event.JoinReason == "invite"
+        by = None if by_link or others == (sender,) else sender
+        fields = {"jid": group, "action": action, "participants": others, "by": by}
+        changes.append((GroupParticipantsChanged, fields))
+    return changes
 
 
 # ---------------------------------------------------------------------------- calls
