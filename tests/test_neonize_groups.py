@@ -11,6 +11,7 @@ them offline: always as wagate errors, never neonize's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from wagate.drivers._neonize_groups import (
     picture_refusal,
 )
 from wagate.drivers.neonize import NeonizeDriver
+from wagate.drivers.process import ProcessDriver
 
 NZ = load_neonize()
 p = NZ.proto
@@ -617,3 +619,25 @@ def test_group_and_contact_calls_reach_the_engine_and_come_back_as_wagate_errors
         assert kind == "DriverError", (name, kind, words)
         assert words.startswith("WhatsApp did not"), (name, words)
         assert "websocket not connected" in words, (name, words)
+
+
+def neonize_driver(database: str, tenant: str) -> NeonizeDriver:
+    """A NeonizeDriver on ``database``, made in a ProcessDriver's child."""
+    return NeonizeDriver(database=database)
+
+
+@pytest.mark.anyio
+async def test_the_calls_cross_a_process_driver_to_the_neonize_driver_in_its_child(
+    tmp_path: Path,
+) -> None:
+    """Through a ProcessDriver the calls reach a NeonizeDriver in the child; its errors return."""
+    driver = ProcessDriver(functools.partial(neonize_driver, str(tmp_path / "engine.db")))
+    try:
+        with pytest.raises(DriverError, match="not connected to WhatsApp"):
+            await driver.update_participants(GROUP, ParticipantAction.DEMOTE, (ANI, BUDI))
+        with pytest.raises(DriverError, match="not connected to WhatsApp"):
+            await driver.check_numbers(("+628111111111",))
+        with pytest.raises(DriverError, match="not connected to WhatsApp"):
+            await driver.join_group("AbCdEfGhIjKlMnOpQr")
+    finally:
+        await driver.aclose()
