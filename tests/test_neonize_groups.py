@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from test_neonize_process import run_child
-from test_neonize_support import jid, live_session, next_event
+from test_neonize_support import empty_jid, jid, live_session, next_event
 from wagate import Connected, DriverError, Group, GroupInfo, GroupRole, Participant
 
 # Not all exported from wagate yet: taken from where they are declared.
@@ -475,6 +475,11 @@ def test_contact_info_joins_whatsapps_user_info_the_contact_store_and_the_blockl
     )
     unknown = contact_info(BUDI, None, complete(p.ContactInfo(Found=False)), [])
     assert unknown == ContactInfo(jid=BUDI)
+    # A blocklist by hidden ids: found through the number's hidden id.
+    empty = empty_jid()
+    by_lid = contact_info(BUDI, None, None, [jid("5566@lid")], hidden=jid("5566@lid"))
+    assert by_lid.blocked is True
+    assert contact_info(BUDI, None, None, [jid("5566@lid")], hidden=empty).blocked is False
 
 
 def test_profile_pictures_and_their_absence() -> None:

@@ -248,10 +248,17 @@ class GroupAndContactCalls:
             attempt.client.contact.get_contact,
             who,
         )
+        # WhatsApp keeps blocklists by hidden id: the engine's store maps the number to it.
+        hidden = await self._call(
+            attempt,
+            "the engine's store of hidden ids could not be read",
+            attempt.client.get_lid_from_pn,
+            who,
+        )
         blocklist = await self._call(
             attempt, "WhatsApp did not give the blocklist", attempt.client.get_blocklist
         )
-        return contact_info(jid, user, stored, blocklist.JIDs)
+        return contact_info(jid, user, stored, blocklist.JIDs, hidden=hidden)
 
     async def profile_picture(self, jid: str) -> ProfilePicture:
         """A person's or a group's profile picture (``url`` ``None``: none, or hidden).

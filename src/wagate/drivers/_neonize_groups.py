@@ -389,7 +389,9 @@ def _verified_name(user: Any) -> str | None:
     return None
 
 
-def contact_info(jid: str, user: Any, stored: Any, blocked: Iterable[Any]) -> ContactInfo:
+def contact_info(
+    jid: str, user: Any, stored: Any, blocked: Iterable[Any], *, hidden: Any = None
+) -> ContactInfo:
     """What the engine knows of someone, as a :class:`~wagate.ContactInfo`.
 
     Args:
@@ -398,7 +400,8 @@ def contact_info(jid: str, user: Any, stored: Any, blocked: Iterable[Any]) -> Co
             the "about" text and a business's verified name.
         stored: neonize's ``ContactInfo`` from the engine's contact store: the push
             name and business name it has seen.
-        blocked: The JIDs of the account's blocklist.
+        blocked: The JIDs of the account's blocklist (hidden ids, mostly).
+        hidden: Their hidden id (a neonize ``JID``, empty when not known).
 
     ``verified`` stays ``None``: the engine gives a business's certified name, not
     whether WhatsApp verified the business.
@@ -412,5 +415,9 @@ def contact_info(jid: str, user: Any, stored: Any, blocked: Iterable[Any]) -> Co
         push_name=push_name,
         business_name=_verified_name(user) or stored_business,
         about=about,
-        blocked=jid in {user_jid(b) for b in blocked},
+        blocked=bool(_ids(jid, hidden) & {user_jid(b) for b in blocked}),
     )
+
+
+def _ids(jid: str, hidden: Any) -> set[str]:
+    return {jid, user_jid(hidden)} if hidden is not None and hidden.User else {jid}
