@@ -24,7 +24,7 @@ from .._driver import ConnectionEnded, DriverSink, IncomingMessage
 from .._errors import DriverError, WagateError
 from .._events import Account, DisconnectReason, Event
 from ._neonize_engine import Engine, Neonize, Slot
-from ._neonize_groups import group_updates, joined_updates, own_ids
+from ._neonize_groups import Own, group_updates, joined_updates, own_ids
 from ._neonize_translate import (
     account_from,
     chat_state_update,
@@ -214,6 +214,11 @@ class Attempt:
         """Connected, linked, and not ending."""
         return self.account is not None and self.ended is None and not self.stopping
 
+    @property
+    def own(self) -> Own:
+        """The account's user JIDs (its number's, and its hidden id once the engine says it)."""
+        return own_ids(self.account.jid if self.account else None, self.client.me)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self, proxy: Any) -> None:
         # Starting a client writes the engine's maps: exclusive until the engine
@@ -345,8 +350,7 @@ class Attempt:
                 self.sink.update(*update)
             return
         if kind in _GROUP_UPDATES:
-            own = own_ids(self.account.jid if self.account else None, self.client.me)
-            for group_update in _GROUP_UPDATES[kind](event, own):
+            for group_update in _GROUP_UPDATES[kind](event, self.own):
                 self.sink.update(*group_update)
             return
         if self.ended is not None or self.stopping:

@@ -22,7 +22,6 @@ from ._neonize_groups import (
     group_refusal,
     invite_link,
     number_checks,
-    own_ids,
     participant_results,
     picture_from,
     picture_refusal,
@@ -62,7 +61,7 @@ class GroupAndContactCalls:
         answer = await self._call(
             attempt, "WhatsApp did not list the groups", attempt.client.get_joined_groups
         )
-        own = self._own(attempt)
+        own = attempt.own
         return [group_info_from(info, own) for info in answer]
 
     async def group(self, jid: str) -> Group:
@@ -76,7 +75,7 @@ class GroupAndContactCalls:
         info = await self._group_call(
             attempt, jid, "WhatsApp did not give the group", attempt.client.get_group_info
         )
-        return group_from(info, self._own(attempt))
+        return group_from(info, attempt.own)
 
     async def create_group(self, subject: str, participants: tuple[str, ...]) -> Group:
         """Make a group with ``participants``; the group as WhatsApp made it.
@@ -93,7 +92,7 @@ class GroupAndContactCalls:
             subject,
             people,
         )
-        return group_from(info, self._own(attempt))
+        return group_from(info, attempt.own)
 
     async def leave_group(self, jid: str) -> None:
         """Leave a group.
@@ -339,11 +338,6 @@ class GroupAndContactCalls:
     @staticmethod
     def _jid(attempt: Attempt, jid: str) -> Any:
         return attempt.nz.proto.JID(**jid_fields(jid))
-
-    @staticmethod
-    def _own(attempt: Attempt) -> frozenset[str]:
-        account = attempt.account
-        return own_ids(account.jid if account is not None else None, attempt.client.me)
 
 
 def _refusal_message(kind: type[WagateError], jid: str, action: str, words: str) -> str:

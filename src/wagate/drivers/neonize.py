@@ -3,8 +3,10 @@
 :class:`NeonizeDriver` implements :class:`~wagate.drivers.Driver` on neonize's
 async client.  It reports what the engine says in wagate's terms (QR codes with
 their real expiry, the linked account, why a connection ended, incoming
-messages) and keeps every call that would end the Python process unreachable:
-see :mod:`wagate.drivers._neonize_engine` and the "Real engine" docs page.
+messages, receipts, presence, group changes) and keeps every call that would
+end the Python process unreachable: see :mod:`wagate.drivers._neonize_engine`
+and the "Real engine" docs page.  The group and contact calls are in
+:mod:`wagate.drivers._neonize_calls`.
 
 Example:
     ```python
