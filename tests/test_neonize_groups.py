@@ -20,13 +20,27 @@ import pytest
 
 from test_neonize_process import run_child
 from test_neonize_support import empty_jid, jid, live_session, next_event
-from wagate import Connected, DriverError, Group, GroupInfo, GroupRole, Participant
-
-# Not all exported from wagate yet: taken from where they are declared.
-from wagate._contacts import ContactInfo, NumberCheck, ProfilePicture
-from wagate._errors import InviteNotFound, NotGroupAdmin, NotInGroup
-from wagate._events import GroupJoined, GroupLeft, GroupParticipantsChanged, GroupUpdated
-from wagate._groups import ParticipantAction, ParticipantError, ParticipantResult
+from wagate import (
+    Connected,
+    ContactInfo,
+    DriverError,
+    Group,
+    GroupInfo,
+    GroupJoined,
+    GroupLeft,
+    GroupParticipantsChanged,
+    GroupRole,
+    GroupUpdated,
+    InviteNotFound,
+    NotGroupAdmin,
+    NotInGroup,
+    NumberCheck,
+    Participant,
+    ParticipantAction,
+    ParticipantError,
+    ParticipantResult,
+    ProfilePicture,
+)
 from wagate.drivers._neonize_engine import load_neonize
 from wagate.drivers._neonize_groups import (
     contact_info,
@@ -245,6 +259,8 @@ def test_participant_codes_become_one_result_per_participant_in_the_asked_order(
     ("action", "code", "error"),
     [
         (ParticipantAction.REMOVE, 409, ParticipantError.NOT_IN_GROUP),
+        (ParticipantAction.REMOVE, 404, ParticipantError.NOT_IN_GROUP),
+        (ParticipantAction.PROMOTE, 403, ParticipantError.PRIVACY),
         (ParticipantAction.PROMOTE, 409, ParticipantError.NOT_IN_GROUP),
         (ParticipantAction.DEMOTE, 406, ParticipantError.NOT_ALLOWED),
         (ParticipantAction.REMOVE, 406, ParticipantError.NOT_ALLOWED),
@@ -254,7 +270,7 @@ def test_participant_codes_become_one_result_per_participant_in_the_asked_order(
 def test_codes_of_removals_promotions_and_demotions(
     action: ParticipantAction, code: int, error: ParticipantError
 ) -> None:
-    """409 is "not a member" for anything but an add; 406 is a change nobody may make."""
+    """404 and 409 are "not a member" for anything but an add; 406 is a change nobody may make."""
     [result] = participant_results(action, (BUDI,), [participant(BUDI, error=code)])
     assert result == ParticipantResult(jid=BUDI, ok=False, error=error, code=code)
 
@@ -529,8 +545,7 @@ ENGINE_CALLS = r"""
 import json
 import anyio
 from test_neonize_support import EngineEntry, holding_proxy, store_fake_device
-from wagate import Account, WagateError
-from wagate._groups import ParticipantAction
+from wagate import Account, ParticipantAction, WagateError
 from wagate.drivers._neonize_engine import WHATSAPP_ENDPOINT, engine, load_neonize
 from wagate.drivers.neonize import NeonizeDriver
 

@@ -160,15 +160,16 @@ _CODES = {
 """WhatsApp's per-participant status codes (whatsmeow's ``GroupParticipant.Error``)
 that wagate names: 403 only contacts may add them (an invite goes instead), 404 no
 account, 406 not a change anyone may make, 419 the group is full (the server's
-resource limit).  409 is "already a member" for an add and "not a member" otherwise;
-any other code (408: they left recently...) is ``FAILED`` with the code kept."""
+resource limit).  404 and 409 are "no account" and "already a member" for an add,
+"not a member" for the other changes; any other code (408: they left recently...)
+is ``FAILED`` with the code kept."""
 
 
 def _participant_error(action: ParticipantAction, code: int) -> ParticipantError:
-    if code == 409:
-        if action is ParticipantAction.ADD:
-            return ParticipantError.ALREADY_IN_GROUP
+    if code in {404, 409} and action is not ParticipantAction.ADD:
         return ParticipantError.NOT_IN_GROUP
+    if code == 409:
+        return ParticipantError.ALREADY_IN_GROUP
     return _CODES.get(code, ParticipantError.FAILED)
 
 
