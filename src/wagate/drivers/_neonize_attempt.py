@@ -24,6 +24,7 @@ from .._driver import ConnectionEnded, DriverSink, IncomingMessage
 from .._errors import DriverError, WagateError
 from .._events import Account, DisconnectReason, Event
 from ._neonize_engine import Engine, Neonize, Slot
+from ._neonize_groups import Own, group_updates, joined_updates, own_ids
 from ._neonize_translate import (
     account_from,
     chat_state_update,
@@ -64,6 +65,8 @@ _SUBSCRIBED = (
     "Receipt",
     "Presence",
     "ChatPresence",
+    "JoinedGroup",  # neonize's JoinedGroupEv
+    "GroupInfoEvent",  # neonize's GroupInfoEv
 )
 _PAIR_SUCCESS = 2
 _UPDATES = {
@@ -72,6 +75,11 @@ _UPDATES = {
     "ChatPresence": chat_state_update,  # neonize's ChatPresenceEv
 }
 """The engine events that are a sink update, by protobuf name, and their translation."""
+_GROUP_UPDATES = {
+    "JoinedGroup": joined_updates,
+    "GroupInfoEvent": group_updates,
+}
+"""The group events, by protobuf name: sink updates that depend on who the account is."""
 
 
 def _words(exc: BaseException) -> str:
@@ -206,6 +214,11 @@ class Attempt:
         """Connected, linked, and not ending."""
         return self.account is not None and self.ended is None and not self.stopping
 
+    @property
+    def own(self) -> Own:
+        """The account's user JIDs (its number's, and its hidden id once the engine says it)."""
+        return own_ids(self.account.jid if self.account else None, self.client.me)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self, proxy: Any) -> None:
         # Starting a client writes the engine's maps: exclusive until the engine
@@ -335,6 +348,10 @@ class Attempt:
             update = _UPDATES[kind](event)
             if update is not None:
                 self.sink.update(*update)
+            return
+        if kind in _GROUP_UPDATES:
+            for group_update in _GROUP_UPDATES[kind](event, self.own):
+                self.sink.update(*group_update)
             return
         if self.ended is not None or self.stopping:
             return

@@ -102,6 +102,10 @@ class Neonize:
     """neonize's ``ChatPresence`` enum: composing or paused, for ``send_chat_presence``."""
     chat_presence_media: Any
     """neonize's ``ChatPresenceMedia`` enum: text or audio (recording), likewise."""
+    participant_change: Any
+    """neonize's ``ParticipantChange`` enum: add, remove, promote or demote."""
+    blocklist_action: Any
+    """neonize's ``BlocklistAction`` enum: block or unblock, for ``update_blocklist``."""
 
 
 _loaded: Neonize | None = None
@@ -159,6 +163,8 @@ def load_neonize() -> Neonize:
             presence=enums.Presence,
             chat_presence=enums.ChatPresence,
             chat_presence_media=enums.ChatPresenceMedia,
+            participant_change=enums.ParticipantChange,
+            blocklist_action=enums.BlocklistAction,
         )
         return _loaded
 

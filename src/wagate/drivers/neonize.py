@@ -3,8 +3,10 @@
 :class:`NeonizeDriver` implements :class:`~wagate.drivers.Driver` on neonize's
 async client.  It reports what the engine says in wagate's terms (QR codes with
 their real expiry, the linked account, why a connection ended, incoming
-messages) and keeps every call that would end the Python process unreachable:
-see :mod:`wagate.drivers._neonize_engine` and the "Real engine" docs page.
+messages, receipts, presence, group changes) and keeps every call that would
+end the Python process unreachable: see :mod:`wagate.drivers._neonize_engine`
+and the "Real engine" docs page.  The group and contact calls are in
+:mod:`wagate.drivers._neonize_calls`.
 
 Example:
     ```python
@@ -40,6 +42,7 @@ from .._errors import DriverError, InvalidInput, PairingFailed, StoreError
 from .._events import Account, ChatState, DisconnectReason, Presence
 from .._validate import normalize_phone, normalize_recipient, validate_text
 from ._neonize_attempt import FIRST_QR_SECONDS, SETTLE_SECONDS, Attempt, engine_errors, subscribe
+from ._neonize_calls import GroupAndContactCalls
 from ._neonize_content import (
     edit_message,
     outgoing_message,
@@ -80,7 +83,7 @@ def _check_proxy(proxy: object) -> str | None:
     return proxy
 
 
-class NeonizeDriver(Driver):
+class NeonizeDriver(GroupAndContactCalls, Driver):
     """A WhatsApp connection through the real engine (whatsmeow, via neonize).
 
     One driver serves one session (one tenant); many drivers share one engine
