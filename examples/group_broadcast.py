@@ -7,8 +7,7 @@ number has no WhatsApp, one person lets only their contacts add them, one is in
 already), sends the group's invite link to whoever refused for privacy, then
 posts an announcement in every group the account may post in and prints how
 each send went (the simulated WhatsApp refuses one). On a real account swap
-``SimulatedDriver`` for ``NeonizeDriver()`` once that driver does the group calls
-(today it refuses them with ``DriverError``).
+``SimulatedDriver`` for ``NeonizeDriver()``: the calls are the same.
 """
 
 from __future__ import annotations

@@ -265,7 +265,7 @@ async def test_a_full_group_takes_1024_and_refuses_one_more(
             jid=f"{people[1023][1:]}@s.whatsapp.net",
             ok=False,
             error=ParticipantError.GROUP_FULL,
-            code=500,
+            code=419,
         )
     ]
 

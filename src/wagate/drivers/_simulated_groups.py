@@ -247,7 +247,7 @@ def _refusal(
         if jid in phone.add_only_by_contacts:
             return ParticipantResult(jid=jid, ok=False, error=ParticipantError.PRIVACY, code=403)
         if len(room.roles) >= MAX_GROUP_SIZE:
-            return ParticipantResult(jid=jid, ok=False, error=ParticipantError.GROUP_FULL, code=500)
+            return ParticipantResult(jid=jid, ok=False, error=ParticipantError.GROUP_FULL, code=419)
         return None
     if jid not in room.roles:
         return ParticipantResult(jid=jid, ok=False, error=ParticipantError.NOT_IN_GROUP, code=404)
