@@ -22,7 +22,7 @@ from wagate.testing import link
 
 pytestmark = pytest.mark.anyio
 
-FAST = Pacing(per_minute=6000, burst=2, jitter=0.5, daily_cap=None)
+FAST = Pacing(per_minute=6000, burst=2, jitter=0.5, daily_cap=100)
 """One send every 10 ms after two back to back."""
 
 

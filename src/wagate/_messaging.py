@@ -528,13 +528,16 @@ class Messaging:
     async def _take_turn(self) -> float:
         """Wait for the pacer's turn (if paced); when the send started."""
         started = anyio.current_time()
-        if self.pacer is not None:
+        pacer = self.pacer
+        if pacer is not None:
             try:
-                await self.pacer.turn(self.tenant)
+                slot = pacer.take(self.tenant)
             except RateLimited:
                 TELEMETRY.add(RATE_LIMITED, tenant=self.tenant)
                 raise
-            self._check_connected("send")
+            if slot is not None:
+                await pacer.wait(slot)
+                self._check_connected("send")
         return started
 
     def _sent_in(self, started: float, kind: str) -> None:

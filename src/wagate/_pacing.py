@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -132,7 +133,7 @@ class Pacer:
 
     Args:
         pacing: The limits.
-        clock: Seconds, monotonic (default: the event loop's).
+        clock: Seconds, monotonic (default: :func:`time.monotonic`).
         rng: The jitter's randomness.
     """
 
@@ -144,7 +145,7 @@ class Pacer:
         rng: random.Random | None = None,
     ) -> None:
         self.pacing = pacing
-        self._clock = clock or anyio.current_time
+        self._clock = clock or time.monotonic  # the event loop's clock, but cheaper to read
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._rate = Rate(pacing.interval, pacing.burst)
         self._waiting = 0
@@ -156,12 +157,24 @@ class Pacer:
         return self._waiting
 
     def sent_today(self) -> int:
-        """How many sends the last 24 hours hold."""
+        """How many sends the last 24 hours hold (kept only when there is a daily cap)."""
         self._forget(self._clock())
         return len(self._sent)
 
     async def turn(self, tenant: str | None = None) -> None:
-        """Wait for this send's turn.
+        """Wait for this send's turn: :meth:`take`, then :meth:`wait` when it must.
+
+        Raises:
+            RateLimited: as :meth:`take`.
+        """
+        slot = self.take(tenant)
+        if slot is not None:
+            await self.wait(slot)
+
+    def take(self, tenant: str | None = None) -> float | None:
+        """Take this send's slot; ``None`` when it may go now, else its slot to :meth:`wait` for.
+
+        Synchronous, so that a send under the rate costs a few comparisons.
 
         Raises:
             RateLimited: the day's cap is reached, too many sends wait, or this one
@@ -169,18 +182,25 @@ class Pacer:
         """
         pacing = self.pacing
         now = self._clock()
-        self._forget(now)
-        if pacing.daily_cap is not None and len(self._sent) >= pacing.daily_cap:
-            retry = self._sent[0] + DAY - now
+        sent = self._sent
+        if sent and sent[0] <= now - DAY:
+            self._forget(now)
+        if pacing.daily_cap is not None and len(sent) >= pacing.daily_cap:
             raise RateLimited(
                 f"the account sent {pacing.daily_cap:,} messages in the last 24 hours, "
                 "its daily cap",
-                retry_after=retry,
+                retry_after=sent[0] + DAY - now,
                 tenant=tenant,
             )
-        interval = pacing.interval
-        wait = self._rate.wait(now)
-        if wait > 0 and self._waiting >= pacing.queue_limit:
+        rate = self._rate
+        wait = rate.wait(now)
+        counted = pacing.daily_cap is not None  # the day's sends are kept only for a cap
+        if wait <= 0:
+            rate.take(now)
+            if counted:
+                sent.append(now)
+            return None
+        if self._waiting >= pacing.queue_limit:
             raise RateLimited(
                 f"{self._waiting} sends already wait their turn (the queue's bound)",
                 retry_after=wait,
@@ -193,18 +213,25 @@ class Pacer:
                 retry_after=wait - pacing.max_wait,
                 tenant=tenant,
             )
-        self._rate.take(now)
+        rate.take(now)
         slot = now + wait
-        self._sent.append(slot)
-        if wait <= 0:
-            return
-        wait += self._rng.uniform(0, pacing.jitter * interval)
-        self._waiting += 1
+        if counted:
+            sent.append(slot)
+        self._waiting += 1  # from now: a send taken after this one sees it queued
+        return slot
+
+    async def wait(self, slot: float) -> None:
+        """Sleep until ``slot`` (:meth:`take`'s), plus the jitter.
+
+        A wait given up (cancelled) is not counted as a send of the day.
+        """
         try:
-            await anyio.sleep(wait)
+            delay = slot - self._clock()
+            delay += self._rng.uniform(0, self.pacing.jitter * self.pacing.interval)
+            await anyio.sleep(max(0.0, delay))
         except BaseException:
-            # Given up (cancelled): it was not sent, so the day does not count it.
-            self._sent.remove(slot)
+            if slot in self._sent:
+                self._sent.remove(slot)
             raise
         finally:
             self._waiting -= 1
@@ -253,7 +280,6 @@ class RequestLimiter:
         most: int = 10_000,
     ) -> None:
         import threading  # noqa: PLC0415 - only a limiter needs it
-        import time  # noqa: PLC0415
 
         self.limit = limit
         self._clock = clock or time.monotonic
