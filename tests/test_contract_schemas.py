@@ -35,6 +35,7 @@ from wagate._events import WireNaming
 from wagate.adapters.socketio import SocketIOAdapter
 from wagate.adapters.sse import ServerSentEvents
 from wagate.adapters.webhooks import WebhookDispatcher, WebhookEndpoint
+from wagate.cli import main
 from wagate.integrations.fastapi import create_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -263,6 +264,29 @@ def test_the_written_files_are_the_documents(tmp_path: Any) -> None:
         path = tmp_path / "out" / "schemas" / f"{contract.schema_key(name)}.json"
         assert path in written
         assert json.loads(path.read_text()) == schema
+
+
+def test_wagate_contract_writes_the_documents(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wagate contract --out DIR`` writes every document and says how many; exit 0."""
+    out = tmp_path / "made" / "here"
+    assert main(["contract", "--out", str(out)]) == 0
+    assert f"wrote {2 + len(SCHEMAS)} files" in capsys.readouterr().out
+    assert json.loads((out / "asyncapi.json").read_text()) == ASYNCAPI
+    assert sorted(p.name for p in (out / "schemas").iterdir()) == sorted(
+        f"{contract.schema_key(name)}.json" for name in SCHEMAS
+    )
+
+
+def test_wagate_contract_into_a_file_exits_2(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An --out that cannot be a directory is a one-line error, exit status 2."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["contract", "--out", str(blocker)]) == 2
+    assert "cannot write into" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------

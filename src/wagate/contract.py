@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,14 @@ def schema_key(name: str) -> str:
     return name.replace(":", ".")
 
 
+_ROLE = re.compile(r":\w+:`(~?)([\w.]+)`")
+
+
 def _first_line(cls: type[Event]) -> str:
-    return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+    """The first line of a class's docstring, its reST roles as plain names."""
+    line = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+    line = _ROLE.sub(lambda m: m[2].rsplit(".", 1)[-1] if m[1] else m[2], line)
+    return line.replace("``", "`")
 
 
 def _descriptions() -> dict[str, str]:
