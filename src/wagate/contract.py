@@ -132,9 +132,10 @@ def webhook_names() -> list[str]:
     return list(dict.fromkeys(kind.colon[0].name for kind in KINDS))
 
 
-def _dash_only() -> set[str]:
-    colon = {shape.name for kind in KINDS for shape in kind.colon}
-    return {shape.name for kind in KINDS for shape in kind.dash} - colon - {CONNECTION_STATUS}
+def _names(naming: str) -> set[str]:
+    """Every name the transports send in a naming (a snapshot's included)."""
+    shapes = {shape.name for kind in KINDS for shape in getattr(kind, naming)}
+    return shapes | {CONNECTION_STATUS if naming == "colon" else DASH_STATUS}
 
 
 def _ref(*parts: str) -> JSON:
@@ -269,19 +270,14 @@ def _envelope(name: str) -> JSON:
     }
 
 
-def _event_message(name: str, description: str, dash_only: bool) -> JSON:
-    naming = (
-        "Sent instead of the colon-named message by a transport made with naming='dash'."
-        if dash_only
-        else ""
-    )
-    return {
-        "name": name,
-        "title": name,
-        "summary": description,
-        **({"description": naming} if naming else {}),
-        "payload": _ref("components", "schemas", schema_key(name)),
-    }
+def _event_message(name: str, description: str) -> JSON:
+    message: JSON = {"name": name, "title": name, "summary": description}
+    if name not in _names("dash"):
+        message["description"] = "Colon naming only: not sent with naming='dash'."
+    elif name not in _names("colon"):
+        message["description"] = "Dash naming only: sent with naming='dash' instead."
+    message["payload"] = _ref("components", "schemas", schema_key(name))
+    return message
 
 
 def _channel_messages(keys: list[str]) -> JSON:
@@ -341,15 +337,12 @@ def asyncapi(*, cookie_name: str | None = DEFAULT_COOKIE, title: str = "wagate")
     """
     schemas = event_schemas()
     said = _descriptions()
-    dash_only = _dash_only()
     keys = [schema_key(name) for name in schemas]
     components_schemas = {
         schema_key(name): {k: v for k, v in schema.items() if k != "$schema"}
         for name, schema in schemas.items()
     }
-    messages = {
-        schema_key(name): _event_message(name, said[name], name in dash_only) for name in schemas
-    }
+    messages = {schema_key(name): _event_message(name, said[name]) for name in schemas}
     messages.update(_socketio_messages())
     hooks = webhook_names()
     for name in hooks:
