@@ -151,3 +151,18 @@ def test_wagate_contract_into_a_file_exits_2(
     blocker.write_text("")
     assert main(["contract", "--out", str(blocker)]) == 2
     assert "cannot write into" in capsys.readouterr().err
+
+
+def test_changing_a_returned_document_changes_nothing_else() -> None:
+    """Each call gives documents of its own: editing one leaves the next call unchanged."""
+    for make in (contract.event_schemas, contract.asyncapi, contract.openapi):
+        first, second = make(), make()
+        assert first == second
+        json.loads(json.dumps(first))  # plain JSON all through
+    schemas = contract.event_schemas()
+    schemas["message:received"]["properties"]["content"]["oneOf"].clear()
+    document = contract.openapi()
+    document["paths"].clear()
+    assert contract.event_schemas() == SCHEMAS
+    assert contract.asyncapi() == ASYNCAPI
+    assert contract.openapi()["paths"]

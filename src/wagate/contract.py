@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -121,8 +122,11 @@ def event_schemas() -> dict[str, JSON]:
         (draft 2020-12), ``title`` (the name) and ``description``.
     """
     said = _descriptions()
+    # Deep copies: the codecs' schemas inside are the ones OpenAPI is made of too.
     return {
-        name: {"$schema": JSON_SCHEMA_DIALECT, "title": name, "description": said[name], **schema}
+        name: copy.deepcopy(
+            {"$schema": JSON_SCHEMA_DIALECT, "title": name, "description": said[name], **schema}
+        )
         for name, schema in message_schemas().items()
     }
 
@@ -371,7 +375,7 @@ def asyncapi(*, cookie_name: str | None = DEFAULT_COOKIE, title: str = "wagate")
         }
     secured = [_ref("components", "securitySchemes", name) for name in security]
     answers = [_ACK_KEY, _ERROR_KEY]
-    return {
+    document: JSON = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": f"{title} events",
@@ -471,6 +475,7 @@ def asyncapi(*, cookie_name: str | None = DEFAULT_COOKIE, title: str = "wagate")
             "securitySchemes": security,
         },
     }
+    return copy.deepcopy(document)
 
 
 def openapi(
@@ -488,7 +493,8 @@ def openapi(
         title: The document's title.
     """
     routes = [route for route in ROUTES if simulator or not route.simulator]
-    return _openapi.document(routes, cookie_name=cookie_name, title=title, version=__version__)
+    made = _openapi.document(routes, cookie_name=cookie_name, title=title, version=__version__)
+    return copy.deepcopy(made)  # its parts are the tables' own
 
 
 def write(directory: str | Path) -> list[Path]:
