@@ -6,7 +6,7 @@ import argparse
 import os
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._errors import WagateError
 from ._validate import validate_tenant
@@ -64,8 +64,13 @@ def _tenant(value: str) -> str:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
-def parser(serve: Handler, login: Handler) -> argparse.ArgumentParser:
-    """The ``wagate`` command line: ``serve`` runs ``serve``, ``login`` runs ``login``."""
+def parser(
+    serve: Handler, login: Handler, contract: Handler | None = None
+) -> argparse.ArgumentParser:
+    """The ``wagate`` command line: ``serve`` runs ``serve``, ``login`` runs ``login``...
+
+    ``contract`` runs ``wagate contract`` (no such command without it).
+    """
     parser = argparse.ArgumentParser(
         prog="wagate",
         description=(
@@ -197,4 +202,25 @@ def parser(serve: Handler, login: Handler) -> argparse.ArgumentParser:
         help="the tenant id, 1-128 of A-Z a-z 0-9 . _ - (default: %(default)s)",
     )
     logging_in.set_defaults(handler=login)
+    if contract is not None:
+        _contract_command(commands, contract)
     return parser
+
+
+def _contract_command(commands: Any, handler: Handler) -> None:
+    writing = commands.add_parser(
+        "contract",
+        help="write the OpenAPI, AsyncAPI and JSON Schema documents of the API",
+        description=(
+            "Write openapi.json (the REST API), asyncapi.json (Socket.IO, Server-Sent "
+            "Events, webhooks) and schemas/<name>.json (each event payload) into DIR, "
+            "made from the code's own tables. Needs no extra."
+        ),
+    )
+    writing.add_argument(
+        "--out",
+        default="./wagate-contract",
+        metavar="DIR",
+        help="the directory to write into (created if needed; default: %(default)s)",
+    )
+    writing.set_defaults(handler=handler)

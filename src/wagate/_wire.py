@@ -115,6 +115,7 @@ __all__ = [
     "from_backplane_status",
     "from_wire",
     "kind_of",
+    "message_schemas",
     "object_schema",
     "payload_schema",
     "status_message",
@@ -775,6 +776,24 @@ def payload_schema(name: str) -> JSON:
     if shape is None:
         raise KeyError(name)
     return object_schema(shape.fields)
+
+
+def message_schemas() -> dict[str, JSON]:
+    """The JSON Schema of every message any transport sends, by name, in both namings.
+
+    A name that several shapes make (``connection:status`` of each state event and
+    of the snapshot; ``connection-status``) is any of them; the order is the
+    table's, colon names first.
+    """
+    shapes: dict[str, list[JSON]] = {}
+    every = [s for k in KINDS for s in k.colon] + [_SNAPSHOT]
+    every += [s for k in KINDS for s in k.dash] + [_DASH_SNAPSHOT]
+    for shape in every:
+        made = shapes.setdefault(shape.name, [])
+        schema = object_schema(shape.fields)
+        if schema not in made:
+            made.append(schema)
+    return {name: made[0] if len(made) == 1 else {"anyOf": made} for name, made in shapes.items()}
 
 
 def status_payload(status: Status, now: datetime | None = None) -> JSON:

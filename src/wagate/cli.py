@@ -453,13 +453,24 @@ def _login(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _contract(args: argparse.Namespace) -> int:
+    from . import contract  # noqa: PLC0415 - only this command needs it
+
+    try:
+        written = contract.write(args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write into {args.out}: {exc.strerror or exc}") from None
+    print(f"wrote {len(written)} files into {Path(args.out)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``wagate`` command line; return its exit status.
 
     0 on success, 1 when a login failed, 2 for bad input (a one-line message, never
     a traceback), 130 when interrupted.
     """
-    args = parser(serve=_serve, login=_login).parse_args(argv)
+    args = parser(serve=_serve, login=_login, contract=_contract).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

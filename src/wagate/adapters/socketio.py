@@ -76,6 +76,7 @@ from .._events import Event, WireNaming
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import validate_tenant
+from ._socketio_names import ERROR_EVENT, JOIN_EVENT, LEAVE_EVENT
 from ._socketio_protocol import (
     MALFORMED,
     RENAMED,
@@ -109,9 +110,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("wagate")
-
-ERROR_EVENT = "error"
-"""The event that carries ``{"error": {"code", "message"}}`` to one socket."""
 
 
 class ReservedEvent(InvalidInput, code="reserved_event"):
@@ -244,8 +242,8 @@ class SocketIOAdapter:
         server.packet_class = packet_class(server.packet_class, self._pids)
         server.on("connect", self._on_connect, namespace=namespace)
         server.on("disconnect", self._on_disconnect, namespace=namespace)
-        server.on("join", self._on_join, namespace=namespace)
-        server.on("leave", self._on_leave, namespace=namespace)
+        server.on(JOIN_EVENT, self._on_join, namespace=namespace)
+        server.on(LEAVE_EVENT, self._on_leave, namespace=namespace)
         server.on("*", self._on_other, namespace=namespace)
 
     # ------------------------------------------------------------------ lifecycle

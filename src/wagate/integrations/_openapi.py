@@ -12,6 +12,8 @@ they are; nothing validates a request against them (:class:`RestApi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from .._commands import Param
@@ -34,10 +36,18 @@ from ._rest import FILE_PART, MEDIA_KINDS, Route
 
 __all__ = [
     "ANSWERS",
+    "BEARER",
+    "COOKIE",
     "ERROR",
+    "EVENTS_OPERATION",
+    "EVENTS_PATH",
     "EVENTS_RESPONSES",
+    "EVENTS_SUMMARY",
     "FIELDS",
+    "OPENAPI_VERSION",
+    "PROBES",
     "TENANT_CHOICE",
+    "document",
     "operation",
     "request_body",
     "responses",
@@ -361,7 +371,7 @@ def responses(route: Route) -> dict[int | str, Schema]:
 
 
 EVENTS_RESPONSES: dict[int | str, Schema] = {
-    200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+    200: {"description": "The event stream.", "content": {"text/event-stream": {}}},
     400: _error("A malformed Last-Event-ID."),
     401: _AUTH[401],
     403: _AUTH[403],
@@ -412,3 +422,87 @@ PROBES: dict[str, tuple[str, dict[int | str, Schema]]] = {
     ),
 }
 """The probes' summaries and answers, by path (unauthenticated, on both frameworks)."""
+
+EVENTS_PATH = "/api/events"
+EVENTS_OPERATION = "get_events"
+EVENTS_SUMMARY = "The tenant's events as Server-Sent Events"
+BEARER = "A token granting the tenant(s): 'Authorization: Bearer <token>'."
+"""What OpenAPI says of the ``bearer`` security scheme."""
+COOKIE = "The same token in a cookie, for browsers."
+"""What OpenAPI says of the ``cookie`` security scheme."""
+OPENAPI_VERSION = "3.1.0"
+
+
+def security_schemes(cookie_name: str | None) -> Schema:
+    """The ways to authenticate, as ``components.securitySchemes`` says them."""
+    schemes: Schema = {
+        "bearer": {"type": "http", "description": BEARER, "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    if cookie_name:
+        schemes["cookie"] = {
+            "type": "apiKey",
+            "description": COOKIE,
+            "in": "cookie",
+            "name": cookie_name,
+        }
+    return schemes
+
+
+def _operation_id(name: str, method: str, path: str) -> str:
+    # FastAPI's own rule (``generate_unique_id``), so that both frameworks say the same.
+    return re.sub(r"\W", "_", name + path) + "_" + method.lower()
+
+
+def _path_operation(
+    name: str, method: str, path: str, summary: str, *, tag: str, security: list[Schema]
+) -> Schema:
+    made: Schema = {
+        "tags": [tag],
+        "summary": summary,
+        "operationId": _operation_id(name, method, path),
+    }
+    if security:
+        made["security"] = security
+    return made
+
+
+def document(
+    routes: Iterable[Route], *, cookie_name: str | None, title: str, version: str
+) -> Schema:
+    """The whole OpenAPI document of ``routes`` and the event stream, without FastAPI.
+
+    It is the document FastAPI makes of the same routes (``create_app(...).openapi()``,
+    served at ``/openapi.json``), which the Flask blueprint serves too; a test
+    holds the three equal.
+    """
+    schemes = security_schemes(cookie_name)
+    security: list[Schema] = [{name: []} for name in schemes]
+    paths: Schema = {}
+    for route in routes:
+        made = _path_operation(
+            route.operation,
+            route.method,
+            route.path,
+            route.summary,
+            tag=route.tag,
+            security=security,
+        )
+        made["responses"] = {str(status): answer for status, answer in responses(route).items()}
+        made.update(operation(route))
+        paths.setdefault(route.path, {})[route.method.lower()] = made
+    events = _path_operation(
+        EVENTS_OPERATION, "GET", EVENTS_PATH, EVENTS_SUMMARY, tag="wagate", security=security
+    )
+    events["responses"] = {str(status): answer for status, answer in EVENTS_RESPONSES.items()}
+    events["parameters"] = TENANT_CHOICE
+    paths.setdefault(EVENTS_PATH, {})["get"] = events
+    for path, (summary, answers) in PROBES.items():
+        probe = _path_operation(path.strip("/"), "GET", path, summary, tag="health", security=[])
+        probe["responses"] = {str(status): answer for status, answer in answers.items()}
+        paths.setdefault(path, {})["get"] = probe
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"securitySchemes": schemes},
+    }

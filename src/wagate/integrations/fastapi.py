@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,7 +44,18 @@ from ..adapters.sse import ServerSentEvents
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
 from ..metrics import Metrics
 from . import STATIC_PREFIX, _rest, dashboard_html, static_reply
-from ._openapi import EVENTS_RESPONSES, PROBES, TENANT_CHOICE, operation, responses
+from ._openapi import (
+    BEARER,
+    COOKIE,
+    EVENTS_OPERATION,
+    EVENTS_PATH,
+    EVENTS_RESPONSES,
+    EVENTS_SUMMARY,
+    PROBES,
+    TENANT_CHOICE,
+    operation,
+    responses,
+)
 
 __all__ = ["create_app", "install_error_handlers", "router"]
 
@@ -135,15 +146,14 @@ def router(
     events = sse or ServerSentEvents(gateway, authenticator, cookie_name=cookie_name)
     # Declared for /openapi.json (clients and fuzzers learn how to authenticate); they
     # never refuse a request themselves: RestApi authenticates, the same way on Flask.
-    bearer = "A token granting the tenant(s): 'Authorization: Bearer <token>'."
+    # (wagate.contract.openapi() makes the same document without FastAPI.)
     schemes: list[Callable[..., Any]] = [
-        HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT", description=bearer)
+        HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT", description=BEARER)
     ]
     if cookie_name:
-        cookie = "The same token in a cookie, for browsers."
         schemes.append(
             APIKeyCookie(
-                name=cookie_name, auto_error=False, scheme_name="cookie", description=cookie
+                name=cookie_name, auto_error=False, scheme_name="cookie", description=COOKIE
             )
         )
     secured = [Security(scheme) for scheme in schemes]  # every route but the probes
@@ -162,14 +172,17 @@ def router(
             summary=route.summary,
             tags=[route.tag],
             dependencies=secured,
+            # Streamed bytes are no JSON: no application/json answer to document.
+            response_class=Response if route.streams else JSONResponse,
         )
 
     @routes.get(
-        "/api/events",
+        EVENTS_PATH,
+        name=EVENTS_OPERATION,
         response_class=Response,
         responses=EVENTS_RESPONSES,
         openapi_extra={"parameters": TENANT_CHOICE},
-        summary="The tenant's events as Server-Sent Events",
+        summary=EVENTS_SUMMARY,
         tags=["wagate"],
         dependencies=secured,
     )
@@ -186,7 +199,7 @@ def router(
             path,
             _probe(probes[path]),
             methods=["GET"],
-            name=path.strip("/"),
+            name=path.strip("/"),  # as wagate.contract.openapi() names it
             response_class=Response,
             responses=answers,
             summary=summary,
@@ -221,7 +234,7 @@ def router(
         if (
             isinstance(served, APIRoute)
             and served.methods == {"GET"}
-            and served.path != "/api/events"
+            and served.path != EVENTS_PATH
         ):
             routes.add_api_route(
                 served.path,

@@ -32,6 +32,7 @@ import anyio.to_thread
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
+from .. import contract
 from .._errors import WagateError
 from .._pacing import RequestLimit
 from .._sync import SyncGateway
@@ -106,8 +107,12 @@ def blueprint(
     metrics: Metrics | None = None,
     request_limit: RequestLimit | None = None,
     name: str = "wagate",
+    title: str = "wagate",
 ) -> Blueprint:
-    """The REST routes, SSE and the dashboard as a Flask ``Blueprint``.
+    """The REST routes, SSE, ``/openapi.json`` and the dashboard as a Flask ``Blueprint``.
+
+    ``GET /openapi.json`` is the document the FastAPI app of the same options
+    serves (:func:`wagate.contract.openapi`).
 
     Args:
         gateway: A started :class:`~wagate.SyncGateway`.
@@ -121,6 +126,7 @@ def blueprint(
         request_limit: How many REST requests each principal may make (429 past
             it, with ``Retry-After``); none by default.
         name: The blueprint's name.
+        title: The OpenAPI document's title.
     """
     api = _rest.RestApi(
         gateway.gateway,
@@ -172,6 +178,14 @@ def blueprint(
 
     rule("/healthz", "healthz", get_healthz, "GET")
     rule("/readyz", "readyz", get_readyz, "GET")
+    document = _rest.encode_json(
+        contract.openapi(simulator=api.simulator, cookie_name=cookie_name, title=title)
+    )
+
+    def get_openapi() -> Response:
+        return Response(document, mimetype="application/json")
+
+    rule("/openapi.json", "openapi", get_openapi, "GET")
 
     if dashboard:
 
