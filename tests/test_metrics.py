@@ -110,3 +110,12 @@ def test_a_short_or_missing_token_is_refused_at_construction() -> None:
     for token in ("", "short", None):
         with pytest.raises(ValueError, match="16 characters"):
             Metrics(gateway, token=token)  # type: ignore[arg-type]
+
+
+def test_open_event_streams_are_counted_as_connections(served: Served) -> None:
+    with served.client(mint("acme")) as acme, acme.stream("GET", "/api/events") as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()  # kept: a dropped iterator closes the response
+        next(lines)
+        samples = _scrape(served)
+        assert _value(samples, "wagate_connections", transport="sse") == 1

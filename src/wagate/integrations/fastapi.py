@@ -208,6 +208,8 @@ def router(
 
     if metrics is not None:
         scraped = metrics
+        if scraped.sse is None:
+            scraped.sse = events  # its open streams are the SSE connections
 
         @routes.get("/metrics", include_in_schema=False)
         async def get_metrics(request: Request) -> Response:
@@ -363,6 +365,8 @@ def create_app(
         extra_routes(app)
     if adapter is not None:
         app.mount("/socket.io", adapter.asgi_app(socketio_path=""))
+    if metrics is not None and metrics.socketio is None:
+        metrics.socketio = adapter  # its sockets are the Socket.IO connections
     app.state.wagate_gateway = gateway
     app.state.wagate_socketio = adapter
     return app

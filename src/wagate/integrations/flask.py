@@ -165,6 +165,8 @@ def blueprint(
 
     if metrics is not None:
         scraped = metrics
+        if scraped.sse is None:
+            scraped.sse = events  # its open streams are the SSE connections
 
         def get_metrics() -> Response:
             try:
