@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import NoReturn
 
 from ._serve_options import CONFIG_ENV, add_arguments, tenant
 from ._version import __version__
@@ -19,9 +20,17 @@ def _tenant(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Says what is wrong in one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` and where to read more, in one line; exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser(serve: Handler, login: Handler) -> argparse.ArgumentParser:
     """The ``wagate`` command line: ``serve`` runs ``serve``, ``login`` runs ``login``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wagate",
         description=(
             "Run WhatsApp gateways for many tenants: a web server with a REST API, "

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "RequestIds", "log_config"]
+__all__ = ["REQUEST_ID", "JsonFormatter", "RequestIds", "log_config", "quiet_http_clients"]
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "wagate_request_id", default=None
@@ -122,6 +122,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def quiet_http_clients() -> None:
+    """Keep the HTTP clients' own request lines out of the logs.
+
+    httpx logs every request's URL at info, httpcore its every step at debug; a
+    webhook URL may carry a credential in its query.  The webhook dispatcher logs
+    what goes wrong itself, naming the endpoint without the query.
+    """
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def log_config(form: str, level: str) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ import attrs
 from ._cli_args import parser
 from ._errors import WagateError
 from ._pacing import Pacing
-from ._serve_logging import RequestIds, log_config
+from ._serve_logging import RequestIds, log_config, quiet_http_clients
 from ._serve_options import CONFIG_ENV, UsageError, resolve
 from ._version import __version__
 from .integrations._serving import listening_socket
@@ -375,6 +375,7 @@ def worker_app() -> FastAPI:
     options = json.loads(os.environ[_WORKER_OPTIONS])
     pacing = options.pop("pacing", None)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+    quiet_http_clients()
     return build_serve_app(
         secret=os.environ["WAGATE_SECRET"],
         pacing=None if pacing is None else Pacing(**pacing),
@@ -430,6 +431,7 @@ def _serve(given: argparse.Namespace) -> int:
     logging_config = log_config(args.log_format, args.log_level)
     if logging_config is not None:
         logging.config.dictConfig(logging_config)
+    quiet_http_clients()
     secret = args.secret
     generated = not secret
     if generated:
