@@ -554,18 +554,24 @@ def resolve(
     return resolved
 
 
+_TOML_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
 def options_table(options: Iterable[Option] = OPTIONS) -> str:
     """The Markdown table of the options (the docs' copy is checked against it)."""
     rows = [
-        "| TOML key | flag | variable | default | what |",
-        "| --- | --- | --- | --- | --- |",
+        "| TOML key | type | flag | variable | default | what |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for option in options:
         flag = option.flag + (f" {option.metavar}" if option.metavar else "")
+        kind = _TOML_TYPES.get(option.kind, "array of strings")
         if option.kind is list:
             flag += " (repeatable)"
+        if option.choices:
+            kind = " or ".join(f'`"{choice}"`' for choice in option.choices)
         rows.append(
-            f"| `{option.name}` | `{flag}` | `{option.env}` | {option.default_text} "
+            f"| `{option.name}` | {kind} | `{flag}` | `{option.env}` | {option.default_text} "
             f"| {option.help.replace('|', '/')} |"
         )
     return "\n".join(rows) + "\n"
