@@ -13,7 +13,8 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -228,6 +229,48 @@ def test_serve_paces_by_default_and_no_pacing_turns_it_off(
     else:
         assert second.status_code == 200, second.text
         assert any("pacing: off" in line for line in server.process.lines)
+
+
+def test_a_cluster_configured_by_file_and_variables(
+    servers: Servers,
+    tmp_path: Path,
+    redis_url: str,
+    new_postgres_database: Callable[[str], str],
+) -> None:
+    """Two workers from the file, Redis and PostgreSQL from variables; each worker paces alike."""
+    redis = pytest.importorskip("redis")
+    name = f"cfg{uuid.uuid4().hex[:10]}"
+    config = write(
+        tmp_path / "c.toml",
+        f'simulator = true\nworkers = 2\ncluster_name = "{name}"\ndaily_cap = 1\n'
+        f'title = "clustered"\nport = 0\ndata_dir = "{tmp_path / "d"}"\n',
+    )
+    database = new_postgres_database("wagate_cli_config")
+    try:
+        server = servers.start(
+            "--config", config,
+            WAGATE_SECRET=SECRET, WAGATE_REDIS_URL=redis_url, WAGATE_DATABASE=database,
+        )  # fmt: skip
+        assert any("with 2 workers" in line for line in server.process.lines)
+        token = mint("acme", secret=SECRET)
+        with httpx.Client(base_url=server.url, headers=bearer(token), timeout=15) as client:
+            assert client.get("/openapi.json").json()["info"]["title"] == "clustered"
+            with client.stream("GET", "/api/events") as events:
+                assert client.post("/api/qr/generate").status_code == 202
+                for line in events.iter_lines():  # whichever worker holds the tenant
+                    if line == "event: qr:generated":
+                        break
+            assert client.post("/api/simulator/scan").json()["state"] == "connected"
+            sends = [client.post("/api/send", json={"to": CONTACT, "text": t}) for t in "ab"]
+        assert [reply.status_code for reply in sends] == [200, 429]
+    finally:
+        keys = redis.Redis.from_url(redis_url)
+        try:
+            found = list(keys.scan_iter(match=f"{name}:*", count=1000))
+            if found:
+                keys.delete(*found)
+        finally:
+            keys.close()
 
 
 # ---------------------------------------------------------------------------------
