@@ -119,7 +119,7 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> Callable[[str],
     if getattr(args, "engine_process", False):
         from .drivers.process import ProcessDriver  # noqa: PLC0415
 
-        return ProcessDriver.factory(functools.partial(neonize_driver, database))
+        return ProcessDriver.factory(functools.partial(_neonize_driver, database))
 
     def real(tenant: str) -> Driver:
         return NeonizeDriver(database=database)
@@ -127,7 +127,7 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> Callable[[str],
     return real
 
 
-def neonize_driver(database: str, tenant: str) -> Driver:
+def _neonize_driver(database: str, tenant: str) -> Driver:
     """The real engine's driver for ``tenant`` (``--engine-process`` calls it in the child)."""
     from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
 
@@ -200,7 +200,7 @@ def build_serve_app(
 
     # What the user can get wrong is checked before the web stack is imported.
     authenticator = JWTAuthenticator(secret)
-    endpoints = webhook_endpoints(webhooks, webhook_secret)
+    endpoints = _webhook_endpoints(webhooks, webhook_secret)
     args = argparse.Namespace(simulator=simulator, database=database, engine_process=engine_process)
     directory = _data_dir(data_dir)
     factory = _driver_factory(args, directory)
@@ -299,7 +299,7 @@ def build_serve_app(
     return app
 
 
-def webhook_endpoints(urls: Sequence[str], secret: str | None) -> list[WebhookEndpoint]:
+def _webhook_endpoints(urls: Sequence[str], secret: str | None) -> list[WebhookEndpoint]:
     """The endpoints ``--webhook`` names, signed with ``secret``.
 
     Each is named by its URL without the query, which may carry a credential
@@ -319,13 +319,11 @@ def webhook_endpoints(urls: Sequence[str], secret: str | None) -> list[WebhookEn
 
     endpoints: list[WebhookEndpoint] = []
     for url in urls:
-        name = url.split("?", 1)[0].split("#", 1)[0]
-        taken = {endpoint.name for endpoint in endpoints}
-        name = next(
-            f"{name} ({n})" if n > 1 else name
-            for n in range(1, len(urls) + 2)
-            if (f"{name} ({n})" if n > 1 else name) not in taken
-        )
+        plain = url.split("?", 1)[0].split("#", 1)[0]
+        name, count = plain, 1
+        while any(endpoint.name == name for endpoint in endpoints):
+            count += 1
+            name = f"{plain} ({count})"
         endpoints.append(WebhookEndpoint(url=url, secret=secret, name=name))
     return endpoints
 
@@ -425,26 +423,77 @@ def _pacing(args: argparse.Namespace) -> Pacing | None:
 
 
 def _serve(given: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415
-
     args = resolve(given, os.environ, given.config or os.environ.get(CONFIG_ENV))
     logging_config = log_config(args.log_format, args.log_level)
     if logging_config is not None:
         logging.config.dictConfig(logging_config)
     quiet_http_clients()
-    secret = args.secret
-    generated = not secret
-    if generated:
-        secret = secrets.token_urlsafe(48)
-    assert secret is not None
+    secret = args.secret or secrets.token_urlsafe(48)
+    pacing = _check_serve(args, secret)
+    sock = _listen(args.host, args.port)
+    options: dict[str, Any] = {
+        "simulator": args.simulator,
+        "data_dir": args.data_dir,
+        "database": args.database,
+        "redis": args.redis or None,
+        "cluster_name": args.cluster_name,
+        "lease_ttl": args.lease_ttl,
+        "engine_process": args.engine_process,
+        "title": args.title,
+        "dashboard": args.dashboard,
+    }
+    try:
+        app = None
+        if args.workers == 1:
+            app = build_serve_app(
+                secret=secret,
+                pacing=pacing,
+                webhooks=args.webhook,
+                webhook_secret=args.webhook_secret,
+                **options,
+            )
+    except BaseException:
+        sock.close()
+        raise
+    base = f"http://{_url_host(args.host)}:{sock.getsockname()[1]}"
+    _announce(args, base, pacing, logged=logging_config is not None)
+    if not args.secret:
+        # The link is for the person at the terminal: printed, never logged.
+        token = issue_token(secret, DEMO_TENANT)
+        print(
+            "no --secret or WAGATE_SECRET given: using a random secret for this run.\n"
+            f"open this link to log in as tenant {DEMO_TENANT!r}:\n"
+            f"  {base}/login?token={token}",
+            flush=True,
+        )
+    logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+    uvicorn_options: dict[str, Any] = {"log_level": args.log_level, "timeout_graceful_shutdown": 5}
+    if logging_config is not None:
+        uvicorn_options["log_config"] = logging_config
+    try:
+        if app is not None:
+            _run_one(app, sock, uvicorn_options)
+        else:
+            options["pacing"] = None if pacing is None else attrs.asdict(pacing)
+            _run_workers(args.workers, sock, secret, options, uvicorn_options)
+    finally:
+        sock.close()
+    return 0
+
+
+def _check_serve(args: argparse.Namespace, secret: str) -> Pacing | None:
+    """Everything the user can get wrong, checked quickly, before the web stack loads.
+
+    Returns:
+        The pacing the options ask for.
+    """
     from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
 
-    # Everything the user can get wrong, checked quickly, before the web stack loads.
     JWTAuthenticator(secret)
     redis = args.redis or None
     _cluster_check(redis, args.database, args.workers)
     pacing = _pacing(args)
-    webhook_endpoints(args.webhook, args.webhook_secret)
+    _webhook_endpoints(args.webhook, args.webhook_secret)
     if args.webhook and args.workers > 1:
         raise UsageError(
             "--webhook with --workers: run one process per host (or container) instead, "
@@ -455,80 +504,44 @@ def _serve(given: argparse.Namespace) -> int:
         _check_cluster(redis, args.database, args.cluster_name)
     else:
         _check_store(_store(args, data_dir))
-    sock = _listen(args.host, args.port)
-    options: dict[str, Any] = {
-        "simulator": args.simulator,
-        "data_dir": args.data_dir,
-        "database": args.database,
-        "redis": redis,
-        "cluster_name": args.cluster_name,
-        "lease_ttl": args.lease_ttl,
-        "engine_process": args.engine_process,
-        "title": args.title,
-        "dashboard": args.dashboard,
-    }
-    try:
-        app = (
-            build_serve_app(
-                secret=secret,
-                pacing=pacing,
-                webhooks=args.webhook,
-                webhook_secret=args.webhook_secret,
-                **options,
-            )
-            if args.workers == 1
-            else None
-        )
-    except BaseException:
-        sock.close()
-        raise
-    say = log.info if logging_config is not None else functools.partial(print, flush=True)
-    port = sock.getsockname()[1]
-    base = f"http://{_url_host(args.host)}:{port}"
+    return pacing
+
+
+def _announce(args: argparse.Namespace, base: str, pacing: Pacing | None, *, logged: bool) -> None:
+    """Say where the server listens and how it runs: printed, or logged with JSON logs."""
+    say = log.info if logged else functools.partial(print, flush=True)
     workers = f" with {args.workers} workers" if args.workers > 1 else ""
     say(f"wagate {__version__}: serving on {base}{workers} (Ctrl+C to stop)")
-    if redis:
-        say(f"cluster {args.cluster_name!r} on Redis {_redis_shown(redis)}")
+    if args.redis:
+        say(f"cluster {args.cluster_name!r} on Redis {_redis_shown(args.redis)}")
     if args.simulator:
         say("driver: simulator (no WhatsApp is contacted)")
     if pacing is None:
         say("pacing: off (--no-pacing): sends go out as fast as they are made")
-    if generated:
-        # The link is for the person at the terminal: printed, never logged.
-        token = issue_token(secret, DEMO_TENANT)
-        print(
-            "no --secret or WAGATE_SECRET given: using a random secret for this run.\n"
-            f"open this link to log in as tenant {DEMO_TENANT!r}:\n"
-            f"  {base}/login?token={token}",
-            flush=True,
-        )
-    logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
-    uvicorn_logging: dict[str, Any] = {"log_level": args.log_level}
-    if logging_config is not None:
-        uvicorn_logging["log_config"] = logging_config
-    try:
-        if app is not None:
-            config = uvicorn.Config(app, timeout_graceful_shutdown=5, **uvicorn_logging)
-            uvicorn.Server(config).run(sockets=[sock])
-        else:
-            from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
-            # The workers are new interpreters: they read their options (and the
-            # secret) from the environment, never from a command line.
-            os.environ["WAGATE_SECRET"] = secret
-            options["pacing"] = None if pacing is None else attrs.asdict(pacing)
-            os.environ[_WORKER_OPTIONS] = json.dumps(options)
-            config = uvicorn.Config(
-                "wagate.cli:worker_app",
-                factory=True,
-                workers=args.workers,
-                timeout_graceful_shutdown=5,
-                **uvicorn_logging,
-            )
-            Multiprocess(config, sockets=[sock]).run()
-    finally:
-        sock.close()
-    return 0
+
+def _run_one(app: FastAPI, sock: socket.socket, options: dict[str, Any]) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+
+def _run_workers(
+    workers: int,
+    sock: socket.socket,
+    secret: str,
+    app_options: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
+    import uvicorn  # noqa: PLC0415
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+    # The workers are new interpreters: they read their options (and the secret)
+    # from the environment, never from a command line.
+    os.environ["WAGATE_SECRET"] = secret
+    os.environ[_WORKER_OPTIONS] = json.dumps(app_options)
+    config = uvicorn.Config("wagate.cli:worker_app", factory=True, workers=workers, **options)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _redis_shown(url: str) -> str:
