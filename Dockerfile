@@ -13,11 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-# The locked versions first, so that a change of the code alone reuses nothing but
-# this layer's inputs: the same constraints, the same resolution.
+# The locked versions; the webhooks extra for --webhook (httpx alone lacks sniffio).
 COPY constraints.txt pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN pip install --constraint constraints.txt ".[fastapi,redis,postgres]" \
+RUN pip install --constraint constraints.txt ".[fastapi,redis,postgres,webhooks]" \
     && rm -rf /src
 
 # Never root: the sessions are credentials, and the server needs no privilege.
