@@ -366,6 +366,15 @@ def test_json_logs_request_ids_webhooks_and_no_secrets(
         assert never not in output, never
 
 
+def test_a_text_access_line_ends_with_its_request_id(servers: Servers, tmp_path: Path) -> None:
+    """With text logs too, each answer has an X-Request-Id and its access line shows it."""
+    server = servers.start("--simulator", "--port", "0", "--data-dir", str(tmp_path / "d"))
+    answer = httpx.get(f"{server.url}/openapi.json", headers={"X-Request-Id": "txt-7"}, timeout=15)
+    assert answer.headers["x-request-id"] == "txt-7"
+    line = server.process.wait_for_line(lambda line: "GET /openapi.json" in line)
+    assert line.endswith(" [txt-7]"), line
+
+
 def test_a_json_record_names_its_tenant() -> None:
     """A record logged as wagate logs tenants ("tenant %r: ...") gets a ``tenant`` key."""
     args = ("acme", "x")

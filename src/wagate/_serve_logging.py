@@ -4,15 +4,16 @@
 (the client's ``X-Request-Id`` when it is a sane one, else a new one), sends it
 back in the ``X-Request-Id`` response header and keeps it in a context variable
 while the request runs, so that every record logged meanwhile (uvicorn's access
-line included) carries it.  :class:`JsonFormatter` writes a record as one JSON
-object: ``time``, ``level``, ``logger``, ``message``, and ``tenant``,
-``request_id``, ``method``, ``path``, ``status`` and ``exception`` when there
-are such.
+line included) carries it; a text access line ends with it in brackets.
+:class:`JsonFormatter` writes a record as one JSON object: ``time``,
+``level``, ``logger``, ``message``, and ``tenant``, ``request_id``, ``method``,
+``path``, ``status`` and ``exception`` when there are such.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import json
 import logging
 import re
@@ -23,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "RequestIds", "log_config", "quiet_http_clients"]
+__all__ = [
+    "REQUEST_ID",
+    "JsonFormatter",
+    "RequestIdFilter",
+    "RequestIds",
+    "log_config",
+    "quiet_http_clients",
+]
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "wagate_request_id", default=None
@@ -135,10 +143,29 @@ def quiet_http_clients() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def log_config(form: str, level: str) -> dict[str, Any] | None:
-    """The ``logging.config.dictConfig`` of the server, or ``None`` for uvicorn's own (text)."""
+class RequestIdFilter(logging.Filter):
+    """Gives each record a ``request_id`` attribute: the request's id, or ``-`` outside one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the attribute; keep the record."""
+        record.request_id = REQUEST_ID.get() or "-"
+        return True
+
+
+def log_config(form: str, level: str) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of the server and of uvicorn.
+
+    ``text`` is uvicorn's own, each access line ending with its request id;
+    ``json`` sends every record, the root logger's included, as JSON to stderr.
+    """
     if form != "json":
-        return None
+        from uvicorn.config import LOGGING_CONFIG  # noqa: PLC0415 - the fastapi extra
+
+        config = copy.deepcopy(LOGGING_CONFIG)
+        config["filters"] = {"request_id": {"()": f"{__name__}.RequestIdFilter"}}
+        config["handlers"]["access"]["filters"] = ["request_id"]
+        config["formatters"]["access"]["fmt"] += " [%(request_id)s]"
+        return config
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     logger = {"handlers": ["json"], "level": level.upper(), "propagate": False}
     return {

@@ -425,8 +425,7 @@ def _pacing(args: argparse.Namespace) -> Pacing | None:
 def _serve(given: argparse.Namespace) -> int:
     args = resolve(given, os.environ, given.config or os.environ.get(CONFIG_ENV))
     logging_config = log_config(args.log_format, args.log_level)
-    if logging_config is not None:
-        logging.config.dictConfig(logging_config)
+    logging.config.dictConfig(logging_config)
     quiet_http_clients()
     secret = args.secret or secrets.token_urlsafe(48)
     pacing = _check_serve(args, secret)
@@ -456,7 +455,7 @@ def _serve(given: argparse.Namespace) -> int:
         sock.close()
         raise
     base = f"http://{_url_host(args.host)}:{sock.getsockname()[1]}"
-    _announce(args, base, pacing, logged=logging_config is not None)
+    _announce(args, base, pacing, logged=args.log_format == "json")
     if not args.secret:
         # The link is for the person at the terminal: printed, never logged.
         token = issue_token(secret, DEMO_TENANT)
@@ -467,9 +466,11 @@ def _serve(given: argparse.Namespace) -> int:
             flush=True,
         )
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
-    uvicorn_options: dict[str, Any] = {"log_level": args.log_level, "timeout_graceful_shutdown": 5}
-    if logging_config is not None:
-        uvicorn_options["log_config"] = logging_config
+    uvicorn_options: dict[str, Any] = {
+        "log_level": args.log_level,
+        "log_config": logging_config,
+        "timeout_graceful_shutdown": 5,
+    }
     try:
         if app is not None:
             _run_one(app, sock, uvicorn_options)
