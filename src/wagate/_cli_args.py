@@ -3,65 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn
 
-from ._errors import WagateError
-from ._validate import validate_tenant
+from ._serve_options import CONFIG_ENV, add_arguments, tenant
 from ._version import __version__
 
 Handler = Callable[[argparse.Namespace], int]
 """Runs a command with its parsed arguments; returns the exit status."""
 
 
-_Number = TypeVar("_Number", int, float)
-
-
-def _parsed(value: str, kind: Callable[[str], _Number], what: str) -> _Number:
-    """``kind(value)``, or argparse's error saying that ``value`` is not ``what``."""
-    try:
-        return kind(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
-
-
-def _port(value: str) -> int:
-    port = _parsed(value, int, "a port number")
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535 (0: any free port)")
-    return port
-
-
-def _workers(value: str) -> int:
-    workers = _parsed(value, int, "a number of workers")
-    if not 1 <= workers <= 64:
-        raise argparse.ArgumentTypeError(f"{workers} workers: use 1 to 64")
-    return workers
-
-
-def _lease_ttl(value: str) -> float:
-    seconds = _parsed(value, float, "a number of seconds")
-    if not 0.5 <= seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"a lease of {value} s: use 0.5 to 3600 seconds")
-    return seconds
-
-
-def _cluster_name(value: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", value):
-        raise argparse.ArgumentTypeError(
-            f"cluster name {value!r}: use 1-40 lower-case letters, digits and '_', "
-            "starting with a letter"
-        )
-    return value
-
-
 def _tenant(value: str) -> str:
     try:
-        return validate_tenant(value)
-    except WagateError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
+        return tenant(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Says what is wrong in one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` and where to read more, in one line; exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parser(
@@ -71,7 +35,7 @@ def parser(
 
     ``contract`` runs ``wagate contract`` (no such command without it).
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wagate",
         description=(
             "Run WhatsApp gateways for many tenants: a web server with a REST API, "
@@ -81,27 +45,6 @@ def parser(
     )
     parser.add_argument("--version", action="version", version=f"wagate {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--simulator",
-            action="store_true",
-            help="simulate every phone and WhatsApp itself (no network, nothing real is sent)",
-        )
-        sub.add_argument(
-            "--data-dir",
-            default="./wagate-data",
-            metavar="DIR",
-            help="where session databases live (created with mode 0700; default: %(default)s)",
-        )
-        sub.add_argument(
-            "--database",
-            metavar="URL",
-            help=(
-                "where sessions are kept: a postgresql:// URL, or a SQLite file "
-                "(default: DIR/wagate.db)"
-            ),
-        )
 
     serving = commands.add_parser(
         "serve",
@@ -116,72 +59,20 @@ def parser(
         epilog=(
             "With --simulator, POST /api/simulator/scan and POST /api/simulator/receive "
             "{from, text} drive the caller's simulated phone. The API is described at "
-            "/docs and /openapi.json."
+            "/docs and /openapi.json. Each option can be set in the --config file (its "
+            "name as the key) or in its WAGATE_ variable; a flag wins over the variable, "
+            "the variable over the file."
         ),
     )
-    common(serving)
     serving.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
-    serving.add_argument(
-        "--port",
-        type=_port,
-        default=8000,
-        help="port to listen on; 0 picks a free one (default: %(default)s)",
-    )
-    serving.add_argument(
-        "--secret",
-        metavar="S",
+        "--config",
+        metavar="FILE",
         help=(
-            "the JWT HS256 secret, at least 32 bytes (default: $WAGATE_SECRET, else random "
-            "for this run; prefer the variable: arguments show in the process list)"
+            "read options from this TOML file (keys: the options' names, e.g. port = 8080); "
+            f"the environment overrides it, flags override both (default: ${CONFIG_ENV})"
         ),
     )
-    serving.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        metavar="N",
-        help=(
-            "worker processes sharing the port, one cluster (needs --redis and a "
-            "postgresql:// --database; default: %(default)s)"
-        ),
-    )
-    serving.add_argument(
-        "--redis",
-        metavar="URL",
-        help=(
-            "run as one process of a cluster on this Redis (redis://[user:password@]host:"
-            "6379/0; default: $WAGATE_REDIS_URL): events, replay and commands reach every "
-            "process; needs a postgresql:// --database"
-        ),
-    )
-    serving.add_argument(
-        "--cluster-name",
-        type=_cluster_name,
-        default=os.environ.get("WAGATE_CLUSTER_NAME") or "wagate",
-        metavar="NAME",
-        help=(
-            "keeps clusters sharing a Redis or a database apart: Redis key and table prefix "
-            "(default: $WAGATE_CLUSTER_NAME, else %(default)s)"
-        ),
-    )
-    serving.add_argument(
-        "--lease-ttl",
-        type=_lease_ttl,
-        default=15.0,
-        metavar="SECONDS",
-        help=(
-            "a process silent this long loses its tenants to the others (cluster only; "
-            "default: %(default)s)"
-        ),
-    )
-    serving.add_argument(
-        "--log-level",
-        default="info",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="server log level (default: %(default)s)",
-    )
+    add_arguments(serving)
     serving.set_defaults(handler=serve)
 
     logging_in = commands.add_parser(
@@ -194,7 +85,7 @@ def parser(
             "serves it without a QR code."
         ),
     )
-    common(logging_in)
+    add_arguments(logging_in, login=True)
     logging_in.add_argument(
         "--tenant",
         default="default",

@@ -6,9 +6,12 @@ Run ``wagate --help`` (or ``python -m wagate --help``) for the options.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import hashlib
 import json
 import logging
+import logging.config
 import os
 import re
 import secrets
@@ -16,12 +19,17 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from ._cli_args import parser
 from ._errors import WagateError
+from ._pacing import Pacing
+from ._serve_logging import RequestIds, log_config, quiet_http_clients
+from ._serve_options import CONFIG_ENV, UsageError, resolve
 from ._version import __version__
 from .integrations._serving import listening_socket
 
@@ -29,7 +37,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ._driver import Driver
+    from ._gateway import Gateway
     from ._store import SessionStore
+    from .adapters.webhooks import WebhookDispatcher, WebhookEndpoint
 
 __all__ = ["build_serve_app", "main", "simulated_phone_number", "worker_app"]
 
@@ -43,10 +53,6 @@ def simulated_phone_number(tenant: str) -> str:
     """The simulated phone number of a tenant: stable across restarts, so it resumes."""
     digits = int.from_bytes(hashlib.sha256(tenant.encode()).digest()[:8], "big") % 10**9
     return f"+628{digits:09d}"
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit status 2, no traceback."""
 
 
 def _data_dir(path: str) -> Path:
@@ -92,6 +98,11 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> Callable[[str],
         def phone(tenant: str) -> SimulatedPhone:
             return SimulatedPhone(number=simulated_phone_number(tenant), name=tenant)
 
+        if getattr(args, "engine_process", False):
+            raise UsageError(
+                "--engine-process runs the real WhatsApp engine in a child process; the "
+                "simulator has no engine (drop one of the two)"
+            )
         return SimulatedDrivers(phone)
     try:
         from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
@@ -105,10 +116,22 @@ def _driver_factory(args: argparse.Namespace, data_dir: Path) -> Callable[[str],
     # there too, else its own SQLite file (never the store's file).
     database = args.database if _is_postgres(args.database) else str(data_dir / "neonize.db")
 
+    if getattr(args, "engine_process", False):
+        from .drivers.process import ProcessDriver  # noqa: PLC0415
+
+        return ProcessDriver.factory(functools.partial(_neonize_driver, database))
+
     def real(tenant: str) -> Driver:
         return NeonizeDriver(database=database)
 
     return real
+
+
+def _neonize_driver(database: str, tenant: str) -> Driver:
+    """The real engine's driver for ``tenant`` (``--engine-process`` calls it in the child)."""
+    from .drivers.neonize import NeonizeDriver  # noqa: PLC0415
+
+    return NeonizeDriver(database=database)
 
 
 def _is_postgres(location: str | None) -> bool:
@@ -147,6 +170,12 @@ def build_serve_app(
     redis: str | None = None,
     cluster_name: str = "wagate",
     lease_ttl: float = 15.0,
+    engine_process: bool = False,
+    pacing: Pacing | None = None,
+    webhooks: Sequence[str] = (),
+    webhook_secret: str | None = None,
+    title: str = "wagate",
+    dashboard: bool = True,
 ) -> FastAPI:
     """The FastAPI app ``wagate serve`` runs (also used by the tests).
 
@@ -154,10 +183,16 @@ def build_serve_app(
     process of the cluster ``cluster_name`` (:mod:`wagate.cluster`), and its
     Socket.IO server shares sockets' rooms through the same Redis.
 
+    Each tenant's sends are paced by ``pacing`` (``None``: not paced); every
+    event is posted to each of ``webhooks``, signed with ``webhook_secret``; the
+    engine's drivers run in a child process with ``engine_process``.  Every HTTP
+    answer carries an ``X-Request-Id``.
+
     Raises:
         UsageError: the data directory is not usable, the engine cannot be loaded,
-            or ``redis`` is given without a PostgreSQL database.
-        WagateError: the secret, the database location or the cluster options are invalid.
+            ``redis`` is given without a PostgreSQL database, or webhooks without a secret.
+        WagateError: the secret, the database location, a webhook URL or the cluster
+            options are invalid.
     """
     from ._gateway import Gateway  # noqa: PLC0415
     from ._mediastore import FileMediaStore  # noqa: PLC0415
@@ -165,7 +200,8 @@ def build_serve_app(
 
     # What the user can get wrong is checked before the web stack is imported.
     authenticator = JWTAuthenticator(secret)
-    args = argparse.Namespace(simulator=simulator, database=database)
+    endpoints = _webhook_endpoints(webhooks, webhook_secret)
+    args = argparse.Namespace(simulator=simulator, database=database, engine_process=engine_process)
     directory = _data_dir(data_dir)
     factory = _driver_factory(args, directory)
     _cluster_check(redis, database)
@@ -190,7 +226,7 @@ def build_serve_app(
     if redis:
         import socketio as python_socketio  # noqa: PLC0415
 
-        gateway = Gateway(factory, cluster=cluster, media_store=media)
+        gateway = Gateway(factory, cluster=cluster, media_store=media, pacing=pacing)
         # Sockets on any process get every tenant's events: python-socketio's own
         # Redis manager, on a channel of this cluster only.
         manager = python_socketio.AsyncRedisManager(redis, channel=f"{cluster_name}:socketio")
@@ -198,7 +234,7 @@ def build_serve_app(
             gateway, authenticator, cookie_name=TOKEN_COOKIE, client_manager=manager
         )
     else:
-        gateway = Gateway(factory, store=store, media_store=media)
+        gateway = Gateway(factory, store=store, media_store=media, pacing=pacing)
 
     private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -246,13 +282,83 @@ def build_serve_app(
         # A plain Starlette route: the request is all it needs, and no OpenAPI entry.
         app.add_route("/login", login, methods=["GET"], include_in_schema=False)
 
-    return create_app(
+    app = create_app(
         gateway,
         authenticator,
         socketio=socketio,
         cookie_name=TOKEN_COOKIE,
+        dashboard=dashboard,
+        title=title,
         extra_routes=login_route,
     )
+    app.add_middleware(RequestIds)
+    if endpoints:
+        cluster_database = database if redis else None
+        dispatcher = _dispatcher(gateway, endpoints, directory, cluster_database, cluster_name)
+        _post_webhooks(app, dispatcher)
+    return app
+
+
+def _webhook_endpoints(urls: Sequence[str], secret: str | None) -> list[WebhookEndpoint]:
+    """The endpoints ``--webhook`` names, signed with ``secret``.
+
+    Each is named by its URL without the query, which may carry a credential
+    that the logs must not show.
+
+    Raises:
+        UsageError: URLs without a secret.
+        WagateError: a URL or the secret is not usable.
+    """
+    if not urls:
+        return []
+    if not secret:
+        raise UsageError(
+            "--webhook needs a signing secret: set WAGATE_WEBHOOK_SECRET (at least 16 bytes)"
+        )
+    from .adapters.webhooks import WebhookEndpoint  # noqa: PLC0415
+
+    endpoints: list[WebhookEndpoint] = []
+    for url in urls:
+        plain = url.split("?", 1)[0].split("#", 1)[0]
+        name, count = plain, 1
+        while any(endpoint.name == name for endpoint in endpoints):
+            count += 1
+            name = f"{plain} ({count})"
+        endpoints.append(WebhookEndpoint(url=url, secret=secret, name=name))
+    return endpoints
+
+
+def _dispatcher(
+    gateway: Gateway,
+    endpoints: list[WebhookEndpoint],
+    directory: Path,
+    cluster_database: str | None,
+    cluster_name: str,
+) -> WebhookDispatcher:
+    """The dispatcher of ``--webhook``, its backlog kept beside the sessions."""
+    from .adapters.webhooks import SQLiteDeadLetters, WebhookDispatcher  # noqa: PLC0415
+
+    if cluster_database:
+        from .stores.postgres import PostgresDeadLetters  # noqa: PLC0415
+
+        # Each process of a cluster posts its own tenants' events; its backlog is
+        # its host's (a container's host name: give each one of its own).
+        store = PostgresDeadLetters(cluster_database, prefix=cluster_name)
+        return WebhookDispatcher(gateway, endpoints, dead_letters=store, node=socket.gethostname())
+    dead_letters = SQLiteDeadLetters(str(directory / "webhooks.db"))
+    return WebhookDispatcher(gateway, endpoints, dead_letters=dead_letters)
+
+
+def _post_webhooks(app: FastAPI, dispatcher: WebhookDispatcher) -> None:
+    """Run ``dispatcher`` inside the app's lifespan, so inside its gateway's."""
+    serving = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with serving(app) as state, dispatcher:
+            yield state
+
+    app.router.lifespan_context = lifespan
 
 
 _WORKER_OPTIONS = "WAGATE_SERVE_WORKER_OPTIONS"
@@ -265,8 +371,14 @@ def worker_app() -> FastAPI:
     in ``WAGATE_SECRET``, never on a command line).
     """
     options = json.loads(os.environ[_WORKER_OPTIONS])
+    pacing = options.pop("pacing", None)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
-    return build_serve_app(secret=os.environ["WAGATE_SECRET"], **options)
+    quiet_http_clients()
+    return build_serve_app(
+        secret=os.environ["WAGATE_SECRET"],
+        pacing=None if pacing is None else Pacing(**pacing),
+        **options,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -298,48 +410,54 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415
+def _pacing(args: argparse.Namespace) -> Pacing | None:
+    """The ``Pacing`` of the pacing options, or ``None`` with ``--no-pacing``."""
+    if not args.pacing:
+        return None
+    try:
+        return Pacing(
+            per_minute=args.pace_per_minute, burst=args.pace_burst, daily_cap=args.daily_cap
+        )
+    except ValueError as exc:
+        raise UsageError(f"pacing: {exc}") from None
 
-    secret = args.secret or os.environ.get("WAGATE_SECRET")
-    generated = not secret
-    if generated:
-        secret = secrets.token_urlsafe(48)
-    assert secret is not None
-    from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
 
-    # Everything the user can get wrong, checked quickly, before the web stack loads.
-    JWTAuthenticator(secret)
-    redis = args.redis or os.environ.get("WAGATE_REDIS_URL") or None
-    _cluster_check(redis, args.database, args.workers)
-    data_dir = _data_dir(args.data_dir)
-    if redis:
-        _check_cluster(redis, args.database, args.cluster_name)
-    else:
-        _check_store(_store(args, data_dir))
+def _serve(given: argparse.Namespace) -> int:
+    args = resolve(given, os.environ, given.config or os.environ.get(CONFIG_ENV))
+    logging_config = log_config(args.log_format, args.log_level)
+    logging.config.dictConfig(logging_config)
+    quiet_http_clients()
+    secret = args.secret or secrets.token_urlsafe(48)
+    pacing = _check_serve(args, secret)
     sock = _listen(args.host, args.port)
-    options = {
+    options: dict[str, Any] = {
         "simulator": args.simulator,
         "data_dir": args.data_dir,
         "database": args.database,
-        "redis": redis,
+        "redis": args.redis or None,
         "cluster_name": args.cluster_name,
         "lease_ttl": args.lease_ttl,
+        "engine_process": args.engine_process,
+        "title": args.title,
+        "dashboard": args.dashboard,
     }
     try:
-        app = build_serve_app(secret=secret, **options) if args.workers == 1 else None
+        app = None
+        if args.workers == 1:
+            app = build_serve_app(
+                secret=secret,
+                pacing=pacing,
+                webhooks=args.webhook,
+                webhook_secret=args.webhook_secret,
+                **options,
+            )
     except BaseException:
         sock.close()
         raise
-    port = sock.getsockname()[1]
-    base = f"http://{_url_host(args.host)}:{port}"
-    workers = f" with {args.workers} workers" if args.workers > 1 else ""
-    print(f"wagate {__version__}: serving on {base}{workers} (Ctrl+C to stop)", flush=True)
-    if redis:
-        print(f"cluster {args.cluster_name!r} on Redis {_redis_shown(redis)}", flush=True)
-    if args.simulator:
-        print("driver: simulator (no WhatsApp is contacted)", flush=True)
-    if generated:
+    base = f"http://{_url_host(args.host)}:{sock.getsockname()[1]}"
+    _announce(args, base, pacing, logged=args.log_format == "json")
+    if not args.secret:
+        # The link is for the person at the terminal: printed, never logged.
         token = issue_token(secret, DEMO_TENANT)
         print(
             "no --secret or WAGATE_SECRET given: using a random secret for this run.\n"
@@ -348,28 +466,83 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+    uvicorn_options: dict[str, Any] = {
+        "log_level": args.log_level,
+        "log_config": logging_config,
+        "timeout_graceful_shutdown": 5,
+    }
     try:
         if app is not None:
-            config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
-            uvicorn.Server(config).run(sockets=[sock])
+            _run_one(app, sock, uvicorn_options)
         else:
-            from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
-
-            # The workers are new interpreters: they read their options (and the
-            # secret) from the environment, never from a command line.
-            os.environ["WAGATE_SECRET"] = secret
-            os.environ[_WORKER_OPTIONS] = json.dumps(options)
-            config = uvicorn.Config(
-                "wagate.cli:worker_app",
-                factory=True,
-                workers=args.workers,
-                log_level=args.log_level,
-                timeout_graceful_shutdown=5,
-            )
-            Multiprocess(config, sockets=[sock]).run()
+            options["pacing"] = None if pacing is None else attrs.asdict(pacing)
+            _run_workers(args.workers, sock, secret, options, uvicorn_options)
     finally:
         sock.close()
     return 0
+
+
+def _check_serve(args: argparse.Namespace, secret: str) -> Pacing | None:
+    """Everything the user can get wrong, checked quickly, before the web stack loads.
+
+    Returns:
+        The pacing the options ask for.
+    """
+    from .adapters.auth import JWTAuthenticator  # noqa: PLC0415
+
+    JWTAuthenticator(secret)
+    redis = args.redis or None
+    _cluster_check(redis, args.database, args.workers)
+    pacing = _pacing(args)
+    _webhook_endpoints(args.webhook, args.webhook_secret)
+    if args.webhook and args.workers > 1:
+        raise UsageError(
+            "--webhook with --workers: run one process per host (or container) instead, "
+            "each posting its own tenants' events"
+        )
+    data_dir = _data_dir(args.data_dir)
+    if redis:
+        _check_cluster(redis, args.database, args.cluster_name)
+    else:
+        _check_store(_store(args, data_dir))
+    return pacing
+
+
+def _announce(args: argparse.Namespace, base: str, pacing: Pacing | None, *, logged: bool) -> None:
+    """Say where the server listens and how it runs: printed, or logged with JSON logs."""
+    say = log.info if logged else functools.partial(print, flush=True)
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    say(f"wagate {__version__}: serving on {base}{workers} (Ctrl+C to stop)")
+    if args.redis:
+        say(f"cluster {args.cluster_name!r} on Redis {_redis_shown(args.redis)}")
+    if args.simulator:
+        say("driver: simulator (no WhatsApp is contacted)")
+    if pacing is None:
+        say("pacing: off (--no-pacing): sends go out as fast as they are made")
+
+
+def _run_one(app: FastAPI, sock: socket.socket, options: dict[str, Any]) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+
+def _run_workers(
+    workers: int,
+    sock: socket.socket,
+    secret: str,
+    app_options: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
+    import uvicorn  # noqa: PLC0415
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+    # The workers are new interpreters: they read their options (and the secret)
+    # from the environment, never from a command line.
+    os.environ["WAGATE_SECRET"] = secret
+    os.environ[_WORKER_OPTIONS] = json.dumps(app_options)
+    config = uvicorn.Config("wagate.cli:worker_app", factory=True, workers=workers, **options)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _redis_shown(url: str) -> str:
