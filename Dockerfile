@@ -16,7 +16,7 @@ WORKDIR /src
 # The locked versions; the webhooks extra for --webhook (httpx alone lacks sniffio).
 COPY constraints.txt pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN pip install --constraint constraints.txt ".[fastapi,redis,postgres,webhooks]" \
+RUN pip install --constraint constraints.txt ".[fastapi,redis,postgres,webhooks,metrics]" \
     && rm -rf /src
 
 # Never root: the sessions are credentials, and the server needs no privilege.

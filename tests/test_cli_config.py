@@ -177,6 +177,9 @@ def test_a_bad_variable_is_named(tmp_path: Path, variable: str, value: str, expe
         (("--engine-process",), "the simulator has no engine"),
         (("--config", "/nonexistent/wagate.toml"), "cannot read config file"),
         (("--log-format", "xml"), "'xml' is not one of text, json"),
+        (("--metrics-token", "short"), "at least 16 characters"),
+        (("--requests-per-minute", "0"), "more than 0"),
+        (("--request-burst", "-1"), "a request burst of -1"),
     ],
 )
 def test_bad_new_options_exit_2(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
@@ -229,6 +232,26 @@ def test_serve_paces_by_default_and_no_pacing_turns_it_off(
     else:
         assert second.status_code == 200, second.text
         assert any("pacing: off" in line for line in server.process.lines)
+
+
+def test_serve_scrapes_metrics_with_their_token_and_limits_requests(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """--metrics-token serves /metrics to its bearer only; each token has a request limit."""
+    token = "metrics-token-0123456789"
+    args = ["--simulator", "--port", "0", "--data-dir", str(tmp_path / "d")]
+    limits = ["--requests-per-minute", "1", "--request-burst", "5"]
+    server = servers.start(*args, *limits, WAGATE_SECRET=SECRET, WAGATE_METRICS_TOKEN=token)
+    with httpx.Client(base_url=server.url, timeout=15) as anyone:
+        assert anyone.get("/metrics").status_code == 401
+        scraped = anyone.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200, scraped.text
+        assert "wagate_tenants" in scraped.text
+        assert anyone.get("/healthz").status_code == 200
+    with httpx.Client(base_url=server.url, headers=bearer(mint("acme", secret=SECRET))) as acme:
+        statuses = [acme.get("/status").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert token not in "\n".join(server.process.lines)
 
 
 def test_a_cluster_configured_by_file_and_variables(

@@ -246,6 +246,10 @@ class Pacer:
 class RequestLimit:
     """How many API requests one principal (a token's subject and tenants) may make.
 
+    The defaults, 20 a second sustained after a burst of 200, let a dashboard
+    and a busy integration through and stop one token from monopolising the
+    server (a loop gone wrong, a leaked token).
+
     Attributes:
         per_minute: Sustained requests per minute.
         burst: How many may come back to back.
@@ -254,8 +258,8 @@ class RequestLimit:
         ValueError: a rate or burst of 0 or less, or not a number.
     """
 
-    per_minute: float = 600.0
-    burst: int = 100
+    per_minute: float = 1200.0
+    burst: int = 200
 
     def __attrs_post_init__(self) -> None:
         _positive("per_minute", self.per_minute)

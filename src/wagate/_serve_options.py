@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ._errors import WagateError
-from ._pacing import Pacing
+from ._pacing import Pacing, RequestLimit
 from ._validate import validate_tenant
 
 __all__ = [
@@ -227,6 +227,14 @@ def _webhooks(urls: list[str]) -> list[str]:
 
 
 _PACING = Pacing()
+_REQUESTS = RequestLimit()
+
+
+def _metrics_token(token: str) -> str:
+    if len(token) < 16:
+        raise ValueError("a metrics token has at least 16 characters")
+    return token
+
 
 OPTIONS: tuple[Option, ...] = (
     Option(
@@ -371,6 +379,48 @@ OPTIONS: tuple[Option, ...] = (
         what="a number of sends",
         check=_at_least_one("a daily cap"),
         help="the most sends per tenant in any 24 hours",
+    ),
+    Option(
+        name="metrics_token",
+        metavar="S",
+        secret=True,
+        check=_metrics_token,
+        help=(
+            "serve GET /metrics (Prometheus) to scrapes bearing this token, at least 16 "
+            "characters (prefer the variable); none: no /metrics"
+        ),
+    ),
+    Option(
+        name="metrics_tenant_labels",
+        kind=bool,
+        default=False,
+        help="label the metrics by tenant (a series per tenant: for small deployments only)",
+    ),
+    Option(
+        name="request_limit",
+        kind=bool,
+        default=True,
+        help=(
+            "limit the REST requests of each token (429 past it); --no-request-limit turns it off"
+        ),
+    ),
+    Option(
+        name="requests_per_minute",
+        kind=float,
+        default=_REQUESTS.per_minute,
+        metavar="N",
+        what="a number of requests a minute",
+        check=_rate,
+        help="sustained REST requests a minute per token",
+    ),
+    Option(
+        name="request_burst",
+        kind=int,
+        default=_REQUESTS.burst,
+        metavar="N",
+        what="a number of requests",
+        check=_at_least_one("a request burst"),
+        help="REST requests a token may make back to back",
     ),
     Option(
         name="title",

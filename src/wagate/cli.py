@@ -27,7 +27,7 @@ import attrs
 
 from ._cli_args import parser
 from ._errors import WagateError
-from ._pacing import Pacing
+from ._pacing import Pacing, RequestLimit
 from ._serve_logging import RequestIds, log_config, quiet_http_clients
 from ._serve_options import CONFIG_ENV, UsageError, resolve
 from ._version import __version__
@@ -176,6 +176,9 @@ def build_serve_app(
     webhook_secret: str | None = None,
     title: str = "wagate",
     dashboard: bool = True,
+    metrics_token: str | None = None,
+    metrics_tenant_labels: bool = False,
+    request_limit: RequestLimit | None = None,
 ) -> FastAPI:
     """The FastAPI app ``wagate serve`` runs (also used by the tests).
 
@@ -186,7 +189,8 @@ def build_serve_app(
     Each tenant's sends are paced by ``pacing`` (``None``: not paced); every
     event is posted to each of ``webhooks``, signed with ``webhook_secret``; the
     engine's drivers run in a child process with ``engine_process``.  Every HTTP
-    answer carries an ``X-Request-Id``.
+    answer carries an ``X-Request-Id``.  With ``metrics_token``, ``GET /metrics``
+    answers scrapes bearing it; ``request_limit`` limits each token's REST requests.
 
     Raises:
         UsageError: the data directory is not usable, the engine cannot be loaded,
@@ -282,6 +286,14 @@ def build_serve_app(
         # A plain Starlette route: the request is all it needs, and no OpenAPI entry.
         app.add_route("/login", login, methods=["GET"], include_in_schema=False)
 
+    metrics = None
+    if metrics_token is not None:
+        from .metrics import Metrics  # noqa: PLC0415
+
+        try:
+            metrics = Metrics(gateway, token=metrics_token, tenant_labels=metrics_tenant_labels)
+        except ImportError as exc:  # the metrics extra
+            raise UsageError(f"--metrics-token: {exc}") from None
     app = create_app(
         gateway,
         authenticator,
@@ -290,6 +302,8 @@ def build_serve_app(
         dashboard=dashboard,
         title=title,
         extra_routes=login_route,
+        metrics=metrics,
+        request_limit=request_limit,
     )
     app.add_middleware(RequestIds)
     if endpoints:
@@ -372,11 +386,14 @@ def worker_app() -> FastAPI:
     """
     options = json.loads(os.environ[_WORKER_OPTIONS])
     pacing = options.pop("pacing", None)
+    limit = options.pop("request_limit", None)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     quiet_http_clients()
     return build_serve_app(
         secret=os.environ["WAGATE_SECRET"],
         pacing=None if pacing is None else Pacing(**pacing),
+        request_limit=None if limit is None else RequestLimit(**limit),
+        metrics_token=os.environ.get("WAGATE_METRICS_TOKEN"),
         **options,
     )
 
@@ -422,6 +439,16 @@ def _pacing(args: argparse.Namespace) -> Pacing | None:
         raise UsageError(f"pacing: {exc}") from None
 
 
+def _request_limit(args: argparse.Namespace) -> RequestLimit | None:
+    """The ``RequestLimit`` of the request options, or ``None`` with ``--no-request-limit``."""
+    if not args.request_limit:
+        return None
+    try:
+        return RequestLimit(per_minute=args.requests_per_minute, burst=args.request_burst)
+    except ValueError as exc:
+        raise UsageError(f"request limit: {exc}") from None
+
+
 def _serve(given: argparse.Namespace) -> int:
     args = resolve(given, os.environ, given.config or os.environ.get(CONFIG_ENV))
     logging_config = log_config(args.log_format, args.log_level)
@@ -440,7 +467,9 @@ def _serve(given: argparse.Namespace) -> int:
         "engine_process": args.engine_process,
         "title": args.title,
         "dashboard": args.dashboard,
+        "metrics_tenant_labels": args.metrics_tenant_labels,
     }
+    limit = _request_limit(args)
     try:
         app = None
         if args.workers == 1:
@@ -449,6 +478,8 @@ def _serve(given: argparse.Namespace) -> int:
                 pacing=pacing,
                 webhooks=args.webhook,
                 webhook_secret=args.webhook_secret,
+                metrics_token=args.metrics_token,
+                request_limit=limit,
                 **options,
             )
     except BaseException:
@@ -476,6 +507,9 @@ def _serve(given: argparse.Namespace) -> int:
             _run_one(app, sock, uvicorn_options)
         else:
             options["pacing"] = None if pacing is None else attrs.asdict(pacing)
+            options["request_limit"] = None if limit is None else attrs.asdict(limit)
+            if args.metrics_token:  # a secret: to the workers by the environment only
+                os.environ["WAGATE_METRICS_TOKEN"] = args.metrics_token
             _run_workers(args.workers, sock, secret, options, uvicorn_options)
     finally:
         sock.close()
