@@ -729,6 +729,90 @@ def test_flask_blueprint_falls_back_to_server_sent_events(browser: Browser) -> N
 
 
 # ---------------------------------------------------------------------------------
+# Linking by a pairing code typed on the phone
+
+PAIRING_CODE = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}$")
+
+
+def _waiting_page(context: BrowserContext, url: str) -> Page:
+    page = new_page(context)
+    page.goto(url)
+    expect(page.get_by_test_id("qr-image")).to_be_visible()
+    return page
+
+
+def test_a_pairing_code_typed_on_the_phone_links_the_account(browser: Browser) -> None:
+    """A code asked for by number shows big (and in another tab, by its event); typed, it links."""
+    tenant = tenant_name("pairing")
+    with serve_fastapi(Phones()) as served, new_context(browser) as context:
+        set_cookie(context, served.url, tenant)
+        phone = served.phones.phone(tenant)
+        page, other = _waiting_page(context, served.url), _waiting_page(context, served.url)
+        pairing = page.get_by_test_id("pairing")
+        form = page.get_by_test_id("pairing-form")
+        expect(form).to_be_hidden()  # folded under its summary until asked for
+        pairing.get_by_text("Link with phone number instead", exact=True).click()
+        form.get_by_label("The account's phone number").fill(phone.number)
+        form.get_by_role("button", name="Get a code").click()
+
+        code = page.get_by_test_id("pairing-code")
+        expect(code).to_have_text(PAIRING_CODE)
+        expect(pairing).to_contain_text(f"Code for {phone.number}")
+        expect(pairing).to_contain_text("Link with phone number instead.")
+        expect(pairing).to_contain_text("Type this code on your phone.")
+        expect(form.get_by_role("button", name="Get a new code")).to_be_enabled()
+        expect(form.get_by_role("alert")).to_be_hidden()
+        expect(page.get_by_test_id("qr-image")).to_be_visible()  # scanning still works too
+        shown = code.inner_text()
+        # The other tab asked nothing: the code came to it as a pairing:code event.
+        expect(other.get_by_test_id("pairing-code")).to_have_text(shown)
+        assert "pairing:code" in [e["name"] for e in recorded(other, "events")]
+        shot(page, "15-pairing-code-light-desktop")
+
+        served.call(lambda: phone.enter_pairing_code(shown))
+        for tab in (page, other):
+            expect(tab.get_by_test_id("status-badge")).to_have_attribute("data-state", "connected")
+            expect(tab.get_by_test_id("account-phone")).to_have_text(phone.number)
+            expect(tab.get_by_test_id("pairing")).to_be_hidden()
+            no_page_errors(tab)
+
+
+def test_a_refused_pairing_code_request_says_why_next_to_the_form(browser: Browser) -> None:
+    """A national number and another phone's number are refused inline, in Indonesian here."""
+    tenant = tenant_name("pairing-bad")
+    with (
+        serve_fastapi(Phones()) as served,
+        new_context(browser, viewport=PHONE, locale="id-ID") as context,
+    ):
+        set_cookie(context, served.url, tenant)
+        page = _waiting_page(context, served.url)
+        pairing = page.get_by_test_id("pairing")
+        pairing.get_by_text("Tautkan dengan nomor telepon saja", exact=True).click()
+        form = page.get_by_test_id("pairing-form")
+        error = form.get_by_role("alert")
+        number = form.get_by_label("Nomor telepon akun")
+
+        number.fill("0812 3456 789")
+        form.get_by_role("button", name="Minta kode").click()
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("country code")  # the gateway's own words
+        expect(page.get_by_test_id("pairing-code")).to_be_hidden()
+        shot(page, "16-pairing-code-refused-id-phone")
+
+        number.fill("+628999888777")  # a real number, but not this account's
+        form.get_by_role("button", name="Minta kode").click()
+        expect(error).to_contain_text("+628999888777")
+        expect(page.get_by_test_id("pairing-code")).to_be_hidden()
+
+        number.fill(served.phones.phone(tenant).number)
+        form.get_by_role("button", name="Minta kode").click()
+        expect(page.get_by_test_id("pairing-code")).to_have_text(PAIRING_CODE)
+        expect(error).to_be_hidden()
+        expect(form.get_by_role("button", name="Minta kode baru")).to_be_visible()
+        no_page_errors(page)
+
+
+# ---------------------------------------------------------------------------------
 # Rich messages: media, locations, replies, reactions, edits, deletions, receipts
 
 

@@ -140,6 +140,26 @@ h3 { font-size: 0.95rem; font-weight: 600; margin-bottom: 8px; }
 }
 .countdown[data-expired] { color: var(--wg-bad); font-weight: 600; }
 
+/* Pairing code: linking by a code typed on the phone */
+.pairing { margin-top: 16px; padding-top: 14px; border-top: 1px solid var(--wg-border); }
+.pairing summary {
+  cursor: pointer; width: fit-content; font-weight: 600; color: var(--wg-accent);
+  border-radius: 6px;
+}
+.pairing summary:focus-visible { outline: 2px solid var(--wg-accent); outline-offset: 2px; }
+.pairing form { margin-top: 12px; }
+.pairing form .row { flex-wrap: wrap; }
+.pairing form .row > label { flex: 1 1 12rem; }
+.pairing-result { margin-top: 14px; }
+.pairing-for { color: var(--wg-muted); font-size: 0.88rem; }
+.pairing-code {
+  margin: 6px 0 12px; padding: 10px 14px; width: fit-content; max-width: 100%;
+  font: 700 clamp(1.7rem, 7vw, 2.3rem)/1.1 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
+  letter-spacing: 0.12em; font-variant-numeric: tabular-nums slashed-zero;
+  background: var(--wg-surface-2); border: 1px solid var(--wg-border); border-radius: 10px;
+  user-select: all; overflow-wrap: anywhere;
+}
+
 /* Account */
 .account { display: flex; align-items: center; gap: 16px; min-width: 0; }
 .avatar {

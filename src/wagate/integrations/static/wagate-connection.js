@@ -20,8 +20,8 @@
 // Property: `token` (a bearer token; by default the browser's cookie is used).
 // Event: "wagate:event" {detail: {name, data}} for every live event received.
 //
-// It talks to: GET status, POST api/qr/generate, api/send, api/messages (a file),
-// api/logout, api/simulator/scan, api/simulator/receive, GET api/media/{id} (images),
+// It talks to: GET status, POST api/qr/generate, api/pairing-code, api/send,
+// api/messages (a file), api/logout, api/simulator/scan, api/simulator/receive, GET api/media/{id} (images),
 // GET api/groups (the composer's groups), and the live events.
 //
 // After a reload the message list comes back from the tab's sessionStorage (one
@@ -82,6 +82,29 @@ const TEMPLATE = `
           <li data-t="qr_step_scan"></li>
         </ol>
         <p class="countdown" data-testid="qr-countdown" aria-live="off"></p>
+        <details class="pairing" data-testid="pairing" data-part="pairing" hidden>
+          <summary data-t="pairing_toggle"></summary>
+          <form data-testid="pairing-form" novalidate>
+            <div class="row">
+              <label><span data-t="pairing_phone"></span>
+                <input name="phone" type="tel" inputmode="tel" autocomplete="tel" required
+                  data-t-placeholder="send_to_placeholder">
+              </label>
+              <button type="submit" class="primary" data-part="pairing-button"></button>
+            </div>
+            <p class="error" role="alert" data-part="pairing-error" hidden></p>
+          </form>
+          <div class="pairing-result" data-part="pairing-result" aria-live="polite" hidden>
+            <p class="pairing-for" data-part="pairing-for"></p>
+            <p class="pairing-code" data-testid="pairing-code"></p>
+            <ol class="steps">
+              <li data-t="qr_step_open"></li>
+              <li data-t="qr_step_menu"></li>
+              <li data-t="pairing_step_link"></li>
+              <li data-t="pairing_step_type"></li>
+            </ol>
+          </div>
+        </details>
       </div>
     </div>
     <div class="account" data-part="account" hidden>
@@ -204,6 +227,13 @@ function mediaKindOf(file) {
   return "document";
 }
 
+// A pairing code as WhatsApp shows it, in two groups of four ("ABCD-EFGH"),
+// whatever grouping the engine gave it.
+function formatPairingCode(code) {
+  const plain = String(code).replace(/[^0-9A-Za-z]/g, "").toUpperCase();
+  return plain.length === 8 ? `${plain.slice(0, 4)}-${plain.slice(4)}` : String(code);
+}
+
 function initials(name, phone) {
   const words = String(name || "").trim().split(/\s+/).filter(Boolean);
   if (words.length) return words.slice(0, 2).map((w) => [...w][0]).join("");
@@ -234,6 +264,7 @@ export class WagateConnection extends HTMLElement {
   #stateAt = -Infinity; // its timestamp (ms), to drop stale snapshots
   #account = null; // {id, name, phone}
   #qr = null; // {code, url, expiresAt, deadline (performance.now ms), expiredAt}
+  #pairing = null; // {code, phone}: the code to type on the phone, while the login waits
   #retryDeadline = null;
   #messages = [];
   #messagesVersion = 0; // bumped on every change of the list, for #renderMessages
@@ -274,6 +305,10 @@ export class WagateConnection extends HTMLElement {
       this.#send();
     });
     this.#parts["send-group"].addEventListener("change", () => this.#render());
+    this.#parts["pairing-form"].addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.#requestPairingCode();
+    });
     this.#parts["sim-scan"].addEventListener("click", () => this.#simScan());
     this.#parts["sim-receive-form"].addEventListener("submit", (event) => {
       event.preventDefault();
@@ -474,6 +509,9 @@ export class WagateConnection extends HTMLElement {
       case "qr:generated":
         this.#applyQr(data);
         break;
+      case "pairing:code":
+        this.#applyPairing(data);
+        break;
       case "message:received":
         this.#addReceived(data);
         this.#stopTyping(data.chat, data.from);
@@ -540,6 +578,11 @@ export class WagateConnection extends HTMLElement {
     else if (s.state === "connected" && s.user) this.#account = s.user;
     if (s.state === "connected" && !wasConnected) this.#loadGroups();
     if (!this.#account && this.#groups.length) this.#forgetGroups(); // unlinked: not its groups now
+    // A code to type belongs to the login that asked for it: it goes when that login ends.
+    if (s.state !== "awaiting_scan") {
+      this.#pairing = null;
+      this.#showError("pairing-error", null);
+    }
     if (s.state === "awaiting_scan") {
       if (s.qr) this.#setQr(s.qr.qr, s.qr.qrCode, s.qr.expiresIn, s.qr.expiresAt);
     } else if (s.state === "disconnected" && s.reason === "qr_timeout" && this.#qr) {
@@ -563,6 +606,18 @@ export class WagateConnection extends HTMLElement {
     this.#status = { ...(this.#status || {}), tenant: data.tenant, state: "awaiting_scan", status: "disconnected", reason: undefined, willRetry: undefined };
     if (Number.isFinite(at)) this.#stateAt = Math.max(this.#stateAt, at);
     this.#retryDeadline = null;
+  }
+
+  // A code comes as the REST answer or as the event (the snapshot of a new page, or
+  // another tab that asked); it stays across QR rotations, as it does on the phone.
+  #applyPairing(data) {
+    if (typeof data.code !== "string" || !data.code) return;
+    const at = Date.parse(data.timestamp);
+    // One from before the state shown (a replay that ends connected) is over.
+    if (Number.isFinite(at) && at < this.#stateAt && this.#status?.state !== "awaiting_scan") return;
+    const known = this.#pairing?.code === data.code;
+    this.#pairing = { code: data.code, phone: typeof data.phone === "string" ? data.phone : "" };
+    if (!known) this.#parts.pairing.open = true;
   }
 
   #setQr(code, url, expiresIn, expiresAt) {
@@ -892,6 +947,17 @@ export class WagateConnection extends HTMLElement {
     this.#render();
   }
 
+  async #requestPairingCode() {
+    const phone = this.#parts["pairing-form"].elements.phone.value.trim();
+    this.#busy.add("pairing");
+    this.#render();
+    const reply = await this.#request("POST", "api/pairing-code", { phone });
+    this.#busy.delete("pairing");
+    if (reply.ok && reply.data) this.#applyPairing(reply.data);
+    this.#showError("pairing-error", reply.ok ? null : reply.error);
+    this.#render();
+  }
+
   async #simScan() {
     this.#busy.add("scan");
     this.#render();
@@ -974,6 +1040,7 @@ export class WagateConnection extends HTMLElement {
         );
       }
     }
+    this.#renderPairing(state === "awaiting_scan" && !!qr);
     const account = this.#account;
     p.account.hidden = !!qr || !account;
     if (account && !qr) {
@@ -1021,6 +1088,27 @@ export class WagateConnection extends HTMLElement {
     p["sim-receive-button"].disabled = !account || this.#busy.has("receive");
 
     this.#renderClocks();
+  }
+
+  #renderPairing(waiting) {
+    const t = this.#t;
+    const p = this.#parts;
+    p.pairing.hidden = !waiting;
+    const pairing = waiting ? this.#pairing : null;
+    p["pairing-result"].hidden = !pairing;
+    const code = p["pairing-code"];
+    if (pairing) {
+      code.textContent = formatPairingCode(pairing.code);
+      code.dataset.code = pairing.code;
+      p["pairing-for"].textContent = pairing.phone ? t("pairing_for", { phone: pairing.phone }) : "";
+    } else {
+      code.textContent = "";
+      delete code.dataset.code;
+    }
+    const button = p["pairing-button"];
+    const busy = this.#busy.has("pairing");
+    button.textContent = busy ? t("pairing_requesting") : pairing ? t("pairing_request_again") : t("pairing_request");
+    button.disabled = !waiting || busy;
   }
 
   #renderClocks() {
