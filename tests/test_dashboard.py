@@ -768,6 +768,10 @@ def test_a_pairing_code_typed_on_the_phone_links_the_account(browser: Browser) -
         expect(other.get_by_test_id("pairing-code")).to_have_text(shown)
         assert "pairing:code" in [e["name"] for e in recorded(other, "events")]
         shot(page, "15-pairing-code-light-desktop")
+        # A reload resumes the stream after the code's event: the page kept the code.
+        page.reload()
+        expect(page.get_by_test_id("qr-image")).to_be_visible()
+        expect(page.get_by_test_id("pairing-code")).to_have_text(shown)
 
         served.call(lambda: phone.enter_pairing_code(shown))
         for tab in (page, other):

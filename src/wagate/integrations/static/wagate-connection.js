@@ -265,13 +265,14 @@ export class WagateConnection extends HTMLElement {
   #account = null; // {id, name, phone}
   #qr = null; // {code, url, expiresAt, deadline (performance.now ms), expiredAt}
   #pairing = null; // {code, phone}: the code to type on the phone, while the login waits
+  #resumedPairing = null; // the one a reloaded page kept, until the resumed stream vouches for it
   #retryDeadline = null;
   #messages = [];
   #messagesVersion = 0; // bumped on every change of the list, for #renderMessages
   #typing = new Map(); // "<chat> <from>" -> {from, state, timer}: who is typing or recording now
   #groups = []; // [{jid, subject, count}]: the groups the account is in, for the composer
   #groupsAsked = 0; // bumped per GET api/groups: only the latest answer is applied
-  #restored = null; // {tenant, offset, messages} from sessionStorage, until the tenant is known
+  #restored = null; // {tenant, offset, messages, pairing} from sessionStorage, until the tenant is known
   #storedTenant = null; // the tenant whose list this page keeps
   #busy = new Set();
   #signedOut = null; // the error that signed us out
@@ -494,6 +495,7 @@ export class WagateConnection extends HTMLElement {
     } else if (state === "up") {
       this.#notice = "";
     }
+    if (state === "up") this.#maybeResumePairing();
     this.#render();
     if (state === "up") this.#maybeAutoRenew();
   }
@@ -551,6 +553,7 @@ export class WagateConnection extends HTMLElement {
         });
         break;
       case "stream:gap":
+        if (this.#pairing?.kept) this.#pairing = null; // the snapshot that follows says
         this.refresh();
         break;
       default:
@@ -580,8 +583,12 @@ export class WagateConnection extends HTMLElement {
     if (!this.#account && this.#groups.length) this.#forgetGroups(); // unlinked: not its groups now
     // A code to type belongs to the login that asked for it: it goes when that login ends.
     if (s.state !== "awaiting_scan") {
-      this.#pairing = null;
+      this.#resumedPairing = null;
       this.#showError("pairing-error", null);
+      if (this.#pairing) {
+        this.#pairing = null;
+        this.#store();
+      }
     }
     if (s.state === "awaiting_scan") {
       if (s.qr) this.#setQr(s.qr.qr, s.qr.qrCode, s.qr.expiresIn, s.qr.expiresAt);
@@ -616,8 +623,24 @@ export class WagateConnection extends HTMLElement {
     // One from before the state shown (a replay that ends connected) is over.
     if (Number.isFinite(at) && at < this.#stateAt && this.#status?.state !== "awaiting_scan") return;
     const known = this.#pairing?.code === data.code;
+    this.#resumedPairing = null;
     this.#pairing = { code: data.code, phone: typeof data.phone === "string" ? data.phone : "" };
     if (!known) this.#parts.pairing.open = true;
+  }
+
+  // A resumed stream replays only what came after the page's last event, so a code
+  // the page had before a reload is not sent again: the page kept it.  Shown once
+  // Socket.IO resumed the stream: whatever ended that login since is replayed after
+  // it, and clears it; when the log had lost that (stream:gap), the current state
+  // follows, with the pending code if there is one.  SSE does not resume: its
+  // first events are the current state, pending code included.
+  #maybeResumePairing() {
+    const kept = this.#resumedPairing;
+    if (!kept || this.#liveState !== "up") return;
+    this.#resumedPairing = null;
+    if (this.#live?.transport !== "socketio" || this.#pairing) return;
+    this.#pairing = { code: kept.code, phone: typeof kept.phone === "string" ? kept.phone : "", kept: true };
+    this.#parts.pairing.open = true;
   }
 
   #setQr(code, url, expiresIn, expiresAt) {
@@ -805,7 +828,12 @@ export class WagateConnection extends HTMLElement {
     try {
       sessionStorage.setItem(
         STORAGE_PREFIX + (this.#tenant || ""),
-        JSON.stringify({ tenant: this.#storedTenant, offset: this.#live?.offset ?? null, messages: this.#messages }),
+        JSON.stringify({
+          tenant: this.#storedTenant,
+          offset: this.#live?.offset ?? null,
+          messages: this.#messages,
+          pairing: this.#pairing ?? this.#resumedPairing,
+        }),
       );
     } catch {
       // Storage full or refused (a private window): the list lives on until the page goes.
@@ -827,6 +855,10 @@ export class WagateConnection extends HTMLElement {
       const keys = new Set(this.#messages.map((m) => m.key));
       const older = restored.messages.filter((m) => m && typeof m.key === "string" && !keys.has(m.key));
       this.#messages = [...this.#messages, ...older].slice(0, MAX_MESSAGES);
+      if (typeof restored.pairing?.code === "string" && restored.offset && !this.#pairing) {
+        this.#resumedPairing = restored.pairing;
+        this.#maybeResumePairing();
+      }
     }
     this.#changed();
   }
