@@ -44,6 +44,7 @@ def _hook(name: str) -> ModuleType:
 
 wire = _hook("wire_protocol")
 reference = _hook("reference_complete")
+metrics_table = _hook("metrics_table")
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,43 @@ def test_the_built_wire_page_shows_every_message(site: Path) -> None:
         for naming in namings:
             for message in to_wire(event, naming=naming):
                 assert f"<code>{message.name}</code>" in html
+
+
+# ---------------------------------------------------------------------------------
+# The operations page
+
+
+def test_the_committed_metrics_table_is_what_the_code_generates() -> None:
+    """docs/operations.md's table of metrics is current: regenerating it changes nothing."""
+    committed = (DOCS / "operations.md").read_text(encoding="utf-8")
+    assert metrics_table.splice(committed, metrics_table.render()) == committed, (
+        "docs/operations.md is out of date: run python docs/hooks/metrics_table.py"
+    )
+
+
+def test_the_operations_page_lists_every_metric_a_scrape_sends() -> None:
+    """Each metric of METRICS has a row, under the name, type and labels it is exported with."""
+    from wagate._telemetry import METRICS
+
+    page = (DOCS / "operations.md").read_text(encoding="utf-8")
+    for metric in METRICS:
+        labels = ", ".join(f"`{label}`" for label in metric.labels) or "—"
+        row = re.search(
+            rf"^\| `{metric.name}`[^|]* \| {metric.kind.value} \| {labels} \|", page, re.M
+        )
+        assert row is not None, metric.name
+
+
+def test_a_metric_without_a_source_line_fails_the_table() -> None:
+    """The hook refuses to render a declared metric that has no line saying where it comes from."""
+    from wagate._telemetry import METRICS
+
+    missing = METRICS[0].name
+    sources = {k: v for k, v in metrics_table.SOURCES.items() if k != missing}
+    with pytest.raises(metrics_table.StalePage, match=missing):
+        metrics_table.render(sources)
+    with pytest.raises(metrics_table.StalePage, match="wagate_gone_total"):
+        metrics_table.render({**metrics_table.SOURCES, "wagate_gone_total": "a metric removed"})
 
 
 # ---------------------------------------------------------------------------------
