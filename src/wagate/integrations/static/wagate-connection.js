@@ -21,11 +21,12 @@
 // Event: "wagate:event" {detail: {name, data}} for every live event received.
 //
 // It talks to: GET status, POST api/qr/generate, api/pairing-code, api/send,
-// api/messages (a file), api/logout, api/simulator/scan, api/simulator/receive, GET api/media/{id} (images),
-// GET api/groups (the composer's groups), and the live events.
+// api/messages (a file), api/logout, api/simulator/scan, api/simulator/receive,
+// GET api/media/{id} (images), GET api/groups (the composer's groups), and the
+// live events.
 //
-// After a reload the message list comes back from the tab's sessionStorage (one
-// entry per tenant), and the live connection resumes from the hub's replay log at
+// After a reload the message list (and a pairing code shown) comes back from the
+// tab's sessionStorage (one entry per tenant), and the live connection resumes from the hub's replay log at
 // the last event the page had, so what came meanwhile is replayed (Socket.IO).
 
 import { addMessages, messages, onMessagesChanged, pickLanguage, translator } from "./i18n.js";
@@ -265,7 +266,7 @@ export class WagateConnection extends HTMLElement {
   #account = null; // {id, name, phone}
   #qr = null; // {code, url, expiresAt, deadline (performance.now ms), expiredAt}
   #pairing = null; // {code, phone}: the code to type on the phone, while the login waits
-  #resumedPairing = null; // the one a reloaded page kept, until the resumed stream vouches for it
+  #resumedPairing = null; // the code a reloaded page kept, until its live connection is up
   #retryDeadline = null;
   #messages = [];
   #messagesVersion = 0; // bumped on every change of the list, for #renderMessages
