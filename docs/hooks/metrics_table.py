@@ -54,8 +54,8 @@ SOURCES: dict[str, str] = {
     "wagate_events_dropped_total": "events a subscriber too slow for its buffer missed, "
     "whatever its overflow policy; `transport` is `sse`, `socketio`, or `api` for every other "
     "subscriber (`events()`, callbacks, webhooks)",
-    "wagate_connections": "read at each scrape from the `sse=` and `socketio=` given to `Metrics` "
-    "(a transport not given has no series)",
+    "wagate_connections": "read at each scrape from the transports of the `Metrics`: the "
+    "app's own SSE and Socket.IO, unless others were given (one that is neither has no series)",
     "wagate_webhook_deliveries_total": "each webhook delivery that ended: `delivered`, or `dead` "
     "after its last attempt",
     "wagate_webhook_backlog": "read at each scrape from the `webhooks=` given to `Metrics`: "
@@ -65,8 +65,8 @@ SOURCES: dict[str, str] = {
     "wagate_webhook_dead_letters_total": "each delivery moved to the dead letters",
     "wagate_cluster_takeovers_total": "each tenant this process took over in a "
     "[cluster](deployment.md) when its holder was lost",
-    "wagate_requests_limited_total": "declared for a per-token request limit of the REST API; "
-    "no route limits requests by rate yet, so it stays at 0",
+    "wagate_requests_limited_total": "each REST request refused by the app's `request_limit=` "
+    "(HTTP 429); the probes and unauthenticated requests are not counted",
 }
 
 
