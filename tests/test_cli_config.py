@@ -241,12 +241,22 @@ def test_serve_scrapes_metrics_with_their_token_and_limits_requests(
     token = "metrics-token-0123456789"
     args = ["--simulator", "--port", "0", "--data-dir", str(tmp_path / "d")]
     limits = ["--requests-per-minute", "1", "--request-burst", "5"]
-    server = servers.start(*args, *limits, WAGATE_SECRET=SECRET, WAGATE_METRICS_TOKEN=token)
+    hook = ["--webhook", "http://127.0.0.1:9/hook"]  # nobody listens: its backlog is measured
+    server = servers.start(
+        *args,
+        *limits,
+        *hook,
+        WAGATE_SECRET=SECRET,
+        WAGATE_METRICS_TOKEN=token,
+        WAGATE_WEBHOOK_SECRET="webhook-secret-0123456789",
+    )
     with httpx.Client(base_url=server.url, timeout=15) as anyone:
         assert anyone.get("/metrics").status_code == 401
         scraped = anyone.get("/metrics", headers={"Authorization": f"Bearer {token}"})
         assert scraped.status_code == 200, scraped.text
         assert "wagate_tenants" in scraped.text
+        assert "wagate_webhook_backlog{" in scraped.text
+        assert "wagate_connections{" in scraped.text
         assert anyone.get("/healthz").status_code == 200
     with httpx.Client(base_url=server.url, headers=bearer(mint("acme", secret=SECRET))) as acme:
         statuses = [acme.get("/status").status_code for _ in range(6)]

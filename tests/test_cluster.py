@@ -47,8 +47,10 @@ from wagate import (
     MessageSent,
     NotOwner,
     Overflow,
+    Pacing,
     PairingCode,
     QrGenerated,
+    RateLimited,
     State,
 )
 from wagate.adapters.auth import Principal
@@ -154,6 +156,26 @@ async def test_events_of_the_owner_reach_every_member_and_commands_reach_the_own
         assert other.known_status("acme").state is State.CONNECTED
         assert other.get("acme") is None  # no session runs here
         assert owner.get("acme") is not None
+
+
+async def test_the_owner_paces_a_tenant_whichever_member_the_sends_come_through(
+    redis_url: str, cluster_database: str, cluster_name: str
+) -> None:
+    """Sends through two members share the owner's pacer: past it, RateLimited crosses back."""
+    pacing = Pacing(per_minute=1, burst=2, daily_cap=None, max_wait=1)
+    async with (
+        member(redis_url, cluster_database, cluster_name, pacing=pacing) as a,
+        member(redis_url, cluster_database, cluster_name, pacing=pacing) as b,
+    ):
+        await link(a, "acme")
+        owner, other = owner_and_other("acme", a, b)
+        assert (await owner.send_text("acme", SENDER, "one")).success
+        assert (await other.send_text("acme", SENDER, "two")).success
+        with pytest.raises(RateLimited) as refused:
+            await other.send_text("acme", SENDER, "three")
+        assert refused.value.retry_after > 0
+        with pytest.raises(RateLimited):
+            await owner.send_text("acme", SENDER, "four")
 
 
 async def test_a_member_that_starts_late_knows_the_state_and_resumes_from_the_shared_log(

@@ -34,7 +34,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from test_isolation_support import SECRET, token
 from test_isolation_support import wait_until as _wait_until
-from wagate import Event, Gateway, Overflow, QrGenerated
+from wagate import Event, Gateway, Overflow, Pacing, QrGenerated
 from wagate.cli import simulated_phone_number
 from wagate.cluster import Cluster
 from wagate.drivers.simulator import SimulatedDriver, SimulatedPhone
@@ -105,13 +105,14 @@ def simulated(tenant: str) -> SimulatedDriver:
 
 @contextlib.asynccontextmanager
 async def member(
-    redis_url: str, database: str, name: str, **options: Any
+    redis_url: str, database: str, name: str, *, pacing: Pacing | None = None, **options: Any
 ) -> AsyncIterator[Gateway]:
     """One gateway of the cluster ``name`` in this process (the simulator commands on)."""
     options.setdefault("lease_ttl", LEASE_TTL)
     options.setdefault("connect_timeout", 3.0)
     options.setdefault("command_timeout", 5.0)
-    gateway = Gateway(simulated, cluster=Cluster(redis_url, database, name=name, **options))
+    cluster = Cluster(redis_url, database, name=name, **options)
+    gateway = Gateway(simulated, cluster=cluster, pacing=pacing)
     gateway.commands.update(SIMULATOR_COMMANDS)
     async with gateway:
         yield gateway

@@ -161,6 +161,23 @@ async def test_pending_pairing_code_is_replayed(session: Session, phone: Simulat
     assert (await wait_for(events, Connected)).account.phone == phone.number
 
 
+async def test_a_pairing_code_outlives_the_qr_codes_of_its_login(
+    session: Session, phone: SimulatedPhone, clock: SimulatedClock
+) -> None:
+    """A tab opened after the QR code rotated still gets the pending pairing code."""
+    events = session.events()
+    await session.connect()
+    await wait_for(events, QrGenerated)
+    code = await session.request_pairing_code(phone.number)
+    clock.advance(60)  # the next QR code
+    newer = await wait_for(events, QrGenerated)
+    late = session.events()
+    assert await collect(late, 2) == [newer, code]
+    late.close()
+    phone.enter_pairing_code(code.code)
+    assert isinstance(await wait_for(events, Connected), Connected)
+
+
 async def test_qr_rotation_then_timeout(session: Session, clock: SimulatedClock) -> None:
     """Six codes (60 s, then 20 s each), then Disconnected(qr_timeout) with no retry."""
     events = session.events()

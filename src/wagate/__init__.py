@@ -119,7 +119,7 @@ from ._groups import (
 from ._hub import Backplane, Hub, Overflow, Subscription
 from ._media import MediaLimits, UrlPolicy
 from ._mediastore import FileMediaStore, MediaStore, MemoryMediaStore, StoredMedia
-from ._pacing import Pacing
+from ._pacing import Pacing, RequestLimit
 from ._session import Backoff, Callback, CallbackSubscription, Session
 from ._store import MemoryStore, SessionStore, SQLiteStore, StoredSession
 from ._sync import SyncGateway, SyncSession, SyncSubscription
@@ -220,6 +220,7 @@ __all__ = [
     "RateLimited",
     "Receipt",
     "RemoteError",
+    "RequestLimit",
     "SQLiteStore",
     "ScanRejected",
     "SentMessage",

@@ -190,7 +190,14 @@ class Hub:
                 return
             self._delivered[tenant] = event.seq
         if isinstance(event, STATE_EVENTS):
-            self._current[tenant] = (event,)
+            kept = self._current.get(tenant, ())
+            # A pairing code outlives the QR codes of its login (a new one replaces the last).
+            pairing = (
+                kept[1:]
+                if isinstance(event, QrGenerated) and kept[:1] and isinstance(kept[0], QrGenerated)
+                else ()
+            )
+            self._current[tenant] = (event, *pairing)
         elif isinstance(event, PairingCode):
             current = self._current.get(tenant, ())
             if current and isinstance(current[0], QrGenerated):

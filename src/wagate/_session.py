@@ -527,8 +527,8 @@ class Session(Messaging, Groups, Contacts, Reconnecting, ClosingStack):
         self._link_state.schedule(self._running())
 
     def _on_qr(self, code: str, valid_for: float) -> None:
+        # A pairing code stays good while its login waits: a new QR code does not end it.
         at = utcnow()
-        self._pairing = None
         event = self._emit(QrGenerated, code=code, expires_at=expires_after(at, valid_for))
         self._set_state(State.AWAITING_SCAN, qr=event)
 

@@ -352,6 +352,16 @@ class SyncGateway:
         self._portal: BlockingPortal | None = None
 
     @property
+    def started(self) -> bool:
+        """:attr:`Gateway.started`."""
+        return self.gateway.started
+
+    @property
+    def local_sessions(self) -> tuple[Session, ...]:
+        """:attr:`Gateway.local_sessions` (call their methods through :meth:`session`)."""
+        return self.gateway.local_sessions
+
+    @property
     def portal(self) -> BlockingPortal:
         """The portal whose thread runs the gateway."""
         if self._portal is None:
@@ -419,6 +429,7 @@ class SyncGateway:
     subscribe_presence = Blocking(Gateway.subscribe_presence)
     groups = Blocking(Gateway.groups)
     group = Blocking(Gateway.group)
+    readiness = Blocking(Gateway.readiness)
     create_group = Blocking(Gateway.create_group)
     leave_group = Blocking(Gateway.leave_group)
     set_group_subject = Blocking(Gateway.set_group_subject)

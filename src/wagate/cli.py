@@ -310,6 +310,8 @@ def build_serve_app(
         cluster_database = database if redis else None
         dispatcher = _dispatcher(gateway, endpoints, directory, cluster_database, cluster_name)
         _post_webhooks(app, dispatcher)
+        if metrics is not None:
+            metrics.webhooks = dispatcher  # its backlogs are measured at each scrape
     return app
 
 

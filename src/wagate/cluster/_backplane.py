@@ -73,7 +73,7 @@ redis.call('PEXPIRE', KEYS[6], ARGV[9])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 't', tenant, 'n', ARGV[4], 'd', ARGV[5])
 if ARGV[6] == 's' then
     redis.call('HSET', KEYS[4], tenant, ARGV[4] .. '\\n' .. ARGV[5])
-    redis.call('HDEL', KEYS[5], tenant)
+    if ARGV[4] ~= 'qr:generated' then redis.call('HDEL', KEYS[5], tenant) end
 elseif ARGV[6] == 'p' then
     redis.call('HSET', KEYS[5], tenant, ARGV[4] .. '\\n' .. ARGV[5])
 end
