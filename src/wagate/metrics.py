@@ -17,7 +17,8 @@ Example:
 
 Every metric is per process; Prometheus sums a cluster's processes.  The tenant
 is not a label unless ``tenant_labels=True`` (a series per tenant and label
-value: fine for tens of tenants, ruinous for thousands).
+value: fine for tens of tenants, ruinous for thousands); the send-latency
+histogram is summed over tenants even then (a series per bucket per tenant).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class Metrics:
         gateway: The gateway whose sessions are counted.
         token: The bearer token a scrape must send (``Authorization: Bearer``).
             Required: there is no open ``/metrics``.
-        tenant_labels: Keep the tenant as a label (small deployments only).
+        tenant_labels: Keep the tenant as a label of counters and gauges (small
+            deployments only; the latency histogram stays summed).
         sse: The SSE transport whose open streams are counted.
         socketio: The Socket.IO adapter whose sockets are counted.
         webhooks: The webhook dispatcher whose backlogs are measured.
@@ -171,10 +173,11 @@ class _Collector:
         telemetry = self.metrics.telemetry
         keep = self.metrics.tenant_labels
         for metric in METRICS:
-            names = (*(("tenant",) if keep else ()), *metric.labels)
             if metric.kind is MetricKind.HISTOGRAM:
-                family = core.HistogramMetricFamily(metric.name, metric.help, labels=names)
-                for key, histogram in _merged_histograms(telemetry, metric, keep):
+                # Summed over tenants even with tenant labels: a series per bucket per
+                # tenant would be most of a scrape.
+                family = core.HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
+                for key, histogram in _merged_histograms(telemetry, metric, keep=False):
                     running, buckets = 0, []
                     for bound, count in zip(
                         (*metric.buckets, float("inf")), histogram[0], strict=True
@@ -184,6 +187,7 @@ class _Collector:
                     family.add_metric(list(key), buckets, histogram[1])
                 yield family
                 continue
+            names = (*(("tenant",) if keep else ()), *metric.labels)
             if metric.kind is MetricKind.COUNTER:
                 family = core.CounterMetricFamily(
                     metric.name.removesuffix("_total"), metric.help, labels=names
