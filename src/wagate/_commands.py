@@ -161,6 +161,11 @@ class Command(Generic[P, R]):
     """Whether it changes anything (a cluster never repeats such a command)."""
     summary: str
     """One line saying what it does (the implementation's docstring's first)."""
+    _signature: inspect.Signature = attrs.field(
+        init=False,
+        repr=False,
+        default=attrs.Factory(lambda self: _after_session(self.run), takes_self=True),
+    )
 
     async def __call__(self, session: Session, args: Mapping[str, Any]) -> R:
         """Run the command on ``session`` with JSON arguments (keyed by :attr:`Param.wire`).
@@ -220,8 +225,13 @@ class Command(Generic[P, R]):
     @property
     def signature(self) -> inspect.Signature:
         """The parameters after the session, with their types, and the result."""
-        own = inspect.signature(self.run)
-        return own.replace(parameters=list(own.parameters.values())[1:])
+        return self._signature
+
+
+def _after_session(run: Callable[..., Any]) -> inspect.Signature:
+    """``run``'s signature without its first parameter (the session); made once per command."""
+    own = inspect.signature(run)
+    return own.replace(parameters=list(own.parameters.values())[1:])
 
 
 def _value(param: Param, args: Mapping[str, Any], tenant: str) -> Any:

@@ -476,7 +476,9 @@ class SimulatedDriver(DriverGroups, Driver):
         self._connected = False
         self._offline: list[IncomingMessage] = []
         self._offline_updates: list[tuple[Any, dict[str, Any]]] = []
-        self._receipts: list[tuple[float, tuple[str, ...], str]] = []
+        # Delivered receipts due, in the order they fall due (each send adds one
+        # RECEIPT_DELAY after it, and the clock only moves forward).
+        self._receipts: deque[tuple[float, tuple[str, ...], str]] = deque()
         self._closed = False
         self.connects = 0
         """How many connection attempts :meth:`run` has made."""
@@ -604,7 +606,7 @@ class SimulatedDriver(DriverGroups, Driver):
             self._deliver_receipts()
             if self._receipts:
                 self._wake = anyio.Event()
-                await self.clock.wait(self._wake, min(r[0] for r in self._receipts))
+                await self.clock.wait(self._wake, self._receipts[0][0])
             else:
                 await self._wait()
 
@@ -657,8 +659,10 @@ class SimulatedDriver(DriverGroups, Driver):
 
     def _deliver_receipts(self) -> None:
         now = self.clock.now()
-        due = [r for r in self._receipts if r[0] <= now]
-        self._receipts = [r for r in self._receipts if r[0] > now]
+        receipts = self._receipts
+        due = []
+        while receipts and receipts[0][0] <= now:
+            due.append(receipts.popleft())
         for _, ids, chat in due:
             self._report(
                 MessageStatus,
