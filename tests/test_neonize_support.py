@@ -53,6 +53,21 @@ def empty_jid() -> Any:
     return _proto().JID(User="", RawAgent=0, Device=0, Integrator=0, Server="", IsEmpty=True)
 
 
+def message_source(
+    chat: str, sender: str, *, group: bool, from_me: bool, sender_alt: str | None = None
+) -> Any:
+    """The ``MessageSource`` of an event: who wrote in which chat."""
+    return _proto().MessageSource(
+        Chat=jid(chat),
+        Sender=jid(sender),
+        IsFromMe=from_me,
+        IsGroup=group,
+        SenderAlt=jid(sender_alt) if sender_alt else empty_jid(),
+        RecipientAlt=empty_jid(),
+        BroadcastListOwner=empty_jid(),
+    )
+
+
 def message_event(
     content: Any,
     *,
@@ -67,15 +82,7 @@ def message_event(
 ) -> Any:
     """A neonize Message event, as whatsmeow encodes one."""
     p = _proto()
-    source = p.MessageSource(
-        Chat=jid(chat),
-        Sender=jid(sender),
-        IsFromMe=from_me,
-        IsGroup=group,
-        SenderAlt=jid(sender_alt) if sender_alt else empty_jid(),
-        RecipientAlt=empty_jid(),
-        BroadcastListOwner=empty_jid(),
-    )
+    source = message_source(chat, sender, group=group, from_me=from_me, sender_alt=sender_alt)
     info = p.MessageInfo(
         MessageSource=source,
         ID=message_id,
@@ -114,15 +121,7 @@ def receipt_event(
 ) -> Any:
     """A neonize Receipt event (``receipt``: its ``ReceiptType`` name, e.g. ``"READ"``)."""
     p = _proto()
-    source = p.MessageSource(
-        Chat=jid(chat),
-        Sender=jid(sender),
-        IsFromMe=from_me,
-        IsGroup=group,
-        SenderAlt=empty_jid(),
-        RecipientAlt=empty_jid(),
-        BroadcastListOwner=empty_jid(),
-    )
+    source = message_source(chat, sender, group=group, from_me=from_me)
     return p.Receipt(
         MessageSource=source,
         MessageIDs=ids,
@@ -147,15 +146,7 @@ def chat_presence_event(
 ) -> Any:
     """A neonize ChatPresenceEv; ``state`` COMPOSING or PAUSED, ``media`` TEXT or AUDIO."""
     p = _proto()
-    source = p.MessageSource(
-        Chat=jid(chat),
-        Sender=jid(sender),
-        IsFromMe=from_me,
-        IsGroup=group,
-        SenderAlt=empty_jid(),
-        RecipientAlt=empty_jid(),
-        BroadcastListOwner=empty_jid(),
-    )
+    source = message_source(chat, sender, group=group, from_me=from_me)
     return p.ChatPresence(
         MessageSource=source,
         State=p.ChatPresence.ChatPresence.Value(state),
