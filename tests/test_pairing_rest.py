@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -36,11 +35,11 @@ def test_a_pairing_code_links_the_account(served: Served) -> None:
         assert asked.status_code == 200, asked.text
         code = asked.json()["code"]
         assert len(code.replace("-", "")) == 8
-        served.call(lambda: phone.enter_pairing_code(code))
-        for _ in range(200):
-            if acme.get("/status").json()["status"] == "connected":
-                break
-            time.sleep(0.02)
+        with acme.stream("GET", "/api/events") as events:
+            lines = events.iter_lines()
+            assert next(lines).startswith("event: ")  # subscribed before the phone types
+            served.call(lambda: phone.enter_pairing_code(code))
+            assert "event: whatsapp:connected" in (line for line in lines)
         assert acme.get("/status").json()["status"] == "connected"
         linked = acme.post("/api/pairing-code", json={"phone": phone.number})
         assert (linked.status_code, linked.json()["error"]["code"]) == (409, "already_connected")
