@@ -81,6 +81,21 @@ async def test_a_backlog_keeps_order_per_endpoint_and_node(store: DeadLetterStor
     assert [e.seq for e in await store.backlog(endpoint="tickets")] == [2]
 
 
+async def test_a_backlogs_depth_counts_it_and_names_its_oldest(store: DeadLetterStore) -> None:
+    """backlog_depth() agrees with the backlog itself, per node and endpoint, and when empty."""
+    assert await store.backlog_depth() == (0, None)
+    await store.append([entry(7), entry(2, endpoint="tickets"), entry(3), entry(4, node="web-2")])
+    assert await store.backlog_depth() == (4, entry(2).queued_at)
+    assert await store.backlog_depth(node="main", endpoint="crm") == (2, entry(3).queued_at)
+    assert await store.backlog_depth(node="web-2") == (1, entry(4).queued_at)
+    assert await store.backlog_depth(endpoint="nowhere") == (0, None)
+    for node, endpoint in (("main", "crm"), ("main", "tickets"), (None, None)):
+        entries = await store.backlog(node=node, endpoint=endpoint)
+        depth, oldest = await store.backlog_depth(node=node, endpoint=endpoint)
+        assert depth == len(entries)
+        assert oldest == min(e.queued_at for e in entries)
+
+
 async def test_delivered_and_buried_entries_leave_the_backlog(store: DeadLetterStore) -> None:
     """delivered() drops an entry; bury() turns one into a dead letter in the same step."""
     await store.append([entry(1), entry(2), entry(3)])

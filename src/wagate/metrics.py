@@ -152,11 +152,11 @@ class Metrics:
             dispatcher = self.webhooks
             moment = datetime.now(timezone.utc)
             for endpoint in dispatcher.endpoints:
-                waiting = await dispatcher.dead_letters.backlog(
+                count, queued = await dispatcher.dead_letters.backlog_depth(
                     node=dispatcher.node, endpoint=endpoint.name
                 )
-                backlog[("", endpoint.name)] = float(len(waiting))
-                oldest = (moment - waiting[0].queued_at).total_seconds() if waiting else 0.0
+                backlog[("", endpoint.name)] = float(count)
+                oldest = (moment - queued).total_seconds() if queued is not None else 0.0
                 age[("", endpoint.name)] = max(0.0, oldest)
         return {TENANTS: tenants, CONNECTIONS: connections, BACKLOG: backlog, BACKLOG_AGE: age}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,8 +37,10 @@ from ..adapters.webhooks._deadletters import (
     BacklogEntry,
     DeadLetter,
     DeadLetterStore,
+    backlog_depth_of,
     backlog_entry,
     backlog_selection,
+    backlog_where,
     dead_letter,
     entry_values,
     letter_selection,
@@ -524,6 +527,15 @@ class PostgresDeadLetters(_OnLink, DeadLetterStore):
             BACKLOG_COLUMNS, self._backlog, backlog_selection(node, endpoint, limit, "%s")
         )
         return [backlog_entry(row) for row in rows]
+
+    async def backlog_depth(
+        self, *, node: str | None = None, endpoint: str | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many entries a backlog holds, and its oldest's time: one aggregate query."""
+        rows = await self._select(
+            "COUNT(*), MIN(queued_at)", self._backlog, backlog_where(node, endpoint, "%s")
+        )
+        return backlog_depth_of(rows[0])
 
     async def delivered(self, entry_id: int) -> None:
         """Drop the backlog entry ``entry_id`` (it was delivered)."""

@@ -124,6 +124,17 @@ class DeadLetterStore(OpenClose, abc.ABC):
             InvalidInput: ``limit`` is not a positive integer.
         """
 
+    async def backlog_depth(
+        self, *, node: str | None = None, endpoint: str | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many entries a backlog holds, and when its oldest was queued (a metric's read).
+
+        The stores on a database answer with one aggregate query; this default
+        reads the backlog whole.
+        """
+        entries = await self.backlog(node=node, endpoint=endpoint)
+        return len(entries), min((e.queued_at for e in entries), default=None)
+
     @abc.abstractmethod
     async def delivered(self, entry_id: int) -> None:
         """Drop the backlog entry ``entry_id`` (it was delivered); no-op if gone."""
@@ -330,17 +341,36 @@ def _selection(
     at most ``limit`` of them.
     """
     check_limit(limit)
+    where, params = _where(columns, placeholder)
+    tail = where + " ORDER BY id"
+    if limit is not None:
+        tail += f" LIMIT {placeholder}"
+        params.append(limit)
+    return tail, params
+
+
+def _where(columns: Sequence[tuple[str, str | None]], placeholder: str) -> tuple[str, list[Any]]:
+    """`` WHERE`` the columns equal the values given (``None``: any), and its parameters."""
     where: list[str] = []
     params: list[Any] = []
     for column, value in columns:
         if value is not None:
             where.append(f"{column} = {placeholder}")
             params.append(value)
-    tail = (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-    if limit is not None:
-        tail += f" LIMIT {placeholder}"
-        params.append(limit)
-    return tail, params
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def backlog_where(
+    node: str | None, endpoint: str | None, placeholder: str
+) -> tuple[str, list[Any]]:
+    """What follows a store's ``SELECT COUNT(*) ... FROM`` its backlog (``backlog_depth``)."""
+    return _where((("node", node), ("endpoint", endpoint)), placeholder)
+
+
+def backlog_depth_of(row: Sequence[Any]) -> tuple[int, datetime | None]:
+    """``(count, oldest queued_at)`` from a ``COUNT(*), MIN(queued_at)`` row."""
+    count, oldest = row
+    return int(count), datetime.fromisoformat(oldest) if oldest is not None else None
 
 
 def backlog_selection(
@@ -437,6 +467,15 @@ class SQLiteDeadLetters(SQLiteFile, DeadLetterStore):
         sql = f"SELECT {BACKLOG_COLUMNS} FROM wagate_webhook_backlog{tail}"  # noqa: S608 - constant columns
         rows = await self._run(lambda c: c.execute(sql, params).fetchall())
         return [backlog_entry(row) for row in rows]
+
+    async def backlog_depth(
+        self, *, node: str | None = None, endpoint: str | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many entries a backlog holds, and its oldest's time: one aggregate query."""
+        where, params = backlog_where(node, endpoint, "?")
+        sql = f"SELECT COUNT(*), MIN(queued_at) FROM wagate_webhook_backlog{where}"  # noqa: S608 - constant columns
+        row = await self._run(lambda c: c.execute(sql, params).fetchone())
+        return backlog_depth_of(row)
 
     async def delivered(self, entry_id: int) -> None:
         await self._run(
