@@ -77,8 +77,11 @@ def rss_bytes(pid: int | None = None) -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[int]:
-    """Run ``app`` on uvicorn at 127.0.0.1 on an OS port; yield the port."""
+async def serve(app: Any, ws: Any = "websockets-sansio") -> AsyncIterator[int]:
+    """Run ``app`` on uvicorn at 127.0.0.1 on an OS port; yield the port.
+
+    ``ws``: uvicorn's websocket protocol (a name, or a class).
+    """
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -87,7 +90,7 @@ async def serve(app: Any) -> AsyncIterator[int]:
         app,
         lifespan="off",
         log_level="warning",
-        ws="websockets-sansio",
+        ws=ws,
         ws_max_queue=100_000,
         timeout_graceful_shutdown=1,
         backlog=4096,

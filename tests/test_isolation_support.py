@@ -86,8 +86,14 @@ def hs256_with_key_bytes(key: bytes, payload: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
-    """Run ``app`` on uvicorn at 127.0.0.1 on a port the OS picks; yield its base URL."""
+async def serve(app: Any, *, lifespan: str = "off", ws: Any = None) -> AsyncIterator[str]:
+    """Run ``app`` on uvicorn at 127.0.0.1 on a port the OS picks; yield its base URL.
+
+    ``ws``: uvicorn's websocket protocol; by default wagate's
+    (:class:`wagate.integrations.uvicorn.WebSocketProtocol`, what ``wagate serve`` runs).
+    """
+    from wagate.integrations.uvicorn import WebSocketProtocol
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -97,7 +103,7 @@ async def serve(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
         app,
         lifespan=lifespan,  # type: ignore[arg-type]
         log_level="warning",
-        ws="websockets-sansio",
+        ws=WebSocketProtocol if ws is None else ws,
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

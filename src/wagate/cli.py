@@ -500,6 +500,7 @@ def _serve(given: argparse.Namespace) -> int:
         )
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     uvicorn_options: dict[str, Any] = {
+        "ws": _websocket_protocol(),
         "log_level": args.log_level,
         "log_config": logging_config,
         "timeout_graceful_shutdown": 5,
@@ -555,6 +556,13 @@ def _announce(args: argparse.Namespace, base: str, pacing: Pacing | None, *, log
         say("driver: simulator (no WhatsApp is contacted)")
     if pacing is None:
         say("pacing: off (--no-pacing): sends go out as fast as they are made")
+
+
+def _websocket_protocol() -> type[Any]:
+    """The websocket protocol ``wagate serve`` runs: one write per loop turn, no deflate."""
+    from .integrations.uvicorn import WebSocketProtocol  # noqa: PLC0415 - needs uvicorn
+
+    return WebSocketProtocol
 
 
 def _run_one(app: FastAPI, sock: socket.socket, options: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 //
 //   node recover.mjs URL OPTIONS_JSON
 //
-// OPTIONS_JSON: {"auth": {...}, "reconnection": bool}.  Each line out is JSON:
+// OPTIONS_JSON: {"auth": {...}, "reconnection": bool, "transports": [...]} (transports:
+// ["websocket"] unless given; ["polling", "websocket"] is a browser's default).  Each line out is JSON:
 // {"type": "connect", "recovered"}, {"type": "event", "name", "args"},
 // {"type": "disconnect", "reason"}, {"type": "connect_error", "message", "data"}.
 // Lines in: "break" (close the transport under the socket, as a network blip
@@ -16,7 +17,7 @@ const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 const socket = io(url, {
   auth: options.auth,
-  transports: ["websocket"],
+  transports: options.transports ?? ["websocket"],
   reconnection: options.reconnection ?? false,
   reconnectionDelay: 100,
   reconnectionDelayMax: 500,

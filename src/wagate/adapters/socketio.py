@@ -76,6 +76,7 @@ from .._events import Event, WireNaming
 from .._gateway import Gateway
 from .._hub import Overflow, Subscription
 from .._validate import validate_tenant
+from ._socketio_fanout import RoomBroadcast
 from ._socketio_names import ERROR_EVENT, JOIN_EVENT, LEAVE_EVENT
 from ._socketio_protocol import (
     MALFORMED,
@@ -237,6 +238,7 @@ class SocketIOAdapter:
         self._expiry: list[tuple[float, str]] = []
         self._expiry_changed = anyio.Event()
         self._pids: dict[str, str] = {}
+        self._broadcast = RoomBroadcast(server, namespace)
         # The packet class is python-socketio's seam for its wire format ("serializer"):
         # ours keeps client events away from the reserved handlers and adds the pid.
         server.packet_class = packet_class(server.packet_class, self._pids)
@@ -376,7 +378,7 @@ class SocketIOAdapter:
         if not self._has_listeners(room):
             return
         for name, args in emits(self.gateway, event, self.naming, offsets=self.recovery):
-            await self.server.emit(name, args, room=room, namespace=self.namespace)
+            await self._broadcast.emit(name, args, room)
 
     async def _enter(self, sid: str, welcome: Welcome) -> bool:
         """Send a socket its welcome to a tenant, then let it into the tenant's room."""
@@ -434,6 +436,7 @@ class SocketIOAdapter:
         if self.recovery:
             self._pids[sid] = pid  # python-socketio's CONNECT answer carries it
         self._principals[sid] = principal
+        self._broadcast.attach(sid, environ)
         if principal.expires_at is not None:
             self._expire_at(principal.expires_at.timestamp(), sid)
         # After the handler returns python-socketio sends CONNECT; the welcome runs
@@ -457,6 +460,7 @@ class SocketIOAdapter:
         return principal, requested
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
+        self._broadcast.detach(sid)
         self._pids.pop(sid, None)
         self._principals.pop(sid, None)
         self._rooms.pop(sid, None)

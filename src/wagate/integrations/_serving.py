@@ -93,6 +93,7 @@ def serve_socketio(
     import uvicorn  # noqa: PLC0415
 
     from ..adapters.socketio import SocketIOAdapter  # noqa: PLC0415
+    from .uvicorn import WebSocketProtocol  # noqa: PLC0415
 
     adapter = SocketIOAdapter(
         gateway.gateway,
@@ -103,7 +104,9 @@ def serve_socketio(
     # Bound here, in the caller's thread: a taken port is an OSError for the caller,
     # not an exit of a server task inside the gateway's loop.
     sock = listening_socket(host, port)
-    config = uvicorn.Config(adapter.asgi_app(), log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        adapter.asgi_app(), log_level="warning", lifespan="on", ws=WebSocketProtocol
+    )
     server = uvicorn.Server(config)
     handle = SocketIOServer(gateway, server, adapter, sock)
     handle._stopped = gateway.portal.start_task_soon(server.serve, [sock])
