@@ -1,6 +1,6 @@
 """wagate against a Node socket.io 4 server, measured by the same Node clients.
 
-Run: ``python benchmarks/versus_node.py [--clients 100] [--rooms 10] [--events 5000]``
+Run: ``python benchmarks/versus_node.py [--clients 100] [--rooms 1,10] [--events 5000]``
 
 Needs ``node`` and ``npm`` (18 or newer).  The script installs a stock socket.io 4
 server and socket.io-client 4 (pinned by ``benchmarks/node/package-lock.json``) into
@@ -16,7 +16,9 @@ a temporary directory with ``npm ci``, and then serves, on 127.0.0.1 at OS ports
 
 The clients are the same Node process for all four (``benchmarks/node/clients.mjs``):
 ``--clients`` stock socket.io-client sockets (websocket transport) or plain HTTP
-SSE streams, spread over ``--rooms`` tenants.  Every server sends the same
+SSE streams, spread over ``--rooms`` tenants (by default two runs: all clients in one
+room, as the issue measured Node; then ten rooms of ten, where every event reaches
+fewer sockets and the cost of each event counts for more).  Every server sends the same
 ``message:received`` payload (what :func:`wagate.to_wire` makes; each event with its
 own seq, id, text and ``at``), ``--events`` per room per round, published in
 batches of 200 per loop turn.  Deliveries/s = message events received by all clients
@@ -38,10 +40,11 @@ import os
 import sys
 
 # A script run from benchmarks/ has this folder first on sys.path, where a sibling
-# named like a standard module would shadow it; it goes to the end of the path, for
-# the siblings imported below.
+# named like a standard module would shadow it; it goes to the end of the path (with
+# ``python -P`` it is not there at all), for the siblings imported below.
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.append(sys.path.pop(0))
+    sys.path.pop(0)
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import contextlib
@@ -155,6 +158,15 @@ class Round:
 
 
 async def run(args: argparse.Namespace) -> None:
+    """Every shape of ``--rooms``, with the Node packages installed once."""
+    with node_packages() as folder:
+        for index, rooms in enumerate(args.rooms):
+            if index:
+                print()
+            await run_shape(argparse.Namespace(**{**vars(args), "rooms": rooms}), folder)
+
+
+async def run_shape(args: argparse.Namespace, folder: str) -> None:
     secret = secrets.token_urlsafe(48)
     tenants = [f"bench{i:03d}" for i in range(args.rooms)]
     per_room = args.clients // args.rooms
@@ -190,92 +202,91 @@ async def run(args: argparse.Namespace) -> None:
     )
     rounds: dict[str, list[Round]] = {kind: [] for kind in KINDS}
     latencies: dict[str, list[float]] = {}
-    with node_packages() as folder:
-        async with (
-            gateway,
-            adapter,
-            serve(adapter.asgi_app(), ws=WebSocketProtocol) as adapter_port,
-            serve(socketio.ASGIApp(bare)) as bare_port,
-            serve(sse_app) as sse_port,
-            node_process(folder, "server.mjs") as node_server,
-        ):
-            node_port = (await node_server.line())["port"]
-            urls = {
-                "node": f"http://127.0.0.1:{node_port}",
-                "wagate-sio": f"http://127.0.0.1:{adapter_port}",
-                "bare-sio": f"http://127.0.0.1:{bare_port}",
-                "wagate-sse": f"http://127.0.0.1:{sse_port}/events",
-            }
+    async with (
+        gateway,
+        adapter,
+        serve(adapter.asgi_app(), ws=WebSocketProtocol) as adapter_port,
+        serve(socketio.ASGIApp(bare)) as bare_port,
+        serve(sse_app) as sse_port,
+        node_process(folder, "server.mjs") as node_server,
+    ):
+        node_port = (await node_server.line())["port"]
+        urls = {
+            "node": f"http://127.0.0.1:{node_port}",
+            "wagate-sio": f"http://127.0.0.1:{adapter_port}",
+            "bare-sio": f"http://127.0.0.1:{bare_port}",
+            "wagate-sse": f"http://127.0.0.1:{sse_port}/events",
+        }
 
-            async def publish(kind: str, paced: bool) -> None:
-                if kind == "node":
-                    if paced:
-                        command = {
-                            "op": "paced",
-                            "count": args.latency_events,
-                            "pace": args.pace,
-                        }
-                    else:
-                        command = {"op": "burst", "events": args.events}
-                    node_server.send({**command, "rooms": tenants, "template": template})
-                    await node_server.line()
-                    return
+        async def publish(kind: str, paced: bool) -> None:
+            if kind == "node":
                 if paced:
-                    for i in range(args.latency_events):
-                        event = publisher.event(tenants[i % len(tenants)])
-                        if kind == "bare-sio":
-                            for message in to_wire(event):
-                                await bare.emit(message.name, message.data, room=event.tenant)
-                        else:
-                            hub.publish(event)
-                        await anyio.sleep(args.pace)
-                    return
-                events = publisher.burst(args.events)
-                if kind == "bare-sio":
-                    payloads = [(m.name, e.tenant, m.data) for e in events for m in to_wire(e)]
-                    await publish_bare(bare, payloads)
+                    command = {
+                        "op": "paced",
+                        "count": args.latency_events,
+                        "pace": args.pace,
+                    }
                 else:
-                    await publish_hub(hub, events)
+                    command = {"op": "burst", "events": args.events}
+                node_server.send({**command, "rooms": tenants, "template": template})
+                await node_server.line()
+                return
+            if paced:
+                for i in range(args.latency_events):
+                    event = publisher.event(tenants[i % len(tenants)])
+                    if kind == "bare-sio":
+                        for message in to_wire(event):
+                            await bare.emit(message.name, message.data, room=event.tenant)
+                    else:
+                        hub.publish(event)
+                    await anyio.sleep(args.pace)
+                return
+            events = publisher.burst(args.events)
+            if kind == "bare-sio":
+                payloads = [(m.name, e.tenant, m.data) for e in events for m in to_wire(e)]
+                await publish_bare(bare, payloads)
+            else:
+                await publish_hub(hub, events)
 
-            async def measure(kind: str, paced: bool = False) -> dict[str, Any]:
-                expect = (args.latency_events * per_room) if paced else clients * args.events
-                config = {
-                    "kind": "sse" if kind == "wagate-sse" else "sio",
-                    "url": urls[kind],
-                    "clients": specs[kind],
-                    "expect": expect,
-                    "latency": paced,
-                    "welcome": kind == "wagate-sio",
-                }
-                profile = cProfile.Profile() if args.profile == kind and not paced else None
-                async with node_process(folder, "clients.mjs", config) as node_clients:
-                    await node_clients.line()  # every client connected and in its room
-                    cpu, start = time.process_time(), time.time()
-                    if profile is not None:
-                        profile.enable()
-                    await publish(kind, paced)
-                    done = await node_clients.line()
-                    if profile is not None:
-                        profile.disable()
-                    cpu = time.process_time() - cpu
+        async def measure(kind: str, paced: bool = False) -> dict[str, Any]:
+            expect = (args.latency_events * per_room) if paced else clients * args.events
+            config = {
+                "kind": "sse" if kind == "wagate-sse" else "sio",
+                "url": urls[kind],
+                "clients": specs[kind],
+                "expect": expect,
+                "latency": paced,
+                "welcome": kind == "wagate-sio",
+            }
+            profile = cProfile.Profile() if args.profile == kind and not paced else None
+            async with node_process(folder, "clients.mjs", config) as node_clients:
+                await node_clients.line()  # every client connected and in its room
+                cpu, start = time.process_time(), time.time()
                 if profile is not None:
-                    pstats.Stats(profile).sort_stats("tottime").print_stats(25)
-                if done["received"] != expect:
-                    raise RuntimeError(f"{kind}: {done['received']} of {expect} delivered")
-                done["rate"] = expect / (done["last"] - start)
-                done["cpu_us"] = done["cpu_ms"] * 1000 / expect
-                done["server_us"] = math.nan if kind == "node" else cpu * 1e6 / expect
-                return done
+                    profile.enable()
+                await publish(kind, paced)
+                done = await node_clients.line()
+                if profile is not None:
+                    profile.disable()
+                cpu = time.process_time() - cpu
+            if profile is not None:
+                pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+            if done["received"] != expect:
+                raise RuntimeError(f"{kind}: {done['received']} of {expect} delivered")
+            done["rate"] = expect / (done["last"] - start)
+            done["cpu_us"] = done["cpu_ms"] * 1000 / expect
+            done["server_us"] = math.nan if kind == "node" else cpu * 1e6 / expect
+            return done
 
-            kinds = [kind for kind in KINDS if kind in args.only.split(",")]
-            for round_ in range(args.rounds):
-                order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
-                for kind in order:
-                    done = await measure(kind)
-                    rounds[kind].append(Round(done["rate"], done["cpu_us"], done["server_us"]))
-                    print(f"  round {round_ + 1}: {LABELS[kind]:<26} {done['rate']:>11,.0f}/s")
-            for kind in kinds:
-                latencies[kind] = (await measure(kind, paced=True))["latencies"]
+        kinds = [kind for kind in KINDS if kind in args.only.split(",")]
+        for round_ in range(args.rounds):
+            order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
+            for kind in order:
+                done = await measure(kind)
+                rounds[kind].append(Round(done["rate"], done["cpu_us"], done["server_us"]))
+                print(f"  round {round_ + 1}: {LABELS[kind]:<26} {done['rate']:>11,.0f}/s")
+        for kind in kinds:
+            latencies[kind] = (await measure(kind, paced=True))["latencies"]
 
     def best(kind: str) -> float:
         return max((r.rate for r in rounds[kind]), default=math.nan)
@@ -326,7 +337,13 @@ def node_version() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=100, help="Node clients (100)")
-    parser.add_argument("--rooms", type=int, default=10, help="rooms, one tenant each (10)")
+    parser.add_argument(
+        "--rooms",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 10],
+        help="rooms (one tenant each) of each run, comma-separated (1,10: one room of every "
+        "client, as the issue measured; then ten rooms of a tenth of them)",
+    )
     parser.add_argument(
         "--events", type=int, default=5000, help="events per room per round (5,000)"
     )

@@ -102,9 +102,9 @@ clearTimeout(timeout);
 const used = process.cpuUsage(cpu);
 const result = { received, last: last / 1000, cpu_ms: (used.user + used.system) / 1000 };
 if (config.latency) result.latencies = latencies;
-process.stdout.write(JSON.stringify(result) + "\n");
 for (const connection of connections) {
   if (config.kind === "sio") connection.disconnect();
   else connection.destroy();
 }
-process.exit(0);
+// A pipe takes 64 KiB at once: exit only once the whole line is written.
+process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(0));
