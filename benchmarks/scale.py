@@ -77,6 +77,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import secrets
 import socket
@@ -183,11 +184,13 @@ def token(secret: str, tenant: str) -> str:
     )
 
 
-async def settle(done: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    with anyio.fail_after(timeout):
-        while not done():
-            await anyio.sleep(0.01)
-    del what
+async def settle(done: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Poll ``done`` until it holds (what is awaited is state of other tasks, not an event)."""
+    deadline = anyio.current_time() + timeout
+    while not done():
+        if anyio.current_time() > deadline:
+            raise TimeoutError("the benchmark's setup did not settle")
+        await anyio.sleep(0.01)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -228,7 +231,7 @@ async def waiting_for_scan(gateway: Gateway, tenants: list[str]) -> None:
     sessions = [await gateway.session(t) for t in tenants]
     for session in sessions:
         await session.connect()
-    await settle(lambda: all(s.state is State.AWAITING_SCAN for s in sessions), "awaiting scan")
+    await settle(lambda: all(s.state is State.AWAITING_SCAN for s in sessions))
 
 
 # ---------------------------------------------------------------------------------
@@ -340,9 +343,7 @@ async def bench_resume(args: argparse.Namespace, secret: str) -> list[Figure]:
             qr = session.status.qr
             assert qr is not None
             phone.scan(qr.code)
-        await settle(
-            lambda: all(s is not None and s.state is State.CONNECTED for s in sessions), "linked"
-        )
+        await settle(lambda: all(s is not None and s.state is State.CONNECTED for s in sessions))
         print(
             f"  {n_tenants:,} tenants linked in {time.perf_counter() - started:.1f} s", flush=True
         )
@@ -380,7 +381,7 @@ async def bench_resume(args: argparse.Namespace, secret: str) -> list[Figure]:
             client.send({"cmd": "drop"})
             dropped = await client.line()
             last_ids: list[int] = dropped["last_ids"]
-            await settle(lambda: sse.open_streams == 0, "streams closed by the server", 60)
+            await settle(lambda: sse.open_streams == 0, 60)
             await publish_messages(phones, k, "missed")
             missed_upto = upto()
             encoded = sse.encoder.encoded
@@ -409,7 +410,8 @@ async def bench_resume(args: argparse.Namespace, secret: str) -> list[Figure]:
     print(f"  live, every burst: {live_check.line()}")
     print(f"  resume:            {resume_check.line()}")
     print(
-        f"  reconnect: all {total:,} streams answered in {resumed['answered'] - resumed['reconnect']:.2f} s; "
+        f"  reconnect: all {total:,} streams answered in "
+        f"{resumed['answered'] - resumed['reconnect']:.2f} s; "
         f"replays of {k} missed events each drained in {drain:.2f} s; every event published "
         f"during the reconnect ({args.during} per tenant) received "
         f"{resumed['last'] - resumed['reconnect']:.2f} s after it began"
@@ -456,9 +458,13 @@ class QrRun:
     sio: list[tuple[float, float]]
     codes: int
     seconds: float
+    late: list[tuple[float, float, str]]
+    """(seconds into the run, latency from at, kind) of the slowest deliveries."""
+    gc_pauses: list[tuple[float, int, float]]
+    """(seconds into the run, generation, pause seconds) of the server's collections."""
 
 
-async def qr_run(
+async def qr_run(  # noqa: PLR0917 - one call per run, every argument named there
     secret: str,
     n_tenants: int,
     kinds: list[str],
@@ -467,6 +473,7 @@ async def qr_run(
     duration: float | None,
 ) -> QrRun:
     """Tenants waiting for a scan, streams of ``kinds`` per tenant; rotate codes; latencies."""
+    gc.collect()  # the previous run's garbage is not this run's pause
     tenants = [f"qr{i:04d}" for i in range(n_tenants)]
     clocks = {t: SimulatedClock() for t in tenants}
     hub = Hub()
@@ -494,10 +501,22 @@ async def qr_run(
         _, stop = hub.listen(record)
         streams = [[i, kind, token(secret, t)] for i, t in enumerate(tenants) for kind in kinds]
         config = {"mode": "qr", "sse_port": sse_port, "sio_port": sio_port, "streams": streams}
+        pauses: list[tuple[float, int, float]] = []
+        collecting = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                collecting[0] = time.perf_counter()
+            elif measuring[0]:
+                pause = time.perf_counter() - collecting[0]
+                pauses.append((time.time() - begin_wall, info["generation"], pause))
+
         async with ClientProcess(config) as client:
             await client.line()  # every stream has its snapshot
             measuring[0] = True
             begin = anyio.current_time()
+            begin_wall = time.time()
+            gc.callbacks.append(on_gc)
             step = period / n_tenants
             j = 0
             while True:
@@ -516,15 +535,30 @@ async def qr_run(
             seconds = anyio.current_time() - begin
             await anyio.sleep(1.0)  # the last codes reach the page
             measuring[0] = False
+            gc.callbacks.remove(on_gc)
             client.send({"cmd": "report"})
             report = await client.line()
         stop()
+        # python-socketio's service task would keep this run's gateway alive (and its
+        # heap in every later collection): stop it.
+        await adapter.server.shutdown()
+    gc.collect()
     by_kind: dict[str, list[tuple[float, float]]] = {"sse": [], "sio": []}
+    late: list[tuple[float, float, str]] = []
     for i, kind, seq, received in report["qr"]:
         origin = made.get((i, seq))
         if origin is not None:
             by_kind[kind].append((received - origin[0], received - origin[1]))
-    return QrRun(sse=by_kind["sse"], sio=by_kind["sio"], codes=len(made), seconds=seconds)
+            late.append((origin[0] - begin_wall, received - origin[0], kind))
+    late.sort(key=lambda x: -x[1])
+    return QrRun(
+        sse=by_kind["sse"],
+        sio=by_kind["sio"],
+        codes=len(made),
+        seconds=seconds,
+        late=late[: max(10, len(late) // 50)],
+        gc_pauses=pauses,
+    )
 
 
 def stats(samples: list[tuple[float, float]], which: int) -> tuple[float, float]:
@@ -579,6 +613,16 @@ async def bench_qr(args: argparse.Namespace, secret: str) -> list[Figure]:
     )
     print(describe("loaded, SSE", loaded.sse))
     print(describe("loaded, Socket.IO", loaded.sio), flush=True)
+    slow = ", ".join(
+        f"{at:.1f} s {kind} {lat * 1000:.0f} ms" for at, lat, kind in sorted(loaded.late)
+    )
+    print(f"  slowest 2% (made at, transport, latency): {slow}")
+    long_gc = [p for p in loaded.gc_pauses if p[2] > 0.005]
+    print(
+        f"  server GC during the loaded run: {len(loaded.gc_pauses)} collections, "
+        f"longest {max((p[2] for p in loaded.gc_pauses), default=0) * 1000:.1f} ms; over 5 ms: "
+        + ", ".join(f"{at:.1f} s gen{g} {d * 1000:.0f} ms" for at, g, d in long_gc)
+    )
     await baseline("after")
     figures: list[Figure] = []
     for kind, samples in (("sse", loaded.sse), ("sio", loaded.sio)):
