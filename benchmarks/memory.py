@@ -84,7 +84,9 @@ import anyio
 import anyio.abc
 
 # Siblings of this script (a script run from benchmarks/ has this folder on sys.path
-# first; transports pops it when imported, so core comes first).
+# first; transports pops it when imported, so core comes first).  With ``python -P``
+# the folder is not on the path: it is added at the end.
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 import core
 import transports
 from starlette.applications import Starlette

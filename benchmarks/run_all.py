@@ -40,7 +40,7 @@ PARTS: dict[str, list[str]] = {
     "scale": [],
     "cluster": ["--only", "throughput,latency"],
     "http_api": [],
-    "memory": [],
+    "memory": ["--site-connections", "100"],
 }
 """Each part: the script's name and the options it runs with here."""
 
@@ -67,9 +67,7 @@ def main() -> None:
         )
         start = time.monotonic()
         script = os.path.join(HERE, f"{name}.py")
-        code = subprocess.run(
-            [sys.executable, "-P", script, *PARTS[name]], check=False
-        ).returncode
+        code = subprocess.run([sys.executable, "-P", script, *PARTS[name]], check=False).returncode
         took[name] = (time.monotonic() - start, code)
     print(f"\n{'=' * 78}\nparts")
     for name, (seconds, code) in took.items():
