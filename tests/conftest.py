@@ -36,6 +36,7 @@ _EXTRA_MODULES = {
     "wagate.adapters.socketio": "socketio",
     "wagate.integrations.fastapi": "fastapi",
     "wagate.integrations.flask": "flask",
+    "wagate.integrations.uvicorn": "uvicorn",
     "wagate.stores.postgres": "psycopg",
     "wagate.cluster": "redis",
 }

@@ -41,6 +41,7 @@ EXTRA_MODULES = {
     "wagate.cluster": "redis",  # and postgres: a cluster needs both
     "wagate.integrations.fastapi": "fastapi",
     "wagate.integrations.flask": "flask",
+    "wagate.integrations.uvicorn": "fastapi",  # uvicorn[standard] comes with that extra
     "wagate.stores.postgres": "postgres",
 }
 
