@@ -70,18 +70,17 @@ import os
 import sys
 
 # A script run from benchmarks/ has this folder first on sys.path, where a sibling
-# named like a standard module would shadow it.
+# named like a standard module would shadow it; it goes to the end of the path (with
+# ``python -P`` it is not there at all), for the siblings imported below.
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import secrets
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -89,10 +88,9 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import attrs
-import jwt
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
+from transports import ClientProcess, serve, token
 
 from wagate import Event, Gateway, Hub, QrGenerated, State
 from wagate.adapters.auth import JWTAuthenticator
@@ -111,77 +109,9 @@ EXPIRE = 60.0
 # Shared: server, client process, tokens, figures
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[int]:
-    """Run ``app`` on uvicorn at 127.0.0.1 on an OS port; yield the port."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(4096)
-    config = uvicorn.Config(
-        app,
-        lifespan="off",
-        log_level="warning",
-        ws="websockets-sansio",
-        ws_max_queue=100_000,
-        timeout_graceful_shutdown=1,
-        backlog=4096,
-    )
-    server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: server.serve(sockets=[sock]))
-        try:
-            yield sock.getsockname()[1]
-        finally:
-            server.should_exit = True
-
-
-class ClientProcess:
-    """The client process of one run: JSON lines to its stdin, JSON lines back."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.process: subprocess.Popen[str] | None = None
-
-    async def __aenter__(self) -> ClientProcess:
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - a child for the whole run
-            [sys.executable, __file__, "--client"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.send(self.config)
-        return self
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.process is not None
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-
-    async def line(self) -> dict[str, Any]:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        text = await anyio.to_thread.run_sync(self.process.stdout.readline)
-        if not text:
-            raise RuntimeError("the client process ended early")
-        result: dict[str, Any] = json.loads(text)
-        return result
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        with contextlib.suppress(BrokenPipeError):
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-        await anyio.to_thread.run_sync(self.process.wait)
-
-
-def token(secret: str, tenant: str) -> str:
-    return jwt.encode(
-        {"sub": "bench", "tenant": tenant, "exp": int(time.time()) + 3600},
-        secret,
-        algorithm="HS256",
-    )
+def client_process(config: dict[str, Any]) -> ClientProcess:
+    """This script's client process (``--client``), given ``config``."""
+    return ClientProcess(config, [sys.executable, __file__, "--client"])
 
 
 async def settle(done: Callable[[], bool], timeout: float = 120.0) -> None:
@@ -353,7 +283,7 @@ async def bench_resume(args: argparse.Namespace, secret: str) -> list[Figure]:
             "port": port,
             "streams": [[i, token(secret, tenants[i])] for i in streams],
         }
-        async with ClientProcess(config) as client:
+        async with client_process(config) as client:
             ready = await client.line()
             print(f"  {total:,} streams open in {ready['seconds']:.1f} s", flush=True)
 
@@ -511,7 +441,7 @@ async def qr_run(  # noqa: PLR0917 - one call per run, every argument named ther
                 pause = time.perf_counter() - collecting[0]
                 pauses.append((time.time() - begin_wall, info["generation"], pause))
 
-        async with ClientProcess(config) as client:
+        async with client_process(config) as client:
             await client.line()  # every stream has its snapshot
             measuring[0] = True
             begin = anyio.current_time()

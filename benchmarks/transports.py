@@ -134,30 +134,49 @@ class Publisher:
 
 
 class ClientProcess:
-    """The client process of one phase: connect, report ready, count, report."""
+    """A child process speaking JSON lines: ``config`` first on its stdin, reports back.
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    ``command`` is this script's own client (``--client``) unless given (another
+    script's, or a Node one), run in ``cwd``.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any] | None,
+        command: list[str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
         self.config = config
+        self.command = command or [sys.executable, __file__, "--client"]
+        self.cwd = cwd
         self.process: subprocess.Popen[str] | None = None
 
     async def __aenter__(self) -> ClientProcess:
         self.process = subprocess.Popen(  # noqa: ASYNC220 - a child for the whole phase
-            [sys.executable, __file__, "--client"],
+            self.command,
+            cwd=self.cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(self.config) + "\n")
-        self.process.stdin.flush()
+        if self.config is not None:
+            self.send(self.config)
         return self
 
+    def send(self, message: dict[str, Any]) -> None:
+        """One JSON line to the child's stdin."""
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+
     async def line(self) -> dict[str, Any]:
+        """The child's next JSON line."""
         assert self.process is not None
         assert self.process.stdout is not None
         text = await anyio.to_thread.run_sync(self.process.stdout.readline)
         if not text:
-            raise RuntimeError("the client process ended early")
+            raise RuntimeError(f"the child process {self.command!r} ended early")
         result: dict[str, Any] = json.loads(text)
         return result
 
@@ -167,6 +186,17 @@ class ClientProcess:
             assert self.process.stdin is not None
             self.process.stdin.close()
         await anyio.to_thread.run_sync(self.process.wait)
+
+
+def bare_server() -> Any:
+    """A bare python-socketio server whose clients join the room their auth names."""
+    bare = socketio.AsyncServer(async_mode="asgi", ping_interval=60, ping_timeout=60)
+
+    @bare.on("connect")  # type: ignore[untyped-decorator]
+    async def bare_connect(sid: str, environ: Any, data: Any) -> None:
+        await bare.enter_room(sid, data["room"])
+
+    return bare
 
 
 def token(secret: str, tenant: str) -> str:
@@ -208,12 +238,7 @@ async def run_server(args: argparse.Namespace) -> None:
     gateway = Gateway(lambda tenant: SimulatedDriver(), hub=hub)
     auth = JWTAuthenticator(secret)
     adapter = SocketIOAdapter(gateway, auth, ping_interval=60, ping_timeout=60)
-    bare = socketio.AsyncServer(async_mode="asgi", ping_interval=60, ping_timeout=60)
-
-    @bare.on("connect")  # type: ignore[untyped-decorator]
-    async def bare_connect(sid: str, environ: Any, data: Any) -> None:
-        await bare.enter_room(sid, data["room"])
-
+    bare = bare_server()
     sse = ServerSentEvents(gateway, auth)
     sse_app = Starlette(routes=[Route("/events", sse.starlette_endpoint)])
 
@@ -386,7 +411,8 @@ class Tally:
         self.received += 1
         self.last = now
         if self.latency and payload is not None:
-            at = json.loads(payload)["at"]
+            data = json.loads(payload)  # SSE: the event; Socket.IO: [name, event, offset]
+            at = (data[1] if isinstance(data, list) else data)["at"]
             sent = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
             self.latencies.append(now - sent)
         if self.received >= self.expect:
@@ -419,7 +445,7 @@ async def sio_client(
             if text == "2":
                 await ws.send("3")
             elif text.startswith(prefix):
-                tally.got(text[len(prefix) : -1] if tally.latency else None)
+                tally.got(text[2:] if tally.latency else None)
 
 
 async def sse_client(port: int, token_: str, tally: Tally, ready: asyncio.Event) -> None:

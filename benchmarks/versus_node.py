@@ -49,7 +49,6 @@ sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 import argparse
 import contextlib
 import cProfile
-import json
 import math
 import pstats
 import secrets
@@ -57,7 +56,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -65,7 +64,16 @@ import attrs
 import socketio
 from starlette.applications import Starlette
 from starlette.routing import Route
-from transports import Publisher, publish_bare, publish_hub, serve, summary, token
+from transports import (
+    ClientProcess,
+    Publisher,
+    bare_server,
+    publish_bare,
+    publish_hub,
+    serve,
+    summary,
+    token,
+)
 
 from wagate import Gateway, Hub, to_wire
 from wagate.adapters.auth import JWTAuthenticator
@@ -102,49 +110,9 @@ def node_packages() -> Iterator[str]:
         yield folder
 
 
-class NodeProcess:
-    """A Node child speaking JSON lines on stdin/stdout."""
-
-    def __init__(self, folder: str, script: str, first: dict[str, Any] | None = None) -> None:
-        self.process = subprocess.Popen(
-            ["node", os.path.join(folder, script)],
-            cwd=folder,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if first is not None:
-            self.send(first)
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-
-    async def line(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        text = await anyio.to_thread.run_sync(self.process.stdout.readline)
-        if not text:
-            raise RuntimeError(f"the Node process {self.process.args!r} ended early")
-        result: dict[str, Any] = json.loads(text)
-        return result
-
-    async def close(self) -> None:
-        with contextlib.suppress(BrokenPipeError):
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-        await anyio.to_thread.run_sync(self.process.wait)
-
-
-@contextlib.asynccontextmanager
-async def node_process(
-    folder: str, script: str, first: dict[str, Any] | None = None
-) -> AsyncIterator[NodeProcess]:
-    process = NodeProcess(folder, script, first)
-    try:
-        yield process
-    finally:
-        await process.close()
+def node_process(folder: str, script: str, first: dict[str, Any] | None = None) -> ClientProcess:
+    """A Node script of ``folder`` as a JSON-lines child (``first``: its first line in)."""
+    return ClientProcess(first, ["node", os.path.join(folder, script)], cwd=folder)
 
 
 @attrs.frozen
@@ -179,12 +147,7 @@ async def run_shape(args: argparse.Namespace, folder: str) -> None:
     gateway = Gateway(lambda tenant: SimulatedDriver(), hub=hub)
     auth = JWTAuthenticator(secret)
     adapter = SocketIOAdapter(gateway, auth, ping_interval=60, ping_timeout=60)
-    bare = socketio.AsyncServer(async_mode="asgi", ping_interval=60, ping_timeout=60)
-
-    @bare.on("connect")  # type: ignore[untyped-decorator]
-    async def bare_connect(sid: str, environ: Any, data: Any) -> None:
-        await bare.enter_room(sid, data["room"])
-
+    bare = bare_server()
     sse = ServerSentEvents(gateway, auth)
     sse_app = Starlette(routes=[Route("/events", sse.starlette_endpoint)])
     tokens = {t: token(secret, t) for t in tenants}

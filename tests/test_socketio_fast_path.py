@@ -26,7 +26,7 @@ import socketio
 import websockets
 
 from test_isolation_support import Phones, authenticator, serve, token, wait_until
-from test_socketio_recovery import NodeClient
+from test_socketio_recovery import node_client
 from wagate import Gateway, Hub, MessageReceived
 from wagate._events import utcnow
 from wagate.adapters._websocket import text_frame
@@ -90,31 +90,6 @@ class Collector:
             await self.welcomed.wait()
 
 
-@contextlib.asynccontextmanager
-async def node_client(
-    node: list[str], url: str, tenant: str, transports: list[str]
-) -> AsyncIterator[NodeClient]:
-    """The stock socket.io-client over ``transports``, past its welcome."""
-    options = {"auth": {"token": token(tenant)}, "transports": transports}
-    async with (
-        await anyio.open_process([*node, url, json.dumps(options)], stderr=None) as process,
-        anyio.create_task_group() as tg,
-    ):
-        client = NodeClient(process)
-        tg.start_soon(client.read)
-        try:
-            await client.wait_for(1, "event", "connection:status")
-            yield client
-        finally:
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await client.command("exit")
-            with anyio.move_on_after(5):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-            tg.cancel_scope.cancel()
-
-
 @pytest.mark.parametrize("ws", PROTOCOLS.values(), ids=PROTOCOLS.keys())
 async def test_a_burst_reaches_every_client_once_in_order_and_only_its_tenants(
     ws: Any, node_socketio_client: list[str]
@@ -133,8 +108,9 @@ async def test_a_burst_reaches_every_client_once_in_order_and_only_its_tenants(
                 stack.push_async_callback(collector.sio.disconnect)
                 texts[(tenant, f"websocket {i}")] = functools.partial(list, collector.texts)
             for transports in (["polling"], ["polling", "websocket"]):
+                options = {"auth": {"token": token(tenant)}, "transports": transports}
                 node = await stack.enter_async_context(
-                    node_client(node_socketio_client, url, tenant, transports)
+                    node_client(node_socketio_client, url, options)
                 )
                 texts[(tenant, "+".join(transports))] = node.texts
         count = 400
@@ -269,8 +245,6 @@ async def test_the_coalescing_transport_writes_one_turn_in_one_write() -> None:
     received = b""
     with anyio.fail_after(5):
         while not received.endswith(b"four"):
-            await anyio.sleep(0.01)
-            with contextlib.suppress(BlockingIOError):
-                received += right.recv(1024)
+            received += await loop.sock_recv(right, 1024)
     assert received == b"one two three four"
     right.close()

@@ -98,6 +98,30 @@ class Recovery:
 
 
 @contextlib.asynccontextmanager
+async def node_client(
+    node: list[str], url: str, options: dict[str, Any]
+) -> AsyncIterator[NodeClient]:
+    """The stock client (``recover.mjs``) with ``options``, once it got its welcome."""
+    async with (
+        await anyio.open_process([*node, url, json.dumps(options)], stderr=None) as process,
+        anyio.create_task_group() as tg,
+    ):
+        client = NodeClient(process)
+        tg.start_soon(client.read)
+        try:
+            await client.wait_for(1, "event", "connection:status")
+            yield client
+        finally:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await client.command("exit")
+            with anyio.move_on_after(5):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+            tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
 async def recovery_server(
     node: list[str], hub: Hub | None = None, **client_options: Any
 ) -> AsyncIterator[tuple[Recovery, NodeClient]]:
@@ -108,23 +132,8 @@ async def recovery_server(
         adapter = SocketIOAdapter(gateway, authenticator())
         async with adapter, serve(adapter.asgi_app()) as url:
             options = {"auth": {"token": token("acme")}, **client_options}
-            async with (
-                await anyio.open_process([*node, url, json.dumps(options)], stderr=None) as process,
-                anyio.create_task_group() as tg,
-            ):
-                client = NodeClient(process)
-                tg.start_soon(client.read)
-                try:
-                    await client.wait_for(1, "event", "connection:status")
-                    yield Recovery(gateway, phones, adapter), client
-                finally:
-                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        await client.command("exit")
-                    with anyio.move_on_after(5):
-                        await process.wait()
-                    if process.returncode is None:
-                        process.kill()
-                    tg.cancel_scope.cancel()
+            async with node_client(node, url, options) as client:
+                yield Recovery(gateway, phones, adapter), client
 
 
 async def test_a_blip_loses_nothing_and_the_client_says_recovered(
