@@ -13,7 +13,9 @@ Keys (all under the cluster's prefix ``<name>:``):
 - ``current`` / ``pairing``: hashes tenant -> the last state event and the pending
   pairing code, so a process that starts late knows where every tenant stands.
 
-One Lua script checks the fence and writes the event to all of them at once.
+One Lua script call checks the fences and writes a batch of events to all of them
+at once; an entry of ``events`` names the process that delivered it already, which
+skips it unread.
 Events of this process's sessions are delivered to its own subscribers at once
 (they do not wait for Redis) and queued for Redis; while Redis is unreachable
 the queue holds up to ``outbox`` events, then drops the oldest and publishes a
@@ -26,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -37,47 +39,84 @@ from .._events import STATE_EVENTS, Event, Gap, PairingCode, utcnow
 from .._hub import Backplane, Hub, with_gap
 from ._wire import decode_event, encode_event
 
-if TYPE_CHECKING:
-    from redis.asyncio.client import Pipeline
-
 __all__ = ["RedisBackplane"]
 
 log = logging.getLogger("wagate.cluster")
 
-# KEYS: fence, log, events, current, pairing, jumps.
-# ARGV: tenant, token, seq, name, data, kind (s: state, p: pairing, -), log length,
-#       stream length, log ttl (ms), member.
+# One call writes a batch of events, in order, as if each were written alone.
+# KEYS: fence, events, current, pairing, then the log and the jumps set of each
+#       tenant of ARGV, in its order.
+# ARGV: log length, stream length, log ttl (ms), member, T (how many tenants), the T
+#       tenants, then one string per event: "<tenant's index, from 1> <token> <seq>
+#       <kind: s state, p pairing, -> <wire name> <sent: l when this process's
+#       subscribers have it, r when they wait for it from Redis>" "\n" <JSON data>.
+# Returns one character per event: 1 written, 0 refused (a newer lease published
+# for the tenant), - its seq is already in the log.
+# The fence, the log's newest seq and the expiries are read and set once per tenant.
 # A seq more than one above the log's newest is a jump (a new owner after a crash
 # starts past the dead one's reserved block): the jumps set remembers it (score: the
 # seq after the jump, member: the seq before), so that a gap in the trimmed log counts
 # events, never the skipped seqs.
+# An entry of the events stream is one field, e = <member or ''> "\n" <name> "\n"
+# <data>: the member when its subscribers have it, so that it skips it unread.
 _PUBLISH = """
-local tenant = ARGV[1]
-local token = tonumber(ARGV[2])
-local fence = tonumber(redis.call('HGET', KEYS[1], tenant) or '0')
-if token < fence then return 0 end
-if token > fence then redis.call('HSET', KEYS[1], tenant, ARGV[2]) end
-local newest = nil
-if redis.call('EXISTS', KEYS[2]) == 1 then
-    local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-    if last then newest = tonumber(string.match(last[1], '^(%d+)')) end
+local log_length, stream_length, ttl, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local tenants = tonumber(ARGV[5])
+local fences, newest, touched, results = {}, {}, {}, {}
+for i = 6 + tenants, #ARGV do
+    local event = ARGV[i]
+    local cut = string.find(event, '\\n', 1, true)
+    local index, token, seq, kind, name, sent =
+        string.match(string.sub(event, 1, cut - 1), '^(%d+) (%d+) (%d+) (%S) (%S+) (%S)$')
+    local data = string.sub(event, cut + 1)
+    local t = tonumber(index)
+    local tenant, log, jumps = ARGV[5 + t], KEYS[3 + 2 * t], KEYS[4 + 2 * t]
+    local fence = fences[t]
+    if fence == nil then fence = tonumber(redis.call('HGET', KEYS[1], tenant) or '0') end
+    local tok = tonumber(token)
+    if tok < fence then
+        results[#results + 1] = '0'
+    else
+        if tok > fence then
+            redis.call('HSET', KEYS[1], tenant, token)
+            fence = tok
+        end
+        local last = newest[t]
+        if last == nil then
+            last = false
+            local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
+            if top then last = tonumber(string.match(top[1], '^(%d+)')) end
+        end
+        local added = redis.pcall('XADD', log, 'MAXLEN', '~', log_length, seq .. '-0',
+            'n', name, 'd', data, 'k', token, 'm', member)
+        if type(added) == 'table' and added.err then
+            results[#results + 1] = '-'
+        else
+            local number = tonumber(seq)
+            if last and number > last + 1 then redis.call('ZADD', jumps, number, last) end
+            last = number
+            touched[t] = true
+            local from = ''
+            if sent == 'l' then from = member end
+            redis.call('XADD', KEYS[2], 'MAXLEN', '~', stream_length, '*',
+                'e', from .. '\\n' .. name .. '\\n' .. data)
+            if kind == 's' then
+                redis.call('HSET', KEYS[3], tenant, name .. '\\n' .. data)
+                if name ~= 'qr:generated' then redis.call('HDEL', KEYS[4], tenant) end
+            elseif kind == 'p' then
+                redis.call('HSET', KEYS[4], tenant, name .. '\\n' .. data)
+            end
+            results[#results + 1] = '1'
+        end
+        newest[t] = last
+    end
+    fences[t] = fence
 end
-local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], ARGV[3] .. '-0',
-    'n', ARGV[4], 'd', ARGV[5], 'k', ARGV[2], 'm', ARGV[10])
-if type(added) == 'table' and added.err then return -1 end
-redis.call('PEXPIRE', KEYS[2], ARGV[9])
-if newest and tonumber(ARGV[3]) > newest + 1 then
-    redis.call('ZADD', KEYS[6], ARGV[3], newest)
+for t in pairs(touched) do
+    redis.call('PEXPIRE', KEYS[3 + 2 * t], ttl)
+    redis.call('PEXPIRE', KEYS[4 + 2 * t], ttl)
 end
-redis.call('PEXPIRE', KEYS[6], ARGV[9])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 't', tenant, 'n', ARGV[4], 'd', ARGV[5])
-if ARGV[6] == 's' then
-    redis.call('HSET', KEYS[4], tenant, ARGV[4] .. '\\n' .. ARGV[5])
-    if ARGV[4] ~= 'qr:generated' then redis.call('HDEL', KEYS[5], tenant) end
-elseif ARGV[6] == 'p' then
-    redis.call('HSET', KEYS[5], tenant, ARGV[4] .. '\\n' .. ARGV[5])
-end
-return 1
+return table.concat(results)
 """
 
 # KEYS: fence.  ARGV: tenant, token.  Raises the fence (never lowers it).
@@ -159,7 +198,7 @@ class RedisBackplane(Backplane):
         self.dropped = 0
         """Events dropped because Redis was unreachable for too long (reported as gaps)."""
         self.received = 0
-        """Events read from Redis (every process's)."""
+        """Events of other processes (and those :meth:`publish_for` wrote) read from Redis."""
 
     def bind(
         self, hub: Hub, *, token_for: Callable[[str], int | None], member: Callable[[], str]
@@ -210,10 +249,7 @@ class RedisBackplane(Backplane):
         It reaches this process's subscribers when it comes back from Redis, as
         other processes' events do.  Raises redis' own errors.
         """
-        async with self.client.pipeline(transaction=False) as pipe:
-            await self._queue(pipe, event, token)
-            results: Any = await pipe.execute()
-        taken = bool(results[0] == 1)
+        taken = await self._write([(event, token)], sent=False) == "1"
         if taken:
             self.published += 1
         return taken
@@ -326,10 +362,12 @@ class RedisBackplane(Backplane):
                 continue
             self._up()
             delay = _FIRST_RETRY
+            own = self._member().encode()
             for _, entries in batches:
-                for entry_id, fields in entries:
-                    self._position = entry_id
-                    self._deliver(fields)
+                for _, fields in entries:
+                    self._deliver(fields, own)
+                if entries:
+                    self._position = entries[-1][0]
                 await anyio.lowlevel.checkpoint()
             self._caught_up_to = self._position
             self._progress.set()
@@ -345,9 +383,13 @@ class RedisBackplane(Backplane):
                 stream,
             )
 
-    def _deliver(self, fields: dict[bytes, bytes]) -> None:
+    def _deliver(self, fields: dict[bytes, bytes], own: bytes) -> None:
+        """Decode an entry of the events stream and deliver it, unless ``own`` sent it already."""
         try:
-            event = decode_event(fields[b"n"], fields[b"d"])
+            sender, name, data = fields[b"e"].split(b"\n", 2)
+            if own and sender == own:
+                return  # this process's subscribers had it when it was published
+            event = decode_event(name, data)
         except Exception:
             log.exception("a malformed event in the cluster stream was skipped: %r", fields)
             return
@@ -397,19 +439,16 @@ class RedisBackplane(Backplane):
             for tenant, (first, last, token) in gaps
         ]
         items.extend(batch)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for event, token in items:
-                await self._queue(pipe, event, token)
-            results = await pipe.execute()
+        results = await self._write(items, sent=True)
         # Only now, once Redis has them: a failure above leaves the queue as it was.
         for tenant, _ in gaps:
             self._gaps.pop(tenant, None)
         for _ in batch:
             self._outbox.popleft()
         for (event, token), result in zip(items, results, strict=True):
-            if result == 1:
+            if result == "1":
                 self.published += 1
-            elif result == 0:
+            elif result == "0":
                 self.refused += 1
                 log.warning(
                     "tenant %r: %s (seq %d) refused by Redis: another process holds the "
@@ -422,38 +461,42 @@ class RedisBackplane(Backplane):
             else:
                 log.debug("tenant %r: seq %d was already in its log", event.tenant, event.seq)
 
-    async def _queue(self, pipe: Pipeline, event: Event, token: int) -> None:
-        name, data = encode_event(event)
-        if isinstance(event, STATE_EVENTS):
-            kind = "s"
-        elif isinstance(event, PairingCode):
-            kind = "p"
-        else:
-            kind = "-"
-        tenant = event.tenant
-        await self._publish(
-            keys=[
-                self.key("fence"),
-                self.key("log", tenant),
-                self.key("events"),
-                self.key("current"),
-                self.key("pairing"),
-                self.key("jumps", tenant),
-            ],
-            args=[
-                tenant,
-                token,
-                event.seq,
-                name,
-                data,
-                kind,
-                self.log_length,
-                self.stream_length,
-                int(self.replay_age.total_seconds() * 1000),
-                self._member(),
-            ],
-            client=pipe,
-        )
+    async def _write(self, items: list[tuple[Event, int]], *, sent: bool) -> str:
+        """Write ``items`` (event, token) in one call; one result character each (see _PUBLISH).
+
+        ``sent``: this process's subscribers have them already (so it skips them
+        when they come back from Redis).  Raises redis' own errors.
+        """
+        key = self.key
+        keys = [key("fence"), key("events"), key("current"), key("pairing")]
+        tenants: dict[str, int] = {}
+        lines: list[str] = []
+        flag = "l" if sent else "r"
+        for event, token in items:
+            tenant = event.tenant
+            index = tenants.get(tenant)
+            if index is None:
+                index = tenants[tenant] = len(tenants) + 1
+                keys += (key("log", tenant), key("jumps", tenant))
+            name, data = encode_event(event)
+            if isinstance(event, STATE_EVENTS):
+                kind = "s"
+            elif isinstance(event, PairingCode):
+                kind = "p"
+            else:
+                kind = "-"
+            lines.append(f"{index} {token} {event.seq} {kind} {name} {flag}\n{data}")
+        args: list[int | str] = [
+            self.log_length,
+            self.stream_length,
+            int(self.replay_age.total_seconds() * 1000),
+            self._member(),
+            len(tenants),
+            *tenants,
+            *lines,
+        ]
+        result: Any = await self._publish(keys=keys, args=args)
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     async def _retry_later(self, exc: BaseException, delay: float) -> float:
         """After a failed call: Redis is down; wait ``delay`` s, return the next wait (doubled)."""
