@@ -246,6 +246,8 @@ def _exactly_text(value: Any, key: str) -> str:
 def _texts(value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise InvalidInput(f"{key!r} must be a list of strings")
+    if not value:
+        return ()
     return tuple(_exactly_text(item, key) for item in value)
 
 
@@ -305,11 +307,17 @@ CONTENT_FIELDS: dict[str, tuple[Field, ...]] = {
 }
 """Each content kind's own keys, after ``type`` and before ``replyTo`` and ``mentions``."""
 _CONTENT_CLASSES = {cls.kind: cls for cls in CONTENT_KINDS}
+_CONTENT_ALL = {kind: (*own, REPLY_TO, MENTIONS) for kind, own in CONTENT_FIELDS.items()}
+"""Each content kind's keys after ``type``: one tuple each, compiled once."""
+_CONTENT_KEYS = {
+    kind: frozenset({CONTENT_TYPE.key, *(f.key for f in fields)})
+    for kind, fields in _CONTENT_ALL.items()
+}
 
 
 def _encode_content(content: Content, now: datetime) -> JSON:
     data: JSON = {CONTENT_TYPE.key: content.kind}
-    data.update(encode_fields((*CONTENT_FIELDS[content.kind], REPLY_TO, MENTIONS), content, now))
+    data.update(encode_fields(_CONTENT_ALL[content.kind], content, now))
     return data
 
 
@@ -325,10 +333,10 @@ def _decode_content(value: Any, key: str) -> Content:
         raise InvalidContent(
             f"{key}.{CONTENT_TYPE.key} must be one of {', '.join(_CONTENT_CLASSES)}, got {kind!r}"
         )
-    fields = (*CONTENT_FIELDS[cls.kind], REPLY_TO, MENTIONS)
-    known = {CONTENT_TYPE.key, *(f.key for f in fields)}
-    unknown = sorted(set(data) - known)
-    if unknown:
+    fields = _CONTENT_ALL[cls.kind]
+    known = _CONTENT_KEYS[cls.kind]
+    if not known.issuperset(data):
+        unknown = sorted(set(data) - known)
         raise InvalidContent(f"a {cls.kind} content has no {', '.join(map(repr, unknown))}")
     try:
         content: Content = decode_fields(cls, fields, data)

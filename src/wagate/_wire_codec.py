@@ -36,7 +36,9 @@ class WireMessage:
 
 def iso(value: datetime) -> str:
     """A datetime as ISO 8601 in UTC with microseconds and a ``Z``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_iso(value: object, key: str) -> datetime:
@@ -51,6 +53,8 @@ def parse_iso(value: object, key: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"{key!r} is not an ISO 8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is UTC:
+        return parsed
     if parsed.tzinfo is None:
         raise InvalidInput(f"{key!r} must carry a timezone: {value!r}")
     return parsed.astimezone(UTC)
@@ -72,6 +76,10 @@ def _as_is(value: Any, now: datetime) -> Any:
     return value
 
 
+_EXACT: dict[Callable[[Any, str], Any], tuple[type, ...]] = {}
+"""The decoders :func:`_exactly` made, and their types (compiled decoders check them inline)."""
+
+
 def _exactly(*types: type) -> Callable[[Any, str], Any]:
     """A decoder accepting only ``types`` (a bool is not an int unless bool is named)."""
 
@@ -80,6 +88,7 @@ def _exactly(*types: type) -> Callable[[Any, str], Any]:
             raise InvalidInput(f"payload field {key!r} has the wrong type: {value!r}")
         return value
 
+    _EXACT[decode] = types
     return decode
 
 
@@ -102,10 +111,18 @@ def enum_of(kind: type[enum.Enum]) -> Codec:
     return Codec(lambda value, now: value.value, decode, schema=schema)
 
 
+_OPTIONAL: dict[Callable[[Any, str], Any], Codec] = {}
+"""The decoders :func:`optional` made, and the codec each wraps (compiled decoders unwrap them)."""
+
+
 def optional(codec: Codec) -> Codec:
+    def decode(value: Any, key: str) -> Any:
+        return None if value is None else codec.decode(value, key)
+
+    _OPTIONAL[decode] = codec
     return Codec(
         lambda value, now: None if value is None else codec.encode(value, now),
-        lambda value, key: None if value is None else codec.decode(value, key),
+        decode,
         optional=True,
         schema={"anyOf": [codec.schema, {"type": "null"}]},
     )
@@ -188,11 +205,8 @@ class Field:
 
 
 def encode_fields(fields: tuple[Field, ...], obj: Any, now: datetime) -> JSON:
-    data = {}
-    for f in fields:
-        if f.when is None or f.when(obj):
-            data[f.key] = f.encode(obj, now) if f.plain is None else f.plain(obj)
-    return data
+    """The JSON object ``fields`` write for ``obj`` as of ``now``, in their order."""
+    return _compiled(fields, None).encode(obj, now)
 
 
 def as_mapping(data: object) -> Mapping[str, Any]:
@@ -218,19 +232,102 @@ def decode_fields(cls: type, fields: tuple[Field, ...], data: object) -> Any:
     A missing key is an error unless its codec is optional; then the argument keeps
     the class's default, or is ``None`` where the class has none.
     """
-    data = as_mapping(data)
+    return _compiled(fields, cls).decode(data)
+
+
+# ---------------------------------------------------------------------------------
+# Compiled fields: the table's generic walk, as straight-line code per tuple of fields
+#
+# Every event a transport sends and the cluster carries goes through these, so each
+# tuple of fields (and class it is read back into) gets a function of its own, made
+# once from the same fields: attribute reads and key stores, no loop, no dispatch.
+
+
+@attrs.frozen
+class _Compiled:
+    encode: Callable[[Any, datetime], JSON]
+    decode: Callable[[object], Any]
+
+
+_COMPILED: dict[tuple[int, int], tuple[tuple[Field, ...], _Compiled]] = {}
+_MOST_COMPILED = 4096
+"""Beyond this many tuples (made on the fly by some caller), the cache starts again."""
+
+
+def _compiled(fields: tuple[Field, ...], cls: type | None) -> _Compiled:
+    key = (id(fields), id(cls))
+    found = _COMPILED.get(key)
+    if found is not None and found[0] is fields:
+        return found[1]
+    compiled = _Compiled(_encoder(fields), _decoder(cls, fields))
+    if len(_COMPILED) >= _MOST_COMPILED:
+        _COMPILED.clear()
+    _COMPILED[key] = (fields, compiled)  # holding the tuple keeps its id from being reused
+    return compiled
+
+
+def _build(name: str, lines: list[str], scope: dict[str, Any]) -> Any:
+    exec("\n".join(lines), scope)  # noqa: S102 - source made here from the table's own names
+    return scope[name]
+
+
+def _encoder(fields: tuple[Field, ...]) -> Callable[[Any, datetime], JSON]:
+    scope: dict[str, Any] = {}
+    literal: list[str] = []  # the keys written always, before the first conditional one
+    after: list[str] = []
+    for i, f in enumerate(fields):
+        if f.plain is not None:
+            value = f"obj.{f.attr}"
+        else:
+            scope[f"codec{i}"] = f.codec.encode
+            if f.compute is not None:
+                scope[f"compute{i}"] = f.compute
+                value = f"codec{i}(compute{i}(obj, now), now)"
+            else:
+                value = f"codec{i}(obj.{f.attr}, now)"
+        if f.when is None and not after:
+            literal.append(f"{f.key!r}: {value}")
+        elif f.when is None:
+            after.append(f"    data[{f.key!r}] = {value}")
+        else:
+            scope[f"when{i}"] = f.when
+            after.append(f"    if when{i}(obj):\n        data[{f.key!r}] = {value}")
+    lines = ["def encode(obj, now):", f"    data = {{{', '.join(literal)}}}", *after]
+    return _build("encode", [*lines, "    return data"], scope)  # type: ignore[no-any-return]
+
+
+def _decoder(cls: type | None, fields: tuple[Field, ...]) -> Callable[[object], Any]:
+    if cls is None:
+        return _no_class
     takes = arguments_of(cls)
-    arguments = {}
-    for f in fields:
+    scope: dict[str, Any] = {"cls": cls, "as_mapping": as_mapping, "InvalidInput": InvalidInput}
+    lines = ["def decode(data):", "    data = as_mapping(data)", "    arguments = {}"]
+    for i, f in enumerate(fields):
         if f.attr not in takes or not f.read_back:
             continue
-        if f.key in data:
-            arguments[f.attr] = f.codec.decode(data[f.key], f.key)
-        elif not f.codec.optional:
-            raise InvalidInput(f"payload has no {f.key!r}")
+        scope[f"codec{i}"] = f.codec.decode
+        inner = _OPTIONAL.get(f.codec.decode)
+        exact = _EXACT.get(f.codec.decode if inner is None else inner.decode, ())
+        if len(exact) == 1:  # the common case checked inline (a bool's class is not int)
+            scope[f"type{i}"] = exact[0]
+            accept = f"value.__class__ is type{i}"
+            if inner is not None:
+                accept = f"value is None or {accept}"
+            read = f"value if {accept} else codec{i}(value, {f.key!r})"
+        else:
+            read = f"codec{i}(value, {f.key!r})"
+        lines += [f"    value = data.get({f.key!r}, data)", "    if value is not data:"]
+        lines.append(f"        arguments[{f.attr!r}] = {read}")
+        if not f.codec.optional:
+            message = f"payload has no {f.key!r}"
+            lines.append(f"    else:\n        raise InvalidInput({message!r})")
         elif takes[f.attr].default is attrs.NOTHING:
-            arguments[f.attr] = None
-    return cls(**arguments)
+            lines.append(f"    else:\n        arguments[{f.attr!r}] = None")
+    return _build("decode", [*lines, "    return cls(**arguments)"], scope)  # type: ignore[no-any-return]
+
+
+def _no_class(data: object) -> Any:
+    raise TypeError("these fields were compiled to write, not to read")
 
 
 @attrs.frozen
