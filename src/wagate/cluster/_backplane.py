@@ -2,9 +2,10 @@
 
 Keys (all under the cluster's prefix ``<name>:``):
 
-- ``events``: one stream of every tenant's events, capped by length; each process
-  reads it from where it last was (``XREAD``), so a process that loses Redis for
-  a moment catches up without loss when it is back;
+- ``events``: one stream of every tenant's events, an entry per batch a process
+  wrote at once, capped at about ``stream_length`` events (``events:size`` counts
+  them); each process reads it from where it last was (``XREAD``), so a process
+  that loses Redis for a moment catches up without loss when it is back;
 - ``log:<tenant>``: the tenant's replay log, a stream whose entry ids are the
   events' seqs (so Redis itself refuses a seq out of order), capped by length and
   expiring after ``replay_age`` without events;
@@ -44,12 +45,12 @@ __all__ = ["RedisBackplane"]
 log = logging.getLogger("wagate.cluster")
 
 # One call writes a batch of events, in order, as if each were written alone.
-# KEYS: fence, events, current, pairing, then the log and the jumps set of each
-#       tenant of ARGV, in its order.
-# ARGV: log length, stream length, log ttl (ms), member, T (how many tenants), the T
-#       tenants, then one string per event: "<tenant's index, from 1> <token> <seq>
-#       <kind: s state, p pairing, -> <wire name> <sent: l when this process's
-#       subscribers have it, r when they wait for it from Redis>" "\n" <JSON data>.
+# KEYS: fence, events, events' size, current, pairing, then the log and the jumps set
+#       of each tenant of ARGV, in its order.
+# ARGV: log length, stream length, log ttl (ms), member, sent (l: this process's
+#       subscribers have them, r: they wait for them from Redis), T (how many
+#       tenants), the T tenants, then one string per event: "<tenant's index, from 1>
+#       <token> <seq> <kind: s state, p pairing, -> <wire name>" "\n" <JSON data>.
 # Returns one character per event: 1 written, 0 refused (a newer lease published
 # for the tenant), - its seq is already in the log.
 # The fence, the log's newest seq and the expiries are read and set once per tenant.
@@ -57,20 +58,23 @@ log = logging.getLogger("wagate.cluster")
 # starts past the dead one's reserved block): the jumps set remembers it (score: the
 # seq after the jump, member: the seq before), so that a gap in the trimmed log counts
 # events, never the skipped seqs.
-# An entry of the events stream is one field, e = <member or ''> "\n" <name> "\n"
-# <data>: the member when its subscribers have it, so that it skips it unread.
+# The events written go to the events stream as one entry of one field, e =
+# <member when sent is l, else ''> then "\n" <name> "\n" <data> for each: a process
+# skips its own entries unread, and a reader parses one entry per batch.  The
+# stream is trimmed to about `stream length` events: the size hash counts the
+# events and entries added (halved now and then, to follow the recent batches).
 _PUBLISH = """
 local log_length, stream_length, ttl, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local tenants = tonumber(ARGV[5])
-local fences, newest, touched, results = {}, {}, {}, {}
-for i = 6 + tenants, #ARGV do
+local tenants = tonumber(ARGV[6])
+local fences, newest, touched, results, written = {}, {}, {}, {}, {}
+for i = 7 + tenants, #ARGV do
     local event = ARGV[i]
     local cut = string.find(event, '\\n', 1, true)
-    local index, token, seq, kind, name, sent =
-        string.match(string.sub(event, 1, cut - 1), '^(%d+) (%d+) (%d+) (%S) (%S+) (%S)$')
+    local index, token, seq, kind, name =
+        string.match(string.sub(event, 1, cut - 1), '^(%d+) (%d+) (%d+) (%S) (%S+)$')
     local data = string.sub(event, cut + 1)
     local t = tonumber(index)
-    local tenant, log, jumps = ARGV[5 + t], KEYS[3 + 2 * t], KEYS[4 + 2 * t]
+    local tenant, log, jumps = ARGV[6 + t], KEYS[4 + 2 * t], KEYS[5 + 2 * t]
     local fence = fences[t]
     if fence == nil then fence = tonumber(redis.call('HGET', KEYS[1], tenant) or '0') end
     local tok = tonumber(token)
@@ -96,15 +100,13 @@ for i = 6 + tenants, #ARGV do
             if last and number > last + 1 then redis.call('ZADD', jumps, number, last) end
             last = number
             touched[t] = true
-            local from = ''
-            if sent == 'l' then from = member end
-            redis.call('XADD', KEYS[2], 'MAXLEN', '~', stream_length, '*',
-                'e', from .. '\\n' .. name .. '\\n' .. data)
+            written[#written + 1] = name
+            written[#written + 1] = data
             if kind == 's' then
-                redis.call('HSET', KEYS[3], tenant, name .. '\\n' .. data)
-                if name ~= 'qr:generated' then redis.call('HDEL', KEYS[4], tenant) end
-            elseif kind == 'p' then
                 redis.call('HSET', KEYS[4], tenant, name .. '\\n' .. data)
+                if name ~= 'qr:generated' then redis.call('HDEL', KEYS[5], tenant) end
+            elseif kind == 'p' then
+                redis.call('HSET', KEYS[5], tenant, name .. '\\n' .. data)
             end
             results[#results + 1] = '1'
         end
@@ -113,8 +115,21 @@ for i = 6 + tenants, #ARGV do
     fences[t] = fence
 end
 for t in pairs(touched) do
-    redis.call('PEXPIRE', KEYS[3 + 2 * t], ttl)
     redis.call('PEXPIRE', KEYS[4 + 2 * t], ttl)
+    redis.call('PEXPIRE', KEYS[5 + 2 * t], ttl)
+end
+if #written > 0 then
+    local events = redis.call('HINCRBY', KEYS[3], 'events', #written / 2)
+    local entries = redis.call('HINCRBY', KEYS[3], 'entries', 1)
+    if entries >= 10000 then
+        events, entries = math.ceil(events / 2), math.ceil(entries / 2)
+        redis.call('HSET', KEYS[3], 'events', events, 'entries', entries)
+    end
+    local keep = math.max(1, math.ceil(tonumber(stream_length) * entries / events))
+    local from = ''
+    if ARGV[5] == 'l' then from = member end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', keep, '*',
+        'e', from .. '\\n' .. table.concat(written, '\\n'))
 end
 return table.concat(results)
 """
@@ -384,18 +399,23 @@ class RedisBackplane(Backplane):
             )
 
     def _deliver(self, fields: dict[bytes, bytes], own: bytes) -> None:
-        """Decode an entry of the events stream and deliver it, unless ``own`` sent it already."""
-        try:
-            sender, name, data = fields[b"e"].split(b"\n", 2)
-            if own and sender == own:
-                return  # this process's subscribers had it when it was published
-            event = decode_event(name, data)
-        except Exception:
-            log.exception("a malformed event in the cluster stream was skipped: %r", fields)
+        """Decode an entry of the events stream and deliver its events, unless ``own`` sent it."""
+        parts = fields.get(b"e", b"").split(b"\n")
+        if len(parts) < 3 or len(parts) % 2 == 0:
+            log.error("a malformed entry in the cluster stream was skipped: %r", fields)
             return
-        self.received += 1
-        if self.hub is not None:
-            self.hub.deliver(event)
+        if own and parts[0] == own:
+            return  # this process's subscribers had them when they were published
+        hub = self.hub
+        for i in range(1, len(parts), 2):
+            try:
+                event = decode_event(parts[i], parts[i + 1])
+            except Exception:
+                log.exception("a malformed event in the cluster stream was skipped: %r", parts[i])
+                continue
+            self.received += 1
+            if hub is not None:
+                hub.deliver(event)
 
     async def flush_forever(self) -> None:
         """Write the queued events to Redis, in order, for ever (retrying while it is down)."""
@@ -468,10 +488,9 @@ class RedisBackplane(Backplane):
         when they come back from Redis).  Raises redis' own errors.
         """
         key = self.key
-        keys = [key("fence"), key("events"), key("current"), key("pairing")]
+        keys = [key("fence"), key("events"), key("events", "size"), key("current"), key("pairing")]
         tenants: dict[str, int] = {}
         lines: list[str] = []
-        flag = "l" if sent else "r"
         for event, token in items:
             tenant = event.tenant
             index = tenants.get(tenant)
@@ -485,12 +504,13 @@ class RedisBackplane(Backplane):
                 kind = "p"
             else:
                 kind = "-"
-            lines.append(f"{index} {token} {event.seq} {kind} {name} {flag}\n{data}")
+            lines.append(f"{index} {token} {event.seq} {kind} {name}\n{data}")
         args: list[int | str] = [
             self.log_length,
             self.stream_length,
             int(self.replay_age.total_seconds() * 1000),
             self._member(),
+            "l" if sent else "r",
             len(tenants),
             *tenants,
             *lines,
