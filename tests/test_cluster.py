@@ -9,8 +9,10 @@ would.  (Several real processes, ``kill -9`` and ``SIGSTOP`` are in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import anyio
 import pytest
@@ -551,5 +553,118 @@ async def test_a_gap_in_the_trimmed_redis_log_counts_events_not_skipped_seqs(
         assert replayed is not None
         assert isinstance(replayed[0], Gap)
         assert replayed[0].missed == replayed[0].last_seq - 1001
+    finally:
+        await client.aclose()
+
+
+def _backplane(client: object, cluster_name: str, member: str, **options: int) -> RedisBackplane:
+    settings = {"log_length": 10_000, "stream_length": 1000, "outbox": 10_000, **options}
+    return RedisBackplane(
+        client,  # type: ignore[arg-type]
+        prefix=f"{cluster_name}:",
+        token_for=_always(1),
+        member=lambda: member,
+        replay_age=timedelta(minutes=5),
+        **settings,
+    )
+
+
+def _record_seq(seqs: list[int], event: Event) -> None:
+    seqs.append(event.seq)
+
+
+async def _stream_events(client: Any, cluster_name: str) -> list[int]:
+    """How many events each entry of the cluster's events stream holds."""
+    entries: Any = await client.xrange(f"{cluster_name}:events")
+    return [(len(fields[b"e"].split(b"\n")) - 1) // 2 for _, fields in entries]
+
+
+async def test_a_batch_is_one_stream_entry_its_writer_skips_and_every_other_reader_decodes(
+    redis_url: str, cluster_name: str
+) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    writer, reader = (_backplane(client, cluster_name, m) for m in ("writer", "reader"))
+    got: dict[str, list[int]] = {"writer": [], "reader": []}
+    try:
+        async with anyio.create_task_group() as tg:
+            for name, backplane in (("writer", writer), ("reader", reader)):
+                backplane.hub = Hub(backplane=backplane)
+                backplane.hub.listen(functools.partial(_record_seq, got[name]))
+                await backplane.start_reading()
+                tg.start_soon(backplane.read)
+            tg.start_soon(writer.flush_forever)
+            for seq in range(1, 301):  # queued in one go: written in one call
+                assert writer.publish(_received(seq, f"m{seq}"))
+            assert await writer.flushed(10)
+            # An event of a tenant the writer does not hold (publish_for) reaches it too.
+            assert await writer.publish_for(_received(301, "for the gone owner"), 1)
+            await wait_until(lambda: len(got["reader"]) == 301 and got["writer"], timeout=10)
+            tg.cancel_scope.cancel()
+        assert await _stream_events(client, cluster_name) == [300, 1]
+        assert got["reader"] == list(range(1, 302))
+        assert got["writer"] == [301]  # its own batch was skipped unread
+        assert (writer.received, reader.received) == (1, 301)
+        assert [seq for seq, *_ in redis_log(redis_url, cluster_name, "acme")] == got["reader"]
+    finally:
+        await client.aclose()
+
+
+async def test_a_malformed_stream_entry_is_skipped_and_the_reader_goes_on(
+    redis_url: str, cluster_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    writer, reader = (_backplane(client, cluster_name, m) for m in ("writer", "reader"))
+    seen: list[int] = []
+    stream = f"{cluster_name}:events"
+    try:
+        async with anyio.create_task_group() as tg:
+            reader.hub = Hub(backplane=reader)
+            reader.hub.listen(lambda e: seen.append(e.seq))
+            await reader.start_reading()
+            tg.start_soon(reader.read)
+            tg.start_soon(writer.flush_forever)
+            for bad in (
+                {"x": "no e field"},
+                {"e": "no events at all"},
+                {"e": "w\nmessage:received"},  # a name without its data
+                {"e": "w\nno:such-event\n{}\nmessage:received\n{not json"},
+            ):
+                await client.xadd(stream, bad)  # type: ignore[arg-type]
+            assert writer.publish(_received(1, "after the bad ones"))
+            assert await writer.flushed(10)
+            await wait_until(lambda: seen, timeout=10)
+            tg.cancel_scope.cancel()
+        assert seen == [1]
+        skipped = [r.getMessage() for r in caplog.records if "was skipped" in r.getMessage()]
+        assert len(skipped) == 5  # three entries, and the two events of the fourth
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("batch", [1, 7, 512], ids=lambda n: f"batches of {n}")
+async def test_the_stream_keeps_about_stream_length_events_whatever_the_batches(
+    redis_url: str, cluster_name: str, batch: int
+) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    writer = _backplane(client, cluster_name, "writer", stream_length=500)
+    try:
+        async with anyio.create_task_group() as tg:
+            writer.hub = Hub()
+            tg.start_soon(writer.flush_forever)
+            for low in range(1, 6001, batch):
+                for seq in range(low, min(low + batch, 6001)):
+                    assert writer.publish(_received(seq, f"m{seq}"))
+                assert await writer.flushed(10)
+            tg.cancel_scope.cancel()
+        kept = await _stream_events(client, cluster_name)
+        assert all(n == batch for n in kept[:-1])
+        # `MAXLEN ~` trims whole nodes of entries: at least 500, at most a node more.
+        assert 500 <= sum(kept) <= 500 + 100 * batch + 512
     finally:
         await client.aclose()

@@ -61,8 +61,8 @@ log = logging.getLogger("wagate.cluster")
 # The events written go to the events stream as one entry of one field, e =
 # <member when sent is l, else ''> then "\n" <name> "\n" <data> for each: a process
 # skips its own entries unread, and a reader parses one entry per batch.  The
-# stream is trimmed to about `stream length` events: the size hash counts the
-# events and entries added (halved now and then, to follow the recent batches).
+# stream is trimmed to about `stream length` events, plus one entry: the size hash
+# counts the events and entries added (halved now and then, to follow recent batches).
 _PUBLISH = """
 local log_length, stream_length, ttl, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local tenants = tonumber(ARGV[6])
@@ -125,7 +125,7 @@ if #written > 0 then
         events, entries = math.ceil(events / 2), math.ceil(entries / 2)
         redis.call('HSET', KEYS[3], 'events', events, 'entries', entries)
     end
-    local keep = math.max(1, math.ceil(tonumber(stream_length) * entries / events))
+    local keep = math.ceil(tonumber(stream_length) * entries / events) + 1
     local from = ''
     if ARGV[5] == 'l' then from = member end
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', keep, '*',
