@@ -96,6 +96,7 @@ from wagate import Event, Gateway, Hub, QrGenerated, State
 from wagate.adapters.auth import JWTAuthenticator
 from wagate.adapters.socketio import SocketIOAdapter
 from wagate.adapters.sse import ServerSentEvents
+from wagate.collector import QuietCollector
 from wagate.drivers.simulator import SimulatedClock, SimulatedDriver, SimulatedPhone
 
 SENDER = "628111222333@s.whatsapp.net"
@@ -827,6 +828,10 @@ async def run_server(args: argparse.Namespace) -> None:
         f"{os.cpu_count()} CPUs, {load()}",
         flush=True,
     )
+    if not args.plain_gc:  # what `wagate serve` does
+        QuietCollector().install()
+    collector = "plain" if args.plain_gc else "wagate.collector.QuietCollector"
+    print(f"  garbage collection: {collector}")
     figures: list[Figure] = []
     if "resume" in parts:
         figures += await bench_resume(args, secret)
@@ -859,6 +864,11 @@ def main() -> None:
     parser.add_argument("--sio-every", type=int, default=2, help="B: 1 in N streams Socket.IO")
     parser.add_argument("--baseline-pace", type=float, default=0.04, help="B: baseline s/code")
     parser.add_argument("--baseline-samples", type=int, default=200, help="B: codes per baseline")
+    parser.add_argument(
+        "--plain-gc",
+        action="store_true",
+        help="run the server without the QuietCollector `wagate serve` installs",
+    )
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import uvloop  # noqa: PLC0415

@@ -31,6 +31,7 @@ from ._pacing import Pacing, RequestLimit
 from ._serve_logging import RequestIds, log_config, quiet_http_clients
 from ._serve_options import CONFIG_ENV, UsageError, resolve
 from ._version import __version__
+from .collector import QuietCollector
 from .integrations._serving import listening_socket
 
 if TYPE_CHECKING:
@@ -391,6 +392,7 @@ def worker_app() -> FastAPI:
     limit = options.pop("request_limit", None)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
     quiet_http_clients()
+    QuietCollector().install()  # short full collections (wagate.collector)
     return build_serve_app(
         secret=os.environ["WAGATE_SECRET"],
         pacing=None if pacing is None else Pacing(**pacing),
@@ -568,6 +570,7 @@ def _websocket_protocol() -> type[Any]:
 def _run_one(app: FastAPI, sock: socket.socket, options: dict[str, Any]) -> None:
     import uvicorn  # noqa: PLC0415
 
+    QuietCollector().install()  # short full collections (wagate.collector)
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
 
