@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import enum
 import math
-import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
@@ -180,24 +179,16 @@ class Field:
     read_back: bool = True
     when: Callable[[Any], bool] | None = None
     computed: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
-    plain: Callable[[Any], Any] | None = attrs.field(init=False, eq=False, repr=False)
-    """Reads the value when it is written as it is (the fast path of most keys)."""
 
-    @plain.default
-    def _getter(self) -> Callable[[Any], Any] | None:
-        if self.compute is None and self.attr is not None and self.codec.encode is _as_is:
-            return operator.attrgetter(self.attr)
-        return None
+    @property
+    def plain(self) -> bool:
+        """Whether the value written is the attribute as it is (the fast path of most keys)."""
+        return self.compute is None and self.attr is not None and self.codec.encode is _as_is
 
     @property
     def schema(self) -> Mapping[str, Any]:
         """The JSON Schema of this key's values."""
         return self.computed if self.computed is not None else self.codec.schema
-
-    def encode(self, obj: Any, now: datetime) -> Any:
-        """The JSON value of this key for ``obj`` as of ``now``."""
-        value = self.compute(obj, now) if self.compute is not None else getattr(obj, str(self.attr))
-        return self.codec.encode(value, now)
 
     def but(self, **changes: Any) -> Field:
         """A copy of the field with some of its attributes changed."""
@@ -206,7 +197,7 @@ class Field:
 
 def encode_fields(fields: tuple[Field, ...], obj: Any, now: datetime) -> JSON:
     """The JSON object ``fields`` write for ``obj`` as of ``now``, in their order."""
-    return _compiled(fields, None).encode(obj, now)
+    return _compiled(_ENCODERS, fields, None, _encoder)(obj, now)
 
 
 def as_mapping(data: object) -> Mapping[str, Any]:
@@ -232,7 +223,7 @@ def decode_fields(cls: type, fields: tuple[Field, ...], data: object) -> Any:
     A missing key is an error unless its codec is optional; then the argument keeps
     the class's default, or is ``None`` where the class has none.
     """
-    return _compiled(fields, cls).decode(data)
+    return _compiled(_DECODERS, fields, cls, _decoder)(data)
 
 
 # ---------------------------------------------------------------------------------
@@ -243,27 +234,28 @@ def decode_fields(cls: type, fields: tuple[Field, ...], data: object) -> Any:
 # once from the same fields: attribute reads and key stores, no loop, no dispatch.
 
 
-@attrs.frozen
-class _Compiled:
-    encode: Callable[[Any, datetime], JSON]
-    decode: Callable[[object], Any]
-
-
-_COMPILED: dict[tuple[int, int], tuple[tuple[Field, ...], _Compiled]] = {}
+_Made = TypeVar("_Made")
+_ENCODERS: dict[tuple[int, int], tuple[tuple[Field, ...], Callable[[Any, datetime], JSON]]] = {}
+_DECODERS: dict[tuple[int, int], tuple[tuple[Field, ...], Callable[[object], Any]]] = {}
 _MOST_COMPILED = 4096
-"""Beyond this many tuples (made on the fly by some caller), the cache starts again."""
+"""Beyond this many tuples (made on the fly by some caller), a cache starts again."""
 
 
-def _compiled(fields: tuple[Field, ...], cls: type | None) -> _Compiled:
+def _compiled(
+    cache: dict[tuple[int, int], tuple[tuple[Field, ...], _Made]],
+    fields: tuple[Field, ...],
+    cls: type | None,
+    make: Callable[[tuple[Field, ...], Any], _Made],
+) -> _Made:
     key = (id(fields), id(cls))
-    found = _COMPILED.get(key)
+    found = cache.get(key)
     if found is not None and found[0] is fields:
         return found[1]
-    compiled = _Compiled(_encoder(fields), _decoder(cls, fields))
-    if len(_COMPILED) >= _MOST_COMPILED:
-        _COMPILED.clear()
-    _COMPILED[key] = (fields, compiled)  # holding the tuple keeps its id from being reused
-    return compiled
+    made = make(fields, cls)
+    if len(cache) >= _MOST_COMPILED:
+        cache.clear()
+    cache[key] = (fields, made)  # holding the tuple keeps its id from being reused
+    return made
 
 
 def _build(name: str, lines: list[str], scope: dict[str, Any]) -> Any:
@@ -271,12 +263,12 @@ def _build(name: str, lines: list[str], scope: dict[str, Any]) -> Any:
     return scope[name]
 
 
-def _encoder(fields: tuple[Field, ...]) -> Callable[[Any, datetime], JSON]:
+def _encoder(fields: tuple[Field, ...], cls: None) -> Callable[[Any, datetime], JSON]:
     scope: dict[str, Any] = {}
     literal: list[str] = []  # the keys written always, before the first conditional one
     after: list[str] = []
     for i, f in enumerate(fields):
-        if f.plain is not None:
+        if f.plain:
             value = f"obj.{f.attr}"
         else:
             scope[f"codec{i}"] = f.codec.encode
@@ -296,9 +288,7 @@ def _encoder(fields: tuple[Field, ...]) -> Callable[[Any, datetime], JSON]:
     return _build("encode", [*lines, "    return data"], scope)  # type: ignore[no-any-return]
 
 
-def _decoder(cls: type | None, fields: tuple[Field, ...]) -> Callable[[object], Any]:
-    if cls is None:
-        return _no_class
+def _decoder(fields: tuple[Field, ...], cls: type) -> Callable[[object], Any]:
     takes = arguments_of(cls)
     scope: dict[str, Any] = {"cls": cls, "as_mapping": as_mapping, "InvalidInput": InvalidInput}
     lines = ["def decode(data):", "    data = as_mapping(data)", "    arguments = {}"]
@@ -324,10 +314,6 @@ def _decoder(cls: type | None, fields: tuple[Field, ...]) -> Callable[[object], 
         elif takes[f.attr].default is attrs.NOTHING:
             lines.append(f"    else:\n        arguments[{f.attr!r}] = None")
     return _build("decode", [*lines, "    return cls(**arguments)"], scope)  # type: ignore[no-any-return]
-
-
-def _no_class(data: object) -> Any:
-    raise TypeError("these fields were compiled to write, not to read")
 
 
 @attrs.frozen
