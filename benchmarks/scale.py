@@ -470,9 +470,6 @@ async def qr_run(  # noqa: PLR0917 - one call per run, every argument named ther
             client.send({"cmd": "report"})
             report = await client.line()
         stop()
-        # python-socketio's service task would keep this run's gateway alive (and its
-        # heap in every later collection): stop it.
-        await adapter.server.shutdown()
     gc.collect()
     by_kind: dict[str, list[tuple[float, float]]] = {"sse": [], "sio": []}
     late: list[tuple[float, float, str]] = []

@@ -458,6 +458,27 @@ async def test_lifespan_runs_the_adapter_and_the_gateway() -> None:
         await client.sio.disconnect()
 
 
+async def test_leaving_the_adapter_stops_the_engines_ping_task_and_a_new_run_restarts_it() -> None:
+    """The engine's service task ends with the adapter; the next run's first connect restarts it."""
+    phones = Phones()
+    async with Gateway(phones) as gateway:
+        adapter = SocketIOAdapter(gateway, authenticator())
+        engine = adapter.server.eio
+        tasks = []
+        for run in range(2):
+            async with adapter, serve(adapter.asgi_app()) as url:
+                client = Client()
+                await client.connect(url, {"token": token("acme")})
+                await client.wait_for(bool)
+                task = engine.service_task_handle
+                assert task is not None and not task.done(), f"run {run}"
+                tasks.append(task)
+                await client.sio.disconnect()
+            assert task.done(), f"run {run}: the service task outlived the adapter"
+            assert engine.service_task_handle is None
+        assert tasks[0] is not tasks[1]
+
+
 # ------------------------------------------------------------------ raw packets
 
 

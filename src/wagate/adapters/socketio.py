@@ -57,6 +57,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import logging
@@ -274,9 +275,36 @@ class SocketIOAdapter:
         tg, self._tg = self._tg, None
         if self._subscription is not None:
             self._subscription.close()
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(exc_type, exc, tb)
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            await self._stop_engine_service()
+
+    async def _stop_engine_service(self) -> None:
+        """Stop the task in which python-socketio's engine watches its sockets.
+
+        The engine starts it at its first connection and never stops it by itself:
+        left running, it keeps the server, its handlers and so the gateway alive
+        after the adapter is gone.  The next connection starts it again, so a
+        server that outlives one ``async with adapter`` keeps its ping checks.
+        """
+        engine = self.server.eio
+        task = getattr(engine, "service_task_handle", None)
+        if task is None:
+            return
+        with anyio.move_on_after(5, shield=True):
+            # The task makes its stop event when it first runs; until then, cancel it.
+            if getattr(engine, "service_task_event", None) is not None:
+                await self.server.shutdown()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        engine.service_task_handle = None
+        engine.service_task_event = None
+        engine.start_service_task = True
 
     @property
     def connected(self) -> int:
