@@ -289,3 +289,54 @@ async def test_a_resume_from_before_the_hubs_first_event_is_a_gap_of_unknown_siz
     assert [type(e) for e in resumed[0]] == [Gap, MessageSent]
     assert hub.resume_nowait("a", 1002) is None  # from the future: start afresh
     assert Hub().position("nobody") == 0
+
+
+@pytest.mark.parametrize("limit", [1, 3, 64])
+async def test_receive_many_gives_what_receive_nowait_gives_in_the_same_order(limit: int) -> None:
+    """Current state, live events, Gaps, a resume's floor, a finish: the same events either way."""
+    hub = Hub(buffer=4)
+    hub.publish(connected("a", 1))
+    one, many = hub.subscribe("a", overflow=Overflow.GAP), hub.subscribe("a", overflow=Overflow.GAP)
+    for seq in range(2, 12):  # past the buffer: both lag and get a Gap
+        hub.publish(sent("a", seq))
+    one.floor = many.floor = 9  # a resume replayed up to 9
+    for seq in range(12, 15):
+        hub.publish(sent("a", seq))
+    one.finish()
+    many.finish()
+    hub.publish(sent("a", 15))  # after the finish: neither reads it
+
+    def batches() -> list[Event]:
+        out: list[Event] = []
+        while events := many.receive_many(limit):
+            assert len(events) <= limit
+            out.extend(events)
+        return out
+
+    expected = drain(one)
+    got = batches()
+    assert [(type(e).__name__, e.seq) for e in got] == [(type(e).__name__, e.seq) for e in expected]
+    assert [e.seq for e in expected if isinstance(e, MessageSent)] == [10, 11, 12, 13, 14]
+    assert any(isinstance(e, Gap) for e in expected)
+    assert many.receive_many(limit) == []
+
+
+async def test_receive_many_raises_a_lag_after_what_was_buffered_before_it() -> None:
+    """Under RAISE the events read before the lag come first, then SubscriberLagged."""
+    hub = Hub(buffer=4)
+    hub.publish(connected("a", 1))
+    slow = hub.subscribe("a", overflow=Overflow.RAISE)
+    for seq in range(2, 10):
+        hub.publish(sent("a", seq))
+    assert [e.seq for e in slow.receive_many(10)] == [1]  # the current state, held
+    with pytest.raises(SubscriberLagged):
+        slow.receive_many(10)
+
+
+async def test_receive_many_on_a_closed_subscription_is_empty() -> None:
+    """A closed subscription returns nothing, however much the log holds."""
+    hub = Hub()
+    sub = hub.subscribe("a")
+    hub.publish(sent("a", 1))
+    sub.close()
+    assert sub.receive_many(10) == []

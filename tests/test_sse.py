@@ -172,6 +172,68 @@ def test_frames_put_the_id_on_the_last_frame_of_an_event() -> None:
     assert names == ["whatsapp:connected", "connection:status"]
 
 
+async def test_a_stream_that_falls_behind_gets_a_gap_then_the_status_then_what_follows() -> None:
+    """Live events past the buffer: one chunk brings stream:gap, connection:status, the rest."""
+    from wagate import MessageSent
+    from wagate.adapters.auth import Principal
+
+    async with Gateway(Phones(), hub=Hub(buffer=4)) as gateway:
+        sse = ServerSentEvents(gateway, authenticator())
+        principal = Principal(subject="u", tenants=frozenset({"acme"}))
+        slow, steady = sse.open(principal, "acme", None), sse.open(principal, "acme", None)
+        for stream in (slow, steady):
+            assert b"connection:status" in (await stream.next_chunk() or b"")
+
+        def sent(seq: int) -> MessageSent:
+            return MessageSent(
+                tenant="acme", seq=seq, at=utcnow(), id=f"m{seq}", to="1@s.whatsapp.net",
+                text=f"t{seq}", success=True,
+            )  # fmt: skip
+
+        for seq in range(1, 11):
+            gateway.hub.publish(sent(seq))
+            if seq <= 4:
+                assert f'"m{seq}"'.encode() in (await steady.next_chunk() or b"")
+        frames = [
+            frame for frame in (await slow.next_chunk() or b"").decode().split("\n\n") if frame
+        ]
+        names = [frame.split("\n")[0] for frame in frames]
+        assert names[:2] == ["event: stream:gap", "event: connection:status"]
+        sent_ids = [json.loads(f.split("data: ", 1)[1])["id"] for f in frames[2:]]
+        assert sent_ids == [f"m{seq}" for seq in range(5, 11)]
+        # The steady stream shares the encodings and lost nothing.
+        chunk = (await steady.next_chunk() or b"").decode()
+        assert [f'"m{seq}"' in chunk for seq in range(5, 11)] == [True] * 6
+        assert "stream:gap" not in chunk
+        slow.close()
+        steady.close()
+
+
+def test_extend_serves_cached_events_and_leaves_the_rest_to_the_miss_handler() -> None:
+    """extend: cached frames as they are, every other event (Gaps too) through ``miss``."""
+    from wagate import Gap, MessageSent
+
+    encoder = SSEEncoder()
+    now = utcnow()
+    message = MessageSent(
+        tenant="acme", seq=1, at=now, id="m1", to="1@s.whatsapp.net", text="x", success=True
+    )
+    gap = Gap(tenant="acme", seq=3, at=now, first_seq=2, last_seq=3, missed=2)
+    cached = encoder.event(message)
+    missed: list[object] = []
+
+    def miss(event: object) -> bytes:
+        missed.append(event)
+        return b"<miss>"
+
+    chunks: list[bytes] = [b"before"]
+    size = encoder.extend(chunks, [message, gap, message], miss)
+    assert chunks == [b"before", cached, b"<miss>", cached]
+    assert size == 2 * len(cached) + len(b"<miss>")
+    assert missed == [gap]
+    assert encoder.encoded == 1
+
+
 def test_data_stays_on_one_line() -> None:
     """Newlines and carriage returns in a message never break the frame."""
     from wagate import WireMessage

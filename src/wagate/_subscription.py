@@ -296,6 +296,44 @@ class Subscription:
                 continue
             return event
 
+    def receive_many(self, limit: int) -> list[Event]:
+        """Return up to ``limit`` buffered events, oldest first; ``[]`` when none is waiting.
+
+        The same events, in the same order, as that many calls of
+        :meth:`receive_nowait`, taken from the log in one slice.
+
+        Raises:
+            SubscriberLagged: the subscriber lagged under ``Overflow.RAISE`` (after
+                the events buffered before it were returned).
+        """
+        out: list[Event] = []
+        pending = self._pending
+        while pending and len(out) < limit:
+            out.append(pending.popleft())
+        if self._error is not None:
+            if out:
+                return out
+            self._unsubscribe()
+            raise self._error
+        log = self._log
+        while len(out) < limit and not self._closed:
+            stop = min(log.head, self.position + limit - len(out))
+            if self._end is not None:
+                stop = min(stop, self._end)
+            if stop <= self.position:
+                break
+            taken = log.entries[self.position - log.base : stop - log.base]
+            self.position = stop
+            if self.floor:
+                floor = self.floor
+                first = next((i for i, event in enumerate(taken) if event.seq > floor), None)
+                if first is None:
+                    continue
+                self.floor = 0
+                taken = taken[first:]
+            out.extend(taken)
+        return out
+
     @property
     def closed(self) -> bool:
         """Whether the subscription has ended."""

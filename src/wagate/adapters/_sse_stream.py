@@ -55,13 +55,13 @@ class EventStream:
 
     def _drain(self, chunks: list[bytes]) -> list[bytes]:
         size = sum(map(len, chunks))
-        while len(chunks) < self._sse.batch and size < 65536:
-            event = self._subscription.receive_nowait()
-            if event is None:
+        batch = self._sse.batch
+        encoder = self._sse.encoder
+        while len(chunks) < batch and size < 65536:
+            events = self._subscription.receive_many(batch - len(chunks))
+            if not events:
                 break
-            chunk = self._encode(event)
-            chunks.append(chunk)
-            size += len(chunk)
+            size += encoder.extend(chunks, events, self._encode)
         return chunks
 
     def _remaining(self) -> float | None:
