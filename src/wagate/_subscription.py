@@ -280,27 +280,14 @@ class Subscription:
         Raises:
             SubscriberLagged: the subscriber lagged under ``Overflow.RAISE``.
         """
-        if self._pending:
-            return self._pending.popleft()
-        if self._error is not None:
-            self._unsubscribe()
-            raise self._error
-        log = self._log
-        while True:
-            if self._closed or self.position >= log.head:
-                return None
-            if self._end is not None and self.position >= self._end:
-                return None
-            event = self._step()
-            if event is None:
-                continue
-            return event
+        events = self.receive_many(1)
+        return events[0] if events else None
 
     def receive_many(self, limit: int) -> list[Event]:
         """Return up to ``limit`` buffered events, oldest first; ``[]`` when none is waiting.
 
-        The same events, in the same order, as that many calls of
-        :meth:`receive_nowait`, taken from the log in one slice.
+        The events :meth:`receive_nowait` would return one by one, in their order,
+        taken from the log in one slice.
 
         Raises:
             SubscriberLagged: the subscriber lagged under ``Overflow.RAISE`` (after
